@@ -1,0 +1,2 @@
+//! The `ctap` command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The CtapDevice trait and CtapHidDevice over hidapi, UDP and in-process transports.

@@ -1,0 +1,306 @@
+//! CTAPHID commands (CTAP 2.1 §11.2.9) and CTAP2 command bytes (CTAP 2.1 §6).
+
+use core::fmt;
+
+/// A CTAPHID command: the CMD byte of an init packet without its high bit
+/// (python-fido2's `CTAPHID`).
+///
+/// Seven bits wide: every value 0x00..=0x7F is a `Command` (unknown ones and the vendor
+/// range 0x40..=0x7F included); 0x80..=0xFF are not, since bit 7 marks an init packet.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "u8", into = "u8"))]
+pub struct Command(u8);
+
+/// A byte with bit 7 set was given where a 7-bit CTAPHID command was expected.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CommandOutOfRange(pub u8);
+
+impl fmt::Display for CommandOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CTAPHID command must be 0x00..=0x7F, got 0x{:02X}", self.0)
+    }
+}
+
+impl core::error::Error for CommandOutOfRange {}
+
+impl Command {
+    /// `CTAPHID_PING` (0x01): echoes its payload (§11.2.9.1.4).
+    pub const PING: Self = Self(0x01);
+    /// `CTAPHID_MSG` (0x03): a CTAP1/U2F APDU (§11.2.9.1.1).
+    pub const MSG: Self = Self(0x03);
+    /// `CTAPHID_LOCK` (0x04): locks the device to one channel for 0..=10 s (§11.2.9.2.2).
+    pub const LOCK: Self = Self(0x04);
+    /// `CTAPHID_INIT` (0x06): allocates or resynchronises a channel (§11.2.9.1.3).
+    pub const INIT: Self = Self(0x06);
+    /// `CTAPHID_WINK` (0x08): asks the device to identify itself (§11.2.9.2.1).
+    pub const WINK: Self = Self(0x08);
+    /// `CTAPHID_CBOR` (0x10): a CTAP2 command (§11.2.9.1.2).
+    pub const CBOR: Self = Self(0x10);
+    /// `CTAPHID_CANCEL` (0x11): cancels the pending request; has no answer (§11.2.9.1.5).
+    pub const CANCEL: Self = Self(0x11);
+    /// `CTAPHID_KEEPALIVE` (0x3B): device to host, "still working" (§11.2.9.1.7).
+    pub const KEEPALIVE: Self = Self(0x3B);
+    /// `CTAPHID_ERROR` (0x3F): device to host, a transport error (§11.2.9.1.6).
+    pub const ERROR: Self = Self(0x3F);
+    /// `CTAPHID_VENDOR_FIRST` (0x40): first vendor-specific command (§11.2.9.3).
+    pub const VENDOR_FIRST: Self = Self(0x40);
+    /// `CTAPHID_VENDOR_LAST` (0x7F): last vendor-specific command (§11.2.9.3).
+    pub const VENDOR_LAST: Self = Self(0x7F);
+
+    /// The command for a 7-bit code, or `None` if bit 7 is set.
+    #[must_use]
+    pub const fn new(code: u8) -> Option<Self> {
+        if code & 0x80 == 0 { Some(Self(code)) } else { None }
+    }
+
+    /// The command carried by the CMD byte of an init packet (bit 7 is the init marker
+    /// and is dropped).
+    #[must_use]
+    pub const fn from_init_byte(byte: u8) -> Self {
+        Self(byte & 0x7F)
+    }
+
+    /// The 7-bit code.
+    #[must_use]
+    pub const fn to_u8(self) -> u8 {
+        self.0
+    }
+
+    /// The CMD byte of an init packet: the code with bit 7 set.
+    #[must_use]
+    pub const fn to_init_byte(self) -> u8 {
+        self.0 | 0x80
+    }
+
+    /// `true` in the vendor range 0x40..=0x7F.
+    #[must_use]
+    pub const fn is_vendor(self) -> bool {
+        self.0 >= Self::VENDOR_FIRST.0
+    }
+
+    /// The spec name without its `CTAPHID_` prefix (`PING`), `None` for other codes
+    /// (vendor commands included).
+    #[must_use]
+    pub const fn name(self) -> Option<&'static str> {
+        match self.0 {
+            0x01 => Some("PING"),
+            0x03 => Some("MSG"),
+            0x04 => Some("LOCK"),
+            0x06 => Some("INIT"),
+            0x08 => Some("WINK"),
+            0x10 => Some("CBOR"),
+            0x11 => Some("CANCEL"),
+            0x3B => Some("KEEPALIVE"),
+            0x3F => Some("ERROR"),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<u8> for Command {
+    type Error = CommandOutOfRange;
+
+    fn try_from(code: u8) -> Result<Self, Self::Error> {
+        Self::new(code).ok_or(CommandOutOfRange(code))
+    }
+}
+
+impl From<Command> for u8 {
+    fn from(command: Command) -> Self {
+        command.0
+    }
+}
+
+/// `PING`, `VENDOR(0x41)`, or `UNKNOWN(0x22)`.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => {
+                f.write_str(if self.is_vendor() { "VENDOR(" } else { "UNKNOWN(" })?;
+                crate::write_hex_byte(f, self.0)?;
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Command {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}({=u8:#04x})", self.name().unwrap_or("CMD"), self.0);
+    }
+}
+
+/// The first byte of a CTAPHID_CBOR request: which CTAP2 command it is
+/// (CTAP 2.1 §6 "Authenticator API"; python-fido2's `Ctap2.CMD`).
+///
+/// Open newtype: unknown bytes are kept.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+pub struct Ctap2Command(u8);
+
+impl Ctap2Command {
+    /// `authenticatorMakeCredential` (0x01, §6.1).
+    pub const MAKE_CREDENTIAL: Self = Self(0x01);
+    /// `authenticatorGetAssertion` (0x02, §6.2).
+    pub const GET_ASSERTION: Self = Self(0x02);
+    /// `authenticatorGetInfo` (0x04, §6.4).
+    pub const GET_INFO: Self = Self(0x04);
+    /// `authenticatorClientPIN` (0x06, §6.5).
+    pub const CLIENT_PIN: Self = Self(0x06);
+    /// `authenticatorReset` (0x07, §6.6).
+    pub const RESET: Self = Self(0x07);
+    /// `authenticatorGetNextAssertion` (0x08, §6.3).
+    pub const GET_NEXT_ASSERTION: Self = Self(0x08);
+    /// `authenticatorBioEnrollment` (0x09, §6.7).
+    pub const BIO_ENROLLMENT: Self = Self(0x09);
+    /// `authenticatorCredentialManagement` (0x0A, §6.8).
+    pub const CREDENTIAL_MGMT: Self = Self(0x0A);
+    /// `authenticatorSelection` (0x0B, §6.9).
+    pub const SELECTION: Self = Self(0x0B);
+    /// `authenticatorLargeBlobs` (0x0C, §6.10).
+    pub const LARGE_BLOBS: Self = Self(0x0C);
+    /// `authenticatorConfig` (0x0D, §6.11).
+    pub const CONFIG: Self = Self(0x0D);
+    /// Prototype `authenticatorBioEnrollment` (0x40, CTAP 2.1 pre-release).
+    pub const BIO_ENROLLMENT_PRE: Self = Self(0x40);
+    /// Prototype `authenticatorCredentialManagement` (0x41, CTAP 2.1 pre-release).
+    pub const CREDENTIAL_MGMT_PRE: Self = Self(0x41);
+
+    /// The command of a byte. Total.
+    #[must_use]
+    pub const fn new(code: u8) -> Self {
+        Self(code)
+    }
+
+    /// The byte on the wire.
+    #[must_use]
+    pub const fn to_u8(self) -> u8 {
+        self.0
+    }
+
+    /// python-fido2's name (`GET_INFO`), or `None`.
+    #[must_use]
+    pub const fn name(self) -> Option<&'static str> {
+        match self.0 {
+            0x01 => Some("MAKE_CREDENTIAL"),
+            0x02 => Some("GET_ASSERTION"),
+            0x04 => Some("GET_INFO"),
+            0x06 => Some("CLIENT_PIN"),
+            0x07 => Some("RESET"),
+            0x08 => Some("GET_NEXT_ASSERTION"),
+            0x09 => Some("BIO_ENROLLMENT"),
+            0x0A => Some("CREDENTIAL_MGMT"),
+            0x0B => Some("SELECTION"),
+            0x0C => Some("LARGE_BLOBS"),
+            0x0D => Some("CONFIG"),
+            0x40 => Some("BIO_ENROLLMENT_PRE"),
+            0x41 => Some("CREDENTIAL_MGMT_PRE"),
+            _ => None,
+        }
+    }
+}
+
+impl From<u8> for Ctap2Command {
+    fn from(code: u8) -> Self {
+        Self(code)
+    }
+}
+
+impl From<Ctap2Command> for u8 {
+    fn from(command: Ctap2Command) -> Self {
+        command.0
+    }
+}
+
+/// `GET_INFO`, or `UNKNOWN(0x33)`.
+impl fmt::Display for Ctap2Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => {
+                f.write_str("UNKNOWN(")?;
+                crate::write_hex_byte(f, self.0)?;
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Ctap2Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Ctap2Command {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}({=u8:#04x})", self.name().unwrap_or("UNKNOWN"), self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn commands_have_spec_numbers() {
+        let expected = [
+            (Command::PING, 0x01, "PING"),
+            (Command::MSG, 0x03, "MSG"),
+            (Command::LOCK, 0x04, "LOCK"),
+            (Command::INIT, 0x06, "INIT"),
+            (Command::WINK, 0x08, "WINK"),
+            (Command::CBOR, 0x10, "CBOR"),
+            (Command::CANCEL, 0x11, "CANCEL"),
+            (Command::KEEPALIVE, 0x3B, "KEEPALIVE"),
+            (Command::ERROR, 0x3F, "ERROR"),
+        ];
+        for (command, code, name) in expected {
+            assert_eq!(command.to_u8(), code);
+            assert_eq!(command.to_init_byte(), code | 0x80);
+            assert_eq!(Command::from_init_byte(code | 0x80), command);
+            assert_eq!(command.to_string(), name);
+            assert!(!command.is_vendor());
+        }
+    }
+
+    #[test]
+    fn seven_bit_range_is_total_and_bit_seven_is_refused() {
+        for code in 0..=0x7F_u8 {
+            let command = Command::try_from(code).unwrap();
+            assert_eq!(u8::from(command), code);
+            assert_eq!(command.is_vendor(), code >= 0x40);
+        }
+        for code in 0x80..=0xFF_u8 {
+            assert_eq!(Command::try_from(code), Err(CommandOutOfRange(code)));
+        }
+        assert_eq!(Command::new(0x41).unwrap().to_string(), "VENDOR(0x41)");
+        assert_eq!(Command::new(0x22).unwrap().to_string(), "UNKNOWN(0x22)");
+        assert_eq!(
+            CommandOutOfRange(0x90).to_string(),
+            "CTAPHID command must be 0x00..=0x7F, got 0x90"
+        );
+    }
+
+    #[test]
+    fn ctap2_commands() {
+        assert_eq!(Ctap2Command::GET_INFO.to_u8(), 0x04);
+        assert_eq!(Ctap2Command::SELECTION.to_string(), "SELECTION");
+        assert_eq!(Ctap2Command::from(0x33).to_string(), "UNKNOWN(0x33)");
+        for byte in 0..=u8::MAX {
+            assert_eq!(u8::from(Ctap2Command::from(byte)), byte);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Where the reassembler puts a message: memory the caller chooses.
+
+/// Memory a [`Reassembler`](crate::Reassembler) assembles a message in.
+///
+/// Implemented for fixed memory (`[u8; N]`, `&mut [u8]`: firmware), for `Vec<u8>`
+/// (host; used up to its capacity, never grown, so never reallocated) and, with the
+/// `bytes` feature, for `BytesMut` (host; complete messages are split off as `Bytes`
+/// without a copy).
+///
+/// The reassembler calls [`append`](Self::append) only with `offset + data.len()` within
+/// [`max_len`](Self::max_len), and with each offset following the last append since
+/// [`clear`](Self::clear).
+pub trait MessageBuffer {
+    /// The longest message this buffer holds.
+    fn max_len(&self) -> usize;
+    /// Forgets the message being assembled.
+    fn clear(&mut self);
+    /// Puts `data` at `offset` (the end of what was appended since the last `clear`).
+    fn append(&mut self, offset: usize, data: &[u8]);
+    /// The first `len` bytes of the assembled message.
+    fn filled(&self, len: usize) -> &[u8];
+}
+
+impl MessageBuffer for [u8] {
+    fn max_len(&self) -> usize {
+        self.len()
+    }
+    fn clear(&mut self) {}
+    fn append(&mut self, offset: usize, data: &[u8]) {
+        if let Some(target) = self
+            .get_mut(offset..)
+            .and_then(|rest| rest.get_mut(..data.len()))
+        {
+            target.copy_from_slice(data);
+        }
+    }
+    fn filled(&self, len: usize) -> &[u8] {
+        self.get(..len).unwrap_or(self)
+    }
+}
+
+impl<const N: usize> MessageBuffer for [u8; N] {
+    fn max_len(&self) -> usize {
+        N
+    }
+    fn clear(&mut self) {}
+    fn append(&mut self, offset: usize, data: &[u8]) {
+        self.as_mut_slice().append(offset, data);
+    }
+    fn filled(&self, len: usize) -> &[u8] {
+        self.as_slice().filled(len)
+    }
+}
+
+impl<T: MessageBuffer + ?Sized> MessageBuffer for &mut T {
+    fn max_len(&self) -> usize {
+        (**self).max_len()
+    }
+    fn clear(&mut self) {
+        (**self).clear();
+    }
+    fn append(&mut self, offset: usize, data: &[u8]) {
+        (**self).append(offset, data);
+    }
+    fn filled(&self, len: usize) -> &[u8] {
+        (**self).filled(len)
+    }
+}
+
+#[cfg(feature = "bytes")]
+impl MessageBuffer for bytes::BytesMut {
+    fn max_len(&self) -> usize {
+        self.capacity()
+    }
+    fn clear(&mut self) {
+        bytes::BytesMut::clear(self);
+    }
+    fn append(&mut self, _offset: usize, data: &[u8]) {
+        // Within capacity (checked by the reassembler): no reallocation.
+        self.extend_from_slice(data);
+    }
+    fn filled(&self, len: usize) -> &[u8] {
+        self.get(..len).unwrap_or(self)
+    }
+}
+
+/// A `Vec<u8>` is used as fixed memory of its *length* (`vec![0; 7609]`), like a
+/// slice: it is never grown or shrunk.
+#[cfg(feature = "alloc")]
+impl MessageBuffer for alloc::vec::Vec<u8> {
+    fn max_len(&self) -> usize {
+        self.len()
+    }
+    fn clear(&mut self) {}
+    fn append(&mut self, offset: usize, data: &[u8]) {
+        self.as_mut_slice().append(offset, data);
+    }
+    fn filled(&self, len: usize) -> &[u8] {
+        self.as_slice().filled(len)
+    }
+}
+
+/// A `Box<[u8]>` is fixed memory of its length.
+#[cfg(feature = "alloc")]
+impl MessageBuffer for alloc::boxed::Box<[u8]> {
+    fn max_len(&self) -> usize {
+        self.len()
+    }
+    fn clear(&mut self) {}
+    fn append(&mut self, offset: usize, data: &[u8]) {
+        (**self).append(offset, data);
+    }
+    fn filled(&self, len: usize) -> &[u8] {
+        (**self).filled(len)
+    }
+}

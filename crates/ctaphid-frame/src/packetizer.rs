@@ -1,0 +1,226 @@
+//! Splitting a message into reports.
+
+use core::fmt;
+
+use ctap_types::{ChannelId, Command};
+
+use crate::{FrameError, MAX_REPORT_SIZE, ReportSize};
+
+/// Splits one message into reports, one at a time, into memory the caller owns.
+///
+/// It borrows the payload and copies each byte once, straight into the caller's
+/// report buffer, which is zero padded. It knows its report count up front and refuses
+/// a payload over the maximum (it never wraps SEQ).
+///
+/// ```
+/// use ctap_types::{ChannelId, Command};
+/// use ctaphid_frame::{Packetizer, ReportSize};
+///
+/// let payload = [0xAB; 58];
+/// let mut packets = Packetizer::new(ChannelId::new(0x01020304), Command::PING, &payload, ReportSize::FULL_SPEED)?;
+/// assert_eq!(packets.report_count(), 2);
+///
+/// // A hidapi caller leaves the first byte for the report id.
+/// let mut out = [0u8; 65];
+/// while let Some(len) = packets.write_next(&mut out[1..])? {
+///     assert_eq!(len, 64);
+///     // device.write(&out)?;
+/// }
+/// # Ok::<(), ctaphid_frame::FrameError>(())
+/// ```
+#[derive(Clone)]
+pub struct Packetizer<'a> {
+    cid: ChannelId,
+    command: Command,
+    payload: &'a [u8],
+    report_size: ReportSize,
+    /// Payload bytes already written.
+    offset: usize,
+    /// Reports already written (0: the init packet is next).
+    written: usize,
+    report_count: usize,
+}
+
+impl<'a> Packetizer<'a> {
+    /// A packetizer for `payload` sent as `command` on channel `cid`.
+    ///
+    /// # Errors
+    /// [`FrameError::PayloadTooLong`] if the payload is over
+    /// [`ReportSize::max_message_len`].
+    pub const fn new(
+        cid: ChannelId,
+        command: Command,
+        payload: &'a [u8],
+        report_size: ReportSize,
+    ) -> Result<Self, FrameError> {
+        let max = report_size.max_message_len();
+        if payload.len() > max {
+            return Err(FrameError::PayloadTooLong {
+                len: payload.len(),
+                max,
+            });
+        }
+        Ok(Self {
+            cid,
+            command,
+            payload,
+            report_size,
+            offset: 0,
+            written: 0,
+            report_count: report_size.report_count(payload.len()),
+        })
+    }
+
+    /// Writes the next report into `out[..report_size]` and returns its length, or
+    /// `None` when every report has been written. Bytes of `out` past the report size
+    /// are left alone.
+    ///
+    /// # Errors
+    /// [`FrameError::OutputTooSmall`] if `out` is shorter than one report (nothing is
+    /// written and the packetizer does not advance).
+    pub fn write_next(&mut self, out: &mut [u8]) -> Result<Option<usize>, FrameError> {
+        if self.written >= self.report_count {
+            return Ok(None);
+        }
+        let size = self.report_size.get();
+        let got = out.len();
+        let Some(report) = out.get_mut(..size) else {
+            return Err(FrameError::OutputTooSmall { needed: size, got });
+        };
+        let cid = self.cid.to_be_bytes();
+        let (header_len, capacity) = if self.written == 0 {
+            // The payload length was checked against the maximum (<= 7609) in `new`.
+            #[allow(clippy::cast_possible_truncation)]
+            let [len_hi, len_lo] = (self.payload.len() as u16).to_be_bytes();
+            let header = [
+                cid[0],
+                cid[1],
+                cid[2],
+                cid[3],
+                self.command.to_init_byte(),
+                len_hi,
+                len_lo,
+            ];
+            write_header(report, &header);
+            (header.len(), self.report_size.init_capacity())
+        } else {
+            // At most 128 continuations (report_count is bounded by the maximum), so
+            // the SEQ fits in 7 bits.
+            #[allow(clippy::cast_possible_truncation)]
+            let seq = (self.written - 1) as u8;
+            let header = [cid[0], cid[1], cid[2], cid[3], seq];
+            write_header(report, &header);
+            (header.len(), self.report_size.cont_capacity())
+        };
+        let rest = self.payload.get(self.offset..).unwrap_or_default();
+        let chunk = rest.get(..capacity).unwrap_or(rest);
+        let (data, padding) = report
+            .get_mut(header_len..)
+            .unwrap_or_default()
+            .split_at_mut(chunk.len());
+        data.copy_from_slice(chunk);
+        padding.fill(0);
+        self.offset += chunk.len();
+        self.written += 1;
+        Ok(Some(size))
+    }
+
+    /// Reports in the whole message (at least one).
+    #[must_use]
+    pub const fn report_count(&self) -> usize {
+        self.report_count
+    }
+
+    /// Reports not yet written.
+    #[must_use]
+    pub const fn reports_left(&self) -> usize {
+        self.report_count - self.written
+    }
+
+    /// The report size.
+    #[must_use]
+    pub const fn report_size(&self) -> ReportSize {
+        self.report_size
+    }
+}
+
+fn write_header(report: &mut [u8], header: &[u8]) {
+    if let Some(target) = report.get_mut(..header.len()) {
+        target.copy_from_slice(header);
+    }
+}
+
+impl fmt::Debug for Packetizer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packetizer")
+            .field("cid", &self.cid)
+            .field("command", &self.command)
+            .field("payload_len", &self.payload.len())
+            .field("report_size", &self.report_size)
+            .field("written", &self.written)
+            .field("report_count", &self.report_count)
+            .finish()
+    }
+}
+
+/// One report produced by iterating a [`Packetizer`]: up to 64 bytes held inline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    bytes: [u8; MAX_REPORT_SIZE],
+    len: u8,
+}
+
+impl Report {
+    /// The report's bytes (exactly the report size).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+impl core::ops::Deref for Report {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for Report {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Report(")?;
+        for byte in self.as_bytes() {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// The reports in order, each copied into an inline [`Report`].
+impl Iterator for Packetizer<'_> {
+    type Item = Report;
+
+    fn next(&mut self) -> Option<Report> {
+        let mut report = Report {
+            bytes: [0; MAX_REPORT_SIZE],
+            len: self.report_size.as_u8(),
+        };
+        match self.write_next(&mut report.bytes) {
+            Ok(Some(_)) => Some(report),
+            // The inline buffer always holds a report: `Err` cannot happen.
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.reports_left(), Some(self.reports_left()))
+    }
+}
+
+impl ExactSizeIterator for Packetizer<'_> {}
+impl core::iter::FusedIterator for Packetizer<'_> {}
