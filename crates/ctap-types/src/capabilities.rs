@@ -7,7 +7,11 @@ use core::ops::{BitAnd, BitOr, BitOrAssign};
 ///
 /// A set of flags; unknown bits are kept and survive a round trip.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct Capabilities(u8);
 
 impl Capabilities {
@@ -22,8 +26,12 @@ impl Capabilities {
     /// No flag set.
     pub const NONE: Self = Self(0);
 
-    const NAMED: [(Self, &'static str); 4] =
-        [(Self::WINK, "WINK"), (Self::LOCK, "LOCK"), (Self::CBOR, "CBOR"), (Self::NMSG, "NMSG")];
+    const NAMED: [(Self, &'static str); 4] = [
+        (Self::WINK, "WINK"),
+        (Self::LOCK, "LOCK"),
+        (Self::CBOR, "CBOR"),
+        (Self::NMSG, "NMSG"),
+    ];
     const KNOWN_BITS: u8 = 0x0F;
 
     /// The flags of a byte, unknown bits included.

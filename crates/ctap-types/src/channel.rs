@@ -7,7 +7,11 @@ use core::fmt;
 /// `0xFFFFFFFF` is the broadcast channel, on which only INIT may be sent; `0` is
 /// reserved. Every other value is a channel a device may allocate.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct ChannelId(u32);
 
 impl ChannelId {
@@ -114,7 +118,10 @@ mod tests {
         assert_eq!(cid.to_u32(), 0x0102_0304);
         assert_eq!(cid.to_be_bytes(), [1, 2, 3, 4]);
         assert_eq!(cid.to_string(), "01020304");
-        assert_eq!(std::format!("{:?}", ChannelId::BROADCAST), "ChannelId(BROADCAST)");
+        assert_eq!(
+            std::format!("{:?}", ChannelId::BROADCAST),
+            "ChannelId(BROADCAST)"
+        );
         assert_eq!(std::format!("{cid:?}"), "ChannelId(01020304)");
     }
 }

@@ -8,7 +8,11 @@ use core::fmt;
 /// Seven bits wide: every value 0x00..=0x7F is a `Command` (unknown ones and the vendor
 /// range 0x40..=0x7F included); 0x80..=0xFF are not, since bit 7 marks an init packet.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(try_from = "u8", into = "u8"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "u8", into = "u8")
+)]
 pub struct Command(u8);
 
 /// A byte with bit 7 set was given where a 7-bit CTAPHID command was expected.
@@ -18,7 +22,11 @@ pub struct CommandOutOfRange(pub u8);
 
 impl fmt::Display for CommandOutOfRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CTAPHID command must be 0x00..=0x7F, got 0x{:02X}", self.0)
+        write!(
+            f,
+            "CTAPHID command must be 0x00..=0x7F, got 0x{:02X}",
+            self.0
+        )
     }
 }
 
@@ -51,7 +59,11 @@ impl Command {
     /// The command for a 7-bit code, or `None` if bit 7 is set.
     #[must_use]
     pub const fn new(code: u8) -> Option<Self> {
-        if code & 0x80 == 0 { Some(Self(code)) } else { None }
+        if code & 0x80 == 0 {
+            Some(Self(code))
+        } else {
+            None
+        }
     }
 
     /// The command carried by the CMD byte of an init packet (bit 7 is the init marker
@@ -118,7 +130,11 @@ impl fmt::Display for Command {
         match self.name() {
             Some(name) => f.write_str(name),
             None => {
-                f.write_str(if self.is_vendor() { "VENDOR(" } else { "UNKNOWN(" })?;
+                f.write_str(if self.is_vendor() {
+                    "VENDOR("
+                } else {
+                    "UNKNOWN("
+                })?;
                 crate::write_hex_byte(f, self.0)?;
                 f.write_str(")")
             }
@@ -135,7 +151,12 @@ impl fmt::Debug for Command {
 #[cfg(feature = "defmt")]
 impl defmt::Format for Command {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=str}({=u8:#04x})", self.name().unwrap_or("CMD"), self.0);
+        defmt::write!(
+            f,
+            "{=str}({=u8:#04x})",
+            self.name().unwrap_or("CMD"),
+            self.0
+        );
     }
 }
 
@@ -144,7 +165,11 @@ impl defmt::Format for Command {
 ///
 /// Open newtype: unknown bytes are kept.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct Ctap2Command(u8);
 
 impl Ctap2Command {
@@ -244,7 +269,12 @@ impl fmt::Debug for Ctap2Command {
 #[cfg(feature = "defmt")]
 impl defmt::Format for Ctap2Command {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=str}({=u8:#04x})", self.name().unwrap_or("UNKNOWN"), self.0);
+        defmt::write!(
+            f,
+            "{=str}({=u8:#04x})",
+            self.name().unwrap_or("UNKNOWN"),
+            self.0
+        );
     }
 }
 

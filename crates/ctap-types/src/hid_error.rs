@@ -14,7 +14,11 @@ use crate::StatusCode;
 ///
 /// Open newtype: unknown bytes are kept.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct HidErrorCode(u8);
 
 impl HidErrorCode {
@@ -110,7 +114,12 @@ impl fmt::Debug for HidErrorCode {
 #[cfg(feature = "defmt")]
 impl defmt::Format for HidErrorCode {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=u8:#04x} - {=str}", self.0, self.name().unwrap_or("UNKNOWN"));
+        defmt::write!(
+            f,
+            "{=u8:#04x} - {=str}",
+            self.0,
+            self.name().unwrap_or("UNKNOWN")
+        );
     }
 }
 
@@ -139,7 +148,13 @@ mod tests {
         }
         assert_eq!(HidErrorCode::INVALID_SEQ.to_string(), "0x04 - INVALID_SEQ");
         assert_eq!(HidErrorCode::new(0x99).to_string(), "0x99 - UNKNOWN");
-        assert_eq!(HidErrorCode::CHANNEL_BUSY.to_status(), StatusCode::CHANNEL_BUSY);
-        assert_eq!(std::format!("{:?}", HidErrorCode::new(0x42)), "HidErrorCode(0x42)");
+        assert_eq!(
+            HidErrorCode::CHANNEL_BUSY.to_status(),
+            StatusCode::CHANNEL_BUSY
+        );
+        assert_eq!(
+            std::format!("{:?}", HidErrorCode::new(0x42)),
+            "HidErrorCode(0x42)"
+        );
     }
 }

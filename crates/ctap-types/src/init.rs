@@ -77,12 +77,19 @@ impl fmt::Display for InitResponseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Truncated { expected, got } => {
-                write!(f, "INIT response too short: expected {expected} bytes, got {got}")
+                write!(
+                    f,
+                    "INIT response too short: expected {expected} bytes, got {got}"
+                )
             }
             Self::InvalidChannel(cid) => write!(
                 f,
                 "INIT response grants channel {cid}, which is {}",
-                if cid.is_broadcast() { "the broadcast channel" } else { "reserved" }
+                if cid.is_broadcast() {
+                    "the broadcast channel"
+                } else {
+                    "reserved"
+                }
             ),
         }
     }
@@ -104,8 +111,25 @@ impl InitResponse {
                 got: payload.len(),
             });
         };
-        let [n0, n1, n2, n3, n4, n5, n6, n7, c0, c1, c2, c3, protocol_version, major, minor, build, caps] =
-            *bytes;
+        let [
+            n0,
+            n1,
+            n2,
+            n3,
+            n4,
+            n5,
+            n6,
+            n7,
+            c0,
+            c1,
+            c2,
+            c3,
+            protocol_version,
+            major,
+            minor,
+            build,
+            caps,
+        ] = *bytes;
         let cid = ChannelId::from_be_bytes([c0, c1, c2, c3]);
         if !cid.is_allocatable() {
             return Err(InitResponseError::InvalidChannel(cid));
@@ -114,7 +138,11 @@ impl InitResponse {
             nonce: [n0, n1, n2, n3, n4, n5, n6, n7],
             cid,
             protocol_version,
-            device_version: DeviceVersion { major, minor, build },
+            device_version: DeviceVersion {
+                major,
+                minor,
+                build,
+            },
             capabilities: Capabilities::from_bits(caps),
         })
     }
@@ -124,7 +152,11 @@ impl InitResponse {
     pub const fn to_bytes(&self) -> [u8; INIT_RESPONSE_LEN] {
         let [n0, n1, n2, n3, n4, n5, n6, n7] = self.nonce;
         let [c0, c1, c2, c3] = self.cid.to_be_bytes();
-        let DeviceVersion { major, minor, build } = self.device_version;
+        let DeviceVersion {
+            major,
+            minor,
+            build,
+        } = self.device_version;
         [
             n0,
             n1,
@@ -153,7 +185,9 @@ mod tests {
     use super::*;
     use std::string::ToString;
 
-    const SAMPLE: [u8; 17] = [1, 2, 3, 4, 5, 6, 7, 8, 0xCA, 0xFE, 0xBA, 0xBE, 2, 5, 4, 3, 0x0D];
+    const SAMPLE: [u8; 17] = [
+        1, 2, 3, 4, 5, 6, 7, 8, 0xCA, 0xFE, 0xBA, 0xBE, 2, 5, 4, 3, 0x0D,
+    ];
 
     #[test]
     fn parse_reads_every_field() {
@@ -161,9 +195,19 @@ mod tests {
         assert_eq!(init.nonce, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(init.cid, ChannelId::new(0xCAFE_BABE));
         assert_eq!(init.protocol_version, 2);
-        assert_eq!(init.device_version, DeviceVersion { major: 5, minor: 4, build: 3 });
+        assert_eq!(
+            init.device_version,
+            DeviceVersion {
+                major: 5,
+                minor: 4,
+                build: 3
+            }
+        );
         assert_eq!(init.device_version.to_string(), "5.4.3");
-        assert_eq!(init.capabilities, Capabilities::WINK | Capabilities::CBOR | Capabilities::NMSG);
+        assert_eq!(
+            init.capabilities,
+            Capabilities::WINK | Capabilities::CBOR | Capabilities::NMSG
+        );
         assert_eq!(init.to_bytes(), SAMPLE);
     }
 
@@ -179,11 +223,18 @@ mod tests {
         for len in 0..17 {
             assert_eq!(
                 InitResponse::parse(&SAMPLE[..len]),
-                Err(InitResponseError::Truncated { expected: 17, got: len })
+                Err(InitResponseError::Truncated {
+                    expected: 17,
+                    got: len
+                })
             );
         }
         assert_eq!(
-            InitResponseError::Truncated { expected: 17, got: 3 }.to_string(),
+            InitResponseError::Truncated {
+                expected: 17,
+                got: 3
+            }
+            .to_string(),
             "INIT response too short: expected 17 bytes, got 3"
         );
     }
@@ -194,7 +245,10 @@ mod tests {
             let mut bytes = SAMPLE;
             bytes[8..12].copy_from_slice(&cid);
             let err = InitResponse::parse(&bytes).unwrap_err();
-            assert_eq!(err, InitResponseError::InvalidChannel(ChannelId::from_be_bytes(cid)));
+            assert_eq!(
+                err,
+                InitResponseError::InvalidChannel(ChannelId::from_be_bytes(cid))
+            );
         }
         assert_eq!(
             InitResponseError::InvalidChannel(ChannelId::BROADCAST).to_string(),

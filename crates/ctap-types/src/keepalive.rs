@@ -8,7 +8,11 @@ use core::fmt;
 /// "still working" (a KEEPALIVE is never an answer) and may pass them on; see
 /// [`is_known`](Self::is_known).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct KeepaliveStatus(u8);
 
 impl KeepaliveStatus {

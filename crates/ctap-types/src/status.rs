@@ -13,7 +13,11 @@ use core::fmt;
 ///
 /// `Display` is python-fido2's: `0x31 - PIN_INVALID`, `0x99 - UNKNOWN`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct StatusCode(u8);
 
 macro_rules! status_codes {
@@ -221,7 +225,12 @@ impl fmt::Debug for StatusCode {
 #[cfg(feature = "defmt")]
 impl defmt::Format for StatusCode {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=u8:#04x} - {=str}", self.0, self.name().unwrap_or("UNKNOWN"));
+        defmt::write!(
+            f,
+            "{=u8:#04x} - {=str}",
+            self.0,
+            self.name().unwrap_or("UNKNOWN")
+        );
     }
 }
 
@@ -253,7 +262,11 @@ impl CtapError {
     /// # Errors
     /// Returns `CtapError { code }` when `code` is not `SUCCESS`.
     pub const fn check(code: StatusCode) -> Result<(), Self> {
-        if code.is_success() { Ok(()) } else { Err(Self { code }) }
+        if code.is_success() {
+            Ok(())
+        } else {
+            Err(Self { code })
+        }
     }
 }
 
@@ -347,9 +360,18 @@ mod tests {
     #[test]
     fn python_examples() {
         assert_eq!(StatusCode::PIN_INVALID.to_string(), "0x31 - PIN_INVALID");
-        assert_eq!(CtapError::new(StatusCode::PIN_INVALID).to_string(), "CTAP error: 0x31 - PIN_INVALID");
-        assert_eq!(CtapError::new(StatusCode::SUCCESS).to_string(), "CTAP error: 0x00 - SUCCESS");
-        assert_eq!(CtapError::new(StatusCode::new(0x99)).to_string(), "CTAP error: 0x99 - UNKNOWN");
+        assert_eq!(
+            CtapError::new(StatusCode::PIN_INVALID).to_string(),
+            "CTAP error: 0x31 - PIN_INVALID"
+        );
+        assert_eq!(
+            CtapError::new(StatusCode::SUCCESS).to_string(),
+            "CTAP error: 0x00 - SUCCESS"
+        );
+        assert_eq!(
+            CtapError::new(StatusCode::new(0x99)).to_string(),
+            "CTAP error: 0x99 - UNKNOWN"
+        );
         assert_eq!(StatusCode::new(0x99).to_string(), "0x99 - UNKNOWN");
         assert_eq!(StatusCode::new(0x0C).to_string(), "0x0C - UNKNOWN");
         assert_eq!(StatusCode::new(0xE5).to_string(), "0xE5 - UNKNOWN");
@@ -385,6 +407,9 @@ mod tests {
     #[test]
     fn debug_prints_the_name_or_the_byte() {
         assert_eq!(std::format!("{:?}", StatusCode::PIN_INVALID), "PIN_INVALID");
-        assert_eq!(std::format!("{:?}", StatusCode::new(0x99)), "StatusCode(0x99)");
+        assert_eq!(
+            std::format!("{:?}", StatusCode::new(0x99)),
+            "StatusCode(0x99)"
+        );
     }
 }

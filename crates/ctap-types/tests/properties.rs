@@ -1,8 +1,8 @@
 //! Properties that must hold for every byte value.
 
 use ctap_types::{
-    Capabilities, ChannelId, CtapError, DeviceVersion, HidErrorCode, InitResponse,
-    KeepaliveStatus, StatusCode,
+    Capabilities, ChannelId, CtapError, DeviceVersion, HidErrorCode, InitResponse, KeepaliveStatus,
+    StatusCode,
 };
 use proptest::prelude::*;
 

@@ -17,7 +17,10 @@ fn reassemble(reports: &[Vec<u8>]) -> (Command, Vec<u8>) {
         Reassembler::new([0u8; 7609], ReassemblerConfig::new(ReportSize::FULL_SPEED));
     let (last, rest) = reports.split_last().unwrap();
     for report in rest {
-        assert!(matches!(reassembler.feed(report).unwrap(), Feed::NeedMore(_)));
+        assert!(matches!(
+            reassembler.feed(report).unwrap(),
+            Feed::NeedMore(_)
+        ));
     }
     match reassembler.feed(last).unwrap() {
         Feed::Complete(message) => {

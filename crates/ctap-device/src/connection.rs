@@ -1,0 +1,51 @@
+//! The seam under every transport: one HID report out, one HID report in.
+
+use std::time::Duration;
+
+use ctaphid_frame::ReportSize;
+
+use crate::Error;
+
+/// A connection that moves whole HID reports: the seam for every transport (hidapi,
+/// UDP, the in-process virtual authenticator) and for tests.
+///
+/// Reports are CTAPHID packets exactly: no report-ID byte (a transport that needs one,
+/// like hidapi, adds it itself).
+pub trait HidConnection: Send {
+    /// Writes one report of exactly [`output_report_size`](Self::output_report_size)
+    /// bytes.
+    ///
+    /// # Errors
+    /// [`Error::Disconnected`] if the device is gone, [`Error::Io`] for other failures.
+    fn write_report(&mut self, report: &[u8]) -> Result<(), Error>;
+
+    /// Reads one report into `buf` (at least
+    /// [`input_report_size`](Self::input_report_size) bytes long), waiting at most
+    /// `timeout`. Returns `Ok(Some(len))` for a report of `len` bytes, `Ok(None)` if
+    /// no report came in time (never an all-zero report).
+    ///
+    /// # Errors
+    /// [`Error::Disconnected`] if the device is gone, [`Error::Io`] for other failures.
+    fn read_report(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, Error>;
+
+    /// The size of the reports the device sends.
+    fn input_report_size(&self) -> ReportSize;
+
+    /// The size of the reports the device takes.
+    fn output_report_size(&self) -> ReportSize;
+}
+
+impl<C: HidConnection + ?Sized> HidConnection for Box<C> {
+    fn write_report(&mut self, report: &[u8]) -> Result<(), Error> {
+        (**self).write_report(report)
+    }
+    fn read_report(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, Error> {
+        (**self).read_report(buf, timeout)
+    }
+    fn input_report_size(&self) -> ReportSize {
+        (**self).input_report_size()
+    }
+    fn output_report_size(&self) -> ReportSize {
+        (**self).output_report_size()
+    }
+}

@@ -1,0 +1,118 @@
+//! The one error type of the device layer.
+
+use std::time::Duration;
+
+use ctap_types::{Command, CtapError, HidErrorCode, InitResponseError, StatusCode};
+use ctaphid_frame::FrameError;
+
+/// Everything a device call can end with other than an answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The device answered with a CTAPHID ERROR packet (transport layer). Displays as
+    /// python-fido2 shows it: `CTAP error: 0x06 - CHANNEL_BUSY`.
+    #[error("CTAP error: {0}")]
+    Hid(HidErrorCode),
+    /// A CTAP2 command failed: a non-zero status byte at the start of a CBOR answer
+    /// (only from helpers that check it, like `cbor`; `call` returns the raw bytes).
+    #[error(transparent)]
+    Ctap(#[from] CtapError),
+    /// The device broke the protocol.
+    #[error("device protocol violation: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The request cannot be sent as given (e.g. a payload over the maximum message).
+    #[error("invalid request: {0}")]
+    InvalidRequest(FrameError),
+    /// No answer in time: the device was silent for longer than the silence limit, or the
+    /// call's overall deadline passed.
+    #[error("no answer from the device: {0}")]
+    Timeout(TimeoutKind),
+    /// The caller cancelled the call and the device did not answer the CANCEL in time.
+    #[error("the call was cancelled")]
+    Cancelled,
+    /// The device is gone (unplugged, or its connection was closed).
+    #[error("the device is disconnected")]
+    Disconnected,
+    /// No FIDO device has this path.
+    #[error("no FIDO device at {0}")]
+    NotFound(String),
+    /// The device exists but could not be opened.
+    #[error("cannot open {path}: {reason}{}", hint.as_deref().map(|h| format!(" (hint: {h})")).unwrap_or_default())]
+    Open {
+        /// The device path.
+        path: String,
+        /// What the operating system said.
+        reason: String,
+        /// What the user can do about it (e.g. a udev rule), if known.
+        hint: Option<String>,
+    },
+    /// Any other I/O failure of the transport.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Which time limit ended a call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// No report at all (not even a KEEPALIVE) for this long.
+    #[error("silent for {0:?}")]
+    Silence(Duration),
+    /// The call's overall deadline passed although the device kept sending KEEPALIVEs.
+    #[error("call deadline of {0:?} passed")]
+    Deadline(Duration),
+}
+
+/// How a device broke the CTAPHID protocol.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A report of the answer could not be reassembled.
+    #[error("{0}")]
+    Framing(#[from] FrameError),
+    /// The answer carried another command than the request (or KEEPALIVE / ERROR).
+    #[error("answer has command {got}, expected {expected}")]
+    UnexpectedCommand {
+        /// The request's command.
+        expected: Command,
+        /// The answer's command.
+        got: Command,
+    },
+    /// The INIT answer was malformed.
+    #[error("{0}")]
+    InitResponse(#[from] InitResponseError),
+    /// An ERROR or KEEPALIVE packet without its status byte.
+    #[error("{0} packet without its status byte")]
+    EmptyStatus(Command),
+    /// A read returned more bytes than the buffer or fewer than a report.
+    #[error("transport returned a report of {got} bytes, expected {expected}")]
+    ReportLength {
+        /// The input report size.
+        expected: usize,
+        /// What the transport returned.
+        got: usize,
+    },
+}
+
+impl Error {
+    /// The CTAP status this error stands for, python-fido2 style: an ERROR packet's code
+    /// or a CTAP2 status (`None` for the other kinds).
+    #[must_use]
+    pub fn ctap_error(&self) -> Option<CtapError> {
+        match self {
+            Self::Hid(code) => Some(CtapError::new(code.to_status())),
+            Self::Ctap(error) => Some(*error),
+            _ => None,
+        }
+    }
+
+    /// `true` if the call ended because it was cancelled: [`Error::Cancelled`], or the
+    /// device's `KEEPALIVE_CANCEL` status.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled)
+            || self
+                .ctap_error()
+                .is_some_and(|e| e.code == StatusCode::KEEPALIVE_CANCEL)
+    }
+}
