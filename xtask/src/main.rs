@@ -1,1 +1,50 @@
-fn main() {}
+//! Project tasks, run as `cargo xtask <task>` (the alias is in `.cargo/config.toml`).
+//!
+//! Plain Rust with no dependencies, in the manner of rust-analyzer's xtask:
+//!
+//! | task | what it does |
+//! |---|---|
+//! | `ci` | everything CI checks: runs `.ci/run`, the one source of truth |
+//! | `no-std` | builds the no_std crates for `thumbv7em-none-eabihf` |
+//! | `bench [--quick]` | criterion benches, then a table of ratios into `benches/RESULTS.md` |
+//! | `fuzz [--seconds N] [--build-only]` | runs (or builds) every cargo-fuzz target |
+//! | `size` | flash and RAM a firmware pays for framing + types |
+//! | `miri` | the core crates' tests under Miri, when the nightly toolchain has it |
+
+mod bench;
+mod fuzz;
+mod no_std;
+mod size;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only] | size | miri>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((task, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match task.as_str() {
+        "ci" => util::run(util::cmd("bash", &[".ci/run"])),
+        "no-std" => no_std::run(rest),
+        "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "size" => size::run(rest),
+        "miri" => no_std::miri(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {task}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

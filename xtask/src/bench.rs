@@ -1,0 +1,5 @@
+//! `cargo xtask bench` (placeholder until the framing work lands).
+
+pub(crate) fn run(_args: &[String]) -> Result<(), String> {
+    Err("cargo xtask bench is not implemented yet".to_owned())
+}

@@ -1,0 +1,78 @@
+//! `cargo xtask no-std` and `cargo xtask miri`.
+
+use crate::util::{cmd, output, run as run_command, succeeds};
+
+/// The firmware target the no_std crates must build for.
+pub(crate) const TARGET: &str = "thumbv7em-none-eabihf";
+/// The crates that must stay `#![no_std]` without an allocator.
+const NO_STD_CRATES: &[&str] = &["ctap-types", "ctaphid-frame"];
+
+/// Makes sure the firmware target is installed; `false` (with a message) if it cannot be.
+pub(crate) fn ensure_target() -> bool {
+    let installed = output(cmd("rustup", &["target", "list", "--installed"]))
+        .is_some_and(|list| list.lines().any(|line| line.trim() == TARGET));
+    if installed {
+        return true;
+    }
+    eprintln!("xtask: target {TARGET} is not installed; trying `rustup target add {TARGET}`");
+    if succeeds(cmd("rustup", &["target", "add", TARGET])) {
+        return true;
+    }
+    eprintln!(
+        "xtask: SKIPPED the {TARGET} build: the target cannot be installed here \
+         (no rustup, or no network). Building the no_std crates for the host instead."
+    );
+    false
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(extra) = args.first() {
+        return Err(format!("no-std takes no arguments, got `{extra}`"));
+    }
+    let mut packages = Vec::new();
+    for name in NO_STD_CRATES {
+        packages.extend(["-p", name]);
+    }
+    if ensure_target() {
+        let mut base = vec!["build", "--target", TARGET];
+        base.extend(&packages);
+        run_command(cmd("cargo", &base))?;
+        let mut with_defmt = base.clone();
+        with_defmt.extend(["--features", "ctap-types/defmt,ctaphid-frame/defmt"]);
+        run_command(cmd("cargo", &with_defmt))?;
+        println!(
+            "no-std: {} build for {TARGET} (default features and defmt)",
+            NO_STD_CRATES.join(", ")
+        );
+    } else {
+        // Still proves the crates compile as `#![no_std]` (the attribute is unconditional).
+        let mut base = vec!["build"];
+        base.extend(&packages);
+        run_command(cmd("cargo", &base))?;
+        println!(
+            "no-std: {} build as #![no_std] for the host ({TARGET} unavailable)",
+            NO_STD_CRATES.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs the core crates' tests under Miri when the nightly toolchain has it.
+pub(crate) fn miri(args: &[String]) -> Result<(), String> {
+    if let Some(extra) = args.first() {
+        return Err(format!("miri takes no arguments, got `{extra}`"));
+    }
+    if !succeeds(cmd("cargo", &["+nightly", "miri", "--version"])) {
+        eprintln!(
+            "xtask miri: SKIPPED: the nightly toolchain has no Miri (`rustup +nightly component add miri`)"
+        );
+        return Ok(());
+    }
+    let mut command = cmd("cargo", &["+nightly", "miri", "test"]);
+    for name in NO_STD_CRATES {
+        command.args(["-p", name]);
+    }
+    // Property tests run few cases under Miri: it is ~1000x slower than native code.
+    command.env("PROPTEST_CASES", "4");
+    run_command(command)
+}
