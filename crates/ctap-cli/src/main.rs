@@ -1,2 +1,5 @@
 //! The `ctap` command-line tool.
+
+mod dissect;
+
 fn main() {}
