@@ -33,6 +33,11 @@ pub trait HidConnection: Send {
 
     /// The size of the reports the device takes.
     fn output_report_size(&self) -> ReportSize;
+
+    /// Releases the transport (closes the OS handle or socket) ahead of `Drop`. Later
+    /// reads and writes fail with [`Error::Disconnected`]. The default does nothing: the
+    /// handle is released when the connection is dropped.
+    fn close(&mut self) {}
 }
 
 impl<C: HidConnection + ?Sized> HidConnection for Box<C> {
@@ -47,5 +52,8 @@ impl<C: HidConnection + ?Sized> HidConnection for Box<C> {
     }
     fn output_report_size(&self) -> ReportSize {
         (**self).output_report_size()
+    }
+    fn close(&mut self) {
+        (**self).close();
     }
 }

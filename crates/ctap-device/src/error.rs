@@ -46,6 +46,10 @@ pub enum Error {
         /// What the user can do about it (e.g. a udev rule), if known.
         hint: Option<String>,
     },
+    /// An argument of a helper is out of range (e.g. a LOCK time over 10 s); nothing
+    /// was sent.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// Any other I/O failure of the transport.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

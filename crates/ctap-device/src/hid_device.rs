@@ -1,0 +1,755 @@
+//! `CtapHidDevice`: the CTAPHID transaction rules over any [`HidConnection`].
+
+use std::fmt::{self, Write as _};
+use std::time::{Duration, Instant};
+
+use ctap_types::{
+    Capabilities, ChannelId, Command, CtapError, DeviceVersion, HidErrorCode, INIT_NONCE_LEN,
+    InitResponse, KeepaliveStatus, StatusCode,
+};
+use ctaphid_frame::{
+    Feed, FrameError, MAX_REPORT_SIZE, Packetizer, Reassembler, ReassemblerConfig,
+};
+
+use crate::{CallOptions, CtapDevice, Error, HidConnection, ProtocolError, TimeoutKind};
+
+/// The time limits of a [`CtapHidDevice`]: a plain struct with `Default` and chainable
+/// setters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct DeviceConfig {
+    /// How long the device may send nothing at all on our channel (not even a KEEPALIVE)
+    /// before a call ends with [`TimeoutKind::Silence`]. Every report of the answer and
+    /// every KEEPALIVE starts it again. Default 3 s: a working device sends a KEEPALIVE
+    /// every ~100 ms, and some slow devices take over a second before the first one.
+    pub silence_timeout: Duration,
+    /// How long to wait for the answer to INIT (which has no KEEPALIVEs). Default 2 s.
+    pub init_timeout: Duration,
+    /// The longest single read: how quickly a [`CancelToken`](crate::CancelToken) is
+    /// noticed. Default 50 ms.
+    pub poll_interval: Duration,
+    /// How long to wait for the device's answer after sending CANCEL before the call
+    /// ends with [`Error::Cancelled`]. Default 300 ms (a device answers within one
+    /// keep-alive period, ~100 ms).
+    pub cancel_grace: Duration,
+    /// The pause before re-sending a request the device answered with CHANNEL_BUSY.
+    /// Default 100 ms (PROTOCOL.md section 4).
+    pub busy_retry_interval: Duration,
+    /// How long a call keeps re-sending after CHANNEL_BUSY before it gives up with
+    /// [`Error::Hid`]`(CHANNEL_BUSY)`. Default 10 s, the longest LOCK another program can
+    /// hold.
+    pub busy_retry_limit: Duration,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            silence_timeout: Duration::from_secs(3),
+            init_timeout: Duration::from_secs(2),
+            poll_interval: Duration::from_millis(50),
+            cancel_grace: Duration::from_millis(300),
+            busy_retry_interval: Duration::from_millis(100),
+            busy_retry_limit: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DeviceConfig {
+    /// Sets [`silence_timeout`](Self::silence_timeout).
+    #[must_use]
+    pub const fn with_silence_timeout(mut self, value: Duration) -> Self {
+        self.silence_timeout = value;
+        self
+    }
+
+    /// Sets [`init_timeout`](Self::init_timeout).
+    #[must_use]
+    pub const fn with_init_timeout(mut self, value: Duration) -> Self {
+        self.init_timeout = value;
+        self
+    }
+
+    /// Sets [`poll_interval`](Self::poll_interval).
+    #[must_use]
+    pub const fn with_poll_interval(mut self, value: Duration) -> Self {
+        self.poll_interval = value;
+        self
+    }
+
+    /// Sets [`cancel_grace`](Self::cancel_grace).
+    #[must_use]
+    pub const fn with_cancel_grace(mut self, value: Duration) -> Self {
+        self.cancel_grace = value;
+        self
+    }
+
+    /// Sets [`busy_retry_interval`](Self::busy_retry_interval).
+    #[must_use]
+    pub const fn with_busy_retry_interval(mut self, value: Duration) -> Self {
+        self.busy_retry_interval = value;
+        self
+    }
+
+    /// Sets [`busy_retry_limit`](Self::busy_retry_limit).
+    #[must_use]
+    pub const fn with_busy_retry_limit(mut self, value: Duration) -> Self {
+        self.busy_retry_limit = value;
+        self
+    }
+}
+
+/// A CTAPHID device over a [`HidConnection`]: python-fido2's `CtapHidDevice`.
+///
+/// [`new`](Self::new) allocates a channel with INIT; every call then follows the CTAPHID
+/// transaction rules (PROTOCOL.md sections 3, 4, 6 and 8):
+/// - the request goes out back to back; the answer is reassembled from reports on our
+///   channel only. Other channels' reports (other programs' traffic) are skipped with a
+///   trace line, also between our own continuation packets;
+/// - KEEPALIVE is never an answer: it resets the silence limit and reaches the
+///   keep-alive callback when its status changes (unknown statuses are passed on too);
+/// - an ERROR packet ends the call with [`Error::Hid`]; CHANNEL_BUSY is retried every
+///   [`busy_retry_interval`](DeviceConfig::busy_retry_interval) (re-sending the whole
+///   request) up to [`busy_retry_limit`](DeviceConfig::busy_retry_limit), while not
+///   cancelled; INVALID_CHANNEL (the device forgot our channel, e.g. after it was reset)
+///   allocates a new channel and retries once;
+/// - a silent device ends the call with [`TimeoutKind::Silence`], never a hang;
+/// - after a call that failed mid-transaction (time-out, cancel without answer, framing
+///   error, unexpected answer, transport error) the next call first drains pending
+///   input and re-INITs our channel (falling back to a new channel), which drops every
+///   stale report of the old transaction.
+///
+/// Every report sent and received is logged at `trace` level (target `ctap_device`), in
+/// hex.
+///
+/// # Threads
+/// `CtapHidDevice<C>` is `Send` (every [`HidConnection`] is), not shared: one
+/// transaction at a time is the CTAPHID rule. To use a device from several threads,
+/// put it behind a `Mutex`; to cancel a call another thread is blocked in, give that
+/// call a [`CancelToken`](crate::CancelToken) and cancel the token (no lock needed).
+pub struct CtapHidDevice<C> {
+    connection: C,
+    config: DeviceConfig,
+    init: InitResponse,
+    reassembler: Reassembler<Box<[u8]>>,
+    rx: [u8; MAX_REPORT_SIZE],
+    needs_resync: bool,
+    closed: bool,
+}
+
+/// How the answer phase of one attempt ended without an error.
+enum Answer {
+    Payload(Vec<u8>),
+    Busy,
+}
+
+impl<C: HidConnection> CtapHidDevice<C> {
+    /// Opens a CTAPHID device on `connection` with the default [`DeviceConfig`]:
+    /// allocates a channel with INIT (a random 8-byte nonce on the broadcast channel).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if no INIT answer with our nonce came in
+    /// [`init_timeout`](DeviceConfig::init_timeout), [`Error::Protocol`] if the answer
+    /// is malformed or grants channel 0 or broadcast, [`Error::Hid`] for an ERROR
+    /// packet, transport errors.
+    pub fn new(connection: C) -> Result<Self, Error> {
+        Self::with_config(connection, DeviceConfig::default())
+    }
+
+    /// As [`new`](Self::new), with `config`.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_config(connection: C, config: DeviceConfig) -> Result<Self, Error> {
+        let input = connection.input_report_size();
+        let buffer = vec![0u8; input.max_message_len()].into_boxed_slice();
+        let reassembler = Reassembler::new(
+            buffer,
+            ReassemblerConfig::new(input).with_channel(ChannelId::BROADCAST),
+        );
+        let mut device = Self {
+            connection,
+            config,
+            init: InitResponse {
+                nonce: [0; INIT_NONCE_LEN],
+                cid: ChannelId::BROADCAST,
+                protocol_version: 0,
+                device_version: DeviceVersion {
+                    major: 0,
+                    minor: 0,
+                    build: 0,
+                },
+                capabilities: Capabilities::NONE,
+            },
+            reassembler,
+            rx: [0; MAX_REPORT_SIZE],
+            needs_resync: false,
+            closed: false,
+        };
+        device.init = device.init_channel(ChannelId::BROADCAST)?;
+        Ok(device)
+    }
+
+    /// Sends a PING with `data` and returns the echo.
+    ///
+    /// # Errors
+    /// As [`CtapDevice::call_with`].
+    pub fn ping(&mut self, data: &[u8]) -> Result<Vec<u8>, Error> {
+        self.call(Command::PING, data)
+    }
+
+    /// Makes the device blink (WINK). Devices without [`Capabilities::WINK`] answer
+    /// INVALID_CMD.
+    ///
+    /// # Errors
+    /// As [`CtapDevice::call_with`].
+    pub fn wink(&mut self) -> Result<(), Error> {
+        self.call(Command::WINK, &[]).map(drop)
+    }
+
+    /// Locks the device to our channel for `seconds` (1..=10); 0 releases the lock.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for more than 10 seconds (nothing is sent), else as
+    /// [`CtapDevice::call_with`].
+    pub fn lock(&mut self, seconds: u8) -> Result<(), Error> {
+        if seconds > 10 {
+            return Err(Error::InvalidArgument(format!(
+                "lock time must be 0..=10 seconds, got {seconds}"
+            )));
+        }
+        self.call(Command::LOCK, &[seconds]).map(drop)
+    }
+
+    /// Sends a CTAP2 request (`command byte | CBOR`) with CTAPHID_CBOR, checks the
+    /// status byte of the answer and returns the CBOR after it.
+    ///
+    /// Unlike [`call`](CtapDevice::call), which returns the status byte as the first
+    /// byte (python-fido2's contract), a non-zero status becomes [`Error::Ctap`] (e.g.
+    /// `KEEPALIVE_CANCEL` after a cancel).
+    ///
+    /// # Errors
+    /// [`Error::Ctap`] for a non-zero status, [`Error::Protocol`] for an empty answer,
+    /// else as [`CtapDevice::call_with`].
+    pub fn cbor(&mut self, request: &[u8]) -> Result<Vec<u8>, Error> {
+        self.cbor_with(request, CallOptions::default())
+    }
+
+    /// As [`cbor`](Self::cbor), with call options (cancel token, keep-alive callback,
+    /// time-outs).
+    ///
+    /// # Errors
+    /// As [`cbor`](Self::cbor).
+    pub fn cbor_with(
+        &mut self,
+        request: &[u8],
+        options: CallOptions<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        let mut answer = self.call_with(Command::CBOR, request, options)?;
+        let Some(&status) = answer.first() else {
+            return Err(ProtocolError::EmptyStatus(Command::CBOR).into());
+        };
+        CtapError::check(StatusCode::new(status))?;
+        answer.remove(0);
+        Ok(answer)
+    }
+
+    /// Sends a CTAP1/U2F APDU with CTAPHID_MSG and returns the raw response APDU (data
+    /// and status word, unchecked).
+    ///
+    /// # Errors
+    /// As [`CtapDevice::call_with`].
+    pub fn msg(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        self.call(Command::MSG, apdu)
+    }
+
+    /// The connection, e.g. to inspect a test double.
+    pub fn connection_mut(&mut self) -> &mut C {
+        &mut self.connection
+    }
+
+    /// Gives the connection back (without closing it).
+    pub fn into_connection(self) -> C {
+        self.connection
+    }
+
+    /// The channel the device allocated to us.
+    #[must_use]
+    pub fn channel_id(&self) -> ChannelId {
+        self.init.cid
+    }
+
+    /// The device's answer to our (latest) INIT.
+    #[must_use]
+    pub fn init_response(&self) -> &InitResponse {
+        &self.init
+    }
+
+    /// The device version from the INIT answer (major, minor, build).
+    #[must_use]
+    pub fn device_version(&self) -> DeviceVersion {
+        self.init.device_version
+    }
+
+    /// The CTAPHID protocol version from the INIT answer (2 for CTAP 2.x devices).
+    #[must_use]
+    pub fn protocol_version(&self) -> u8 {
+        self.init.protocol_version
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &DeviceConfig {
+        &self.config
+    }
+
+    /// The connection.
+    #[must_use]
+    pub fn connection(&self) -> &C {
+        &self.connection
+    }
+
+    /// `true` if the next call will first resynchronise the channel (the last call
+    /// failed mid-transaction).
+    #[must_use]
+    pub fn needs_resync(&self) -> bool {
+        self.needs_resync
+    }
+
+    /// One call, with the INVALID_CHANNEL recovery and the resync bookkeeping.
+    fn call_checked(
+        &mut self,
+        command: Command,
+        data: &[u8],
+        options: &mut CallOptions<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        if self.closed {
+            return Err(Error::Disconnected);
+        }
+        // Refuse an oversized request before touching the device.
+        Packetizer::new(
+            self.init.cid,
+            command,
+            data,
+            self.connection.output_report_size(),
+        )
+        .map_err(Error::InvalidRequest)?;
+        if options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+            return Err(Error::Cancelled);
+        }
+        if self.needs_resync {
+            self.resync()?;
+        }
+        let started = Instant::now();
+        let mut result = self.transact(command, data, options, started);
+        if matches!(result, Err(Error::Hid(HidErrorCode::INVALID_CHANNEL))) {
+            // The device no longer knows our channel (it was reset or re-plugged behind
+            // the same connection): allocate a new one and try once more.
+            log::debug!(
+                "device answered INVALID_CHANNEL on {}: allocating a new channel",
+                self.init.cid
+            );
+            match self.init_channel(ChannelId::BROADCAST) {
+                Ok(init) => {
+                    self.init = init;
+                    result = self.transact(command, data, options, started);
+                }
+                Err(error) => result = Err(error),
+            }
+        }
+        if let Err(error) = &result {
+            if leaves_stale_state(error) {
+                self.needs_resync = true;
+            }
+        }
+        result
+    }
+
+    /// Sends the request (again after CHANNEL_BUSY) and reads its answer.
+    fn transact(
+        &mut self,
+        command: Command,
+        data: &[u8],
+        options: &mut CallOptions<'_>,
+        started: Instant,
+    ) -> Result<Vec<u8>, Error> {
+        let cid = self.init.cid;
+        let mut busy_since: Option<Instant> = None;
+        let mut last_status: Option<KeepaliveStatus> = None;
+        loop {
+            self.send(cid, command, data)?;
+            if command == Command::CANCEL {
+                // CANCEL has no answer of its own (CTAP 2.1 §11.2.9.1.5).
+                return Ok(Vec::new());
+            }
+            match self.receive(command, options, started, &mut last_status)? {
+                Answer::Payload(payload) => return Ok(payload),
+                Answer::Busy => {
+                    let since = *busy_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.config.busy_retry_limit {
+                        return Err(Error::Hid(HidErrorCode::CHANNEL_BUSY));
+                    }
+                    log::debug!(
+                        "{cid}: CHANNEL_BUSY, re-sending in {:?}",
+                        self.config.busy_retry_interval
+                    );
+                    self.pause(self.config.busy_retry_interval, options, started)?;
+                }
+            }
+        }
+    }
+
+    /// Waits `duration` in poll-sized steps, ending early if the call is cancelled or its
+    /// deadline passes.
+    fn pause(
+        &self,
+        duration: Duration,
+        options: &CallOptions<'_>,
+        started: Instant,
+    ) -> Result<(), Error> {
+        let until = Instant::now() + duration;
+        loop {
+            if options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+                return Err(Error::Cancelled);
+            }
+            if let Some(timeout) = options.timeout {
+                if started.elapsed() >= timeout {
+                    return Err(Error::Timeout(TimeoutKind::Deadline(timeout)));
+                }
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            std::thread::sleep((until - now).min(self.config.poll_interval));
+        }
+    }
+
+    /// Reads the answer to `command` on our channel.
+    fn receive(
+        &mut self,
+        command: Command,
+        options: &mut CallOptions<'_>,
+        started: Instant,
+        last_status: &mut Option<KeepaliveStatus>,
+    ) -> Result<Answer, Error> {
+        let cid = self.init.cid;
+        let silence = options
+            .silence_timeout
+            .unwrap_or(self.config.silence_timeout);
+        let deadline = options.timeout.map(|t| (started + t, t));
+        let mut last_report = Instant::now();
+        let mut cancel_sent: Option<Instant> = None;
+        self.reassembler.abort();
+        self.reassembler.set_channel(Some(cid));
+        loop {
+            let now = Instant::now();
+            if cancel_sent.is_none() && options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+                log::debug!("{cid}: cancelled, sending CANCEL");
+                self.send(cid, Command::CANCEL, &[])?;
+                cancel_sent = Some(now);
+            }
+            let mut wait = self.config.poll_interval;
+            if let Some(sent) = cancel_sent {
+                let waited = now.duration_since(sent);
+                if waited >= self.config.cancel_grace {
+                    log::debug!("{cid}: no answer to CANCEL in {waited:?}");
+                    return Err(Error::Cancelled);
+                }
+                wait = wait.min(self.config.cancel_grace - waited);
+            }
+            let quiet = now.duration_since(last_report);
+            if quiet >= silence {
+                self.cancel_quietly(cid, cancel_sent);
+                return Err(Error::Timeout(TimeoutKind::Silence(silence)));
+            }
+            wait = wait.min(silence - quiet);
+            if let Some((end, timeout)) = deadline {
+                if now >= end {
+                    self.cancel_quietly(cid, cancel_sent);
+                    return Err(Error::Timeout(TimeoutKind::Deadline(timeout)));
+                }
+                wait = wait.min(end - now);
+            }
+            let Some(len) = self.read(wait)? else {
+                continue;
+            };
+            let report = self.rx.get(..len).unwrap_or_default();
+            match self.reassembler.feed(report) {
+                Ok(Feed::OtherChannel {
+                    cid: other,
+                    command: other_command,
+                }) => {
+                    log::trace!("skipped a report of channel {other} ({other_command:?})");
+                }
+                Ok(Feed::NeedMore(_)) => last_report = Instant::now(),
+                Ok(Feed::Complete(message)) => {
+                    last_report = Instant::now();
+                    match message.command {
+                        Command::KEEPALIVE => {
+                            let Some(status) = message.keepalive_status() else {
+                                log::debug!("{cid}: KEEPALIVE without a status byte, ignored");
+                                continue;
+                            };
+                            if *last_status != Some(status) {
+                                *last_status = Some(status);
+                                if let Some(callback) = options.on_keepalive.as_mut() {
+                                    callback(status);
+                                }
+                            }
+                        }
+                        Command::ERROR => {
+                            let Some(code) = message.error_code() else {
+                                return Err(ProtocolError::EmptyStatus(Command::ERROR).into());
+                            };
+                            if code == HidErrorCode::CHANNEL_BUSY && cancel_sent.is_none() {
+                                return Ok(Answer::Busy);
+                            }
+                            return Err(Error::Hid(code));
+                        }
+                        got if got == command => {
+                            return Ok(Answer::Payload(message.payload.to_vec()));
+                        }
+                        got => {
+                            return Err(ProtocolError::UnexpectedCommand {
+                                expected: command,
+                                got,
+                            }
+                            .into());
+                        }
+                    }
+                }
+                Err(FrameError::UnexpectedContinuation { cid: stale, seq }) => {
+                    // A continuation with no init packet before it cannot belong to our
+                    // answer: the tail of an old transaction (PROTOCOL.md section 8).
+                    log::trace!("{stale}: dropped a stale continuation packet (SEQ {seq})");
+                }
+                Err(error) => return Err(ProtocolError::Framing(error).into()),
+            }
+        }
+    }
+
+    /// Sends CANCEL after a time-out so a device waiting for a touch stops; a failure
+    /// does not matter (the time-out is what the caller hears about).
+    fn cancel_quietly(&mut self, cid: ChannelId, cancel_sent: Option<Instant>) {
+        if cancel_sent.is_none() {
+            if let Err(error) = self.send(cid, Command::CANCEL, &[]) {
+                log::debug!("{cid}: CANCEL after a time-out failed: {error}");
+            }
+        }
+    }
+
+    /// Drops pending input, then re-INITs our channel (CTAP 2.1 §11.2.9.1.3: INIT on an
+    /// allocated channel aborts its transaction), falling back to a new channel.
+    fn resync(&mut self) -> Result<(), Error> {
+        log::debug!("{}: resynchronising after a failed call", self.init.cid);
+        self.drain()?;
+        let init = match self.init_channel(self.init.cid) {
+            Ok(init) => init,
+            Err(error @ (Error::Disconnected | Error::Io(_))) => return Err(error),
+            Err(error) => {
+                log::debug!(
+                    "{}: re-INIT failed ({error}), allocating a new channel",
+                    self.init.cid
+                );
+                self.init_channel(ChannelId::BROADCAST)?
+            }
+        };
+        self.init = init;
+        self.needs_resync = false;
+        Ok(())
+    }
+
+    /// Reads and drops whatever input is pending (bounded: a device may keep talking).
+    fn drain(&mut self) -> Result<(), Error> {
+        let until = Instant::now() + Duration::from_millis(100);
+        let mut dropped = 0usize;
+        while Instant::now() < until && dropped < 1024 {
+            if self.read(Duration::from_millis(1))?.is_none() {
+                break;
+            }
+            dropped += 1;
+        }
+        if dropped > 0 {
+            log::debug!("dropped {dropped} pending reports");
+        }
+        Ok(())
+    }
+
+    /// Sends INIT on `cid` and waits for the answer carrying our nonce.
+    fn init_channel(&mut self, cid: ChannelId) -> Result<InitResponse, Error> {
+        let mut nonce = [0u8; INIT_NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|error| {
+            Error::Io(std::io::Error::other(format!(
+                "no random numbers for the INIT nonce: {error}"
+            )))
+        })?;
+        let mut busy_since: Option<Instant> = None;
+        'send: loop {
+            self.send(cid, Command::INIT, &nonce)?;
+            let timeout = self.config.init_timeout;
+            let end = Instant::now() + timeout;
+            self.reassembler.abort();
+            self.reassembler.set_channel(Some(cid));
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    return Err(Error::Timeout(TimeoutKind::Silence(timeout)));
+                }
+                let Some(len) = self.read((end - now).min(self.config.poll_interval))? else {
+                    continue;
+                };
+                let report = self.rx.get(..len).unwrap_or_default();
+                let message = match self.reassembler.feed(report) {
+                    Ok(Feed::Complete(message)) => message,
+                    Ok(Feed::NeedMore(_)) => continue,
+                    Ok(Feed::OtherChannel {
+                        cid: other,
+                        command,
+                    }) => {
+                        log::trace!("INIT: skipped a report of channel {other} ({command:?})");
+                        continue;
+                    }
+                    Err(error) => {
+                        // Stale or foreign traffic: we wait for one specific answer.
+                        log::trace!("INIT: dropped a report: {error}");
+                        continue;
+                    }
+                };
+                match message.command {
+                    Command::INIT => {
+                        if message.payload.get(..INIT_NONCE_LEN) != Some(&nonce[..]) {
+                            log::trace!(
+                                "INIT: skipped an answer with another program's nonce {}",
+                                hex(message.payload.get(..INIT_NONCE_LEN).unwrap_or_default())
+                            );
+                            continue;
+                        }
+                        let init = InitResponse::parse(message.payload)
+                            .map_err(ProtocolError::InitResponse)?;
+                        log::debug!(
+                            "INIT: channel {}, CTAPHID version {}, device {}.{}.{}, capabilities {:?}",
+                            init.cid,
+                            init.protocol_version,
+                            init.device_version.major,
+                            init.device_version.minor,
+                            init.device_version.build,
+                            init.capabilities
+                        );
+                        self.reassembler.set_channel(Some(init.cid));
+                        return Ok(init);
+                    }
+                    Command::ERROR => {
+                        let Some(code) = message.error_code() else {
+                            return Err(ProtocolError::EmptyStatus(Command::ERROR).into());
+                        };
+                        if code != HidErrorCode::CHANNEL_BUSY {
+                            return Err(Error::Hid(code));
+                        }
+                        let since = *busy_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.config.busy_retry_limit {
+                            return Err(Error::Hid(code));
+                        }
+                        std::thread::sleep(self.config.busy_retry_interval);
+                        continue 'send;
+                    }
+                    other => {
+                        log::trace!("INIT: skipped a stale {other} message on {cid}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one message, all reports back to back.
+    fn send(&mut self, cid: ChannelId, command: Command, data: &[u8]) -> Result<(), Error> {
+        let size = self.connection.output_report_size();
+        let mut packetizer =
+            Packetizer::new(cid, command, data, size).map_err(Error::InvalidRequest)?;
+        let mut buffer = [0u8; MAX_REPORT_SIZE];
+        while let Some(len) = packetizer
+            .write_next(&mut buffer)
+            .map_err(Error::InvalidRequest)?
+        {
+            let report = buffer.get(..len).unwrap_or_default();
+            if log::log_enabled!(log::Level::Trace) {
+                log::trace!("send {}", hex(report));
+            }
+            self.connection.write_report(report)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one report into `self.rx`, `None` if none came in `wait`.
+    fn read(&mut self, wait: Duration) -> Result<Option<usize>, Error> {
+        match self.connection.read_report(&mut self.rx, wait)? {
+            // The contract says `None`; a transport that returns 0 bytes means the same.
+            None | Some(0) => Ok(None),
+            Some(len) if len > self.rx.len() => Err(ProtocolError::ReportLength {
+                expected: self.connection.input_report_size().get(),
+                got: len,
+            }
+            .into()),
+            Some(len) => {
+                if log::log_enabled!(log::Level::Trace) {
+                    log::trace!("recv {}", hex(self.rx.get(..len).unwrap_or_default()));
+                }
+                Ok(Some(len))
+            }
+        }
+    }
+}
+
+impl<C: HidConnection> CtapDevice for CtapHidDevice<C> {
+    fn capabilities(&self) -> Capabilities {
+        self.init.capabilities
+    }
+
+    fn call_with(
+        &mut self,
+        command: Command,
+        data: &[u8],
+        mut options: CallOptions<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        self.call_checked(command, data, &mut options)
+    }
+
+    fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.connection.close();
+        }
+    }
+}
+
+impl<C> fmt::Debug for CtapHidDevice<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CtapHidDevice")
+            .field("channel", &self.init.cid)
+            .field("init", &self.init)
+            .field("config", &self.config)
+            .field("needs_resync", &self.needs_resync)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `true` if the failed call may have left reports of its transaction in flight.
+fn leaves_stale_state(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Timeout(_)
+            | Error::Cancelled
+            | Error::Protocol(_)
+            | Error::Disconnected
+            | Error::Io(_)
+    )
+}
+
+/// Lower-case hex without separators, for the frame trace.
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
