@@ -1,1 +1,13 @@
-//! A software CTAPHID authenticator: a sans-IO device state machine, served in-process or over UDP.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::indexing_slicing))]
+
+mod apdu;
+mod authenticator;
+mod cbor;
+mod channels;
+mod config;
+
+pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
+pub use config::{Config, DEFAULT_AAGUID, TouchPolicy};
+pub use ctaphid_frame::Report;

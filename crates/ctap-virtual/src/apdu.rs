@@ -1,0 +1,128 @@
+//! CTAPHID_MSG: CTAP1/U2F request APDUs (FIDO U2F Raw Message Formats §3, ISO 7816-4
+//! short and extended encodings). Only U2F_VERSION is implemented.
+
+/// `SW_NO_ERROR`.
+pub(crate) const SW_NO_ERROR: [u8; 2] = [0x90, 0x00];
+/// `SW_WRONG_LENGTH`: the APDU's length fields do not match its size.
+pub(crate) const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
+/// `SW_CLA_NOT_SUPPORTED`.
+pub(crate) const SW_CLA_NOT_SUPPORTED: [u8; 2] = [0x6E, 0x00];
+/// `SW_INS_NOT_SUPPORTED`.
+pub(crate) const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
+
+/// U2F_VERSION (U2F Raw Message Formats §6.1).
+const INS_VERSION: u8 = 0x03;
+
+/// The answer to one request APDU: response data followed by the status word.
+pub(crate) fn respond(apdu: &[u8]) -> Vec<u8> {
+    let Some(request) = Request::parse(apdu) else {
+        return SW_WRONG_LENGTH.to_vec();
+    };
+    if request.cla != 0 {
+        return SW_CLA_NOT_SUPPORTED.to_vec();
+    }
+    match request.ins {
+        // "U2F_V2" with no data in the request (§6.1: Lc absent).
+        INS_VERSION if request.data.is_empty() => [b"U2F_V2".as_slice(), &SW_NO_ERROR].concat(),
+        INS_VERSION => SW_WRONG_LENGTH.to_vec(),
+        // REGISTER (0x01) and AUTHENTICATE (0x02) need keys this device does not have;
+        // everything else is unknown: the spec's answer for both is "INS not supported".
+        _ => SW_INS_NOT_SUPPORTED.to_vec(),
+    }
+}
+
+/// The parts of a request APDU this device looks at.
+#[derive(Debug, PartialEq, Eq)]
+struct Request<'a> {
+    cla: u8,
+    ins: u8,
+    data: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// Parses the ISO 7816-4 encodings U2F allows (`None` when the length fields do not
+    /// add up):
+    ///
+    /// ```text
+    /// CLA INS P1 P2                                 case 1
+    /// CLA INS P1 P2 Le                              case 2, short
+    /// CLA INS P1 P2 00 Le1 Le2                      case 2, extended
+    /// CLA INS P1 P2 Lc data [Le]                    case 3/4, short (Lc 1..=255)
+    /// CLA INS P1 P2 00 Lc1 Lc2 data [Le1 Le2]       case 3/4, extended
+    /// ```
+    fn parse(apdu: &'a [u8]) -> Option<Self> {
+        let (&[cla, ins, _p1, _p2], body) = apdu.split_first_chunk::<4>()?;
+        let data = match *body {
+            [] | [_] | [0, _, _] => &[][..],
+            [0, lc1, lc2, ref rest @ ..] => {
+                let lc = usize::from(u16::from_be_bytes([lc1, lc2]));
+                // Extended Lc of zero is not an encoding (it would be case 2).
+                if lc == 0 || !(rest.len() == lc || rest.len() == lc + 2) {
+                    return None;
+                }
+                rest.get(..lc)?
+            }
+            [lc, ref rest @ ..] => {
+                let lc = usize::from(lc);
+                // A short Lc of zero is not an encoding either.
+                if lc == 0 || !(rest.len() == lc || rest.len() == lc + 1) {
+                    return None;
+                }
+                rest.get(..lc)?
+            }
+        };
+        Some(Self { cla, ins, data })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_answers_in_every_encoding() {
+        let expected = b"U2F_V2\x90\x00".to_vec();
+        for apdu in [
+            &[0, 3, 0, 0][..],
+            &[0, 3, 0, 0, 0],
+            &[0, 3, 0, 0, 0, 0, 0],
+            &[0, 3, 0, 0, 0, 0x01, 0x00],
+        ] {
+            assert_eq!(respond(apdu), expected, "{apdu:02x?}");
+        }
+    }
+
+    #[test]
+    fn malformed_and_unsupported_requests() {
+        // Too short for a header.
+        for apdu in [&[][..], &[0], &[0, 3, 0]] {
+            assert_eq!(respond(apdu), SW_WRONG_LENGTH);
+        }
+        // Lc that does not match the data.
+        assert_eq!(respond(&[0, 3, 0, 0, 2, 0xAA]), SW_WRONG_LENGTH);
+        assert_eq!(respond(&[0, 3, 0, 0, 0, 0, 3, 1, 2]), SW_WRONG_LENGTH);
+        assert_eq!(respond(&[0, 3, 0, 0, 0, 0]), SW_WRONG_LENGTH);
+        // VERSION with data.
+        assert_eq!(respond(&[0, 3, 0, 0, 1, 0xAA]), SW_WRONG_LENGTH);
+        assert_eq!(respond(&[0, 3, 0, 0, 0, 0, 1, 0xAA, 0, 0]), SW_WRONG_LENGTH);
+        // REGISTER, AUTHENTICATE and unknown instructions.
+        for ins in [0x01, 0x02, 0x04, 0xC0] {
+            assert_eq!(respond(&[0, ins, 0, 0]), SW_INS_NOT_SUPPORTED);
+        }
+        assert_eq!(respond(&[0x80, 3, 0, 0]), SW_CLA_NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn parse_finds_the_data_in_short_and_extended_forms() {
+        let short = [0, 1, 0, 0, 2, 0xAA, 0xBB, 0x00];
+        assert_eq!(
+            Request::parse(&short).map(|r| r.data),
+            Some(&[0xAA, 0xBB][..])
+        );
+        let extended = [0, 1, 0, 0, 0, 0, 2, 0xAA, 0xBB, 0, 0];
+        assert_eq!(
+            Request::parse(&extended).map(|r| r.data),
+            Some(&[0xAA, 0xBB][..])
+        );
+    }
+}

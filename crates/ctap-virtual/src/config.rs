@@ -1,0 +1,177 @@
+//! Configuration of a virtual authenticator: a plain struct with `Default` and
+//! chainable setters.
+
+use std::time::Duration;
+
+use ctap_types::DeviceVersion;
+use ctaphid_frame::ReportSize;
+
+/// The AAGUID the virtual authenticator reports by default: the ASCII of
+/// `ctap-rs-virtual!`, so it is recognisable in a dump and never collides with a
+/// registered (metadata service) AAGUID.
+pub const DEFAULT_AAGUID: [u8; 16] = *b"ctap-rs-virtual!";
+
+/// What the simulated user does when the authenticator waits for a touch
+/// (authenticatorSelection, authenticatorReset).
+///
+/// Whatever the policy, the wait starts with a KEEPALIVE UPNEEDED and repeats it every
+/// [`Config::keepalive_interval`] until it ends, exactly as a real key blinks until it
+/// is touched. [`Authenticator::touch`](crate::Authenticator::touch) approves a pending
+/// wait at any moment, whatever the policy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TouchPolicy {
+    /// The user touches the key `after` the wait began (zero: at once, after the first
+    /// keep-alive).
+    Approve {
+        /// How long the user takes.
+        after: Duration,
+    },
+    /// The user refuses `after` the wait began: the command ends with status
+    /// `OPERATION_DENIED` (0x27).
+    Deny {
+        /// How long the user takes.
+        after: Duration,
+    },
+    /// Nobody touches the key: the wait ends only by CANCEL, by INIT on its channel, by
+    /// [`Authenticator::touch`](crate::Authenticator::touch), or by
+    /// [`Config::user_presence_timeout`].
+    Never,
+}
+
+impl TouchPolicy {
+    /// Approve at once.
+    pub const IMMEDIATE: Self = Self::Approve {
+        after: Duration::ZERO,
+    };
+}
+
+impl Default for TouchPolicy {
+    /// [`TouchPolicy::IMMEDIATE`]: tests and the CLI's default device should not wait.
+    fn default() -> Self {
+        Self::IMMEDIATE
+    }
+}
+
+/// Configuration of a virtual authenticator.
+///
+/// ```
+/// use std::time::Duration;
+/// use ctap_virtual::{Config, TouchPolicy};
+/// use ctaphid_frame::ReportSize;
+///
+/// let config = Config::default()
+///     .with_report_size(ReportSize::new(62)?)
+///     .with_touch(TouchPolicy::Approve { after: Duration::from_millis(300) });
+/// assert_eq!(config.message_timeout, Duration::from_millis(500));
+/// # Ok::<(), ctaphid_frame::FrameError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Config {
+    /// The HID report size, the same in both directions (64 on nearly every key).
+    pub report_size: ReportSize,
+    /// What the simulated user does when a touch is needed.
+    pub touch: TouchPolicy,
+    /// How long an incomplete message may take from its init packet before the device
+    /// answers ERROR MSG_TIMEOUT (devices use 500-800 ms; PROTOCOL.md section 4).
+    pub message_timeout: Duration,
+    /// The period of KEEPALIVE packets while waiting for a touch (CTAP 2.1 §11.2.9.1.7
+    /// "about every 100 ms").
+    pub keepalive_interval: Duration,
+    /// How long a touch-wait lasts before it ends with status `USER_ACTION_TIMEOUT`
+    /// (0x2F); `None` waits forever. Real keys give up after about 30 s.
+    pub user_presence_timeout: Option<Duration>,
+    /// Channels allocated at once; INIT on broadcast beyond this reuses the channel
+    /// that was least recently used. At least 2 are kept whatever this says.
+    pub max_channels: usize,
+    /// Reports the output queue holds; a message that does not fit whole is dropped
+    /// (and counted in [`Stats::dropped_messages`](crate::Stats::dropped_messages)), as
+    /// a device whose host does not read loses answers rather than memory. At least one
+    /// maximum message (129 reports at 64 bytes) plus slack is kept whatever this says.
+    pub max_output_reports: usize,
+    /// The device version of the INIT answer.
+    pub device_version: DeviceVersion,
+    /// The AAGUID of authenticatorGetInfo.
+    pub aaguid: [u8; 16],
+    /// Seed of the channel-id generator. Channel ids look random (hosts must not assume
+    /// sequential ids) but are reproducible, so tests are deterministic.
+    pub channel_seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            report_size: ReportSize::FULL_SPEED,
+            touch: TouchPolicy::default(),
+            message_timeout: Duration::from_millis(500),
+            keepalive_interval: Duration::from_millis(100),
+            user_presence_timeout: Some(Duration::from_secs(30)),
+            max_channels: 32,
+            max_output_reports: 1024,
+            device_version: DeviceVersion {
+                major: 0,
+                minor: 1,
+                build: 0,
+            },
+            aaguid: DEFAULT_AAGUID,
+            channel_seed: 0x5EED_C7A9_F1D0_0001,
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`report_size`](Self::report_size).
+    #[must_use]
+    pub const fn with_report_size(mut self, report_size: ReportSize) -> Self {
+        self.report_size = report_size;
+        self
+    }
+
+    /// Sets [`touch`](Self::touch).
+    #[must_use]
+    pub const fn with_touch(mut self, touch: TouchPolicy) -> Self {
+        self.touch = touch;
+        self
+    }
+
+    /// Sets [`message_timeout`](Self::message_timeout).
+    #[must_use]
+    pub const fn with_message_timeout(mut self, timeout: Duration) -> Self {
+        self.message_timeout = timeout;
+        self
+    }
+
+    /// Sets [`keepalive_interval`](Self::keepalive_interval).
+    #[must_use]
+    pub const fn with_keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// Sets [`user_presence_timeout`](Self::user_presence_timeout).
+    #[must_use]
+    pub const fn with_user_presence_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.user_presence_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_channels`](Self::max_channels).
+    #[must_use]
+    pub const fn with_max_channels(mut self, max_channels: usize) -> Self {
+        self.max_channels = max_channels;
+        self
+    }
+
+    /// Sets [`channel_seed`](Self::channel_seed).
+    #[must_use]
+    pub const fn with_channel_seed(mut self, seed: u64) -> Self {
+        self.channel_seed = seed;
+        self
+    }
+
+    /// Sets [`aaguid`](Self::aaguid).
+    #[must_use]
+    pub const fn with_aaguid(mut self, aaguid: [u8; 16]) -> Self {
+        self.aaguid = aaguid;
+        self
+    }
+}
