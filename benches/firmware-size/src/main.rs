@@ -75,8 +75,8 @@ mod app {
     use core::mem::MaybeUninit;
 
     use ctap_types::{
-        CTAPHID_PROTOCOL_VERSION, Capabilities, ChannelId, Command, Ctap2Command,
-        DeviceVersion, HidErrorCode, INIT_NONCE_LEN, InitResponse, KeepaliveStatus, StatusCode,
+        CTAPHID_PROTOCOL_VERSION, Capabilities, ChannelId, Command, Ctap2Command, DeviceVersion,
+        HidErrorCode, INIT_NONCE_LEN, InitResponse, KeepaliveStatus, StatusCode,
     };
     use ctaphid_frame::{
         Feed, MAX_MESSAGE_LEN, Message, Packetizer, Reassembler, ReassemblerConfig, ReportSize,
@@ -99,11 +99,12 @@ mod app {
         // `Option` would put its padding in .data and cost its initial value in flash.
         static mut MESSAGE_BUFFER: [u8; MAX_MESSAGE_LEN] = [0; MAX_MESSAGE_LEN];
         static mut AUTHENTICATOR: MaybeUninit<Authenticator> = MaybeUninit::uninit();
+        let buffer = &raw mut MESSAGE_BUFFER;
+        let slot = &raw mut AUTHENTICATOR;
         // SAFETY: `run` is entered once, from the reset handler, and never returns, so
         // these are the only references to the two statics ever made. This is what
         // cortex-m-rt's `#[entry]` does with `static mut` items, written out.
-        let (buffer, slot) =
-            unsafe { (&mut *(&raw mut MESSAGE_BUFFER), &mut *(&raw mut AUTHENTICATOR)) };
+        let (buffer, slot) = unsafe { (&mut *buffer, &mut *slot) };
         let auth = slot.write(Authenticator {
             reassembler: Reassembler::new(buffer, ReassemblerConfig::new(ReportSize::FULL_SPEED)),
             last_cid: 0,
