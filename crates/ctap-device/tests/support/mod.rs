@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ctap_device::{Error, HidConnection};
 use ctap_types::{ChannelId, Command, InitResponse};
@@ -25,6 +25,8 @@ pub enum Step {
     Report(Vec<u8>),
     /// The read times out (returns at once, without sleeping).
     Timeout,
+    /// The read waits this long, then returns no report (time passes for real).
+    Sleep(Duration),
     /// The read fails: the device is gone.
     Disconnect,
     /// The read fails with an I/O error.
@@ -49,6 +51,8 @@ pub struct State {
     pub idle: Idle,
     pub reaction: Option<Reaction>,
     pub closed: bool,
+    /// When the idle device last sent a KEEPALIVE.
+    pub last_idle: Instant,
 }
 
 /// The connection; clones share the state, so a test keeps one to inspect and script it.
@@ -72,6 +76,7 @@ impl Scripted {
                 idle: Idle::Silent,
                 reaction: None,
                 closed: false,
+                last_idle: Instant::now(),
             })),
             size,
         };
@@ -139,29 +144,39 @@ impl HidConnection for Scripted {
                 Ok(Some(len))
             }
             Some(Step::Timeout) => Ok(None),
+            Some(Step::Sleep(duration)) => {
+                drop(state);
+                std::thread::sleep(duration);
+                Ok(None)
+            }
             Some(Step::Disconnect) => Err(Error::Disconnected),
             Some(Step::Io) => Err(Error::Io(std::io::Error::other("scripted I/O failure"))),
-            None => {
-                let idle = state.idle;
-                drop(state);
-                match idle {
-                    Idle::Silent => {
-                        std::thread::sleep(timeout);
-                        Ok(None)
-                    }
-                    Idle::Keepalive(status, period) => {
-                        if timeout < period {
+            None => match state.idle {
+                Idle::Silent => {
+                    drop(state);
+                    std::thread::sleep(timeout);
+                    Ok(None)
+                }
+                Idle::Keepalive(status, period) => {
+                    // A KEEPALIVE every `period`, whatever the reads' time-outs.
+                    let due = state.last_idle + period;
+                    let now = Instant::now();
+                    if due > now {
+                        drop(state);
+                        let wait = due - now;
+                        if timeout < wait {
                             std::thread::sleep(timeout);
                             return Ok(None);
                         }
-                        std::thread::sleep(period);
-                        let report =
-                            packets(CID, Command::KEEPALIVE, &[status], self.size).remove(0);
-                        buf[..report.len()].copy_from_slice(&report);
-                        Ok(Some(report.len()))
+                        std::thread::sleep(wait);
+                        state = self.lock();
                     }
+                    state.last_idle = Instant::now();
+                    let report = packets(CID, Command::KEEPALIVE, &[status], self.size).remove(0);
+                    buf[..report.len()].copy_from_slice(&report);
+                    Ok(Some(report.len()))
                 }
-            }
+            },
         }
     }
 
@@ -220,36 +235,37 @@ pub fn cid_of(report: &[u8]) -> ChannelId {
     ChannelId::from_be_bytes(report[..4].try_into().unwrap())
 }
 
-/// Answers every INIT (on any channel) with our nonce and channel [`CID`].
+/// Answers every INIT (on any channel) with our nonce and channel [`CID`]; the request
+/// is reassembled, so any report size works.
 pub fn init_responder(size: ReportSize) -> impl FnMut(&[u8], &mut VecDeque<Step>) + Send {
-    move |report, queue| {
-        if let Some(nonce) = nonce_of(report) {
-            let on = cid_of(report);
-            for r in packets(on, Command::INIT, &init_answer(nonce, CID), size) {
-                queue.push_back(Step::Report(r));
-            }
-        }
-    }
+    let mut echo = responder(size, false);
+    move |report, queue| echo(report, queue)
 }
 
 /// A device that answers INIT, echoes every other request (reassembled) with the same
 /// command, and ignores CANCEL.
 pub fn echo_device(size: ReportSize) -> impl FnMut(&[u8], &mut VecDeque<Step>) + Send {
-    let mut init = init_responder(size);
+    responder(size, true)
+}
+
+fn responder(size: ReportSize, echo: bool) -> impl FnMut(&[u8], &mut VecDeque<Step>) + Send {
     let buffer = vec![0u8; size.max_message_len()].into_boxed_slice();
     let mut reassembler =
         ctaphid_frame::Reassembler::new(buffer, ctaphid_frame::ReassemblerConfig::new(size));
     move |report, queue| {
-        if nonce_of(report).is_some() {
-            init(report, queue);
+        let Ok(ctaphid_frame::Feed::Complete(message)) = reassembler.feed(report) else {
             return;
-        }
-        if let Ok(ctaphid_frame::Feed::Complete(message)) = reassembler.feed(report) {
-            if message.command != Command::CANCEL {
-                for r in packets(message.cid, message.command, message.payload, size) {
-                    queue.push_back(Step::Report(r));
-                }
-            }
+        };
+        let answer = if message.command == Command::INIT {
+            let nonce: [u8; 8] = message.payload.try_into().unwrap();
+            init_answer(nonce, CID)
+        } else if echo && message.command != Command::CANCEL {
+            message.payload.to_vec()
+        } else {
+            return;
+        };
+        for r in packets(message.cid, message.command, &answer, size) {
+            queue.push_back(Step::Report(r));
         }
     }
 }
