@@ -1,7 +1,4 @@
-//! # ctap-device
-//!
-//! The device layer of the `ctap` stack (std): python-fido2's `CtapDevice` contract in
-//! Rust, over a [`HidConnection`] seam that every transport implements.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod cancel;
