@@ -113,6 +113,8 @@ impl DeviceConfig {
 ///   cancelled; INVALID_CHANNEL (the device forgot our channel, e.g. after it was reset)
 ///   allocates a new channel and retries once;
 /// - a silent device ends the call with [`TimeoutKind::Silence`], never a hang;
+/// - `call(Command::CANCEL, ..)` sends the CANCEL and returns an empty answer at once
+///   (CANCEL has no answer of its own);
 /// - after a call that failed mid-transaction (time-out, cancel without answer, framing
 ///   error, unexpected answer, transport error) the next call first drains pending
 ///   input and re-INITs our channel (falling back to a new channel), which drops every
