@@ -329,6 +329,12 @@ impl Authenticator {
         self.core.transaction.map(|wait| wait.cid)
     }
 
+    /// The most reports the output queue holds (see [`Config::max_output_reports`]).
+    #[must_use]
+    pub const fn output_capacity(&self) -> usize {
+        self.core.max_output
+    }
+
     /// Reports waiting in the output queue.
     #[must_use]
     pub fn queued_reports(&self) -> usize {

@@ -7,7 +7,12 @@ mod authenticator;
 mod cbor;
 mod channels;
 mod config;
+mod connection;
+pub mod testing;
+mod udp;
 
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
 pub use config::{Config, DEFAULT_AAGUID, TouchPolicy};
+pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctaphid_frame::Report;
+pub use udp::{RunningServer, StopHandle, UdpServer};
