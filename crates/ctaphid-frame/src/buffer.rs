@@ -22,10 +22,13 @@ pub trait MessageBuffer {
 }
 
 impl MessageBuffer for [u8] {
+    #[inline]
     fn max_len(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn clear(&mut self) {}
+    #[inline]
     fn append(&mut self, offset: usize, data: &[u8]) {
         if let Some(target) = self
             .get_mut(offset..)
@@ -34,34 +37,43 @@ impl MessageBuffer for [u8] {
             target.copy_from_slice(data);
         }
     }
+    #[inline]
     fn filled(&self, len: usize) -> &[u8] {
         self.get(..len).unwrap_or(self)
     }
 }
 
 impl<const N: usize> MessageBuffer for [u8; N] {
+    #[inline]
     fn max_len(&self) -> usize {
         N
     }
+    #[inline]
     fn clear(&mut self) {}
+    #[inline]
     fn append(&mut self, offset: usize, data: &[u8]) {
         self.as_mut_slice().append(offset, data);
     }
+    #[inline]
     fn filled(&self, len: usize) -> &[u8] {
         self.as_slice().filled(len)
     }
 }
 
 impl<T: MessageBuffer + ?Sized> MessageBuffer for &mut T {
+    #[inline]
     fn max_len(&self) -> usize {
         (**self).max_len()
     }
+    #[inline]
     fn clear(&mut self) {
         (**self).clear();
     }
+    #[inline]
     fn append(&mut self, offset: usize, data: &[u8]) {
         (**self).append(offset, data);
     }
+    #[inline]
     fn filled(&self, len: usize) -> &[u8] {
         (**self).filled(len)
     }
@@ -69,16 +81,20 @@ impl<T: MessageBuffer + ?Sized> MessageBuffer for &mut T {
 
 #[cfg(feature = "bytes")]
 impl MessageBuffer for bytes::BytesMut {
+    #[inline]
     fn max_len(&self) -> usize {
         self.capacity()
     }
+    #[inline]
     fn clear(&mut self) {
         bytes::BytesMut::clear(self);
     }
+    #[inline]
     fn append(&mut self, _offset: usize, data: &[u8]) {
         // Within capacity (checked by the reassembler): no reallocation.
         self.extend_from_slice(data);
     }
+    #[inline]
     fn filled(&self, len: usize) -> &[u8] {
         self.get(..len).unwrap_or(self)
     }
@@ -88,13 +104,17 @@ impl MessageBuffer for bytes::BytesMut {
 /// slice: it is never grown or shrunk.
 #[cfg(feature = "alloc")]
 impl MessageBuffer for alloc::vec::Vec<u8> {
+    #[inline]
     fn max_len(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn clear(&mut self) {}
+    #[inline]
     fn append(&mut self, offset: usize, data: &[u8]) {
         self.as_mut_slice().append(offset, data);
     }
+    #[inline]
     fn filled(&self, len: usize) -> &[u8] {
         self.as_slice().filled(len)
     }
@@ -103,13 +123,17 @@ impl MessageBuffer for alloc::vec::Vec<u8> {
 /// A `Box<[u8]>` is fixed memory of its length.
 #[cfg(feature = "alloc")]
 impl MessageBuffer for alloc::boxed::Box<[u8]> {
+    #[inline]
     fn max_len(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn clear(&mut self) {}
+    #[inline]
     fn append(&mut self, offset: usize, data: &[u8]) {
         (**self).append(offset, data);
     }
+    #[inline]
     fn filled(&self, len: usize) -> &[u8] {
         (**self).filled(len)
     }

@@ -34,8 +34,8 @@ pub struct Packetizer<'a> {
     command: Command,
     payload: &'a [u8],
     report_size: ReportSize,
-    /// Payload bytes already written.
-    offset: usize,
+    /// Payload bytes not yet written.
+    rest: &'a [u8],
     /// Reports already written (0: the init packet is next).
     written: usize,
     report_count: usize,
@@ -65,7 +65,7 @@ impl<'a> Packetizer<'a> {
             command,
             payload,
             report_size,
-            offset: 0,
+            rest: payload,
             written: 0,
             report_count: report_size.report_count(payload.len()),
         })
@@ -78,51 +78,61 @@ impl<'a> Packetizer<'a> {
     /// # Errors
     /// [`FrameError::OutputTooSmall`] if `out` is shorter than one report (nothing is
     /// written and the packetizer does not advance).
+    #[inline]
     pub fn write_next(&mut self, out: &mut [u8]) -> Result<Option<usize>, FrameError> {
         if self.written >= self.report_count {
             return Ok(None);
+        }
+        // Nearly every device has 64-byte reports: with the size a constant, every full
+        // report is a handful of fixed-size moves instead of `memcpy` calls.
+        if self.report_size == ReportSize::FULL_SPEED {
+            if let Some(report) = out.first_chunk_mut::<MAX_REPORT_SIZE>() {
+                self.write_report(report);
+                return Ok(Some(MAX_REPORT_SIZE));
+            }
         }
         let size = self.report_size.get();
         let got = out.len();
         let Some(report) = out.get_mut(..size) else {
             return Err(FrameError::OutputTooSmall { needed: size, got });
         };
-        let cid = self.cid.to_be_bytes();
-        let (header_len, capacity) = if self.written == 0 {
+        self.write_report(report);
+        Ok(Some(size))
+    }
+
+    /// Writes the next report into `report` (exactly the report size long; a fixed-size
+    /// array when the size is known, so the copies below have constant lengths).
+    #[inline(always)]
+    fn write_report<R: AsMut<[u8]> + ?Sized>(&mut self, report: &mut R) {
+        let report = report.as_mut();
+        let [c0, c1, c2, c3] = self.cid.to_be_bytes();
+        let data = if self.written == 0 {
             // The payload length was checked against the maximum (<= 7609) in `new`.
             #[allow(clippy::cast_possible_truncation)]
             let [len_hi, len_lo] = (self.payload.len() as u16).to_be_bytes();
-            let header = [
-                cid[0],
-                cid[1],
-                cid[2],
-                cid[3],
-                self.command.to_init_byte(),
-                len_hi,
-                len_lo,
-            ];
-            write_header(report, &header);
-            (header.len(), self.report_size.init_capacity())
+            let header = [c0, c1, c2, c3, self.command.to_init_byte(), len_hi, len_lo];
+            put_header(report, header)
         } else {
             // At most 128 continuations (report_count is bounded by the maximum), so
             // the SEQ fits in 7 bits.
             #[allow(clippy::cast_possible_truncation)]
             let seq = (self.written - 1) as u8;
-            let header = [cid[0], cid[1], cid[2], cid[3], seq];
-            write_header(report, &header);
-            (header.len(), self.report_size.cont_capacity())
+            put_header(report, [c0, c1, c2, c3, seq])
         };
-        let rest = self.payload.get(self.offset..).unwrap_or_default();
-        let chunk = rest.get(..capacity).unwrap_or(rest);
-        let (data, padding) = report
-            .get_mut(header_len..)
-            .unwrap_or_default()
-            .split_at_mut(chunk.len());
-        data.copy_from_slice(chunk);
-        padding.fill(0);
-        self.offset += chunk.len();
+        if let Some((chunk, rest)) = self.rest.split_at_checked(data.len()) {
+            // A full packet: no padding.
+            data.copy_from_slice(chunk);
+            self.rest = rest;
+        } else {
+            // The last packet: zero the whole data area (a fixed-size store) and put
+            // the tail of the payload over it.
+            data.fill(0);
+            if let Some(target) = data.get_mut(..self.rest.len()) {
+                target.copy_from_slice(self.rest);
+            }
+            self.rest = &[];
+        }
         self.written += 1;
-        Ok(Some(size))
     }
 
     /// Reports in the whole message (at least one).
@@ -144,9 +154,16 @@ impl<'a> Packetizer<'a> {
     }
 }
 
-fn write_header(report: &mut [u8], header: &[u8]) {
-    if let Some(target) = report.get_mut(..header.len()) {
-        target.copy_from_slice(header);
+/// Writes `header` at the start of `report` and returns the data area after it.
+#[inline(always)]
+fn put_header<const H: usize>(report: &mut [u8], header: [u8; H]) -> &mut [u8] {
+    match report.split_first_chunk_mut::<H>() {
+        Some((target, data)) => {
+            *target = header;
+            data
+        }
+        // Report sizes are at least 8 bytes, longer than any header.
+        None => &mut [],
     }
 }
 

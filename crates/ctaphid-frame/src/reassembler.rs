@@ -4,7 +4,10 @@ use core::fmt;
 
 use ctap_types::{ChannelId, Command, HidErrorCode, KeepaliveStatus};
 
-use crate::{FrameError, MessageBuffer, Packet, ReportSize};
+use crate::{
+    CONT_HEADER_LEN, FrameError, INIT_HEADER_LEN, MAX_REPORT_SIZE, MessageBuffer, Packet,
+    ReportSize,
+};
 
 /// What to do with an init packet on a channel whose message is still incomplete.
 ///
@@ -137,16 +140,88 @@ pub enum Feed<'b> {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    Idle,
-    Receiving {
-        cid: ChannelId,
-        command: Command,
-        len: usize,
-        received: usize,
-        next_seq: u8,
-    },
+/// The message in progress, laid out for the hot path: a continuation packet is
+/// recognised with one 8-byte load, a shift and one compare against `expect`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct State {
+    /// The [`header_key`] of the next continuation packet (CID | SEQ), plus
+    /// [`SMALL_REPORTS`] unless reports are 64 bytes; [`IDLE`] when no message is in
+    /// progress. SEQ <= 0x7F here, so no init packet matches.
+    expect: u64,
+    /// Its command.
+    command: Command,
+    /// Payload bytes declared by its init packet.
+    len: usize,
+    /// Payload bytes received so far (< `len` while receiving).
+    received: usize,
+}
+
+/// `State::expect` when no message is in progress: no key has its low bits set so.
+const IDLE: u64 = 2;
+/// Added to `State::expect` when reports are not 64 bytes, so that the 64-byte hot
+/// path never matches them (and needs no separate check of the report size).
+const SMALL_REPORTS: u64 = 1;
+/// Added to a key for the next SEQ.
+const NEXT_SEQ: u64 = 1 << 56;
+
+/// The key of the first 8 bytes of a report: its CID | SEQ (the first five bytes) in
+/// the top 40 bits, zeros below.
+#[inline(always)]
+const fn report_key(head: [u8; 8]) -> u64 {
+    u64::from_le_bytes(head) << 24
+}
+
+/// The key of a continuation header `CID | SEQ`.
+#[inline(always)]
+const fn header_key(cid: ChannelId, seq: u8) -> u64 {
+    let [c0, c1, c2, c3] = cid.to_be_bytes();
+    report_key([c0, c1, c2, c3, seq, 0, 0, 0])
+}
+
+impl State {
+    const IDLE: Self = Self {
+        expect: IDLE,
+        command: Command::PING,
+        len: 0,
+        received: 0,
+    };
+
+    /// The channel and SEQ due next, while receiving.
+    #[inline(always)]
+    const fn receiving(&self) -> Option<(ChannelId, u8)> {
+        if self.expect == IDLE {
+            return None;
+        }
+        let [c0, c1, c2, c3, seq, ..] = (self.expect >> 24).to_le_bytes();
+        Some((ChannelId::from_be_bytes([c0, c1, c2, c3]), seq))
+    }
+
+    #[inline(always)]
+    fn pending(&self, started: bool) -> Option<Pending> {
+        self.receiving().map(|(cid, _)| Pending {
+            cid,
+            command: self.command,
+            received: self.received,
+            len: self.len,
+            started,
+        })
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.receiving() {
+            None => f.write_str("Idle"),
+            Some((cid, next_seq)) => f
+                .debug_struct("Receiving")
+                .field("cid", &cid)
+                .field("command", &self.command)
+                .field("len", &self.len)
+                .field("received", &self.received)
+                .field("next_seq", &next_seq)
+                .finish(),
+        }
+    }
 }
 
 /// Reassembles reports into messages in a buffer the caller chooses.
@@ -184,7 +259,7 @@ impl<B: MessageBuffer> Reassembler<B> {
         Self {
             buffer,
             config,
-            state: State::Idle,
+            state: State::IDLE,
         }
     }
 
@@ -195,7 +270,11 @@ impl<B: MessageBuffer> Reassembler<B> {
     /// A [`FrameError`] naming what was wrong with the report; the reassembler is then
     /// idle (an incomplete message of the report's channel is dropped; another channel's
     /// incomplete message is kept).
+    #[inline]
     pub fn feed(&mut self, report: &[u8]) -> Result<Feed<'_>, FrameError> {
+        if let Some(pending) = self.continue_fast(report) {
+            return Ok(Feed::NeedMore(pending));
+        }
         match self.step(report)? {
             Step::NeedMore(pending) => Ok(Feed::NeedMore(pending)),
             Step::OtherChannel { cid, command } => Ok(Feed::OtherChannel { cid, command }),
@@ -211,7 +290,7 @@ impl<B: MessageBuffer> Reassembler<B> {
     /// expires), and returns what it was.
     pub fn abort(&mut self) -> Option<Pending> {
         let pending = self.pending();
-        self.state = State::Idle;
+        self.state = State::IDLE;
         self.buffer.clear();
         pending
     }
@@ -230,22 +309,7 @@ impl<B: MessageBuffer> Reassembler<B> {
     /// The incomplete message, if one is being received.
     #[must_use]
     pub fn pending(&self) -> Option<Pending> {
-        match self.state {
-            State::Idle => None,
-            State::Receiving {
-                cid,
-                command,
-                len,
-                received,
-                ..
-            } => Some(Pending {
-                cid,
-                command,
-                received,
-                len,
-                started: false,
-            }),
-        }
+        self.state.pending(false)
     }
 
     /// The configuration.
@@ -274,7 +338,154 @@ impl<B: MessageBuffer> Reassembler<B> {
         self.buffer
     }
 
+    /// The hottest path: a continuation packet that is due and does not complete the
+    /// message (127 of the 129 reports of the largest message). Its own function so
+    /// that the caller's loop needs no dispatch on a shared outcome type.
+    #[inline(always)]
+    fn continue_fast(&mut self, report: &[u8]) -> Option<Pending> {
+        let key = report_key(*report.first_chunk::<8>()?);
+        // `expect` is IDLE (never equal) unless a message is in progress; its channel
+        // passed the filter with the init packet (`set_channel` drops a message of
+        // another channel).
+        if key == self.state.expect {
+            // 64-byte reports (no SMALL_REPORTS flag). Nearly every device has them:
+            // with the size a constant, the data is copied with a few fixed-size moves
+            // instead of a `memcpy` call.
+            self.continue_sized(report, MAX_REPORT_SIZE)
+        } else if key | SMALL_REPORTS == self.state.expect {
+            self.continue_sized(report, self.config.report_size.get())
+        } else {
+            None
+        }
+    }
+
+    /// [`continue_fast`](Self::continue_fast) for `size`-byte reports, the header
+    /// checked.
+    #[inline(always)]
+    fn continue_sized(&mut self, report: &[u8], size: usize) -> Option<Pending> {
+        let data = report.get(CONT_HEADER_LEN..size)?;
+        let state = &mut self.state;
+        let received = state.received + data.len();
+        if received >= state.len {
+            return None;
+        }
+        self.buffer.append(state.received, data);
+        state.received = received;
+        // The next SEQ; it stays <= 0x7F: the length is within the maximum, so SEQ 0x7F
+        // completes any message.
+        state.expect += NEXT_SEQ;
+        state.pending(false)
+    }
+
+    /// What `report` does: the happy path inline, everything else out of line.
+    #[inline(always)]
     fn step(&mut self, report: &[u8]) -> Result<Step, FrameError> {
+        // Nearly every device has 64-byte reports: with the size a constant, a packet's
+        // data is copied with a few fixed-size moves instead of a `memcpy` call.
+        let fast = if self.config.report_size == ReportSize::FULL_SPEED {
+            self.step_fast(report, MAX_REPORT_SIZE)
+        } else {
+            self.step_fast(report, self.config.report_size.get())
+        };
+        match fast {
+            Some(step) => Ok(step),
+            None => self.step_general(report),
+        }
+    }
+
+    /// The hot path, small enough to inline into the caller's loop: the next
+    /// continuation of the message in progress, or an init packet on an accepted
+    /// channel while idle, of `size`-byte reports (`size` is the report size, a
+    /// constant where the caller knows it). `None` for every other report (other
+    /// channels, errors, restarts), which [`step_general`](Self::step_general) judges
+    /// the same way it would have judged these (the property tests check both against
+    /// a model).
+    #[inline(always)]
+    fn step_fast(&mut self, report: &[u8], size: usize) -> Option<Step> {
+        let report = report.get(..size)?;
+        let (&head, _) = report.split_first_chunk::<8>()?;
+        let key = report_key(head);
+        if key == self.state.expect || key | SMALL_REPORTS == self.state.expect {
+            // The channel passed the filter with the init packet (`set_channel` drops
+            // a message of another channel).
+            return self.next_continuation(report.get(CONT_HEADER_LEN..)?);
+        }
+        if self.state.expect != IDLE {
+            return None;
+        }
+        let [c0, c1, c2, c3, marker, len_hi, len_lo, _] = head;
+        let cid = ChannelId::from_be_bytes([c0, c1, c2, c3]);
+        if marker & 0x80 == 0 || self.config.channel.is_some_and(|mine| mine != cid) {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+        if len > self.max_message_len() {
+            return None;
+        }
+        let command = Command::from_init_byte(marker);
+        self.start(cid, command, len, report.get(INIT_HEADER_LEN..)?)
+    }
+
+    /// Takes the data of the init packet of a message of `len` bytes (`len` checked
+    /// against the maximum); `data` is exactly the init capacity long.
+    #[inline(always)]
+    fn start(&mut self, cid: ChannelId, command: Command, len: usize, data: &[u8]) -> Option<Step> {
+        self.buffer.clear();
+        if len <= data.len() {
+            self.buffer.append(0, data.get(..len)?);
+            self.state = State::IDLE;
+            return Some(Step::Complete { cid, command, len });
+        }
+        self.buffer.append(0, data);
+        let small = if self.config.report_size == ReportSize::FULL_SPEED {
+            0
+        } else {
+            SMALL_REPORTS
+        };
+        self.state = State {
+            expect: header_key(cid, 0) | small,
+            command,
+            len,
+            received: data.len(),
+        };
+        Some(Step::NeedMore(Pending {
+            cid,
+            command,
+            received: data.len(),
+            len,
+            started: true,
+        }))
+    }
+
+    /// Takes the data of the continuation packet that was due; `data` is exactly the
+    /// continuation capacity long.
+    #[inline(always)]
+    fn next_continuation(&mut self, data: &[u8]) -> Option<Step> {
+        let state = &mut self.state;
+        let remaining = state.len - state.received;
+        if data.len() < remaining {
+            self.buffer.append(state.received, data);
+            state.received += data.len();
+            // The next SEQ; it stays <= 0x7F: the length is within the maximum, so
+            // SEQ 0x7F completes any message.
+            state.expect += NEXT_SEQ;
+            return state.pending(false).map(Step::NeedMore);
+        }
+        self.buffer.append(state.received, data.get(..remaining)?);
+        let (cid, _) = state.receiving()?;
+        let done = Step::Complete {
+            cid,
+            command: state.command,
+            len: state.len,
+        };
+        *state = State::IDLE;
+        Some(done)
+    }
+
+    /// Every report: the errors, other channels, restarts, and the reports
+    /// [`step_fast`](Self::step_fast) also takes.
+    #[inline(never)]
+    fn step_general(&mut self, report: &[u8]) -> Result<Step, FrameError> {
         let packet = Packet::parse(report)?;
         let cid = packet.cid();
         let other_channel = Step::OtherChannel {
@@ -287,139 +498,66 @@ impl<B: MessageBuffer> Reassembler<B> {
         if self.config.channel.is_some_and(|mine| mine != cid) {
             return Ok(other_channel);
         }
-        if let State::Receiving { cid: busy, .. } = self.state {
-            if busy != cid {
-                return Ok(other_channel);
-            }
+        let receiving = self.state.receiving();
+        if receiving.is_some_and(|(busy, _)| busy != cid) {
+            return Ok(other_channel);
         }
-        let size = self.config.report_size.get();
-        if report.len() < size {
-            self.state = State::Idle;
+        let size = self.config.report_size;
+        if report.len() < size.get() {
+            self.state = State::IDLE;
             return Err(FrameError::ShortReport {
                 cid: Some(cid),
-                expected: size,
+                expected: size.get(),
                 got: report.len(),
             });
         }
-        match (self.state, packet) {
-            (
-                State::Idle,
-                Packet::Init {
-                    command, len, data, ..
-                },
-            ) => self.start(cid, command, len, data),
-            (State::Idle, Packet::Continuation { seq, .. }) => {
-                Err(FrameError::UnexpectedContinuation { cid, seq })
-            }
-            (
-                State::Receiving { .. },
-                Packet::Init {
-                    command, len, data, ..
-                },
-            ) => {
-                if command == Command::INIT || self.config.init_on_busy == InitOnBusy::Restart {
-                    self.start(cid, command, len, data)
-                } else {
-                    self.state = State::Idle;
-                    Err(FrameError::UnexpectedInit { cid, command })
+        // A report at least `size` long has the full data area of its packet.
+        let short = FrameError::ShortReport {
+            cid: Some(cid),
+            expected: size.get(),
+            got: report.len(),
+        };
+        match packet {
+            Packet::Init {
+                command, len, data, ..
+            } => {
+                // CTAP 2.1 §11.2.9.1.3: INIT on a busy channel resynchronises it.
+                if receiving.is_some()
+                    && command != Command::INIT
+                    && self.config.init_on_busy == InitOnBusy::Reject
+                {
+                    self.state = State::IDLE;
+                    return Err(FrameError::UnexpectedInit { cid, command });
                 }
+                let len = usize::from(len);
+                let max = self.max_message_len();
+                if len > max {
+                    self.state = State::IDLE;
+                    self.buffer.clear();
+                    return Err(FrameError::LengthTooLarge {
+                        cid,
+                        declared: len,
+                        max,
+                    });
+                }
+                let data = data.get(..size.init_capacity()).ok_or(short)?;
+                self.start(cid, command, len, data).ok_or(short)
             }
-            (
-                State::Receiving {
-                    command,
-                    len,
-                    received,
-                    next_seq,
-                    ..
-                },
-                Packet::Continuation { seq, data, .. },
-            ) => {
+            Packet::Continuation { seq, data, .. } => {
+                let Some((_, next_seq)) = receiving else {
+                    return Err(FrameError::UnexpectedContinuation { cid, seq });
+                };
                 if seq != next_seq {
-                    self.state = State::Idle;
+                    self.state = State::IDLE;
                     return Err(FrameError::SequenceMismatch {
                         cid,
                         expected: next_seq,
                         got: seq,
                     });
                 }
-                let take = (len - received).min(self.config.report_size.cont_capacity());
-                self.take(
-                    cid,
-                    command,
-                    len,
-                    received,
-                    next_seq.wrapping_add(1),
-                    data,
-                    take,
-                    false,
-                )
+                let data = data.get(..size.cont_capacity()).ok_or(short)?;
+                self.next_continuation(data).ok_or(short)
             }
-        }
-    }
-
-    fn start(
-        &mut self,
-        cid: ChannelId,
-        command: Command,
-        len: u16,
-        data: &[u8],
-    ) -> Result<Step, FrameError> {
-        let len = usize::from(len);
-        let max = self.max_message_len();
-        self.buffer.clear();
-        if len > max {
-            self.state = State::Idle;
-            return Err(FrameError::LengthTooLarge {
-                cid,
-                declared: len,
-                max,
-            });
-        }
-        let take = len.min(self.config.report_size.init_capacity());
-        self.take(cid, command, len, 0, 0, data, take, true)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn take(
-        &mut self,
-        cid: ChannelId,
-        command: Command,
-        len: usize,
-        received: usize,
-        next_seq: u8,
-        data: &[u8],
-        take: usize,
-        started: bool,
-    ) -> Result<Step, FrameError> {
-        // The report is at least `report_size` long, so its data holds `take` bytes.
-        let Some(chunk) = data.get(..take) else {
-            self.state = State::Idle;
-            return Err(FrameError::ShortReport {
-                cid: Some(cid),
-                expected: self.config.report_size.get(),
-                got: data.len(),
-            });
-        };
-        self.buffer.append(received, chunk);
-        let received = received + take;
-        if received == len {
-            self.state = State::Idle;
-            Ok(Step::Complete { cid, command, len })
-        } else {
-            self.state = State::Receiving {
-                cid,
-                command,
-                len,
-                received,
-                next_seq,
-            };
-            Ok(Step::NeedMore(Pending {
-                cid,
-                command,
-                received,
-                len,
-                started,
-            }))
         }
     }
 }
@@ -511,6 +649,9 @@ impl Reassembler<bytes::BytesMut> {
     /// # Errors
     /// As [`feed`](Self::feed).
     pub fn feed_bytes(&mut self, report: &[u8]) -> Result<FeedBytes, FrameError> {
+        if let Some(pending) = self.continue_fast(report) {
+            return Ok(FeedBytes::NeedMore(pending));
+        }
         match self.step(report)? {
             Step::NeedMore(pending) => Ok(FeedBytes::NeedMore(pending)),
             Step::OtherChannel { cid, command } => Ok(FeedBytes::OtherChannel { cid, command }),

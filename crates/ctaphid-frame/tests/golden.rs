@@ -55,7 +55,7 @@ fn fifty_eight_bytes_take_two_packets() {
 
 #[test]
 fn the_largest_message_takes_129_packets_ending_with_seq_7f() {
-    let payload: Vec<u8> = (0..7609).map(|i| (i % 251) as u8).collect();
+    let payload: Vec<u8> = (0..=250u8).cycle().take(7609).collect();
     let reports = packetize(Command::MSG, &payload);
     assert_eq!(reports.len(), 129);
     for (seq, report) in reports[1..].iter().enumerate() {
