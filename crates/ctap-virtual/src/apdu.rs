@@ -56,8 +56,10 @@ impl<'a> Request<'a> {
             [] | [_] | [0, _, _] => &[][..],
             [0, lc1, lc2, ref rest @ ..] => {
                 let lc = usize::from(u16::from_be_bytes([lc1, lc2]));
-                // Extended Lc of zero is not an encoding (it would be case 2).
-                if lc == 0 || !(rest.len() == lc || rest.len() == lc + 2) {
+                // An extended Lc of zero is not an ISO 7816-4 encoding, but U2F clients
+                // send it for data-less requests (python-fido2's `send_apdu` packs
+                // `00 | Lc 0000 | Le 0000`), and keys accept it: so does this one.
+                if !(rest.len() == lc || rest.len() == lc + 2) {
                     return None;
                 }
                 rest.get(..lc)?
@@ -87,6 +89,8 @@ mod tests {
             &[0, 3, 0, 0, 0],
             &[0, 3, 0, 0, 0, 0, 0],
             &[0, 3, 0, 0, 0, 0x01, 0x00],
+            // python-fido2's Ctap1.get_version: extended Lc 0 and Le 0.
+            &[0, 3, 0, 0, 0, 0, 0, 0, 0],
         ] {
             assert_eq!(respond(apdu), expected, "{apdu:02x?}");
         }
@@ -102,6 +106,7 @@ mod tests {
         assert_eq!(respond(&[0, 3, 0, 0, 2, 0xAA]), SW_WRONG_LENGTH);
         assert_eq!(respond(&[0, 3, 0, 0, 0, 0, 3, 1, 2]), SW_WRONG_LENGTH);
         assert_eq!(respond(&[0, 3, 0, 0, 0, 0]), SW_WRONG_LENGTH);
+        assert_eq!(respond(&[0, 3, 0, 0, 0, 0, 0, 0]), SW_WRONG_LENGTH);
         // VERSION with data.
         assert_eq!(respond(&[0, 3, 0, 0, 1, 0xAA]), SW_WRONG_LENGTH);
         assert_eq!(respond(&[0, 3, 0, 0, 0, 0, 1, 0xAA, 0, 0]), SW_WRONG_LENGTH);
