@@ -21,7 +21,7 @@ fn udp_serves_every_command() {
         .spawn()
         .unwrap();
     let mut device = udp::open(server.local_addr()).unwrap();
-    for len in [0, 1, 57, 58, 1024, 7609] {
+    for len in [0_usize, 1, 57, 58, 1024, 7609] {
         let payload: Vec<u8> = (0..len).map(|i| (i % 249) as u8).collect();
         assert_eq!(device.ping(&payload).unwrap(), payload, "{len} bytes");
     }
