@@ -80,7 +80,8 @@ fn reassemble(c: &mut Criterion) {
                         Ok(Feed::Complete(message)) => {
                             black_box(message.payload);
                         }
-                        other => panic!("{other:?}"),
+                        Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
+                        Err(e) => panic!("{e}"),
                     }
                 }
             });

@@ -106,19 +106,27 @@ impl<'a> Packetizer<'a> {
     fn write_report<R: AsMut<[u8]> + ?Sized>(&mut self, report: &mut R) {
         let report = report.as_mut();
         let [c0, c1, c2, c3] = self.cid.to_be_bytes();
-        let data = if self.written == 0 {
+        // Each branch copies its own data: a shared copy would have a length of
+        // "57 or 59" and become a `memcpy` call.
+        if self.written == 0 {
             // The payload length was checked against the maximum (<= 7609) in `new`.
             #[allow(clippy::cast_possible_truncation)]
             let [len_hi, len_lo] = (self.payload.len() as u16).to_be_bytes();
             let header = [c0, c1, c2, c3, self.command.to_init_byte(), len_hi, len_lo];
-            put_header(report, header)
+            self.fill(put_header(report, header));
         } else {
             // At most 128 continuations (report_count is bounded by the maximum), so
             // the SEQ fits in 7 bits.
             #[allow(clippy::cast_possible_truncation)]
             let seq = (self.written - 1) as u8;
-            put_header(report, [c0, c1, c2, c3, seq])
-        };
+            self.fill(put_header(report, [c0, c1, c2, c3, seq]));
+        }
+        self.written += 1;
+    }
+
+    /// Fills the data area of a packet with the next payload bytes and zero padding.
+    #[inline(always)]
+    fn fill(&mut self, data: &mut [u8]) {
         if let Some((chunk, rest)) = self.rest.split_at_checked(data.len()) {
             // A full packet: no padding.
             data.copy_from_slice(chunk);
@@ -132,7 +140,6 @@ impl<'a> Packetizer<'a> {
             }
             self.rest = &[];
         }
-        self.written += 1;
     }
 
     /// Reports in the whole message (at least one).
