@@ -33,6 +33,9 @@ pub struct HidDeviceInfo {
     pub manufacturer: Option<String>,
     /// The serial number string, if the device has one.
     pub serial_number: Option<String>,
+    /// The input and output report sizes from the report descriptor, once the device
+    /// was opened (`None` for a device that could not be).
+    pub report_sizes: Option<(ReportSize, ReportSize)>,
 }
 
 impl HidDeviceInfo {
@@ -52,6 +55,7 @@ impl HidDeviceInfo {
             product: info.product_string().map(str::to_owned),
             manufacturer: info.manufacturer_string().map(str::to_owned),
             serial_number: info.serial_number().map(str::to_owned),
+            report_sizes: None,
         }
     }
 }
@@ -110,7 +114,10 @@ pub fn list_devices() -> Result<Vec<DeviceEntry>, Error> {
         }
         seen.push(info.path.clone());
         entries.push(match HidapiConnection::open_with(&api, &info.path) {
-            Ok(_) => Ok(info),
+            Ok(connection) => Ok(HidDeviceInfo {
+                report_sizes: Some((connection.input, connection.output)),
+                ..info
+            }),
             Err(error) => Err(UnusableDevice { info, error }),
         });
     }

@@ -1,0 +1,145 @@
+//! The command line, declared with clap's derive API.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Talk to FIDO security keys over CTAPHID (USB HID), or to the built-in software
+/// authenticator.
+#[derive(Debug, Parser)]
+#[command(name = "ctap", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    /// The device: a hidapi path (see `ctap list`), `virtual` (the built-in software
+    /// authenticator), or `udp:HOST:PORT` (a simulator, e.g. `ctap serve`). Default: the
+    /// one attached key.
+    #[arg(long, short = 'd', global = true, value_name = "DEVICE")]
+    pub(crate) device: Option<String>,
+
+    /// Local address for `--device udp:...` (default: an ephemeral port on loopback).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) bind: Option<String>,
+
+    /// Give up on a call after this many seconds, even if the device keeps sending
+    /// keep-alives.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0)]
+    pub(crate) timeout: f64,
+
+    /// One JSON document per command on stdout (field names are stable; see the README).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Show the frame trace on stderr (-v: every report sent and received; -vv: also the
+    /// software authenticator's side).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List FIDO devices (path, ids, product, serial, report sizes), and those that cannot
+    /// be opened with the reason.
+    List,
+    /// Show the INIT result and the decoded authenticatorGetInfo.
+    Info,
+    /// Round-trip latency and throughput of CTAPHID_PING.
+    Ping(PingArgs),
+    /// Ask the device to identify itself (blink).
+    Wink,
+    /// Lock the device to this program's channel for a few seconds (0 unlocks).
+    Lock(LockArgs),
+    /// Wait for a touch (authenticatorSelection); Ctrl-C cancels.
+    Select,
+    /// Send any CTAPHID command and print the answer's payload as hex.
+    Raw(RawArgs),
+    /// Encode or decode CTAPHID reports (a packet dissector for captures).
+    #[command(subcommand)]
+    Frame(FrameCommand),
+    /// Run the software authenticator over UDP until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PingArgs {
+    /// Payload bytes per ping (0..=7609 for 64-byte reports).
+    #[arg(long, default_value_t = 57)]
+    pub(crate) size: usize,
+    /// Number of pings.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) count: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LockArgs {
+    /// Seconds to hold the lock, 0..=10; 0 releases it.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub(crate) seconds: u8,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RawArgs {
+    /// The command: a name (ping, msg, lock, init, wink, cbor, cancel) or a number
+    /// (0x40..=0x7f for vendor commands).
+    #[arg(long)]
+    pub(crate) cmd: String,
+    /// The payload as hex (may be empty).
+    #[arg(long, default_value = "")]
+    pub(crate) data: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FrameCommand {
+    /// Split a payload into reports, one per line, lower-case hex (no report-ID byte).
+    Encode(EncodeArgs),
+    /// Read reports (hex, one per line) and print each complete message and each
+    /// malformed report with its line number; exit status 1 if any was malformed.
+    Decode(DecodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EncodeArgs {
+    /// Channel id, hex (e.g. 01020304, ffffffff for broadcast).
+    #[arg(long)]
+    pub(crate) cid: String,
+    /// The command (name or number).
+    #[arg(long)]
+    pub(crate) cmd: String,
+    /// The payload as hex.
+    #[arg(
+        long,
+        conflicts_with = "payload_file",
+        required_unless_present = "payload_file"
+    )]
+    pub(crate) payload: Option<String>,
+    /// Read the payload (raw bytes) from a file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) payload_file: Option<PathBuf>,
+    /// Report size in bytes, 8..=64.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) report_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecodeArgs {
+    /// The file to read, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub(crate) file: String,
+    /// Report size in bytes, 8..=64.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) report_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The UDP address to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) udp: String,
+    /// Milliseconds before a request that needs a touch is approved.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub(crate) touch_delay: u64,
+    /// Refuse every request that needs a touch (OPERATION_DENIED).
+    #[arg(long)]
+    pub(crate) deny: bool,
+}
