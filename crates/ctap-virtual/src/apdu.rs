@@ -1,5 +1,5 @@
-//! CTAPHID_MSG: CTAP1/U2F request APDUs (FIDO U2F Raw Message Formats §3, ISO 7816-4
-//! short and extended encodings). Only U2F_VERSION is implemented.
+//! CTAPHID_MSG: CTAP1/U2F request APDUs (FIDO U2F Raw Message Formats, "U2F message
+//! framing": ISO 7816-4 short and extended encodings). Only U2F_VERSION is implemented.
 
 /// `SW_NO_ERROR`.
 pub(crate) const SW_NO_ERROR: [u8; 2] = [0x90, 0x00];
@@ -10,7 +10,7 @@ pub(crate) const SW_CLA_NOT_SUPPORTED: [u8; 2] = [0x6E, 0x00];
 /// `SW_INS_NOT_SUPPORTED`.
 pub(crate) const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
 
-/// U2F_VERSION (U2F Raw Message Formats §6.1).
+/// U2F_VERSION (U2F Raw Message Formats, "GetVersion request and response").
 const INS_VERSION: u8 = 0x03;
 
 /// The answer to one request APDU: response data followed by the status word.
@@ -22,7 +22,7 @@ pub(crate) fn respond(apdu: &[u8]) -> Vec<u8> {
         return SW_CLA_NOT_SUPPORTED.to_vec();
     }
     match request.ins {
-        // "U2F_V2" with no data in the request (§6.1: Lc absent).
+        // "U2F_V2"; the request has no data.
         INS_VERSION if request.data.is_empty() => [b"U2F_V2".as_slice(), &SW_NO_ERROR].concat(),
         INS_VERSION => SW_WRONG_LENGTH.to_vec(),
         // REGISTER (0x01) and AUTHENTICATE (0x02) need keys this device does not have;

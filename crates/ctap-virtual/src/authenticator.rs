@@ -443,7 +443,7 @@ impl Core {
             command @ (Ctap2Command::SELECTION | Ctap2Command::RESET) => {
                 self.start_touch_wait(now, cid, command);
             }
-            // §6 / §8.2: a command the authenticator does not implement.
+            // A command this authenticator does not implement: CTAP1_ERR_INVALID_COMMAND.
             _ => self.send_status(cid, StatusCode::INVALID_COMMAND),
         }
     }

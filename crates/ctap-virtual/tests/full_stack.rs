@@ -395,6 +395,30 @@ fn unplugging_disconnects_every_connection() {
     assert!(matches!(device.ping(b"x"), Err(Error::Disconnected)));
 }
 
+#[test]
+fn a_closed_connection_is_disconnected_and_small_buffers_are_refused() {
+    let authenticator = VirtualAuthenticator::new(Config::default());
+    let mut connection = authenticator.connect();
+    let mut other = authenticator.connect();
+    assert_eq!(authenticator.connection_count(), 2);
+    assert!(matches!(
+        connection.read_report(&mut [0; 63], Duration::ZERO),
+        Err(Error::Io(_))
+    ));
+    connection.close();
+    assert_eq!(authenticator.connection_count(), 1);
+    assert!(matches!(
+        connection.write_report(&[0; 64]),
+        Err(Error::Disconnected)
+    ));
+    assert_eq!(
+        other.read_report(&mut [0; 64], Duration::ZERO).unwrap(),
+        None
+    );
+    drop(other);
+    assert_eq!(authenticator.connection_count(), 0);
+}
+
 /// A raw host on a `VirtualConnection`, for the errors `CtapHidDevice` never provokes
 /// (it frames correctly).
 struct Raw {

@@ -529,7 +529,12 @@ fn unknown_ctap2_commands_get_invalid_command_and_empty_cbor_invalid_len() {
 fn msg_answers_u2f_version_in_short_and_extended_form() {
     let mut host = Host::new(Config::default());
     let cid = host.open();
-    for apdu in [&[0, 3, 0, 0][..], &[0, 3, 0, 0, 0], &[0, 3, 0, 0, 0, 0, 0]] {
+    for apdu in [
+        &[0, 3, 0, 0][..],
+        &[0, 3, 0, 0, 0],
+        &[0, 3, 0, 0, 0, 0, 0],
+        &[0, 3, 0, 0, 0, 0, 0, 0, 0],
+    ] {
         let answer = host.call(cid, Command::MSG, apdu);
         assert_eq!((answer.cid, answer.command), (cid, Command::MSG));
         assert_eq!(answer.payload, b"U2F_V2\x90\x00");
