@@ -852,3 +852,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn eight_byte_reports_resynchronise_a_waiting_channel_over_several_packets() {
+    let config = Config::default()
+        .with_report_size(ReportSize::MIN)
+        .with_touch(TouchPolicy::Never);
+    let mut host = Host::new(config);
+    let cid = host.open();
+    host.send(cid, Command::CBOR, &cbor(SELECTION));
+    assert_eq!(host.answers(), [Answer::keepalive(cid)]);
+    // INIT's 8-byte nonce takes an init packet (1 byte) and a continuation (3 bytes)
+    // and more at this size: the continuations must get through the busy check.
+    let answer = host.call(cid, Command::INIT, &[4; 8]);
+    assert_eq!((answer.cid, answer.command), (cid, Command::INIT));
+    assert_eq!(host.device.waiting_for_touch(), None);
+}
