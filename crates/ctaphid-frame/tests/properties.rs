@@ -1,0 +1,525 @@
+//! Property tests of the framing invariants: round trip for every length and report
+//! size, interleaved channels, arbitrary reports against a reference model (no panic,
+//! no message that was not sent, errors keep the channel id).
+
+#[path = "support/model.rs"]
+mod model;
+
+use ctap_types::{ChannelId, Command};
+use ctaphid_frame::{
+    Feed, FrameError, InitOnBusy, MAX_MESSAGE_LEN, Packetizer, Reassembler, ReassemblerConfig,
+    ReportSize, max_message_len,
+};
+use model::{Model, Outcome};
+use proptest::prelude::*;
+
+/// Packetizes with `write_next` and checks every report's layout on the way.
+fn packetize(cid: ChannelId, command: Command, payload: &[u8], size: ReportSize) -> Vec<Vec<u8>> {
+    let mut packetizer = Packetizer::new(cid, command, payload, size).unwrap();
+    let count = packetizer.report_count();
+    assert_eq!(count, size.report_count(payload.len()));
+    assert_eq!(packetizer.len(), count);
+    let mut reports = Vec::with_capacity(count);
+    let mut sent = 0;
+    // One spare byte at each end: `write_next` must touch exactly `size` bytes.
+    let mut out = vec![0xEE; size.get() + 1];
+    while let Some(len) = packetizer.write_next(&mut out).unwrap() {
+        assert_eq!(len, size.get());
+        assert_eq!(out[size.get()], 0xEE, "wrote past the report");
+        let report = out[..len].to_vec();
+        assert_eq!(report[..4], cid.to_be_bytes());
+        let (header, capacity) = if reports.is_empty() {
+            assert_eq!(report[4], command.to_init_byte());
+            assert_eq!(
+                usize::from(u16::from_be_bytes([report[5], report[6]])),
+                payload.len()
+            );
+            (7, size.init_capacity())
+        } else {
+            assert_eq!(usize::from(report[4]), reports.len() - 1, "SEQ");
+            (5, size.cont_capacity())
+        };
+        let take = (payload.len() - sent).min(capacity);
+        assert_eq!(report[header..header + take], payload[sent..sent + take]);
+        assert!(
+            report[header + take..].iter().all(|&b| b == 0),
+            "padding not zero"
+        );
+        sent += take;
+        reports.push(report);
+        assert_eq!(packetizer.reports_left(), count - reports.len());
+    }
+    assert_eq!((reports.len(), sent), (count, payload.len()));
+    assert_eq!(packetizer.write_next(&mut out), Ok(None));
+    reports
+}
+
+/// Feeds the reports of one message; returns its payload.
+fn reassemble<B: ctaphid_frame::MessageBuffer>(
+    reassembler: &mut Reassembler<B>,
+    reports: &[Vec<u8>],
+    cid: ChannelId,
+    command: Command,
+) -> Vec<u8> {
+    let (last, rest) = reports.split_last().unwrap();
+    for (i, report) in rest.iter().enumerate() {
+        match reassembler.feed(report) {
+            Ok(Feed::NeedMore(pending)) => {
+                assert_eq!((pending.cid, pending.command), (cid, command));
+                assert_eq!(pending.started, i == 0);
+                assert_eq!(
+                    reassembler.pending().map(|p| p.received),
+                    Some(pending.received)
+                );
+            }
+            other => panic!("report {i}: expected NeedMore, got {other:?}"),
+        }
+    }
+    let payload = match reassembler.feed(last) {
+        Ok(Feed::Complete(message)) => {
+            assert_eq!((message.cid, message.command), (cid, command));
+            message.payload.to_vec()
+        }
+        other => panic!("last report: expected Complete, got {other:?}"),
+    };
+    assert_eq!(reassembler.pending(), None);
+    payload
+}
+
+fn round_trip(size: ReportSize, cid: ChannelId, command: Command, payload: &[u8]) {
+    let reports = packetize(cid, command, payload, size);
+    let iterated: Vec<Vec<u8>> = Packetizer::new(cid, command, payload, size)
+        .unwrap()
+        .map(|report| report.to_vec())
+        .collect();
+    assert_eq!(iterated, reports, "iterator and write_next differ");
+    let mut fixed = Reassembler::new([0u8; MAX_MESSAGE_LEN], ReassemblerConfig::new(size));
+    assert_eq!(reassemble(&mut fixed, &reports, cid, command), payload);
+    // Again on the same reassembler: it takes the next message.
+    assert_eq!(reassemble(&mut fixed, &reports, cid, command), payload);
+    let mut exact = vec![0u8; payload.len()];
+    let config = ReassemblerConfig::new(size).with_channel(cid);
+    let mut slice = Reassembler::new(&mut exact[..], config);
+    assert_eq!(reassemble(&mut slice, &reports, cid, command), payload);
+}
+
+#[test]
+fn round_trip_of_every_length_for_64_62_and_8_byte_reports() {
+    for size in [64, 62, 8] {
+        let size = ReportSize::new(size).unwrap();
+        let payload: Vec<u8> = (0..=250u8).cycle().take(size.max_message_len()).collect();
+        for len in 0..=size.max_message_len() {
+            round_trip(
+                size,
+                ChannelId::new(0x0102_0304),
+                Command::CBOR,
+                &payload[..len],
+            );
+        }
+    }
+}
+
+#[test]
+fn a_payload_over_the_maximum_is_refused_for_every_report_size() {
+    for size in 8..=64 {
+        let size = ReportSize::new(size).unwrap();
+        let max = size.max_message_len();
+        let payload = vec![0u8; max + 1];
+        let cid = ChannelId::new(1);
+        assert!(Packetizer::new(cid, Command::MSG, &payload[..max], size).is_ok());
+        assert_eq!(
+            Packetizer::new(cid, Command::MSG, &payload, size).err(),
+            Some(FrameError::PayloadTooLong { len: max + 1, max })
+        );
+        let report = packetize(cid, Command::MSG, &payload[..max], size);
+        assert_eq!(
+            report.last().map(|r| r[4]),
+            Some(0x7F),
+            "the last SEQ is 0x7F"
+        );
+    }
+}
+
+fn message() -> impl Strategy<Value = (ReportSize, ChannelId, Command, Vec<u8>)> {
+    (8usize..=64)
+        .prop_flat_map(|size| {
+            (
+                Just(ReportSize::new(size).unwrap()),
+                any::<u32>(),
+                0u8..0x80,
+                prop::collection::vec(any::<u8>(), 0..=max_message_len(size)),
+            )
+        })
+        .prop_map(|(size, cid, command, payload)| {
+            (
+                size,
+                ChannelId::new(cid),
+                Command::from_init_byte(command),
+                payload,
+            )
+        })
+}
+
+/// A report for the model test: mostly well-formed packets on a few channels, so that
+/// messages get going and break in every way, plus raw bytes.
+fn report(size: usize) -> impl Strategy<Value = Vec<u8>> {
+    let cid = prop_oneof![Just(1u32), Just(2), Just(0xFFFF_FFFF), any::<u32>()];
+    let length = prop_oneof![8 => Just(size), 1 => 0usize..=size + 8];
+    let init = (
+        cid.clone(),
+        0u8..0x80,
+        0u16..400,
+        any::<u16>(),
+        any::<bool>(),
+    )
+        .prop_map(|(cid, command, small, any_len, huge)| {
+            let len = if huge { any_len } else { small };
+            let mut header = cid.to_be_bytes().to_vec();
+            header.push(command | 0x80);
+            header.extend_from_slice(&len.to_be_bytes());
+            header
+        });
+    let cont = (cid, prop_oneof![3 => 0u8..4, 1 => 0u8..0x80]).prop_map(|(cid, seq)| {
+        let mut header = cid.to_be_bytes().to_vec();
+        header.push(seq);
+        header
+    });
+    let raw = prop::collection::vec(any::<u8>(), 0..=size + 8);
+    let structured = (prop_oneof![init, cont], length, any::<u8>()).prop_map(
+        move |(mut report, length, fill)| {
+            report.resize(length.max(report.len()), fill);
+            report.truncate(length);
+            report
+        },
+    );
+    prop_oneof![6 => structured, 1 => raw]
+}
+
+fn config() -> impl Strategy<Value = (ReassemblerConfig, usize)> {
+    (
+        any::<u8>(),
+        prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2))],
+        any::<bool>(),
+        prop_oneof![Just(MAX_MESSAGE_LEN), 0usize..300],
+    )
+        .prop_map(|(size, channel, reject, buffer_len)| {
+            let mut config = ReassemblerConfig::new(model::report_size(size));
+            config.channel = channel.map(ChannelId::new);
+            config.init_on_busy = if reject {
+                InitOnBusy::Reject
+            } else {
+                InitOnBusy::Restart
+            };
+            (config, buffer_len)
+        })
+}
+
+/// Messages (cid, command, payload) on distinct channels, and a schedule of which
+/// channel sends its next report.
+type Interleaving = (Vec<(u32, Command, Vec<u8>)>, Vec<usize>);
+
+fn interleaving() -> impl Strategy<Value = Interleaving> {
+    prop::collection::vec(
+        (0u8..0x80, prop::collection::vec(any::<u8>(), 0..400)),
+        1..=4,
+    )
+    .prop_flat_map(|messages| {
+        let n = messages.len();
+        (Just(messages), prop::collection::vec(0..n, 0..64 * n))
+    })
+    .prop_map(|(messages, schedule)| {
+        let messages = messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, (command, payload))| {
+                (
+                    0x1000 + u32::try_from(i).unwrap(),
+                    Command::from_init_byte(command),
+                    payload,
+                )
+            })
+            .collect();
+        (messages, schedule)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn packetize_then_reassemble_is_the_identity((size, cid, command, payload) in message()) {
+        round_trip(size, cid, command, &payload);
+    }
+
+    #[test]
+    fn arbitrary_reports_do_what_the_model_says(
+        (config, buffer_len) in config(),
+        reports in prop::collection::vec(report(64), 0..80),
+    ) {
+        let size = config.report_size.get();
+        let mut buffer = vec![0u8; buffer_len];
+        let mut reassembler = Reassembler::new(&mut buffer[..], config);
+        let mut model = Model::new(config, buffer_len);
+        for report in &reports {
+            // Reports were made for 64 bytes; cut them to this size where they were full.
+            let report = if report.len() == 64 { &report[..size] } else { &report[..] };
+            let expected = model.feed(report);
+            let got = Outcome::of(reassembler.feed(report));
+            prop_assert_eq!(&got, &expected, "report {:02x?}", report);
+            if let Outcome::Error(e) = got {
+                prop_assert_eq!(e.cid().is_some(), report.len() >= 4, "{:?} lost the cid", e);
+            }
+            prop_assert_eq!(reassembler.pending(), model.pending());
+        }
+    }
+
+    #[test]
+    fn interleaved_channels_are_sorted_out(
+        (messages, schedule) in interleaving(),
+        reject in any::<bool>(),
+    ) {
+        let size = ReportSize::FULL_SPEED;
+        let queues: Vec<Vec<Vec<u8>>> = messages
+            .iter()
+            .map(|(cid, command, payload)| packetize(ChannelId::new(*cid), *command, payload, size))
+            .collect();
+        // Reports in the order of the schedule; what it leaves out comes at the end.
+        let mut next = vec![0; queues.len()];
+        let mut wire = Vec::new();
+        for &i in &schedule {
+            if let Some(report) = queues[i].get(next[i]) {
+                wire.push((i, report.clone()));
+                next[i] += 1;
+            }
+        }
+        for (i, queue) in queues.iter().enumerate() {
+            wire.extend(queue[next[i]..].iter().map(|report| (i, report.clone())));
+        }
+        let policy = if reject { InitOnBusy::Reject } else { InitOnBusy::Restart };
+
+        // A host-style reassembler per channel, each fed every report.
+        for (i, (cid, command, payload)) in messages.iter().enumerate() {
+            let config = ReassemblerConfig::new(size)
+                .with_channel(ChannelId::new(*cid))
+                .with_init_on_busy(policy);
+            let mut reassembler = Reassembler::new([0u8; MAX_MESSAGE_LEN], config);
+            let mut completed = 0;
+            for (from, report) in &wire {
+                match reassembler.feed(report) {
+                    Ok(Feed::OtherChannel { cid: other, .. }) => {
+                        prop_assert_ne!(*from, i);
+                        prop_assert_eq!(other.to_u32(), messages[*from].0);
+                    }
+                    Ok(Feed::NeedMore(pending)) => prop_assert_eq!(*from, i, "{:?}", pending),
+                    Ok(Feed::Complete(message)) => {
+                        prop_assert_eq!(*from, i);
+                        prop_assert_eq!(message.command, *command);
+                        prop_assert_eq!(message.payload, &payload[..]);
+                        completed += 1;
+                    }
+                    Err(e) => prop_assert!(false, "channel {}: {}", i, e),
+                }
+            }
+            prop_assert_eq!(completed, 1);
+        }
+
+        // A device-style reassembler without a filter: it takes the first channel's
+        // message, answers OtherChannel to the rest while busy, and every message it
+        // completes is one that was sent (the model says exactly which).
+        let config = ReassemblerConfig::new(size).with_init_on_busy(policy);
+        let mut device = Reassembler::new([0u8; MAX_MESSAGE_LEN], config);
+        let mut model = Model::new(config, MAX_MESSAGE_LEN);
+        let first = wire.first().map(|(i, _)| *i);
+        let mut completed = Vec::new();
+        for (from, report) in &wire {
+            let got = Outcome::of(device.feed(report));
+            prop_assert_eq!(&got, &model.feed(report));
+            if let Outcome::Complete { cid, command, payload } = got {
+                prop_assert_eq!(cid.to_u32(), messages[*from].0);
+                prop_assert_eq!((command, &payload), (messages[*from].1, &messages[*from].2));
+                completed.push(*from);
+            }
+        }
+        prop_assert_eq!(completed.first().copied(), first);
+    }
+
+    #[test]
+    fn after_any_error_the_next_message_is_taken(
+        (config, _) in config(),
+        noise in prop::collection::vec(report(64), 0..8),
+        payload in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let config = ReassemblerConfig { channel: None, ..config };
+        let size = config.report_size;
+        let mut reassembler = Reassembler::new([0u8; MAX_MESSAGE_LEN], config);
+        for report in &noise {
+            let _ = reassembler.feed(report);
+        }
+        // The caller drops whatever was pending (its time-out), then sends a message.
+        reassembler.abort();
+        let cid = ChannelId::new(7);
+        let reports = packetize(cid, Command::PING, &payload, size);
+        prop_assert_eq!(reassemble(&mut reassembler, &reports, cid, Command::PING), payload);
+    }
+}
+
+#[test]
+fn errors_map_to_ctaphid_codes_and_keep_the_channel() {
+    use ctap_types::HidErrorCode;
+    let size = ReportSize::FULL_SPEED;
+    let cid = ChannelId::new(0x0102_0304);
+    let mut reassembler = Reassembler::new([0u8; 100], ReassemblerConfig::new(size));
+    let mut report = [0u8; 64];
+    report[..4].copy_from_slice(&cid.to_be_bytes());
+
+    // Continuation without an init packet.
+    report[4] = 0;
+    let e = reassembler.feed(&report).unwrap_err();
+    assert_eq!(e, FrameError::UnexpectedContinuation { cid, seq: 0 });
+    assert_eq!(
+        (e.cid(), e.hid_error_code()),
+        (Some(cid), HidErrorCode::INVALID_SEQ)
+    );
+
+    // Declared length over the buffer.
+    report[4..7].copy_from_slice(&[0x83, 0, 101]);
+    let e = reassembler.feed(&report).unwrap_err();
+    assert_eq!(
+        e,
+        FrameError::LengthTooLarge {
+            cid,
+            declared: 101,
+            max: 100
+        }
+    );
+    assert_eq!(e.hid_error_code(), HidErrorCode::INVALID_LEN);
+    assert!(
+        e.to_string().contains("101") && e.to_string().contains("100"),
+        "{e}"
+    );
+
+    // Wrong SEQ.
+    report[4..7].copy_from_slice(&[0x83, 0, 100]);
+    assert!(matches!(reassembler.feed(&report), Ok(Feed::NeedMore(_))));
+    report[4] = 1;
+    let e = reassembler.feed(&report).unwrap_err();
+    assert_eq!(
+        e,
+        FrameError::SequenceMismatch {
+            cid,
+            expected: 0,
+            got: 1
+        }
+    );
+    assert_eq!(e.hid_error_code(), HidErrorCode::INVALID_SEQ);
+    assert_eq!(reassembler.pending(), None, "the broken message is dropped");
+
+    // Short report.
+    let e = reassembler.feed(&report[..63]).unwrap_err();
+    assert_eq!(
+        e,
+        FrameError::ShortReport {
+            cid: Some(cid),
+            expected: 64,
+            got: 63
+        }
+    );
+    assert_eq!(e.hid_error_code(), HidErrorCode::INVALID_LEN);
+    assert_eq!(
+        reassembler.feed(&report[..3]).unwrap_err(),
+        FrameError::ShortReport {
+            cid: None,
+            expected: 5,
+            got: 3
+        }
+    );
+}
+
+#[test]
+fn init_on_a_busy_channel_restarts_or_is_rejected_as_configured() {
+    let size = ReportSize::FULL_SPEED;
+    let cid = ChannelId::new(9);
+    let first = packetize(cid, Command::MSG, &[1; 100], size);
+    let second = packetize(cid, Command::CBOR, &[2; 10], size);
+    let restart = ReassemblerConfig::new(size);
+    let mut reassembler = Reassembler::new([0u8; 200], restart);
+    assert!(matches!(reassembler.feed(&first[0]), Ok(Feed::NeedMore(_))));
+    match reassembler.feed(&second[0]) {
+        Ok(Feed::Complete(message)) => assert_eq!(message.payload, &[2; 10]),
+        other => panic!("expected the new message, got {other:?}"),
+    }
+
+    let reject = restart.with_init_on_busy(InitOnBusy::Reject);
+    let mut reassembler = Reassembler::new([0u8; 200], reject);
+    assert!(matches!(reassembler.feed(&first[0]), Ok(Feed::NeedMore(_))));
+    let e = reassembler.feed(&second[0]).unwrap_err();
+    assert_eq!(
+        e,
+        FrameError::UnexpectedInit {
+            cid,
+            command: Command::CBOR
+        }
+    );
+    assert_eq!(e.hid_error_code(), ctap_types::HidErrorCode::INVALID_SEQ);
+    assert_eq!(reassembler.pending(), None);
+    // An INIT command resynchronises the channel even under Reject (CTAP 2.1 §11.2.9.1.3).
+    assert!(matches!(reassembler.feed(&first[0]), Ok(Feed::NeedMore(_))));
+    let init = packetize(cid, Command::INIT, &[3; 8], size);
+    assert!(matches!(reassembler.feed(&init[0]), Ok(Feed::Complete(_))));
+}
+
+#[test]
+fn a_device_answers_other_channels_while_busy_and_set_channel_drops_a_foreign_message() {
+    let size = ReportSize::FULL_SPEED;
+    let (a, b) = (ChannelId::new(1), ChannelId::new(2));
+    let long = packetize(a, Command::MSG, &[1; 100], size);
+    let other = packetize(b, Command::PING, &[2; 1], size);
+    let mut device = Reassembler::new([0u8; 200], ReassemblerConfig::new(size));
+    assert!(matches!(device.feed(&long[0]), Ok(Feed::NeedMore(_))));
+    assert_eq!(
+        device.feed(&other[0]).unwrap(),
+        Feed::OtherChannel {
+            cid: b,
+            command: Some(Command::PING)
+        }
+    );
+    assert_eq!(
+        device.pending().map(|p| p.cid),
+        Some(a),
+        "the busy message is kept"
+    );
+    device.set_channel(Some(b));
+    assert_eq!(device.pending(), None);
+    assert!(matches!(device.feed(&other[0]), Ok(Feed::Complete(_))));
+    assert_eq!(device.abort(), None);
+}
+
+#[cfg(feature = "bytes")]
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn feed_bytes_agrees_with_feed((size, cid, command, payload) in message()) {
+        let reports = packetize(cid, command, &payload, size);
+        let mut owned = Reassembler::with_bytes(ReassemblerConfig::new(size));
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            for (i, report) in reports.iter().enumerate() {
+                match owned.feed_bytes(report).unwrap() {
+                    ctaphid_frame::FeedBytes::NeedMore(_) => prop_assert!(i + 1 < reports.len()),
+                    ctaphid_frame::FeedBytes::Complete(message) => {
+                        prop_assert_eq!(i + 1, reports.len());
+                        prop_assert_eq!((message.cid, message.command), (cid, command));
+                        prop_assert_eq!(&message.payload[..], &payload[..]);
+                        // Held across the next message: it must not be overwritten.
+                        kept.push(message.payload);
+                    }
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
+        for message in kept {
+            prop_assert_eq!(&message[..], &payload[..]);
+        }
+    }
+}
