@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 /// Talk to FIDO security keys over CTAPHID (USB HID), or to the built-in software
 /// authenticator.
 #[derive(Debug, Parser)]
-#[command(name = "ctap", version, about, long_about = None, propagate_version = true)]
+#[command(name = "ctap", version, propagate_version = true)]
 pub(crate) struct Cli {
     /// The device: a hidapi path (see `ctap list`), `virtual` (the built-in software
     /// authenticator), or `udp:HOST:PORT` (a simulator, e.g. `ctap serve`). Default: the

@@ -230,7 +230,8 @@ fn ping(cli: &Cli, args: &PingArgs) -> Outcome {
     }
     let total = started.elapsed();
     rtts.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    // Milliseconds, to the microsecond.
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
     let (min, median, max) = (rtts[0], rtts[rtts.len() / 2], rtts[rtts.len() - 1]);
     // Payload bytes moved each way per second.
     let throughput =
@@ -242,7 +243,7 @@ fn ping(cli: &Cli, args: &PingArgs) -> Outcome {
             "min_ms": ms(min),
             "median_ms": ms(median),
             "max_ms": ms(max),
-            "bytes_per_second": throughput,
+            "bytes_per_second": throughput.round(),
         }));
     } else {
         println!(

@@ -1,4 +1,5 @@
-//! The `ctap` command-line tool: list, query, ping and debug FIDO security keys, decode
+//! The `ctap` command-line tool (see the README for every command and the `--json`
+//! fields): list, query, ping and debug FIDO security keys, decode
 //! CTAPHID captures, and serve the software authenticator over UDP.
 //!
 //! Errors are one line on stderr and a non-zero exit status; usage errors come from
