@@ -11,7 +11,8 @@
 /// [`max_len`](Self::max_len), and with each offset following the last append since
 /// [`clear`](Self::clear).
 pub trait MessageBuffer {
-    /// The longest message this buffer holds.
+    /// The longest message this buffer holds. Read once, by
+    /// [`Reassembler::new`](crate::Reassembler::new).
     fn max_len(&self) -> usize;
     /// Forgets the message being assembled.
     fn clear(&mut self);

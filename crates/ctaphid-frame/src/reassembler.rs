@@ -251,15 +251,21 @@ pub struct Reassembler<B> {
     buffer: B,
     config: ReassemblerConfig,
     state: State,
+    /// The longest message taken: the buffer's `max_len` when it was handed over (a
+    /// `BytesMut` keeps the capacity its caller chose, however `feed_bytes` regrows it)
+    /// and the report size's maximum.
+    max_len: usize,
 }
 
 impl<B: MessageBuffer> Reassembler<B> {
     /// A reassembler over `buffer`.
     pub fn new(buffer: B, config: ReassemblerConfig) -> Self {
+        let max_len = buffer.max_len().min(config.report_size.max_message_len());
         Self {
             buffer,
             config,
             state: State::IDLE,
+            max_len,
         }
     }
 
@@ -318,13 +324,11 @@ impl<B: MessageBuffer> Reassembler<B> {
         &self.config
     }
 
-    /// The longest message this reassembler takes: the smaller of the buffer and the
-    /// report size's maximum.
+    /// The longest message this reassembler takes: the smaller of the buffer (as it
+    /// was handed to [`new`](Self::new)) and the report size's maximum.
     #[must_use]
-    pub fn max_message_len(&self) -> usize {
-        self.buffer
-            .max_len()
-            .min(self.config.report_size.max_message_len())
+    pub const fn max_message_len(&self) -> usize {
+        self.max_len
     }
 
     /// The buffer.
@@ -642,9 +646,10 @@ impl Reassembler<bytes::BytesMut> {
     }
 
     /// Like [`feed`](Self::feed), but a complete payload is split off the buffer as
-    /// `Bytes`, without a copy. The buffer then reserves room for the next message: it
-    /// takes its memory back if the caller has dropped the `Bytes`, else it allocates
-    /// once (at most one allocation per message, none per report).
+    /// `Bytes`, without a copy. The buffer then reserves room for the next message (up
+    /// to [`max_message_len`](Self::max_message_len), the capacity it was created
+    /// with): it takes its memory back if the caller has dropped the `Bytes`, else it
+    /// allocates once (at most one allocation per message, none per report).
     ///
     /// # Errors
     /// As [`feed`](Self::feed).
@@ -656,7 +661,7 @@ impl Reassembler<bytes::BytesMut> {
             Step::NeedMore(pending) => Ok(FeedBytes::NeedMore(pending)),
             Step::OtherChannel { cid, command } => Ok(FeedBytes::OtherChannel { cid, command }),
             Step::Complete { cid, command, len } => {
-                let want = self.config.report_size.max_message_len();
+                let want = self.max_len;
                 let payload = self.buffer.split_to(len.min(self.buffer.len())).freeze();
                 self.buffer.clear();
                 self.buffer.reserve(want);

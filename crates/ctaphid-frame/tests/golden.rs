@@ -223,3 +223,28 @@ fn the_bytes_path_splits_the_golden_message_off_without_a_copy() {
         "the first message is still intact"
     );
 }
+
+#[cfg(feature = "bytes")]
+#[test]
+fn a_bytes_mut_keeps_the_capacity_its_caller_chose() {
+    use ctaphid_frame::{FeedBytes, FrameError};
+    let config = ReassemblerConfig::new(ReportSize::FULL_SPEED);
+    let mut host = Reassembler::new(bytes::BytesMut::with_capacity(20), config);
+    let small = packetize(Command::PING, &[7; 20]);
+    let big = packetize(Command::PING, &[8; 21]);
+    for _ in 0..2 {
+        match host.feed_bytes(&small[0]).unwrap() {
+            FeedBytes::Complete(message) => assert_eq!(&message.payload[..], &[7; 20]),
+            other => panic!("{other:?}"),
+        }
+        // Regrown after the split, but still a 20-byte buffer to the reassembler.
+        assert_eq!(
+            host.feed_bytes(&big[0]).unwrap_err(),
+            FrameError::LengthTooLarge {
+                cid: CID,
+                declared: 21,
+                max: 20
+            }
+        );
+    }
+}
