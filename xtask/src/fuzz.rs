@@ -36,6 +36,7 @@ const CARGO_ENV: &[&str] = &[
     "CARGO_TARGET_DIR",
 ];
 
+#[derive(Debug)]
 struct Options {
     seconds: u64,
     target: Option<String>,
