@@ -50,7 +50,7 @@
 //!
 //! ## Features
 //! - `alloc`: [`MessageBuffer`] for `Vec<u8>` and `Box<[u8]>`.
-//! - `bytes`: [`Reassembler::feed_bytes`] splits complete messages off a `BytesMut` as
+//! - `bytes`: `Reassembler::feed_bytes` splits complete messages off a `BytesMut` as
 //!   `Bytes`, without a copy.
 //! - `defmt`: `defmt::Format` for the public types.
 #![no_std]
