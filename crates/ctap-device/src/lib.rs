@@ -6,6 +6,8 @@ mod connection;
 mod descriptor;
 mod device;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 #[cfg(feature = "hidapi")]
 pub mod hid;
 mod hid_device;
