@@ -340,6 +340,12 @@ impl<C: HidConnection> CtapHidDevice<C> {
         }
         if self.needs_resync {
             self.resync()?;
+        } else {
+            // Whatever is already waiting was sent before our request, so it cannot be
+            // its answer: a duplicated or late answer of the previous call would
+            // otherwise become this call's answer, and every later call would be off
+            // by one (found by the fault matrix, tests/fault_matrix.rs of `ctap`).
+            self.discard_pending()?;
         }
         let started = Instant::now();
         let mut result = self.transact(command, data, options, started);
@@ -573,6 +579,22 @@ impl<C: HidConnection> CtapHidDevice<C> {
         }
         if dropped > 0 {
             log::debug!("dropped {dropped} pending reports");
+        }
+        Ok(())
+    }
+
+    /// Drops the reports already waiting, without waiting for more (bounded: a device
+    /// may keep talking).
+    fn discard_pending(&mut self) -> Result<(), Error> {
+        let mut dropped = 0usize;
+        while dropped < 1024 && self.read(Duration::ZERO)?.is_some() {
+            dropped += 1;
+        }
+        if dropped > 0 {
+            log::debug!(
+                "{}: dropped {dropped} stale reports before a request",
+                self.init.cid
+            );
         }
         Ok(())
     }
