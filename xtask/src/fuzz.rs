@@ -73,13 +73,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     let mut runs = Vec::new();
+    let mut found = false;
     for dir in dirs {
         let path = root.join(dir);
+        if options.build_only && options.target.is_none() {
+            // One build of every target of the crate.
+            util::run(fuzz(&path, &["build"]))?;
+            continue;
+        }
         let targets: Vec<String> = list_targets(&path)?
             .into_iter()
             .filter(|name| options.target.as_ref().is_none_or(|want| want == name))
             .collect();
         for target in targets {
+            found = true;
             if options.build_only {
                 util::run(fuzz(&path, &["build", &target]))?;
             } else {
@@ -88,7 +95,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     if let Some(want) = &options.target {
-        if runs.is_empty() && !options.build_only {
+        if !found {
             return Err(format!("no fuzz target named `{want}`"));
         }
     }
