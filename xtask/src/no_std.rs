@@ -74,5 +74,9 @@ pub(crate) fn miri(args: &[String]) -> Result<(), String> {
     }
     // Property tests run few cases under Miri: it is ~1000x slower than native code.
     command.env("PROPTEST_CASES", "4");
+    // proptest looks up its failure-persistence file (getcwd, file reads), which Miri's
+    // isolation refuses; the tests themselves do no I/O.
+    let flags = std::env::var("MIRIFLAGS").unwrap_or_default();
+    command.env("MIRIFLAGS", format!("{flags} -Zmiri-disable-isolation").trim_start());
     run_command(command)
 }

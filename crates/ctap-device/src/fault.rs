@@ -192,8 +192,8 @@ pub struct FaultEvent {
     pub direction: Direction,
     /// For bit flips: the byte that was changed (offset in the report).
     pub byte: Option<usize>,
-    /// For bit flips: `true` if the report was an init packet (so bytes 5 and 6 are its
-    /// BCNT).
+    /// `true` if the report was an init packet (for a bit flip: bytes 5 and 6 are its
+    /// BCNT), `false` for a continuation packet or injected traffic.
     pub init_packet: bool,
 }
 
@@ -298,10 +298,17 @@ impl<C: HidConnection> FaultyConnection<C> {
     /// Switches the faults on or off. Off, reports pass through untouched and a
     /// [`FaultKind::Disconnect`] is over (the device is back); reports already delayed
     /// (duplicates, reordered, stalled) are still delivered, as they were in flight.
+    ///
+    /// A written report held back by [`FaultKind::Reorder`] goes to the device now, not
+    /// at the next write: later, it could be taken as part of the next request.
     pub fn set_enabled(&mut self, enabled: bool) {
         self.enabled = enabled;
         if !enabled {
             self.disconnected = false;
+            if let Some(held) = self.held_write.take() {
+                // A failure here is the device's to report at the next write.
+                let _ = self.inner.write_report(&held);
+            }
         }
     }
 
@@ -401,7 +408,7 @@ impl<C: HidConnection> FaultyConnection<C> {
 
     /// Flips one bit of the header (`header`) or after it, and records the event.
     fn flip(&mut self, report: &mut [u8], kind: FaultKind, direction: Direction) {
-        let init_packet = report.get(4).is_some_and(|b| b & 0x80 != 0);
+        let init_packet = is_init_packet(report);
         let header = if init_packet {
             INIT_HEADER_LEN
         } else {
@@ -504,12 +511,13 @@ impl<C: HidConnection> FaultyConnection<C> {
         } else {
             None
         };
+        let init_packet = is_init_packet(&report);
         let record = |stats: &mut FaultStats, kind| {
             stats.record(FaultEvent {
                 kind,
                 direction: Direction::Read,
                 byte: None,
-                init_packet: false,
+                init_packet,
             });
         };
         let mut out = Vec::new();
@@ -577,12 +585,13 @@ impl<C: HidConnection> HidConnection for FaultyConnection<C> {
         } else {
             None
         };
+        let init_packet = is_init_packet(report);
         let record = |stats: &mut FaultStats, kind| {
             stats.record(FaultEvent {
                 kind,
                 direction: Direction::Write,
                 byte: None,
-                init_packet: false,
+                init_packet,
             });
         };
         let held = self.held_write.take();
@@ -692,6 +701,11 @@ impl<C: HidConnection> HidConnection for FaultyConnection<C> {
     fn close(&mut self) {
         self.inner.close();
     }
+}
+
+/// `true` for an init packet (bit 7 of the byte after the channel id).
+fn is_init_packet(report: &[u8]) -> bool {
+    report.get(4).is_some_and(|b| b & 0x80 != 0)
 }
 
 impl<C: fmt::Debug> fmt::Debug for FaultyConnection<C> {
