@@ -719,3 +719,169 @@ impl<C: fmt::Debug> fmt::Debug for FaultyConnection<C> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every written report comes back as a read report.
+    #[derive(Debug, Default)]
+    struct Loopback {
+        queue: VecDeque<Vec<u8>>,
+    }
+
+    impl HidConnection for Loopback {
+        fn write_report(&mut self, report: &[u8]) -> Result<(), Error> {
+            self.queue.push_back(report.to_vec());
+            Ok(())
+        }
+        fn read_report(&mut self, buf: &mut [u8], _: Duration) -> Result<Option<usize>, Error> {
+            Ok(self.queue.pop_front().map(|report| {
+                buf[..report.len()].copy_from_slice(&report);
+                report.len()
+            }))
+        }
+        fn input_report_size(&self) -> ReportSize {
+            ReportSize::FULL_SPEED
+        }
+        fn output_report_size(&self) -> ReportSize {
+            ReportSize::FULL_SPEED
+        }
+    }
+
+    fn report(n: u8) -> Vec<u8> {
+        let mut report = vec![n; 64];
+        report[..5].copy_from_slice(&[0, 0, 0, 1, 0x81]);
+        report
+    }
+
+    /// Writes 200 reports, reads everything back; returns what was read and the stats.
+    fn run(plan: FaultPlan) -> (Vec<Vec<u8>>, FaultStats) {
+        let mut connection = FaultyConnection::new(Loopback::default(), plan);
+        let mut read = Vec::new();
+        let mut buf = [0u8; 64];
+        for n in 0..200u8 {
+            let _ = connection.write_report(&report(n));
+            while let Ok(Some(len)) = connection.read_report(&mut buf, Duration::ZERO) {
+                read.push(buf[..len].to_vec());
+            }
+        }
+        (read, connection.stats().clone())
+    }
+
+    fn every_kind(seed: u64) -> FaultPlan {
+        FaultKind::ALL.iter().fold(
+            FaultPlan::new(seed).with_stall(Duration::ZERO),
+            |plan, &kind| {
+                plan.with_rate(kind, Direction::Read, 30)
+                    .with_rate(kind, Direction::Write, 30)
+            },
+        )
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_faults() {
+        let (read_a, stats_a) = run(every_kind(7));
+        let (read_b, stats_b) = run(every_kind(7));
+        assert_eq!(read_a, read_b);
+        assert_eq!(stats_a, stats_b);
+        let (read_c, _) = run(every_kind(8));
+        assert_ne!(read_a, read_c);
+        // Every rate-based kind was injected at least once in 200 reports each way.
+        for kind in FaultKind::ALL {
+            if kind != FaultKind::Disconnect {
+                assert!(stats_a.total(kind) > 0, "{kind}");
+            }
+        }
+        assert_eq!(
+            stats_a.total_all(),
+            u64::try_from(stats_a.events.len()).unwrap()
+        );
+    }
+
+    #[test]
+    fn no_rules_or_switched_off_passes_everything_through() {
+        let (read, stats) = run(FaultPlan::new(1));
+        assert_eq!(read, (0..200).map(report).collect::<Vec<_>>());
+        assert_eq!(stats.total_all(), 0);
+
+        let mut connection = FaultyConnection::new(Loopback::default(), every_kind(1));
+        connection.set_enabled(false);
+        let mut buf = [0u8; 64];
+        for n in 0..50 {
+            connection.write_report(&report(n)).unwrap();
+            assert_eq!(
+                connection.read_report(&mut buf, Duration::ZERO).unwrap(),
+                Some(64)
+            );
+            assert_eq!(buf.to_vec(), report(n));
+        }
+        assert_eq!(connection.stats().total_all(), 0);
+    }
+
+    #[test]
+    fn bit_flips_stay_in_their_part_of_the_report() {
+        for (kind, range) in [
+            (FaultKind::CorruptHeader, 0..INIT_HEADER_LEN),
+            (FaultKind::CorruptPayload, INIT_HEADER_LEN..64),
+        ] {
+            let (read, stats) = run(FaultPlan::new(3).with_rate(kind, Direction::Read, 1000));
+            assert_eq!(stats.count(kind, Direction::Read), 200);
+            for (n, got) in read.iter().enumerate() {
+                let sent = report(u8::try_from(n).unwrap());
+                let diff: Vec<usize> = (0..64).filter(|&i| got[i] != sent[i]).collect();
+                assert_eq!(diff.len(), 1, "{kind}: one byte changed");
+                assert!(range.contains(&diff[0]), "{kind}: byte {}", diff[0]);
+                assert_eq!((got[diff[0]] ^ sent[diff[0]]).count_ones(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn a_disconnect_lasts_until_the_faults_stop() {
+        let mut connection = FaultyConnection::new(
+            Loopback::default(),
+            FaultPlan::new(0).with_disconnect_after(3),
+        );
+        let mut buf = [0u8; 64];
+        connection.write_report(&report(0)).unwrap();
+        connection.write_report(&report(1)).unwrap();
+        assert!(
+            connection
+                .read_report(&mut buf, Duration::ZERO)
+                .unwrap()
+                .is_some()
+        );
+        assert!(matches!(
+            connection.write_report(&report(2)),
+            Err(Error::Disconnected)
+        ));
+        assert!(matches!(
+            connection.read_report(&mut buf, Duration::ZERO),
+            Err(Error::Disconnected)
+        ));
+        assert_eq!(connection.stats().total(FaultKind::Disconnect), 1);
+        connection.set_enabled(false);
+        assert_eq!(
+            connection.read_report(&mut buf, Duration::ZERO).unwrap(),
+            Some(64)
+        );
+        assert_eq!(buf.to_vec(), report(1));
+    }
+
+    #[test]
+    fn foreign_init_answers_are_valid_and_carry_another_nonce() {
+        let (read, stats) =
+            run(FaultPlan::new(5).with_rate(FaultKind::ForeignInit, Direction::Read, 1000));
+        assert_eq!(stats.count(FaultKind::ForeignInit, Direction::Read), 200);
+        let answers: Vec<_> = read
+            .iter()
+            .filter(|r| r[..5] == [0xFF, 0xFF, 0xFF, 0xFF, 0x86])
+            .collect();
+        assert_eq!(answers.len(), 200);
+        for answer in answers {
+            let parsed = InitResponse::parse(&answer[7..24]).unwrap();
+            assert!(parsed.cid.is_allocatable());
+        }
+    }
+}
