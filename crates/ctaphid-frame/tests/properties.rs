@@ -167,6 +167,19 @@ fn a_payload_over_the_maximum_is_refused_for_every_report_size() {
     }
 }
 
+/// `cases` natively; under Miri the default (`PROPTEST_CASES`, which `cargo xtask miri`
+/// sets low) and no failure file (Miri's isolation forbids file access).
+fn config_with_cases(cases: u32) -> ProptestConfig {
+    if cfg!(miri) {
+        ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    } else {
+        ProptestConfig::with_cases(cases)
+    }
+}
+
 fn message() -> impl Strategy<Value = (ReportSize, ChannelId, Command, Vec<u8>)> {
     (8usize..=64)
         .prop_flat_map(|size| {
@@ -271,7 +284,7 @@ fn interleaving() -> impl Strategy<Value = Interleaving> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config_with_cases(256))]
 
     #[test]
     fn packetize_then_reassemble_is_the_identity((size, cid, command, payload) in message()) {
@@ -523,7 +536,7 @@ fn a_device_answers_other_channels_while_busy_and_set_channel_drops_a_foreign_me
 
 #[cfg(feature = "bytes")]
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(config_with_cases(64))]
 
     #[test]
     fn feed_bytes_agrees_with_feed((size, cid, command, payload) in message()) {
