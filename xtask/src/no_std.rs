@@ -77,6 +77,9 @@ pub(crate) fn miri(args: &[String]) -> Result<(), String> {
     // proptest looks up its failure-persistence file (getcwd, file reads), which Miri's
     // isolation refuses; the tests themselves do no I/O.
     let flags = std::env::var("MIRIFLAGS").unwrap_or_default();
-    command.env("MIRIFLAGS", format!("{flags} -Zmiri-disable-isolation").trim_start());
+    command.env(
+        "MIRIFLAGS",
+        format!("{flags} -Zmiri-disable-isolation").trim_start(),
+    );
     run_command(command)
 }
