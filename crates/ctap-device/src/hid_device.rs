@@ -102,6 +102,8 @@ impl DeviceConfig {
 ///
 /// [`new`](Self::new) allocates a channel with INIT; every call then follows the CTAPHID
 /// transaction rules (PROTOCOL.md sections 3, 4, 6 and 8):
+/// - reports already waiting when a request goes out are dropped first: sent before the
+///   request, they cannot be its answer (a duplicated or late answer of an earlier call);
 /// - the request goes out back to back; the answer is reassembled from reports on our
 ///   channel only. Other channels' reports (other programs' traffic) are skipped with a
 ///   trace line, also between our own continuation packets;
