@@ -6,6 +6,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ctap_device::{CtapHidDevice, DeviceConfig, Error, HidConnection};
+use ctap_types::ChannelId;
 use ctaphid_frame::{Report, ReportSize};
 
 use crate::{Authenticator, Config, Stats, TouchPolicy};
@@ -18,8 +19,12 @@ use crate::{Authenticator, Config, Stats, TouchPolicy};
 /// Linux hidraw node sees every input report: a host must skip other channels'
 /// packets (and other hosts' INIT answers, by their nonce). This is more faithful than
 /// routing by channel and exercises the host's skipping. Each connection's inbox holds
-/// at most [`Authenticator`]'s output bound; when a connection does not read, its
-/// oldest reports are dropped (a slow reader loses reports, never the others).
+/// at most [`Authenticator`]'s output bound; when a connection does not keep up, its
+/// oldest reports *of other connections' channels* are dropped first (a slow reader
+/// loses others' traffic before its own answers, and never slows the others down).
+/// A real hidraw node drops the oldest report whatever its channel; the difference
+/// only shows when a host falls behind by a whole inbox, and losing the host's own
+/// answer there would make tests of many busy channels fail by scheduling luck.
 ///
 /// There is no background thread: time advances whenever a connection reads or writes
 /// (a reader waits on a condition variable until its deadline or the device's next
@@ -65,10 +70,61 @@ struct Shared {
     changed: Condvar,
 }
 
+/// One connection's unread reports.
+struct Inbox {
+    id: u64,
+    reports: VecDeque<Report>,
+    /// The channels this connection has sent on, most recent last (bounded): when the
+    /// inbox is full, other channels' reports are dropped before these, so a connection
+    /// that falls behind while others are busy loses their traffic, not its own answers.
+    own_channels: Vec<ChannelId>,
+}
+
+/// How many channels an inbox remembers as its own (a host uses one or two at a time).
+const OWN_CHANNELS: usize = 8;
+
+impl Inbox {
+    fn push(&mut self, report: Report, capacity: usize) {
+        if self.reports.len() >= capacity {
+            let foreign = self
+                .reports
+                .iter()
+                .position(|queued| !self.own_channels.contains(&report_channel(queued)));
+            match foreign {
+                Some(index) => {
+                    self.reports.remove(index);
+                }
+                None => {
+                    self.reports.pop_front();
+                }
+            }
+        }
+        self.reports.push_back(report);
+    }
+
+    fn note_own_channel(&mut self, cid: ChannelId) {
+        if self.own_channels.last() == Some(&cid) {
+            return;
+        }
+        self.own_channels.retain(|known| *known != cid);
+        if self.own_channels.len() >= OWN_CHANNELS {
+            self.own_channels.remove(0);
+        }
+        self.own_channels.push(cid);
+    }
+}
+
+/// The channel a report is on (its first four bytes).
+fn report_channel(report: &[u8]) -> ChannelId {
+    report
+        .first_chunk::<4>()
+        .map_or(ChannelId::RESERVED, |cid| ChannelId::from_be_bytes(*cid))
+}
+
 struct State {
     device: Authenticator,
     /// Each open connection's unread reports.
-    inboxes: Vec<(u64, VecDeque<Report>)>,
+    inboxes: Vec<Inbox>,
     inbox_capacity: usize,
     next_id: u64,
     unplugged: bool,
@@ -102,7 +158,11 @@ impl VirtualAuthenticator {
         let mut state = self.shared.lock();
         let id = state.next_id;
         state.next_id += 1;
-        state.inboxes.push((id, VecDeque::new()));
+        state.inboxes.push(Inbox {
+            id,
+            reports: VecDeque::new(),
+            own_channels: Vec::new(),
+        });
         VirtualConnection {
             shared: Arc::clone(&self.shared),
             id,
@@ -208,20 +268,14 @@ impl State {
     /// Moves the device's output into every inbox.
     fn distribute(&mut self) {
         while let Some(report) = self.device.poll_report() {
-            for (_, inbox) in &mut self.inboxes {
-                if inbox.len() >= self.inbox_capacity {
-                    inbox.pop_front();
-                }
-                inbox.push_back(report);
+            for inbox in &mut self.inboxes {
+                inbox.push(report, self.inbox_capacity);
             }
         }
     }
 
-    fn inbox(&mut self, id: u64) -> Option<&mut VecDeque<Report>> {
-        self.inboxes
-            .iter_mut()
-            .find(|(inbox_id, _)| *inbox_id == id)
-            .map(|(_, inbox)| inbox)
+    fn inbox(&mut self, id: u64) -> Option<&mut Inbox> {
+        self.inboxes.iter_mut().find(|inbox| inbox.id == id)
     }
 }
 
@@ -230,6 +284,9 @@ impl HidConnection for VirtualConnection {
         let mut state = self.shared.lock();
         if state.unplugged || self.closed {
             return Err(Error::Disconnected);
+        }
+        if let Some(inbox) = state.inbox(self.id) {
+            inbox.note_own_channel(report_channel(report));
         }
         state.device.handle_report(Instant::now(), report);
         state.distribute();
@@ -258,7 +315,10 @@ impl HidConnection for VirtualConnection {
             }
             let now = Instant::now();
             state.run(now);
-            if let Some(report) = state.inbox(self.id).and_then(VecDeque::pop_front) {
+            if let Some(report) = state
+                .inbox(self.id)
+                .and_then(|inbox| inbox.reports.pop_front())
+            {
                 out.copy_from_slice(report.as_bytes());
                 return Ok(Some(size));
             }
@@ -306,10 +366,7 @@ impl VirtualConnection {
     /// Stops taking a copy of what the device sends.
     fn detach(&self) {
         let id = self.id;
-        self.shared
-            .lock()
-            .inboxes
-            .retain(|(inbox_id, _)| *inbox_id != id);
+        self.shared.lock().inboxes.retain(|inbox| inbox.id != id);
     }
 }
 
@@ -337,5 +394,70 @@ impl fmt::Debug for VirtualConnection {
             .field("report_size", &self.report_size)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(cid: u32, tag: u8) -> Report {
+        ctaphid_frame::Packetizer::new(
+            ChannelId::new(cid),
+            ctap_types::Command::PING,
+            &[tag],
+            ReportSize::FULL_SPEED,
+        )
+        .unwrap()
+        .next()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_full_inbox_drops_other_channels_before_its_own() {
+        let mut inbox = Inbox {
+            id: 0,
+            reports: VecDeque::new(),
+            own_channels: Vec::new(),
+        };
+        inbox.note_own_channel(ChannelId::new(7));
+        inbox.push(report(7, 1), 3);
+        inbox.push(report(9, 2), 3);
+        inbox.push(report(9, 3), 3);
+        inbox.push(report(7, 4), 3); // full: the oldest foreign report (tag 2) goes
+        let kept: Vec<(ChannelId, u8)> = inbox
+            .reports
+            .iter()
+            .map(|r| (report_channel(r), r[7]))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (ChannelId::new(7), 1),
+                (ChannelId::new(9), 3),
+                (ChannelId::new(7), 4)
+            ]
+        );
+        inbox.push(report(7, 5), 3); // then the other foreign one
+        inbox.push(report(7, 6), 3); // only own reports left: the oldest goes
+        let kept: Vec<u8> = inbox.reports.iter().map(|r| r[7]).collect();
+        assert_eq!(kept, [4, 5, 6]);
+        assert_eq!(inbox.reports.len(), 3);
+    }
+
+    #[test]
+    fn own_channels_are_bounded_and_most_recent_last() {
+        let mut inbox = Inbox {
+            id: 0,
+            reports: VecDeque::new(),
+            own_channels: Vec::new(),
+        };
+        for cid in 1..=20 {
+            inbox.note_own_channel(ChannelId::new(cid));
+            inbox.note_own_channel(ChannelId::new(cid));
+        }
+        assert_eq!(inbox.own_channels.len(), OWN_CHANNELS);
+        assert_eq!(inbox.own_channels.last(), Some(&ChannelId::new(20)));
+        assert!(!inbox.own_channels.contains(&ChannelId::new(12)));
     }
 }
