@@ -400,3 +400,67 @@ fn a_silent_udp_device_times_out_with_a_clear_error() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+/// Sends a signal to a child process (`kill` is in every POSIX base system).
+#[cfg(unix)]
+fn signal(child: &Child, name: &str) {
+    let status = Process::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a child to exit, at most `limit`.
+#[cfg(unix)]
+fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let mut server = Server::start(&[]);
+    signal(&server.child, "-TERM");
+    let status = wait_at_most(&mut server.child, Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_a_select_cleanly() {
+    // Nobody touches within the minute: only the interrupt ends the wait.
+    let server = Server::start(&["--touch-delay", "60000"]);
+    let mut select = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
+        .args(["--device", &server.address, "select"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it is waiting for the touch.
+    let mut stderr = BufReader::new(select.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("UPNEEDED"), "{first:?}");
+    let started = Instant::now();
+    signal(&select, "-INT");
+    let status = wait_at_most(&mut select, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "CANCEL was answered within a keep-alive period or two"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(rest.trim(), "cancelled", "{rest:?}");
+}

@@ -215,9 +215,15 @@ impl HidConnection for HidapiConnection {
 
     fn read_report(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, Error> {
         let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        match self.device()?.read_timeout(buf, millis).map_err(io_error)? {
-            0 => Ok(None),
-            len => Ok(Some(len)),
+        match self.device()?.read_timeout(buf, millis) {
+            Ok(0) => Ok(None),
+            Ok(len) => Ok(Some(len)),
+            // A signal interrupted the wait (e.g. Ctrl-C, whose handler cancels the
+            // call): no report yet; the caller looks at its cancel token and reads again.
+            Err(HidError::IoError { error }) if error.kind() == std::io::ErrorKind::Interrupted => {
+                Ok(None)
+            }
+            Err(error) => Err(io_error(error)),
         }
     }
 

@@ -122,10 +122,17 @@ impl UdpConnection {
 
 impl HidConnection for UdpConnection {
     fn write_report(&mut self, report: &[u8]) -> Result<(), Error> {
-        let sent = self
-            .socket()?
-            .send(report)
-            .map_err(|error| self.io_error(error))?;
+        // A signal (e.g. Ctrl-C, whose handler cancels the call) interrupts the send
+        // before anything is sent: try again, a bounded number of times.
+        let mut attempts = 0;
+        let sent = loop {
+            match self.socket()?.send(report) {
+                Err(error) if error.kind() == ErrorKind::Interrupted && attempts < 8 => {
+                    attempts += 1;
+                }
+                result => break result.map_err(|error| self.io_error(error))?,
+            }
+        };
         if sent != report.len() {
             return Err(Error::Io(std::io::Error::other(format!(
                 "UDP to {}: sent {sent} of {} bytes",
@@ -147,7 +154,15 @@ impl HidConnection for UdpConnection {
         }
         match self.socket()?.recv(buf) {
             Ok(len) => Ok(Some(len)),
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            // A signal interrupted the wait (e.g. Ctrl-C, whose handler cancels the
+            // call): no report yet; the caller's loop looks at its cancel token and
+            // limits and reads again.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
                 Ok(None)
             }
             Err(error) => Err(self.io_error(error)),
