@@ -85,6 +85,7 @@ impl<'a> Packetizer<'a> {
         }
         // Nearly every device has 64-byte reports: with the size a constant, every full
         // report is a handful of fixed-size moves instead of `memcpy` calls.
+        #[cfg(feature = "fast-path")]
         if self.report_size == ReportSize::FULL_SPEED {
             if let Some(report) = out.first_chunk_mut::<MAX_REPORT_SIZE>() {
                 self.write_report(report);
