@@ -1,21 +1,23 @@
-//! Framing benches: packetize and reassemble next to a `memcpy` of the same bytes.
+//! Framing benches: packetize and reassemble next to a `memcpy` of the same bytes and
+//! the allocating reference framing of [`ctap_benches::alloc_ref`].
 //!
-//! Groups `packetize` and `reassemble`, each with `frame/<size>` and `memcpy/<size>` for
-//! every size of [`FRAME_SIZES`] plus `memcpy/64` (one report, the baseline of tiny
-//! messages). Run: `cargo bench -p ctap-benches --bench frame`, or `cargo xtask bench`
-//! for the table of ratios.
+//! Groups `packetize` and `reassemble`, each with `frame/<size>` (zero-copy
+//! `ctaphid-frame`), `alloc_ref/<size>` (a `Vec` per report, a growing `Vec` per
+//! message) and `memcpy/<size>` for every size of [`FRAME_SIZES`], plus `memcpy/64`
+//! (one report, the baseline of tiny messages). Run: `cargo bench -p ctap-benches
+//! --bench frame`, or `cargo xtask bench` for the table of ratios.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ctap_benches::{CID, FRAME_SIZES, ONE_REPORT, payload, reports};
+use ctap_benches::{
+    ALL_REPORTS, CID, FRAME_SIZES, ONE_REPORT, alloc_reassemble_all, alloc_ref, payload,
+    reassemble_all, reports,
+};
 use ctap_types::Command;
 use ctaphid_frame::{
-    Feed, MAX_MESSAGE_LEN, MAX_REPORT_SIZE, Packetizer, Reassembler, ReassemblerConfig, ReportSize,
+    MAX_MESSAGE_LEN, MAX_REPORT_SIZE, Packetizer, Reassembler, ReassemblerConfig, ReportSize,
 };
-
-/// The reports of the largest message, back to back.
-const ALL_REPORTS: usize = 129 * MAX_REPORT_SIZE;
 
 fn baseline_sizes() -> impl Iterator<Item = usize> {
     FRAME_SIZES.into_iter().chain([ONE_REPORT])
@@ -60,6 +62,21 @@ fn packetize(c: &mut Criterion) {
                 black_box(&mut out);
             });
         });
+        // The reports are dropped (freed) inside the loop, as a caller would.
+        group.bench_with_input(
+            BenchmarkId::new("alloc_ref", len),
+            &payload,
+            |b, payload| {
+                b.iter(|| {
+                    black_box(alloc_ref::packetize(
+                        black_box(CID),
+                        Command::MSG,
+                        black_box(payload),
+                        MAX_REPORT_SIZE,
+                    ))
+                });
+            },
+        );
     }
     group.finish();
 }
@@ -73,19 +90,15 @@ fn reassemble(c: &mut Criterion) {
         let reports = reports(&payload(len));
         group.throughput(Throughput::Bytes(len as u64));
         group.bench_with_input(BenchmarkId::new("frame", len), &reports, |b, reports| {
-            b.iter(|| {
-                for report in black_box(reports).chunks_exact(MAX_REPORT_SIZE) {
-                    match reassembler.feed(report) {
-                        Ok(Feed::NeedMore(_)) => {}
-                        Ok(Feed::Complete(message)) => {
-                            black_box(message.payload);
-                        }
-                        Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            });
+            b.iter(|| reassemble_all(&mut reassembler, black_box(reports)));
         });
+        group.bench_with_input(
+            BenchmarkId::new("alloc_ref", len),
+            &reports,
+            |b, reports| {
+                b.iter(|| alloc_reassemble_all(black_box(reports)));
+            },
+        );
     }
     group.finish();
 }

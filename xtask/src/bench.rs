@@ -1,50 +1,111 @@
-//! `cargo xtask bench [--quick]`: runs the criterion benches of `ctap-benches`, then
-//! reads criterion's estimates and prints a table of medians and their ratios to a
-//! baseline in the same group (a `memcpy` of the same bytes), also written to
-//! `benches/RESULTS.md` with a description of the machine.
+//! `cargo xtask bench [--quick]`: runs the criterion benches of `ctap-benches` and its
+//! allocation counter, then prints one table of medians with their ratios to the
+//! baselines measured in the same group (a `memcpy` of the same bytes, zero-copy framing
+//! alone, the allocating reference framing) and the allocations per message, also
+//! written to `benches/RESULTS.md` with a description of the machine.
 //!
 //! Ratios, not absolute times, are what to compare across machines and runs: the
-//! baseline is measured in the same process minutes apart, so most noise cancels.
+//! baselines are measured in the same process minutes apart, so most noise cancels.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::util;
 
-/// One row of the table: a bench and the baseline it is divided by, as criterion ids
-/// within a group (`<function>/<parameter>`).
+/// One row of the table: a bench and what it is divided by, as criterion ids within
+/// its group (`<function>/<parameter>`).
 struct Row {
     group: &'static str,
     bench: &'static str,
-    baseline: &'static str,
+    /// The payload bytes, as shown.
+    bytes: &'static str,
+    /// A `memcpy` of the same bytes (of one 64-byte report for an empty message: a
+    /// `memcpy` of nothing measures only the timer).
+    memcpy: Option<&'static str>,
+    /// Zero-copy framing alone (end-to-end rows): what the device layer and the
+    /// transport add on top of it.
+    framing: Option<&'static str>,
+    /// The allocating reference framing.
+    alloc_ref: Option<&'static str>,
 }
 
-const fn row(group: &'static str, bench: &'static str, baseline: &'static str) -> Row {
-    Row {
-        group,
-        bench,
-        baseline,
-    }
+/// A framing row (`packetize` or `reassemble`): zero-copy, then the allocating
+/// reference, each against a `memcpy`.
+macro_rules! frame_rows {
+    ($group:literal, $($n:literal => $memcpy:literal),*) => {[$(
+        Row {
+            group: $group,
+            bench: concat!("frame/", $n),
+            bytes: $n,
+            memcpy: Some(concat!("memcpy/", $memcpy)),
+            framing: None,
+            alloc_ref: Some(concat!("alloc_ref/", $n)),
+        },
+        Row {
+            group: $group,
+            bench: concat!("alloc_ref/", $n),
+            bytes: $n,
+            memcpy: Some(concat!("memcpy/", $memcpy)),
+            framing: None,
+            alloc_ref: None,
+        },
+    )*]};
 }
 
-/// The table. An empty message is compared against a `memcpy` of one 64-byte report
-/// (a `memcpy` of nothing measures only the timer); every other size against a `memcpy`
-/// of its own bytes.
-const ROWS: &[Row] = &[
-    row("packetize", "frame/0", "memcpy/64"),
-    row("packetize", "frame/57", "memcpy/57"),
-    row("packetize", "frame/58", "memcpy/58"),
-    row("packetize", "frame/1024", "memcpy/1024"),
-    row("packetize", "frame/7609", "memcpy/7609"),
-    row("reassemble", "frame/0", "memcpy/64"),
-    row("reassemble", "frame/57", "memcpy/57"),
-    row("reassemble", "frame/58", "memcpy/58"),
-    row("reassemble", "frame/1024", "memcpy/1024"),
-    row("reassemble", "frame/7609", "memcpy/7609"),
+/// End-to-end rows: the call against framing both ways, the allocating reference both
+/// ways and a `memcpy` of request and answer (none for the empty PING).
+macro_rules! end_to_end_rows {
+    ($($id:literal, $bytes:literal, $memcpy:expr);*) => {[$(
+        Row {
+            group: "end_to_end",
+            bench: concat!("call/", $id),
+            bytes: $bytes,
+            memcpy: $memcpy,
+            framing: Some(concat!("frame/", $id)),
+            alloc_ref: Some(concat!("alloc_ref/", $id)),
+        },
+        Row {
+            group: "end_to_end",
+            bench: concat!("frame/", $id),
+            bytes: $bytes,
+            memcpy: $memcpy,
+            framing: None,
+            alloc_ref: Some(concat!("alloc_ref/", $id)),
+        },
+        Row {
+            group: "end_to_end",
+            bench: concat!("alloc_ref/", $id),
+            bytes: $bytes,
+            memcpy: $memcpy,
+            framing: None,
+            alloc_ref: None,
+        },
+    )*]};
+}
+
+const PACKETIZE: [Row; 10] = frame_rows!("packetize", "0" => "64", "57" => "57", "58" => "58", "1024" => "1024", "7609" => "7609");
+const REASSEMBLE: [Row; 10] = frame_rows!("reassemble", "0" => "64", "57" => "57", "58" => "58", "1024" => "1024", "7609" => "7609");
+const END_TO_END: [Row; 15] = end_to_end_rows!(
+    "0", "0", None;
+    "57", "57", Some("memcpy/57");
+    "1024", "1024", Some("memcpy/1024");
+    "7609", "7609", Some("memcpy/7609");
+    "getinfo", "1 (answer: getInfo)", Some("memcpy/getinfo")
+);
+/// The multi-channel rows: threads, each on its own channel, PING of this many bytes.
+const THREADS: [usize; 3] = [1, 2, 4];
+const THROUGHPUT_PING: usize = 1024;
+
+/// criterion arguments of `--quick`: the whole run (55 benches) under a minute.
+const QUICK: &[&str] = &[
+    "--warm-up-time",
+    "0.2",
+    "--measurement-time",
+    "0.4",
+    "--sample-size",
+    "10",
 ];
-
-/// criterion arguments of `--quick`: the whole run well under a minute.
-const QUICK: &[&str] = &["--warm-up-time", "0.5", "--measurement-time", "1.5"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
@@ -54,49 +115,178 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown argument `{other}`; expected --quick")),
         }
     }
+    let started = Instant::now();
+    let load_before = load_average();
     let mut command = util::cmd("cargo", &["bench", "-p", "ctap-benches", "--"]);
     if quick {
         command.args(QUICK);
     }
     util::run(command)?;
+    let load_after = load_average();
+    let allocations = allocation_counts()?;
 
     let criterion = target_dir().join("criterion");
-    let mut table = String::from(
-        "| group | bench | bytes | median ns/message | baseline | baseline ns | ratio |\n\
-         |---|---|---:|---:|---|---:|---:|\n",
-    );
-    for row in ROWS {
-        let bench = median(&criterion, row.group, row.bench)?;
-        let baseline = median(&criterion, row.group, row.baseline)?;
-        let bytes = row.bench.rsplit('/').next().unwrap_or(row.bench);
-        let ratio = if baseline > 0.0 {
-            bench / baseline
-        } else {
-            f64::NAN
-        };
-        let _ = writeln!(
-            table,
-            "| {} | {} | {bytes} | {bench:.1} | {} | {baseline:.1} | {ratio:.2}x |",
-            row.group, row.bench, row.baseline
-        );
-    }
-    println!("\n{table}");
+    let table = table(&criterion, &allocations)?;
+    let throughput = throughput_table(&criterion)?;
+    println!("\n{table}\n{throughput}");
 
     let machine = machine();
-    let mode = if quick { "quick" } else { "full" };
+    let mode = if quick {
+        "quick run: `--quick`, 10 samples of 0.4 s"
+    } else {
+        "full run: criterion's defaults; 3 s per end-to-end bench"
+    };
     let results = format!(
         "# Benchmark results\n\n\
-         Written by `cargo xtask bench` ({mode} run); regenerate rather than edit.\n\n\
-         Machine: {machine}\n\n\
+         Written by `cargo xtask bench` ({mode}); regenerate rather than edit.\n\n\
+         Machine: {machine}; load average {load_before} before the run, {load_after} \
+         after.\n\n\
          Median time per message (criterion's median estimate) and its ratio to the\n\
-         baseline in the same group: a `memcpy` of the same bytes, and of one 64-byte\n\
-         report for the empty message (a `memcpy` of nothing measures only the timer).\n\
-         The machine is shared and noisy: read the ratios.\n\n{table}"
+         baselines measured in the same group: `memcpy` (of the same bytes; of one 64-byte\n\
+         report for the empty message, since a `memcpy` of nothing measures only the\n\
+         timer; of request and answer for end-to-end rows), `framing` (zero-copy\n\
+         `ctaphid-frame` alone, request out and answer back over fixed buffers: what the\n\
+         device layer and the in-process transport add on top) and `alloc_ref` (the\n\
+         allocating reference framing of `benches/src/lib.rs`: a `Vec` per report, a\n\
+         growing `Vec` per message). Allocations per message (`alloc` + `realloc` calls)\n\
+         are counted by a global allocator in `benches/src/bin/alloc_count.rs`, not timed.\n\
+         `end_to_end` rows are `CtapHidDevice::call` against the in-process virtual\n\
+         authenticator (`ctap-virtual`); PING echoes its bytes, getInfo is\n\
+         `Command::CBOR` with `[0x04]`. The machine is shared and noisy: read the ratios.\n\n\
+         {table}\n\
+         ## Multi-channel throughput\n\n\
+         N threads, each with its own channel (`VirtualAuthenticator::open_device`) on one\n\
+         authenticator, each doing PING {THROUGHPUT_PING} in a loop; one round is one PING\n\
+         on every thread, timed as a whole batch (`iter_custom`). A CTAPHID device runs one\n\
+         transaction at a time (others get CHANNEL_BUSY and retry, here after 20 µs), and\n\
+         every connection sees every report, so more channels cannot add throughput; the\n\
+         table shows what contention costs.\n\n\
+         {throughput}"
     );
     let path = util::root().join("benches").join("RESULTS.md");
     std::fs::write(&path, results).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!("wrote {}", path.display());
+    eprintln!(
+        "wrote {} ({:.0} s in all)",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// `<group> <bench>` -> allocations per message, from the `alloc_count` binary.
+fn allocation_counts() -> Result<Vec<(String, String, f64)>, String> {
+    let command = util::cmd(
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "ctap-benches",
+            "--bin",
+            "alloc_count",
+        ],
+    );
+    eprintln!("$ cargo run --release -p ctap-benches --bin alloc_count");
+    let text = util::output(command).ok_or("the alloc_count binary failed")?;
+    Ok(parse_allocations(&text))
+}
+
+/// The `alloc <group> <bench> <count>` lines of `text`.
+fn parse_allocations(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            if words.next()? != "alloc" {
+                return None;
+            }
+            let group = words.next()?.to_owned();
+            let bench = words.next()?.to_owned();
+            let count = words.next()?.parse().ok()?;
+            words.next().is_none().then_some((group, bench, count))
+        })
+        .collect()
+}
+
+fn table(criterion: &Path, allocations: &[(String, String, f64)]) -> Result<String, String> {
+    let mut table = String::from(
+        "| group | bench | bytes | median ns/message | vs memcpy | vs framing | vs alloc_ref | allocations/message |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let ratio = |row: &Row, bench: f64, baseline: Option<&str>| -> Result<String, String> {
+        baseline.map_or_else(
+            || Ok("".to_owned()),
+            |baseline| {
+                let baseline = median(criterion, row.group, baseline)?;
+                Ok(if baseline > 0.0 {
+                    format!("{:.2}x", bench / baseline)
+                } else {
+                    "n/a".to_owned()
+                })
+            },
+        )
+    };
+    for row in PACKETIZE.iter().chain(&REASSEMBLE).chain(&END_TO_END) {
+        let bench = median(criterion, row.group, row.bench)?;
+        let allocs = allocations
+            .iter()
+            .find(|(g, b, _)| g == row.group && b == row.bench)
+            .map_or_else(|| "?".to_owned(), |(_, _, n)| format!("{n}"));
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {} | {} | {allocs} |",
+            row.group,
+            row.bench,
+            row.bytes,
+            nanos(bench),
+            ratio(row, bench, row.memcpy)?,
+            ratio(row, bench, row.framing)?,
+            ratio(row, bench, row.alloc_ref)?,
+        );
+    }
+    Ok(table)
+}
+
+/// The throughput rows: ns per round, PINGs/s and echoed MB/s in all, and the speed-up
+/// over one thread.
+fn throughput_table(criterion: &Path) -> Result<String, String> {
+    let mut table = String::from(
+        "| threads (channels) | median ns/round | PINGs/s | echo MB/s (all threads) | vs 1 thread |\n\
+         |---:|---:|---:|---:|---:|\n",
+    );
+    let one = median(criterion, "throughput", "threads/1")?;
+    for n in THREADS {
+        let round = median(criterion, "throughput", &format!("threads/{n}"))?;
+        // Small integers: exact as f64.
+        #[allow(clippy::cast_precision_loss)]
+        let (pings, bytes) = (n as f64, (n * THROUGHPUT_PING) as f64);
+        let _ = writeln!(
+            table,
+            "| {n} | {} | {:.0} | {:.1} | {:.2}x |",
+            nanos(round),
+            pings * 1e9 / round,
+            bytes * 1e3 / round,
+            one * pings / round,
+        );
+    }
+    Ok(table)
+}
+
+/// ns with one decimal below 1000, whole ns above (microsecond calls).
+fn nanos(ns: f64) -> String {
+    if ns < 1000.0 {
+        format!("{ns:.1}")
+    } else {
+        format!("{ns:.0}")
+    }
+}
+
+/// The 1-minute load average, as `/proc/loadavg` says (`?` elsewhere).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn target_dir() -> PathBuf {
@@ -327,6 +517,18 @@ mod tests {
         assert_eq!(
             median_in(r#"{"median":{"point_estimate":1.5e3}}"#),
             Some(1500.0)
+        );
+    }
+
+    #[test]
+    fn allocation_lines_are_read_and_the_rest_skipped() {
+        let text = "alloc packetize frame/0 0\nnoise\nalloc throughput threads/2 2.18\nalloc a b\nalloc a b 1 extra\n";
+        assert_eq!(
+            parse_allocations(text),
+            vec![
+                ("packetize".to_owned(), "frame/0".to_owned(), 0.0),
+                ("throughput".to_owned(), "threads/2".to_owned(), 2.18),
+            ]
         );
     }
 
