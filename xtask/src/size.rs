@@ -6,6 +6,8 @@
 //! files with the `object` crate (no external binutils) and prints `.text`, `.rodata`,
 //! `.data` and `.bss` for each and their difference, with a verdict against the budget:
 //! under 2 KiB of flash, and RAM of one message buffer plus under 64 bytes of state.
+//! A third build with ctaphid-frame's `fast-path` feature (the host default, off in
+//! firmware) says what that path would cost.
 //! When the nightly toolchain can build the firmware with `-Z emit-stack-sizes`, it also
 //! prints the stack frame of each function in the `ctap` build.
 //!
@@ -72,10 +74,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
 
-    let without = Footprint::read(&build(false)?)?;
-    let with = Footprint::read(&build(true)?)?;
+    let without = Footprint::read(&build(Variant::WithoutCtap)?)?;
+    let with = Footprint::read(&build(Variant::Ctap)?)?;
     let report = Report::new(&without, &with)?;
     print!("{}", report.table());
+    // What the host-speed path would cost (not part of the verdict: firmware builds
+    // ctaphid-frame with `default-features = false`).
+    match build(Variant::FastPath).and_then(|path| Footprint::read(&path)) {
+        Ok(fast) => println!(
+            "with ctaphid-frame's `fast-path` feature (the host default), flash would be \
+             {:+} bytes and RAM {:+} bytes",
+            difference(without.flash(), fast.flash())?,
+            difference(without.ram(), fast.ram())?,
+        ),
+        Err(reason) => println!("fast-path build: SKIPPED: {reason}"),
+    }
 
     let over = report.flash_over() || report.state_over();
     if options.verbose || report.flash_over() {
@@ -91,15 +104,30 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The builds of the firmware.
+#[derive(Debug, Clone, Copy)]
+enum Variant {
+    /// The bare echo loop.
+    WithoutCtap,
+    /// The authenticator loop over framing + types, as firmware builds them.
+    Ctap,
+    /// The same with ctaphid-frame's `fast-path` feature.
+    FastPath,
+}
+
 /// Builds the firmware (release profile: opt-level "z", fat LTO, one codegen unit,
 /// panic = abort) and returns the ELF file's path. Each variant has its own target
-/// directory, so both ELF files stay around for inspection.
-fn build(ctap: bool) -> Result<PathBuf, String> {
-    let variant = if ctap { "with-ctap" } else { "without-ctap" };
-    let target_dir = root().join("target").join("firmware-size").join(variant);
+/// directory, so the ELF files stay around for inspection.
+fn build(variant: Variant) -> Result<PathBuf, String> {
+    let (dir, features) = match variant {
+        Variant::WithoutCtap => ("without-ctap", None),
+        Variant::Ctap => ("with-ctap", Some("ctap")),
+        Variant::FastPath => ("with-ctap-fast-path", Some("fast-path")),
+    };
+    let target_dir = root().join("target").join("firmware-size").join(dir);
     let mut command = firmware_cargo(None, &target_dir);
-    if ctap {
-        command.args(["--features", "ctap"]);
+    if let Some(features) = features {
+        command.args(["--features", features]);
     }
     run_command(command)?;
     Ok(target_dir.join(TARGET).join("release").join(FIRMWARE_BIN))
