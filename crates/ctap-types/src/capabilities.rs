@@ -85,17 +85,7 @@ impl BitAnd for Capabilities {
     }
 }
 
-impl From<u8> for Capabilities {
-    fn from(bits: u8) -> Self {
-        Self(bits)
-    }
-}
-
-impl From<Capabilities> for u8 {
-    fn from(capabilities: Capabilities) -> Self {
-        capabilities.0
-    }
-}
+crate::byte_conversions!(Capabilities);
 
 /// `WINK | CBOR`, `NONE`, or with unknown bits `WINK | 0x40`.
 impl fmt::Display for Capabilities {

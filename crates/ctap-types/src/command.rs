@@ -127,18 +127,12 @@ impl From<Command> for u8 {
 /// `PING`, `VENDOR(0x41)`, or `UNKNOWN(0x22)`.
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => {
-                f.write_str(if self.is_vendor() {
-                    "VENDOR("
-                } else {
-                    "UNKNOWN("
-                })?;
-                crate::write_hex_byte(f, self.0)?;
-                f.write_str(")")
-            }
-        }
+        let prefix = if self.is_vendor() {
+            "VENDOR"
+        } else {
+            "UNKNOWN"
+        };
+        crate::write_name_or_hex(f, self.name(), prefix, self.0)
     }
 }
 
@@ -234,29 +228,12 @@ impl Ctap2Command {
     }
 }
 
-impl From<u8> for Ctap2Command {
-    fn from(code: u8) -> Self {
-        Self(code)
-    }
-}
-
-impl From<Ctap2Command> for u8 {
-    fn from(command: Ctap2Command) -> Self {
-        command.0
-    }
-}
+crate::byte_conversions!(Ctap2Command);
 
 /// `GET_INFO`, or `UNKNOWN(0x33)`.
 impl fmt::Display for Ctap2Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => {
-                f.write_str("UNKNOWN(")?;
-                crate::write_hex_byte(f, self.0)?;
-                f.write_str(")")
-            }
-        }
+        crate::write_name_or_hex(f, self.name(), "UNKNOWN", self.0)
     }
 }
 

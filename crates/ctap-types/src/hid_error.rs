@@ -78,36 +78,18 @@ impl HidErrorCode {
     }
 }
 
-impl From<u8> for HidErrorCode {
-    fn from(code: u8) -> Self {
-        Self(code)
-    }
-}
-
-impl From<HidErrorCode> for u8 {
-    fn from(code: HidErrorCode) -> Self {
-        code.0
-    }
-}
+crate::byte_conversions!(HidErrorCode);
 
 /// `0x04 - INVALID_SEQ`, `0x99 - UNKNOWN` (the same shape as [`StatusCode`]).
 impl fmt::Display for HidErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::write_hex_byte(f, self.0)?;
-        write!(f, " - {}", self.name().unwrap_or("UNKNOWN"))
+        crate::write_code_and_name(f, self.0, self.name())
     }
 }
 
 impl fmt::Debug for HidErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => {
-                f.write_str("HidErrorCode(")?;
-                crate::write_hex_byte(f, self.0)?;
-                f.write_str(")")
-            }
-        }
+        crate::write_name_or_hex(f, self.name(), "HidErrorCode", self.0)
     }
 }
 

@@ -50,29 +50,12 @@ impl KeepaliveStatus {
     }
 }
 
-impl From<u8> for KeepaliveStatus {
-    fn from(status: u8) -> Self {
-        Self(status)
-    }
-}
-
-impl From<KeepaliveStatus> for u8 {
-    fn from(status: KeepaliveStatus) -> Self {
-        status.0
-    }
-}
+crate::byte_conversions!(KeepaliveStatus);
 
 /// `PROCESSING`, `UPNEEDED`, or `UNKNOWN(0x05)`.
 impl fmt::Display for KeepaliveStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => {
-                f.write_str("UNKNOWN(")?;
-                crate::write_hex_byte(f, self.0)?;
-                f.write_str(")")
-            }
-        }
+        crate::write_name_or_hex(f, self.name(), "UNKNOWN", self.0)
     }
 }
 

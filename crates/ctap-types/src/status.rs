@@ -188,37 +188,19 @@ impl StatusCode {
     }
 }
 
-impl From<u8> for StatusCode {
-    fn from(code: u8) -> Self {
-        Self(code)
-    }
-}
-
-impl From<StatusCode> for u8 {
-    fn from(code: StatusCode) -> Self {
-        code.0
-    }
-}
+crate::byte_conversions!(StatusCode);
 
 /// python-fido2's `str(CtapError.ERR.X)` / `str(UNKNOWN_ERR(x))`: `0x31 - PIN_INVALID`.
 impl fmt::Display for StatusCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::write_hex_byte(f, self.0)?;
-        write!(f, " - {}", self.name().unwrap_or("UNKNOWN"))
+        crate::write_code_and_name(f, self.0, self.name())
     }
 }
 
 /// The name where there is one (`PIN_INVALID`), else `StatusCode(0x99)`.
 impl fmt::Debug for StatusCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => {
-                f.write_str("StatusCode(")?;
-                crate::write_hex_byte(f, self.0)?;
-                f.write_str(")")
-            }
-        }
+        crate::write_name_or_hex(f, self.name(), "StatusCode", self.0)
     }
 }
 
