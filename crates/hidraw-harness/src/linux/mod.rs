@@ -91,7 +91,10 @@ fn run(spec: &Spec) -> Result<i32, Stop> {
     command
         .args(args)
         .env("LD_PRELOAD", preload_value(&shim))
-        .env(INSIDE_VAR, "1");
+        .env(INSIDE_VAR, "1")
+        // libudev (systemd's sd-device, libfido2's enumeration) refuses a /sys that is
+        // not sysfs unless told, through this knob systemd has for tests, not to check.
+        .env("SYSTEMD_DEVICE_VERIFY_SYSFS", "0");
     if let Some(user) = &run_as {
         command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
     }
@@ -147,7 +150,11 @@ fn build_shim() -> Result<PathBuf, Stop> {
     if library.exists() {
         return Ok(library);
     }
-    let unique = format!("{}-{}", std::process::id(), fnv1a(&format!("{:?}", std::time::Instant::now())));
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        fnv1a(&format!("{:?}", std::time::Instant::now()))
+    );
     let source = dir.join(format!("hidraw_shim-{unique}.c"));
     let partial = dir.join(format!("libhidraw_shim-{unique}.so.part"));
     fs::write(&source, SHIM_SOURCE).map_err(fail("writing the shim's source"))?;
@@ -199,7 +206,9 @@ fn enter_namespace() -> Result<(), Stop> {
     })?;
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(|error| {
-        Stop::Skip(format!("cannot make / private in the new namespace: {error}"))
+        Stop::Skip(format!(
+            "cannot make / private in the new namespace: {error}"
+        ))
     })?;
     let tmpfs = |target: &Path, options: &str| {
         mount(

@@ -14,8 +14,8 @@ use ctap_virtual::{Authenticator, Config};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr, accept4, bind, listen,
-    recv, send, setsockopt, socket, sockopt,
+    AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr, accept4, bind, listen, recv,
+    send, setsockopt, socket, sockopt,
 };
 
 use super::spec::{Behaviour, Device, Kind};
@@ -94,10 +94,7 @@ fn listen_at(path: &Path) -> std::io::Result<OwnedFd> {
     bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
     // Any user may connect: the node's permissions are the access check (the shim
     // opens the node first), as for a real hidraw node.
-    std::fs::set_permissions(
-        path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
     listen(&fd, Backlog::new(64)?)?;
     Ok(fd)
 }

@@ -90,7 +90,9 @@ pub(crate) fn plug(sys: &Path, dev: &Path, device: &Device) -> io::Result<Plugge
         "{BUS_USB:04X}:{:04X}:{:04X}.{:04X}",
         device.vendor_id, device.product_id, port
     );
-    let usb = sys.join("devices/platform/hidraw-harness/usb1").join(&usb_name);
+    let usb = sys
+        .join("devices/platform/hidraw-harness/usb1")
+        .join(&usb_name);
     let interface = usb.join(&interface_name);
     let hid = interface.join(&hid_name);
     let hidraw = hid.join("hidraw").join(format!("hidraw{n}"));
@@ -267,7 +269,10 @@ mod tests {
     #[test]
     fn relative_links_climb_to_the_common_prefix() {
         assert_eq!(
-            relative(Path::new("/sys/class/hidraw"), Path::new("/sys/devices/a/b")),
+            relative(
+                Path::new("/sys/class/hidraw"),
+                Path::new("/sys/devices/a/b")
+            ),
             Path::new("../../devices/a/b")
         );
         assert_eq!(
@@ -289,6 +294,9 @@ mod tests {
             assert_eq!(descriptor.iter().filter(|&&b| b == 0x95).count(), 2);
             assert!(descriptor.windows(2).any(|w| w == [0x95, size as u8]));
         }
-        assert_eq!(&report_descriptor(Kind::Mouse)[..4], &[0x05, 0x01, 0x09, 0x02]);
+        assert_eq!(
+            &report_descriptor(Kind::Mouse)[..4],
+            &[0x05, 0x01, 0x09, 0x02]
+        );
     }
 }
