@@ -283,16 +283,16 @@ mod tests {
 
     #[test]
     fn the_fido_descriptor_says_its_report_size() {
-        for size in [8, 62, 64] {
+        for size in [8u8, 62, 64] {
             let kind = Kind::Fido {
-                report_size: ReportSize::new(size).unwrap(),
+                report_size: ReportSize::new(usize::from(size)).unwrap(),
                 touch: ctap_virtual::TouchPolicy::IMMEDIATE,
                 behaviour: super::super::spec::Behaviour::Normal,
             };
             let descriptor = report_descriptor(kind);
             assert_eq!(&descriptor[..5], &[0x06, 0xD0, 0xF1, 0x09, 0x01]);
             assert_eq!(descriptor.iter().filter(|&&b| b == 0x95).count(), 2);
-            assert!(descriptor.windows(2).any(|w| w == [0x95, size as u8]));
+            assert!(descriptor.windows(2).any(|w| w == [0x95, size]));
         }
         assert_eq!(
             &report_descriptor(Kind::Mouse)[..4],
