@@ -153,6 +153,14 @@ fn a_mouse_beside_the_key_is_not_listed() {
     let output = ctap(&["--mouse", "0", "--key", "1"], &["--json", "info"]).expect("ran");
     assert_success(&output);
     assert_eq!(json(&output)["device"], "/dev/hidraw1");
+    // Asked for by path, the mouse is refused for what its descriptor says.
+    let output = ctap(&["--mouse", "0"], &["--device", "/dev/hidraw0", "info"]).expect("ran");
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("/dev/hidraw0") && text.contains("not a FIDO device"),
+        "{text}"
+    );
 }
 
 #[test]
