@@ -51,8 +51,22 @@ pub fn skipped(code: Option<i32>, stderr: &str) -> bool {
         std::env::var_os(REQUIRED_VAR).is_none(),
         "{REQUIRED_VAR} is set but the harness skipped: {why}"
     );
-    eprintln!("{why}");
+    say(why);
     true
+}
+
+/// Prints a line on stderr past libtest's output capture, so a skip is seen even when
+/// the test passes (`eprintln!` would only show for failures).
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `true` if the harness can run here (checked once by running `true` under it);
+/// `false` after saying why (or a panic when [`REQUIRED_VAR`] is set).
+pub fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| run(harness(&[], &["true"])).is_some())
 }
 
 /// The `ctap` binary, built (or brought up to date) once per test process: it belongs
@@ -62,8 +76,15 @@ pub fn ctap_bin() -> &'static Path {
     BIN.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ctap-cli/Cargo.toml");
+        // The profile these tests were built with (target/<dir>/): "debug" is `dev`.
+        let profile = Path::new(RUNNER)
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|name| name.to_str())
+            .map_or("dev", |name| if name == "debug" { "dev" } else { name });
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--bin", "ctap", "--manifest-path"])
+            .args(["build", "--quiet", "--bin", "ctap", "--profile", profile])
+            .arg("--manifest-path")
             .arg(&manifest)
             .status()
             .expect("cargo runs");
