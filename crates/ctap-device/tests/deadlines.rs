@@ -448,3 +448,65 @@ fn a_zero_time_out_read_does_not_wait() {
     let took = start.elapsed();
     assert!(took < Duration::from_millis(200), "200 calls took {took:?}");
 }
+
+mod udp_transport {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    use ctap_device::HidConnection;
+    use ctap_device::udp::UdpConnection;
+
+    /// A UDP peer that never answers, and a connection to it.
+    fn silent_pair() -> (UdpSocket, UdpConnection) {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let connection = UdpConnection::connect(peer.local_addr().unwrap()).unwrap();
+        peer.connect(connection.local_addr().unwrap()).unwrap();
+        (peer, connection)
+    }
+
+    #[test]
+    fn zero_time_out_reads_do_not_wait() {
+        let (_peer, mut connection) = silent_pair();
+        let mut buf = [0u8; 64];
+        // A real wait first, so the socket has a read time-out set.
+        assert_eq!(
+            connection
+                .read_report(&mut buf, Duration::from_millis(5))
+                .unwrap(),
+            None
+        );
+        let start = Instant::now();
+        for _ in 0..1000 {
+            assert_eq!(
+                connection.read_report(&mut buf, Duration::ZERO).unwrap(),
+                None
+            );
+        }
+        // A 1 ms kernel wait per read (the old behaviour) would take over a second.
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_millis(300),
+            "1000 empty reads took {took:?}"
+        );
+    }
+
+    #[test]
+    fn a_burst_of_three_longest_messages_is_not_lost() {
+        // 129 datagrams is one 7609-byte message at 64-byte reports.
+        let (peer, mut connection) = silent_pair();
+        let burst = 3 * 129;
+        for i in 0..burst {
+            let mut report = [0u8; 64];
+            report[..4].copy_from_slice(&u32::try_from(i).unwrap().to_be_bytes());
+            peer.send(&report).unwrap();
+        }
+        let mut buf = [0u8; 64];
+        let mut received = 0;
+        while let Some(len) = connection.read_report(&mut buf, Duration::ZERO).unwrap() {
+            assert_eq!(len, 64);
+            assert_eq!(buf[..4], u32::try_from(received).unwrap().to_be_bytes());
+            received += 1;
+        }
+        assert_eq!(received, burst);
+    }
+}
