@@ -33,9 +33,12 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
     }
 }
 
+/// `--timeout` as a `Duration`; a value too large for one (up to infinity) means no
+/// deadline (`Duration::MAX`, which the device treats as such).
 fn call_timeout(cli: &Cli) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(cli.timeout)
         .ok()
+        .or((cli.timeout > 0.0).then_some(Duration::MAX))
         .filter(|t| !t.is_zero())
         .ok_or_else(|| {
             Failure::with_status(
@@ -48,12 +51,14 @@ fn call_timeout(cli: &Cli) -> Result<Duration, Failure> {
         })
 }
 
+/// Opens the device; `--timeout` bounds the INIT (with its CHANNEL_BUSY retries) and
+/// is the default deadline of every call (LOCK included).
 fn open(cli: &Cli) -> Result<Opened, Failure> {
-    call_timeout(cli)?;
+    let timeout = call_timeout(cli)?;
     target::open(
         cli.device.as_deref(),
         cli.bind.as_deref(),
-        DeviceConfig::default(),
+        DeviceConfig::default().with_call_timeout(Some(timeout)),
     )
 }
 

@@ -22,7 +22,9 @@ pub trait HidConnection: Send {
     /// Reads one report into `buf` (at least
     /// [`input_report_size`](Self::input_report_size) bytes long), waiting at most
     /// `timeout`. Returns `Ok(Some(len))` for a report of `len` bytes, `Ok(None)` if
-    /// no report came in time (never an all-zero report).
+    /// no report came in time (never an all-zero report). A zero `timeout` does not
+    /// wait: it returns a report already received, else `Ok(None)` at once (callers use
+    /// it to drop stale input before each request, so it must not sleep).
     ///
     /// # Errors
     /// [`Error::Disconnected`] if the device is gone, [`Error::Io`] for other failures.

@@ -18,7 +18,7 @@ use crate::{CancelToken, Error};
 /// | `list_devices()` | a function per transport, e.g. `hid::list_devices` |
 ///
 /// Differences from python-fido2, all deliberate: every call has a silence limit and
-/// may have an overall deadline (python-fido2 waits forever); an ERROR packet is
+/// an overall deadline unless the caller opts out (python-fido2 waits forever); an ERROR packet is
 /// [`Error::Hid`], a CTAP status inside a CBOR answer is *not* checked by `call` (as in
 /// python-fido2: the status byte is the first byte of the returned bytes).
 pub trait CtapDevice {
@@ -26,8 +26,10 @@ pub trait CtapDevice {
     fn capabilities(&self) -> Capabilities;
 
     /// Sends `command` with `data` and returns the answer's payload, with the default
-    /// options (no cancel token, no keep-alive callback, no overall deadline, the
-    /// device's silence limit).
+    /// options (no cancel token, no keep-alive callback, the device's default overall
+    /// deadline and silence limit: for a [`CtapHidDevice`](crate::CtapHidDevice),
+    /// [`DeviceConfig::call_timeout`](crate::DeviceConfig::call_timeout), 2 minutes by
+    /// default).
     ///
     /// # Errors
     /// As [`call_with`](Self::call_with).
@@ -101,9 +103,12 @@ pub struct CallOptions<'a> {
     /// give three calls: PROCESSING, UPNEEDED, PROCESSING). Unknown statuses are passed
     /// on like known ones.
     pub on_keepalive: Option<&'a mut dyn FnMut(KeepaliveStatus)>,
-    /// The overall deadline of the call, whatever the device sends. `None`: no overall
-    /// deadline (a touch may take long); the silence limit and the cancel token still
-    /// end the call.
+    /// The overall deadline of the call, whatever the device sends: it bounds the whole
+    /// call (resynchronising, re-INIT, CHANNEL_BUSY retries, the CANCEL grace). `None`:
+    /// the device's default ([`DeviceConfig::call_timeout`](crate::DeviceConfig::call_timeout),
+    /// 2 minutes). A time-out too long to add to the current time (e.g.
+    /// [`Duration::MAX`], see [`without_deadline`](Self::without_deadline)) means no
+    /// deadline at all: then only the silence limit and the cancel token end the call.
     pub timeout: Option<Duration>,
     /// How long the device may send nothing at all (not even a KEEPALIVE) before the
     /// call ends with [`TimeoutKind::Silence`](crate::TimeoutKind::Silence). `None`: the
@@ -130,6 +135,15 @@ impl<'a> CallOptions<'a> {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Opts out of an overall deadline (sets [`timeout`](Self::timeout) to
+    /// [`Duration::MAX`]): a device that keeps sending KEEPALIVEs then holds the call
+    /// until it is cancelled. Give such a call a [`CancelToken`].
+    #[must_use]
+    pub fn without_deadline(mut self) -> Self {
+        self.timeout = Some(Duration::MAX);
         self
     }
 

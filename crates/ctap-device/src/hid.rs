@@ -103,7 +103,8 @@ pub fn list_devices() -> Result<Vec<DeviceEntry>, Error> {
     let mut entries = Vec::new();
     let mut seen = Vec::new();
     for raw in api.device_list() {
-        if raw.usage_page() != FIDO_USAGE_PAGE || raw.usage() != FIDO_USAGE_CTAPHID {
+        let listing = classify(raw.usage_page(), raw.usage(), cfg!(target_os = "windows"));
+        if listing == Listing::Other {
             continue;
         }
         let info = HidDeviceInfo::from_hidapi(raw);
@@ -113,6 +114,10 @@ pub fn list_devices() -> Result<Vec<DeviceEntry>, Error> {
             continue;
         }
         seen.push(info.path.clone());
+        if listing == Listing::Hidden {
+            entries.push(Err(hidden_device(info)));
+            continue;
+        }
         entries.push(match HidapiConnection::open_with(&api, &info.path) {
             Ok(connection) => Ok(HidDeviceInfo {
                 report_sizes: Some((connection.input, connection.output)),
@@ -123,6 +128,47 @@ pub fn list_devices() -> Result<Vec<DeviceEntry>, Error> {
     }
     Ok(entries)
 }
+
+/// What [`list_devices`] makes of one HID interface hidapi enumerated.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Listing {
+    /// Usage page 0xF1D0, usage 0x01: a FIDO device.
+    Fido,
+    /// No usage page at all, on Windows: since Windows 10 1903 only administrators may
+    /// read a FIDO device's collection (PROTOCOL.md section 8), so it is enumerated
+    /// with usage page 0. Listed as unusable with the hint, never dropped silently.
+    Hidden,
+    /// Anything else (keyboards, mice, other vendors' collections).
+    Other,
+}
+
+/// The listing decision for an interface with `usage_page` and `usage`, on Windows or
+/// elsewhere (a separate function so it is tested on every platform).
+fn classify(usage_page: u16, usage: u16, windows: bool) -> Listing {
+    match (usage_page, usage) {
+        (FIDO_USAGE_PAGE, FIDO_USAGE_CTAPHID) => Listing::Fido,
+        (0, _) if windows => Listing::Hidden,
+        _ => Listing::Other,
+    }
+}
+
+/// The entry of an interface Windows listed without its usage page.
+fn hidden_device(info: HidDeviceInfo) -> UnusableDevice {
+    let error = Error::Open {
+        path: info.path.clone(),
+        reason: "listed without a HID usage page: Windows hides the collection of FIDO \
+                 devices from programs that are not run as administrator, so this may \
+                 be a security key"
+            .to_owned(),
+        hint: Some(WINDOWS_ADMIN_HINT.to_owned()),
+    };
+    UnusableDevice { info, error }
+}
+
+/// What to do on Windows when a FIDO device cannot be opened or read.
+const WINDOWS_ADMIN_HINT: &str = "since Windows 10 1903 only administrators can open FIDO \
+                                  devices directly (browsers go through webauthn.dll): \
+                                  run this program as administrator";
 
 /// Opens the FIDO device at `path` and allocates a channel (INIT), with the default
 /// [`DeviceConfig`].
@@ -339,8 +385,7 @@ fn open_hint(denied: bool) -> &'static str {
              exclusively"
         }
     } else if cfg!(target_os = "windows") {
-        "since Windows 10 1903 only administrators can open FIDO devices directly \
-         (browsers go through webauthn.dll): run this program as administrator"
+        WINDOWS_ADMIN_HINT
     } else if cfg!(target_os = "macos") {
         "allow this program (or its terminal) under System Settings > Privacy & \
          Security > Input Monitoring"
@@ -376,6 +421,32 @@ fn io_error(error: HidError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_devices_without_a_usage_page_are_listed_with_the_admin_hint() {
+        for windows in [false, true] {
+            assert_eq!(classify(0xF1D0, 0x01, windows), Listing::Fido);
+            assert_eq!(classify(0xF1D0, 0x02, windows), Listing::Other);
+            assert_eq!(classify(0x0001, 0x06, windows), Listing::Other);
+        }
+        assert_eq!(classify(0, 0, true), Listing::Hidden);
+        assert_eq!(classify(0, 0, false), Listing::Other);
+        let info = HidDeviceInfo {
+            path: r"\\?\hid#vid_1050&pid_0407&mi_01#7&1234".to_owned(),
+            vendor_id: 0x1050,
+            product_id: 0x0407,
+            product: Some("YubiKey".to_owned()),
+            manufacturer: None,
+            serial_number: None,
+            report_sizes: None,
+        };
+        let entry = hidden_device(info.clone());
+        assert_eq!(entry.info, info);
+        let text = entry.to_string();
+        assert!(text.contains("without a HID usage page"), "{text}");
+        assert!(text.contains("run this program as administrator"), "{text}");
+        assert!(text.contains("1050:0407"), "{text}");
+    }
 
     #[test]
     fn enumeration_runs_and_finds_no_keys_here() {

@@ -11,7 +11,19 @@ use ctaphid_frame::{
     Feed, FrameError, MAX_REPORT_SIZE, Packetizer, Reassembler, ReassemblerConfig,
 };
 
-use crate::{CallOptions, CtapDevice, Error, HidConnection, ProtocolError, TimeoutKind};
+use crate::{
+    CallOptions, CancelToken, CtapDevice, Error, HidConnection, ProtocolError, TimeoutKind,
+};
+
+/// How long a resynchronisation drains input at most before its re-INIT.
+const DRAIN_LIMIT: Duration = Duration::from_millis(100);
+/// The quiet time that ends the drain: a report in flight arrives within it.
+const DRAIN_QUIET: Duration = Duration::from_millis(1);
+/// The most reports one drain drops (a device may keep talking).
+const MAX_DRAINED: usize = 1024;
+
+/// The default [`DeviceConfig::call_timeout`]: 2 minutes.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The time limits of a [`CtapHidDevice`]: a plain struct with `Default` and chainable
 /// setters.
@@ -39,6 +51,15 @@ pub struct DeviceConfig {
     /// [`Error::Hid`]`(CHANNEL_BUSY)`. Default 10 s, the longest LOCK another program can
     /// hold.
     pub busy_retry_limit: Duration,
+    /// The overall deadline of every operation that has no time-out of its own: opening
+    /// the device (INIT, with its CHANNEL_BUSY retries) and each call whose
+    /// [`CallOptions::timeout`] is `None`. It bounds everything the operation does:
+    /// resynchronising, re-INIT after INVALID_CHANNEL, CHANNEL_BUSY retries, the CANCEL
+    /// grace. Default 2 minutes (room for any touch-wait; real keys give up after
+    /// ~30 s). `None` is the explicit opt-in for "no deadline": a device that keeps
+    /// sending KEEPALIVEs then holds a call until it is cancelled. A deadline too far
+    /// ahead to represent as an `Instant` also means "no deadline".
+    pub call_timeout: Option<Duration>,
 }
 
 impl Default for DeviceConfig {
@@ -50,6 +71,7 @@ impl Default for DeviceConfig {
             cancel_grace: Duration::from_millis(300),
             busy_retry_interval: Duration::from_millis(100),
             busy_retry_limit: Duration::from_secs(10),
+            call_timeout: Some(DEFAULT_CALL_TIMEOUT),
         }
     }
 }
@@ -96,6 +118,13 @@ impl DeviceConfig {
         self.busy_retry_limit = value;
         self
     }
+
+    /// Sets [`call_timeout`](Self::call_timeout) (`None`: no deadline).
+    #[must_use]
+    pub const fn with_call_timeout(mut self, value: Option<Duration>) -> Self {
+        self.call_timeout = value;
+        self
+    }
 }
 
 /// A CTAPHID device over a [`HidConnection`]: python-fido2's `CtapHidDevice`.
@@ -114,7 +143,13 @@ impl DeviceConfig {
 ///   request) up to [`busy_retry_limit`](DeviceConfig::busy_retry_limit), while not
 ///   cancelled; INVALID_CHANNEL (the device forgot our channel, e.g. after it was reset)
 ///   allocates a new channel and retries once;
-/// - a silent device ends the call with [`TimeoutKind::Silence`], never a hang;
+/// - a silent device ends the call with [`TimeoutKind::Silence`], never a hang; one
+///   that keeps talking (KEEPALIVEs, restarted answers, CHANNEL_BUSY) ends it at its
+///   overall deadline ([`TimeoutKind::Deadline`]): [`CallOptions::timeout`], else
+///   [`call_timeout`](DeviceConfig::call_timeout). That one deadline bounds everything
+///   the call does, the resync and re-INIT included;
+/// - other channels' reports too short to be packets are skipped like the rest of their
+///   channel's traffic; a short report on our channel is a framing error;
 /// - `call(Command::CANCEL, ..)` sends the CANCEL and returns an empty answer at once
 ///   (CANCEL has no answer of its own);
 /// - after a call that failed mid-transaction (time-out, cancel without answer, framing
@@ -148,11 +183,13 @@ enum Answer {
 
 impl<C: HidConnection> CtapHidDevice<C> {
     /// Opens a CTAPHID device on `connection` with the default [`DeviceConfig`]:
-    /// allocates a channel with INIT (a random 8-byte nonce on the broadcast channel).
+    /// allocates a channel with INIT (a random 8-byte nonce on the broadcast channel),
+    /// within [`call_timeout`](DeviceConfig::call_timeout).
     ///
     /// # Errors
     /// [`Error::Timeout`] if no INIT answer with our nonce came in
-    /// [`init_timeout`](DeviceConfig::init_timeout), [`Error::Protocol`] if the answer
+    /// [`init_timeout`](DeviceConfig::init_timeout) ([`TimeoutKind::Silence`]) or by the
+    /// call time-out ([`TimeoutKind::Deadline`]), [`Error::Protocol`] if the answer
     /// is malformed or grants channel 0 or broadcast, [`Error::Hid`] for an ERROR
     /// packet, transport errors.
     pub fn new(connection: C) -> Result<Self, Error> {
@@ -189,7 +226,8 @@ impl<C: HidConnection> CtapHidDevice<C> {
             needs_resync: false,
             closed: false,
         };
-        device.init = device.init_channel(ChannelId::BROADCAST)?;
+        let deadline = Deadline::after(config.call_timeout, Instant::now());
+        device.init = device.init_channel(ChannelId::BROADCAST, &deadline)?;
         Ok(device)
     }
 
@@ -319,7 +357,8 @@ impl<C: HidConnection> CtapHidDevice<C> {
         self.needs_resync
     }
 
-    /// One call, with the INVALID_CHANNEL recovery and the resync bookkeeping.
+    /// One call, with the INVALID_CHANNEL recovery and the resync bookkeeping, all
+    /// within one deadline (the call's time-out, else the device's call time-out).
     fn call_checked(
         &mut self,
         command: Command,
@@ -337,20 +376,18 @@ impl<C: HidConnection> CtapHidDevice<C> {
             self.connection.output_report_size(),
         )
         .map_err(Error::InvalidRequest)?;
-        if options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+        if options
+            .cancel
+            .as_ref()
+            .is_some_and(CancelToken::is_cancelled)
+        {
             return Err(Error::Cancelled);
         }
-        if self.needs_resync {
-            self.resync()?;
-        } else {
-            // Whatever is already waiting was sent before our request, so it cannot be
-            // its answer: a duplicated or late answer of the previous call would
-            // otherwise become this call's answer, and every later call would be off
-            // by one (found by the fault matrix, tests/fault_matrix.rs of `ctap`).
-            self.discard_pending()?;
-        }
-        let started = Instant::now();
-        let mut result = self.transact(command, data, options, started);
+        let deadline =
+            Deadline::after(options.timeout.or(self.config.call_timeout), Instant::now());
+        let mut result = self
+            .prepare(&deadline)
+            .and_then(|()| self.transact(command, data, options, &deadline));
         if matches!(result, Err(Error::Hid(HidErrorCode::INVALID_CHANNEL))) {
             // The device no longer knows our channel (it was reset or re-plugged behind
             // the same connection): allocate a new one and try once more.
@@ -358,10 +395,10 @@ impl<C: HidConnection> CtapHidDevice<C> {
                 "device answered INVALID_CHANNEL on {}: allocating a new channel",
                 self.init.cid
             );
-            match self.init_channel(ChannelId::BROADCAST) {
+            match self.init_channel(ChannelId::BROADCAST, &deadline) {
                 Ok(init) => {
                     self.init = init;
-                    result = self.transact(command, data, options, started);
+                    result = self.transact(command, data, options, &deadline);
                 }
                 Err(error) => result = Err(error),
             }
@@ -374,13 +411,27 @@ impl<C: HidConnection> CtapHidDevice<C> {
         result
     }
 
+    /// Gets the channel ready for a request: resynchronises it after a failed call,
+    /// else drops what is already waiting.
+    fn prepare(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        if self.needs_resync {
+            self.resync(deadline)
+        } else {
+            // Whatever is already waiting was sent before our request, so it cannot be
+            // its answer: a duplicated or late answer of the previous call would
+            // otherwise become this call's answer, and every later call would be off
+            // by one (found by the fault matrix, tests/fault_matrix.rs of `ctap`).
+            self.discard_pending()
+        }
+    }
+
     /// Sends the request (again after CHANNEL_BUSY) and reads its answer.
     fn transact(
         &mut self,
         command: Command,
         data: &[u8],
         options: &mut CallOptions<'_>,
-        started: Instant,
+        deadline: &Deadline,
     ) -> Result<Vec<u8>, Error> {
         let cid = self.init.cid;
         let mut busy_since: Option<Instant> = None;
@@ -391,7 +442,7 @@ impl<C: HidConnection> CtapHidDevice<C> {
                 // CANCEL has no answer of its own (CTAP 2.1 §11.2.9.1.5).
                 return Ok(Vec::new());
             }
-            match self.receive(command, options, started, &mut last_status)? {
+            match self.receive(command, options, deadline, &mut last_status)? {
                 Answer::Payload(payload) => return Ok(payload),
                 Answer::Busy => {
                     let since = *busy_since.get_or_insert_with(Instant::now);
@@ -402,7 +453,11 @@ impl<C: HidConnection> CtapHidDevice<C> {
                         "{cid}: CHANNEL_BUSY, re-sending in {:?}",
                         self.config.busy_retry_interval
                     );
-                    self.pause(self.config.busy_retry_interval, options, started)?;
+                    self.pause(
+                        self.config.busy_retry_interval,
+                        options.cancel.as_ref(),
+                        deadline,
+                    )?;
                 }
             }
         }
@@ -413,24 +468,21 @@ impl<C: HidConnection> CtapHidDevice<C> {
     fn pause(
         &self,
         duration: Duration,
-        options: &CallOptions<'_>,
-        started: Instant,
+        cancel: Option<&CancelToken>,
+        deadline: &Deadline,
     ) -> Result<(), Error> {
-        let until = Instant::now() + duration;
+        let until = Instant::now().checked_add(duration);
         loop {
-            if options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+            if cancel.is_some_and(CancelToken::is_cancelled) {
                 return Err(Error::Cancelled);
             }
-            if let Some(timeout) = options.timeout {
-                if started.elapsed() >= timeout {
-                    return Err(Error::Timeout(TimeoutKind::Deadline(timeout)));
-                }
-            }
             let now = Instant::now();
-            if now >= until {
+            deadline.check(now)?;
+            let left = until.map_or(Duration::MAX, |until| until.saturating_duration_since(now));
+            if left.is_zero() {
                 return Ok(());
             }
-            std::thread::sleep((until - now).min(self.config.poll_interval));
+            std::thread::sleep(deadline.cap(now, left.min(self.config.poll_interval)));
         }
     }
 
@@ -439,48 +491,49 @@ impl<C: HidConnection> CtapHidDevice<C> {
         &mut self,
         command: Command,
         options: &mut CallOptions<'_>,
-        started: Instant,
+        deadline: &Deadline,
         last_status: &mut Option<KeepaliveStatus>,
     ) -> Result<Answer, Error> {
         let cid = self.init.cid;
         let silence = options
             .silence_timeout
             .unwrap_or(self.config.silence_timeout);
-        let deadline = options.timeout.map(|t| (started + t, t));
         let mut last_report = Instant::now();
         let mut cancel_sent: Option<Instant> = None;
         self.reassembler.abort();
         self.reassembler.set_channel(Some(cid));
         loop {
             let now = Instant::now();
-            if cancel_sent.is_none() && options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+            if cancel_sent.is_none()
+                && options
+                    .cancel
+                    .as_ref()
+                    .is_some_and(CancelToken::is_cancelled)
+            {
                 log::debug!("{cid}: cancelled, sending CANCEL");
                 self.send(cid, Command::CANCEL, &[])?;
                 cancel_sent = Some(now);
             }
             let mut wait = self.config.poll_interval;
             if let Some(sent) = cancel_sent {
-                let waited = now.duration_since(sent);
+                let waited = now.saturating_duration_since(sent);
                 if waited >= self.config.cancel_grace {
                     log::debug!("{cid}: no answer to CANCEL in {waited:?}");
                     return Err(Error::Cancelled);
                 }
                 wait = wait.min(self.config.cancel_grace - waited);
             }
-            let quiet = now.duration_since(last_report);
+            let quiet = now.saturating_duration_since(last_report);
             if quiet >= silence {
                 self.cancel_quietly(cid, cancel_sent);
                 return Err(Error::Timeout(TimeoutKind::Silence(silence)));
             }
             wait = wait.min(silence - quiet);
-            if let Some((end, timeout)) = deadline {
-                if now >= end {
-                    self.cancel_quietly(cid, cancel_sent);
-                    return Err(Error::Timeout(TimeoutKind::Deadline(timeout)));
-                }
-                wait = wait.min(end - now);
+            if let Err(error) = deadline.check(now) {
+                self.cancel_quietly(cid, cancel_sent);
+                return Err(error);
             }
-            let Some(len) = self.read(wait)? else {
+            let Some(len) = self.read(deadline.cap(now, wait))? else {
                 continue;
             };
             let report = self.rx.get(..len).unwrap_or_default();
@@ -496,9 +549,11 @@ impl<C: HidConnection> CtapHidDevice<C> {
                     last_report = Instant::now();
                     match message.command {
                         Command::KEEPALIVE => {
+                            // A KEEPALIVE must say what the device is doing (CTAP 2.1
+                            // §11.2.9.1.7): one without its status byte is a framing
+                            // violation, like an ERROR without its code.
                             let Some(status) = message.keepalive_status() else {
-                                log::debug!("{cid}: KEEPALIVE without a status byte, ignored");
-                                continue;
+                                return Err(ProtocolError::EmptyStatus(Command::KEEPALIVE).into());
                             };
                             if *last_status != Some(status) {
                                 *last_status = Some(status);
@@ -533,6 +588,16 @@ impl<C: HidConnection> CtapHidDevice<C> {
                     // answer: the tail of an old transaction (PROTOCOL.md section 8).
                     log::trace!("{stale}: dropped a stale continuation packet (SEQ {seq})");
                 }
+                Err(FrameError::ShortReport {
+                    cid: other,
+                    expected,
+                    got,
+                }) if other != Some(cid) => {
+                    // Too short to be judged as a packet, and not on our channel (or
+                    // too short to say whose it is): someone else's, skipped like any
+                    // other channel's report. The reassembler keeps our message.
+                    log::trace!("skipped a {got}-byte report (reports are {expected} bytes)");
+                }
                 Err(error) => return Err(ProtocolError::Framing(error).into()),
             }
         }
@@ -550,18 +615,19 @@ impl<C: HidConnection> CtapHidDevice<C> {
 
     /// Drops pending input, then re-INITs our channel (CTAP 2.1 §11.2.9.1.3: INIT on an
     /// allocated channel aborts its transaction), falling back to a new channel.
-    fn resync(&mut self) -> Result<(), Error> {
+    fn resync(&mut self, deadline: &Deadline) -> Result<(), Error> {
         log::debug!("{}: resynchronising after a failed call", self.init.cid);
-        self.drain()?;
-        let init = match self.init_channel(self.init.cid) {
+        self.drain(deadline)?;
+        let init = match self.init_channel(self.init.cid, deadline) {
             Ok(init) => init,
             Err(error @ (Error::Disconnected | Error::Io(_))) => return Err(error),
+            Err(error @ Error::Timeout(TimeoutKind::Deadline(_))) => return Err(error),
             Err(error) => {
                 log::debug!(
                     "{}: re-INIT failed ({error}), allocating a new channel",
                     self.init.cid
                 );
-                self.init_channel(ChannelId::BROADCAST)?
+                self.init_channel(ChannelId::BROADCAST, deadline)?
             }
         };
         self.init = init;
@@ -569,12 +635,17 @@ impl<C: HidConnection> CtapHidDevice<C> {
         Ok(())
     }
 
-    /// Reads and drops whatever input is pending (bounded: a device may keep talking).
-    fn drain(&mut self) -> Result<(), Error> {
-        let until = Instant::now() + Duration::from_millis(100);
+    /// Reads and drops whatever input is pending or arrives within a millisecond of the
+    /// last report (bounded: a device may keep talking).
+    fn drain(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        let start = Instant::now();
         let mut dropped = 0usize;
-        while Instant::now() < until && dropped < 1024 {
-            if self.read(Duration::from_millis(1))?.is_none() {
+        loop {
+            let now = Instant::now();
+            if now.saturating_duration_since(start) >= DRAIN_LIMIT || dropped >= MAX_DRAINED {
+                break;
+            }
+            if self.read(deadline.cap(now, DRAIN_QUIET))?.is_none() {
                 break;
             }
             dropped += 1;
@@ -589,7 +660,7 @@ impl<C: HidConnection> CtapHidDevice<C> {
     /// may keep talking).
     fn discard_pending(&mut self) -> Result<(), Error> {
         let mut dropped = 0usize;
-        while dropped < 1024 && self.read(Duration::ZERO)?.is_some() {
+        while dropped < MAX_DRAINED && self.read(Duration::ZERO)?.is_some() {
             dropped += 1;
         }
         if dropped > 0 {
@@ -601,8 +672,10 @@ impl<C: HidConnection> CtapHidDevice<C> {
         Ok(())
     }
 
-    /// Sends INIT on `cid` and waits for the answer carrying our nonce.
-    fn init_channel(&mut self, cid: ChannelId) -> Result<InitResponse, Error> {
+    /// Sends INIT on `cid` and waits for the answer carrying our nonce: each attempt at
+    /// most [`init_timeout`](DeviceConfig::init_timeout), CHANNEL_BUSY retried up to
+    /// [`busy_retry_limit`](DeviceConfig::busy_retry_limit), all within `deadline`.
+    fn init_channel(&mut self, cid: ChannelId, deadline: &Deadline) -> Result<InitResponse, Error> {
         let mut nonce = [0u8; INIT_NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|error| {
             Error::Io(std::io::Error::other(format!(
@@ -611,17 +684,21 @@ impl<C: HidConnection> CtapHidDevice<C> {
         })?;
         let mut busy_since: Option<Instant> = None;
         'send: loop {
+            deadline.check(Instant::now())?;
             self.send(cid, Command::INIT, &nonce)?;
             let timeout = self.config.init_timeout;
-            let end = Instant::now() + timeout;
+            let end = Instant::now().checked_add(timeout);
             self.reassembler.abort();
             self.reassembler.set_channel(Some(cid));
             loop {
                 let now = Instant::now();
-                if now >= end {
+                deadline.check(now)?;
+                let left = end.map_or(Duration::MAX, |end| end.saturating_duration_since(now));
+                if left.is_zero() {
                     return Err(Error::Timeout(TimeoutKind::Silence(timeout)));
                 }
-                let Some(len) = self.read((end - now).min(self.config.poll_interval))? else {
+                let wait = deadline.cap(now, left.min(self.config.poll_interval));
+                let Some(len) = self.read(wait)? else {
                     continue;
                 };
                 let report = self.rx.get(..len).unwrap_or_default();
@@ -675,7 +752,7 @@ impl<C: HidConnection> CtapHidDevice<C> {
                         if since.elapsed() >= self.config.busy_retry_limit {
                             return Err(Error::Hid(code));
                         }
-                        std::thread::sleep(self.config.busy_retry_interval);
+                        self.pause(self.config.busy_retry_interval, None, deadline)?;
                         continue 'send;
                     }
                     other => {
@@ -756,6 +833,40 @@ impl<C> fmt::Debug for CtapHidDevice<C> {
             .field("needs_resync", &self.needs_resync)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
+    }
+}
+
+/// The overall deadline of one operation (PROTOCOL.md section 8: an overall limit the
+/// caller chooses, besides the silence limit): when it ends, and the time-out it came
+/// from (for the error).
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    /// `None`: no deadline (none was asked for, or it lies past what an `Instant` can
+    /// hold: a huge time-out never overflows).
+    end: Option<Instant>,
+    timeout: Duration,
+}
+
+impl Deadline {
+    fn after(timeout: Option<Duration>, now: Instant) -> Self {
+        Self {
+            end: timeout.and_then(|timeout| now.checked_add(timeout)),
+            timeout: timeout.unwrap_or(Duration::MAX),
+        }
+    }
+
+    /// [`TimeoutKind::Deadline`] once the deadline has passed.
+    fn check(&self, now: Instant) -> Result<(), Error> {
+        match self.end {
+            Some(end) if now >= end => Err(Error::Timeout(TimeoutKind::Deadline(self.timeout))),
+            _ => Ok(()),
+        }
+    }
+
+    /// `wait`, shortened so that it ends by the deadline.
+    fn cap(&self, now: Instant, wait: Duration) -> Duration {
+        self.end
+            .map_or(wait, |end| wait.min(end.saturating_duration_since(now)))
     }
 }
 

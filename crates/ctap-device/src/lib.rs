@@ -20,4 +20,4 @@ pub use descriptor::{
 };
 pub use device::{CallOptions, CtapDevice};
 pub use error::{Error, ProtocolError, TimeoutKind};
-pub use hid_device::{CtapHidDevice, DeviceConfig};
+pub use hid_device::{CtapHidDevice, DEFAULT_CALL_TIMEOUT, DeviceConfig};

@@ -31,12 +31,37 @@ pub fn open(remote: SocketAddr) -> Result<CtapHidDevice<UdpConnection>, Error> {
 ///   [`with_report_size`](Self::with_report_size).
 /// - An ICMP "port unreachable" (nothing listens at the remote address) surfaces as
 ///   [`Error::Io`] with kind `ConnectionRefused` and a message naming the address.
+/// - A read with a zero time-out never waits (the socket is switched to non-blocking
+///   for it); other reads wait in the kernel (`SO_RCVTIMEO`), never by sleeping.
+/// - The socket's buffers hold [`SOCKET_BUFFER_SIZE`] bytes where the OS allows, room
+///   for several longest messages (129 datagrams each) in both directions.
 pub struct UdpConnection {
     socket: Option<UdpSocket>,
     remote: SocketAddr,
     report_size: ReportSize,
     /// The read time-out last set on the socket, to avoid a system call per read.
     read_timeout: Option<Duration>,
+    /// Whether the socket is in non-blocking mode (for zero time-out reads).
+    nonblocking: bool,
+}
+
+/// The receive and send buffer size asked of the OS for every UDP socket of this crate
+/// and of `ctap serve`: 1 MiB. A longest message is 129 datagrams of 64 bytes, but the
+/// kernel counts each datagram's whole buffer (about 1-2 KiB on Linux), so the common
+/// 208 KiB default holds barely one such burst. Linux grants at most
+/// `net.core.rmem_max`/`wmem_max` (then doubles it); less is used if that is lower.
+pub const SOCKET_BUFFER_SIZE: usize = 1 << 20;
+
+/// Asks the OS for [`SOCKET_BUFFER_SIZE`]-byte receive and send buffers on `socket`.
+/// Best effort: a system that refuses keeps its defaults (logged at `debug`).
+pub fn enlarge_buffers(socket: &UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    if let Err(error) = socket.set_recv_buffer_size(SOCKET_BUFFER_SIZE) {
+        log::debug!("UDP receive buffer stays at the OS default: {error}");
+    }
+    if let Err(error) = socket.set_send_buffer_size(SOCKET_BUFFER_SIZE) {
+        log::debug!("UDP send buffer stays at the OS default: {error}");
+    }
 }
 
 impl UdpConnection {
@@ -69,11 +94,13 @@ impl UdpConnection {
         };
         let socket = UdpSocket::bind(local).map_err(|e| context("bind", e))?;
         socket.connect(remote).map_err(|e| context("connect", e))?;
+        enlarge_buffers(&socket);
         Ok(Self {
             socket: Some(socket),
             remote,
             report_size: ReportSize::FULL_SPEED,
             read_timeout: None,
+            nonblocking: false,
         })
     }
 
@@ -144,9 +171,17 @@ impl HidConnection for UdpConnection {
     }
 
     fn read_report(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, Error> {
-        // A zero time-out means "block forever" to the OS: wait at least 1 ms instead.
-        let timeout = timeout.max(Duration::from_millis(1));
-        if self.read_timeout != Some(timeout) {
+        // A zero `SO_RCVTIMEO` means "block forever" to the OS, and a short one is
+        // rounded up to scheduler ticks (a 1 ms wait cost ~8 ms per call): a zero
+        // time-out reads in non-blocking mode instead.
+        let nonblocking = timeout.is_zero();
+        if self.nonblocking != nonblocking {
+            self.socket()?
+                .set_nonblocking(nonblocking)
+                .map_err(|error| self.io_error(error))?;
+            self.nonblocking = nonblocking;
+        }
+        if !nonblocking && self.read_timeout != Some(timeout) {
             self.socket()?
                 .set_read_timeout(Some(timeout))
                 .map_err(|error| self.io_error(error))?;

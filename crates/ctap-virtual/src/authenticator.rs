@@ -162,9 +162,9 @@ impl Authenticator {
             return;
         };
         let cid = packet.cid();
-        let command = match packet {
-            Packet::Init { command, .. } => Some(command),
-            Packet::Continuation { .. } => None,
+        let (command, declared) = match packet {
+            Packet::Init { command, len, .. } => (Some(command), usize::from(len)),
+            Packet::Continuation { .. } => (None, 0),
         };
         // §11.2.9.1.5: CANCEL with nothing being processed, or on a channel other than
         // the active one, is ignored. It never enters the message buffer, so it cannot
@@ -186,6 +186,14 @@ impl Authenticator {
                 .refuse(cid, command, HidErrorCode::INVALID_CHANNEL);
             return;
         }
+        // §11.2.9.1.3: INIT carries exactly an 8-byte nonce. Any other length is refused
+        // at its first report, before it can occupy the message buffer: otherwise a host
+        // without a channel could keep the device busy for everyone by re-sending an
+        // INIT that declares 7609 bytes.
+        if command == Some(Command::INIT) && declared != INIT_NONCE_LEN {
+            self.core.send_error(cid, HidErrorCode::INVALID_LEN);
+            return;
+        }
         // §11.2.9.2.2: while a lock holds, every other channel is busy.
         if self.core.lock.is_some_and(|lock| lock.cid != cid) {
             self.core.refuse(cid, command, HidErrorCode::CHANNEL_BUSY);
@@ -200,10 +208,16 @@ impl Authenticator {
                 return;
             }
         }
+        let was_pending = self.reassembler.pending();
         match self.reassembler.feed(report) {
             Ok(Feed::NeedMore(pending)) => {
                 self.core.channels.touch(cid);
-                if pending.started {
+                // An INIT restarting the message of its own channel keeps the first
+                // deadline: re-sent INIT init packets (on broadcast, at small report
+                // sizes) must not hold the device busy past one message time-out.
+                let restart = pending.command == Command::INIT
+                    && was_pending.is_some_and(|was| was.cid == pending.cid);
+                if pending.started && !restart {
                     self.message_deadline = now.checked_add(self.core.config.message_timeout);
                 }
             }

@@ -13,17 +13,24 @@ const MIN_CHANNELS: usize = 2;
 pub(crate) struct ChannelTable {
     ids: VecDeque<ChannelId>,
     max: usize,
-    /// State of the splitmix64 generator the ids come from.
+    /// State of the splitmix64 generator the ids come from with a seed (tests), or if
+    /// the OS has no random numbers.
     rng: u64,
+    /// `true`: ids come from the OS random number generator, so another host cannot
+    /// guess the channel a victim was given.
+    os_random: bool,
 }
 
 impl ChannelTable {
-    pub(crate) fn new(max: usize, seed: u64) -> Self {
+    /// A table of at most `max` channels whose ids come from the splitmix64 sequence
+    /// of `seed`, or from the OS random number generator with no seed.
+    pub(crate) fn new(max: usize, seed: Option<u64>) -> Self {
         let max = max.max(MIN_CHANNELS);
         Self {
             ids: VecDeque::with_capacity(max.min(1024)),
             max,
-            rng: seed,
+            rng: seed.unwrap_or_else(fallback_seed),
+            os_random: seed.is_none(),
         }
     }
 
@@ -40,8 +47,7 @@ impl ChannelTable {
             self.ids.remove(victim);
         }
         let cid = loop {
-            let [a, b, c, d, ..] = splitmix64(&mut self.rng).to_be_bytes();
-            let cid = ChannelId::from_be_bytes([a, b, c, d]);
+            let cid = ChannelId::from_be_bytes(self.next_id());
             if cid.is_allocatable() && !self.contains(cid) {
                 break cid;
             }
@@ -66,10 +72,31 @@ impl ChannelTable {
     pub(crate) fn iter(&self) -> impl Iterator<Item = ChannelId> + '_ {
         self.ids.iter().copied()
     }
+
+    /// Four bytes for the next candidate id.
+    fn next_id(&mut self) -> [u8; 4] {
+        if self.os_random {
+            let mut id = [0u8; 4];
+            if getrandom::fill(&mut id).is_ok() {
+                return id;
+            }
+        }
+        let [a, b, c, d, ..] = splitmix64(&mut self.rng).to_be_bytes();
+        [a, b, c, d]
+    }
 }
 
-/// splitmix64: a tiny, well-mixed generator; the ids need to look random and be
-/// reproducible, not to be secret.
+/// A seed for the rare system whose OS random number generator fails: the clock.
+fn fallback_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            elapsed.as_secs() ^ u64::from(elapsed.subsec_nanos()).rotate_left(32)
+        })
+}
+
+/// splitmix64: a tiny, well-mixed generator for reproducible ids (tests); the ids of a
+/// table without a seed come from the OS.
 fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
@@ -84,7 +111,7 @@ mod tests {
 
     #[test]
     fn ids_are_unique_allocatable_and_bounded() {
-        let mut table = ChannelTable::new(4, 7);
+        let mut table = ChannelTable::new(4, Some(7));
         let first: Vec<_> = (0..4).map(|_| table.allocate(|_| false)).collect();
         assert!(first.iter().all(|cid| cid.is_allocatable()));
         let mut sorted = first.clone();
@@ -103,12 +130,26 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_ids() {
         let ids = |seed| {
-            let mut table = ChannelTable::new(8, seed);
+            let mut table = ChannelTable::new(8, Some(seed));
             (0..8)
                 .map(|_| table.allocate(|_| false))
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(1), ids(1));
         assert_ne!(ids(1), ids(2));
+    }
+
+    #[test]
+    fn without_a_seed_ids_differ_between_tables() {
+        let ids = || {
+            let mut table = ChannelTable::new(4, None);
+            (0..4)
+                .map(|_| table.allocate(|_| false))
+                .collect::<Vec<_>>()
+        };
+        // 128 random bits: equal only if the ids came from a fixed sequence.
+        let (first, second) = (ids(), ids());
+        assert!(first.iter().all(|cid| cid.is_allocatable()));
+        assert_ne!(first, second);
     }
 }

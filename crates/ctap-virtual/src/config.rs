@@ -92,9 +92,10 @@ pub struct Config {
     pub device_version: DeviceVersion,
     /// The AAGUID of authenticatorGetInfo.
     pub aaguid: [u8; 16],
-    /// Seed of the channel-id generator. Channel ids look random (hosts must not assume
-    /// sequential ids) but are reproducible, so tests are deterministic.
-    pub channel_seed: u64,
+    /// Seed of the channel-id generator, for tests that need reproducible channel ids.
+    /// `None` (the default): ids come from the OS random number generator, so a host
+    /// cannot guess the channel another host was given.
+    pub channel_seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -113,7 +114,7 @@ impl Default for Config {
                 build: 0,
             },
             aaguid: DEFAULT_AAGUID,
-            channel_seed: 0x5EED_C7A9_F1D0_0001,
+            channel_seed: None,
         }
     }
 }
@@ -161,10 +162,10 @@ impl Config {
         self
     }
 
-    /// Sets [`channel_seed`](Self::channel_seed).
+    /// Sets [`channel_seed`](Self::channel_seed) (reproducible channel ids).
     #[must_use]
     pub const fn with_channel_seed(mut self, seed: u64) -> Self {
-        self.channel_seed = seed;
+        self.channel_seed = Some(seed);
         self
     }
 

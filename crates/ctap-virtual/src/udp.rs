@@ -1,7 +1,7 @@
 //! The UDP runtime: one report per datagram, as the authenticator simulators of the
 //! field (and python-fido2 test set-ups) do.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
@@ -19,8 +19,6 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// Datagrams longer than this are cut (a report is at most 64 bytes; the tail past the
 /// report size is ignored anyway).
 const MAX_DATAGRAM: usize = 2048;
-/// Peers remembered for routing timer-driven answers.
-const MAX_PEERS: usize = 64;
 
 /// Tells a serving loop to stop: clonable, `Send + Sync`; the loop ends within about
 /// 50 ms of [`stop`](Self::stop).
@@ -49,11 +47,20 @@ impl StopHandle {
 /// A virtual authenticator served over UDP: each datagram received is one output
 /// report; each report the device sends is one datagram.
 ///
-/// Answers go to the address of the datagram they answer. Reports the device sends on
-/// its own later (keep-alives, the end of a touch-wait, MSG_TIMEOUT) go to the address
-/// that last sent a report on their channel. So several hosts can share the server,
-/// each seeing only its own channels' traffic (a UDP peer is not a hidraw opener:
-/// there is no bus to broadcast on).
+/// Several hosts can share the server, each seeing only its own channels' traffic (a
+/// UDP peer is not a hidraw opener: there is no bus to broadcast on):
+/// - a channel belongs to the address its INIT answer went to (the host that allocated
+///   it). Datagrams on that channel from any other address are dropped before the
+///   authenticator sees them, so another local program cannot cancel, interrupt or
+///   take over a host's transaction, nor move where its answers go;
+/// - every report on an owned channel (answers, keep-alives, the end of a touch-wait,
+///   MSG_TIMEOUT) goes to its owner; other reports (INIT answers on broadcast, errors
+///   for unknown channels) go to the address of the datagram they answer;
+/// - the owner table only changes when the authenticator allocates a channel, after it
+///   validated the INIT; it holds only channels the authenticator still has, so it is
+///   bounded by [`Config::max_channels`](crate::Config::max_channels);
+/// - channel ids come from the OS random number generator unless
+///   [`Config::channel_seed`](crate::Config::channel_seed) is set (tests).
 ///
 /// ```
 /// use ctap_virtual::{Config, UdpServer};
@@ -69,8 +76,14 @@ pub struct UdpServer {
     socket: UdpSocket,
     device: Authenticator,
     stop: StopHandle,
-    /// Channel -> the address that last sent on it, least recently used first.
-    peers: VecDeque<(ChannelId, SocketAddr)>,
+    /// Channel -> the address its INIT answer went to.
+    owners: HashMap<ChannelId, SocketAddr>,
+    /// The sender of the last datagram on the broadcast channel: where a timer-driven
+    /// answer on broadcast (MSG_TIMEOUT of a multi-report INIT) goes.
+    broadcast_peer: Option<SocketAddr>,
+    /// Datagrams dropped because they came from another address than their channel's
+    /// owner.
+    foreign_dropped: u64,
 }
 
 /// A [`UdpServer`] serving on its own thread. Dropping it stops the server and waits
@@ -94,14 +107,20 @@ impl UdpServer {
         ))
     }
 
-    /// Serves `device` on an already bound socket.
+    /// Serves `device` on an already bound socket (whose buffers are enlarged to
+    /// [`SOCKET_BUFFER_SIZE`](ctap_device::udp::SOCKET_BUFFER_SIZE) where the OS
+    /// allows). Channels `device` had already allocated have no owner: any address may
+    /// use them.
     #[must_use]
     pub fn with_authenticator(socket: UdpSocket, device: Authenticator) -> Self {
+        ctap_device::udp::enlarge_buffers(&socket);
         Self {
             socket,
             device,
             stop: StopHandle::new(),
-            peers: VecDeque::new(),
+            owners: HashMap::new(),
+            broadcast_peer: None,
+            foreign_dropped: 0,
         }
     }
 
@@ -112,32 +131,24 @@ impl UdpServer {
     /// The socket failed (errors about a single unreachable peer are ignored).
     pub fn serve(mut self) -> io::Result<Authenticator> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut read_timeout = None;
         while !self.stop.is_stopped() {
             let now = Instant::now();
             self.device.handle_timeout(now);
-            self.send_routed();
+            self.send_routed(None);
             let wait = self
                 .device
                 .poll_timeout()
                 .map_or(STOP_POLL, |at| at.saturating_duration_since(now))
                 .clamp(Duration::from_millis(1), STOP_POLL);
-            self.socket.set_read_timeout(Some(wait))?;
+            if read_timeout != Some(wait) {
+                self.socket.set_read_timeout(Some(wait))?;
+                read_timeout = Some(wait);
+            }
             match self.socket.recv_from(&mut buf) {
                 Ok((len, peer)) => {
                     let report = buf.get(..len).unwrap_or_default();
-                    let now = Instant::now();
-                    // Timers first, so that what they send is routed by channel and
-                    // only this datagram's answers go to its sender.
-                    self.device.handle_timeout(now);
-                    self.send_routed();
-                    if let Some(cid) = report.first_chunk::<4>() {
-                        self.remember(ChannelId::from_be_bytes(*cid), peer);
-                    }
-                    self.device.handle_report(now, report);
-                    while let Some(report) = self.device.poll_report() {
-                        // A peer that went away is not the server's failure.
-                        let _ = self.socket.send_to(&report, peer);
-                    }
+                    self.handle_datagram(Instant::now(), report, peer);
                 }
                 Err(error) if is_transient(&error) => {}
                 Err(error) => return Err(error),
@@ -183,25 +194,65 @@ impl UdpServer {
         &self.device
     }
 
-    fn remember(&mut self, cid: ChannelId, peer: SocketAddr) {
-        self.peers.retain(|&(known, _)| known != cid);
-        if self.peers.len() >= MAX_PEERS {
-            self.peers.pop_front();
-        }
-        self.peers.push_back((cid, peer));
+    /// Datagrams dropped so far because they came from another address than the owner
+    /// of their channel.
+    #[must_use]
+    pub const fn foreign_dropped(&self) -> u64 {
+        self.foreign_dropped
     }
 
-    /// Sends what the device sent on its own to the peer of each report's channel.
-    fn send_routed(&mut self) {
+    /// One datagram from `peer`: dropped if its channel belongs to another address,
+    /// else handed to the authenticator; its answers are sent, and a channel its INIT
+    /// allocated is given to `peer`.
+    fn handle_datagram(&mut self, now: Instant, report: &[u8], peer: SocketAddr) {
+        // Timers first, so that what they send is routed by channel and only this
+        // datagram's answers go to its sender.
+        self.device.handle_timeout(now);
+        self.send_routed(None);
+        let cid = report
+            .first_chunk::<4>()
+            .map(|cid| ChannelId::from_be_bytes(*cid));
+        if let Some(owner) = cid.and_then(|cid| self.owners.get(&cid)) {
+            if *owner != peer {
+                self.foreign_dropped = self.foreign_dropped.saturating_add(1);
+                return;
+            }
+        }
+        let broadcast = cid.is_some_and(ChannelId::is_broadcast);
+        let before: Option<HashSet<ChannelId>> =
+            broadcast.then(|| self.device.channels().collect());
+        if broadcast {
+            self.broadcast_peer = Some(peer);
+        }
+        self.device.handle_report(now, report);
+        if let Some(before) = before {
+            let channels: HashSet<ChannelId> = self.device.channels().collect();
+            for &granted in channels.difference(&before) {
+                self.owners.insert(granted, peer);
+            }
+            // Channels the authenticator forgot (least recently used, reused by INIT)
+            // lose their owner: the table never outgrows the authenticator's.
+            self.owners.retain(|cid, _| channels.contains(cid));
+        }
+        self.send_routed(Some(peer));
+    }
+
+    /// Sends what the device queued: reports on an owned channel to its owner, others
+    /// to `sender` (the datagram they answer) or, with no sender (timers), reports on
+    /// broadcast to the last host that sent on broadcast.
+    fn send_routed(&mut self, sender: Option<SocketAddr>) {
         while let Some(report) = self.device.poll_report() {
-            let peer = report.first_chunk::<4>().and_then(|cid| {
-                let cid = ChannelId::from_be_bytes(*cid);
-                self.peers
-                    .iter()
-                    .find(|&&(known, _)| known == cid)
-                    .map(|&(_, peer)| peer)
+            let cid = report
+                .first_chunk::<4>()
+                .map(|cid| ChannelId::from_be_bytes(*cid));
+            let owner = cid.and_then(|cid| self.owners.get(&cid).copied());
+            let peer = owner.or(sender).or_else(|| {
+                cid.is_some_and(ChannelId::is_broadcast)
+                    .then_some(self.broadcast_peer)
+                    .flatten()
             });
             if let Some(peer) = peer {
+                // A peer that went away is not the server's failure.
                 let _ = self.socket.send_to(&report, peer);
             }
         }
@@ -263,7 +314,8 @@ impl fmt::Debug for UdpServer {
         f.debug_struct("UdpServer")
             .field("local_addr", &self.socket.local_addr().ok())
             .field("device", &self.device)
-            .field("peers", &self.peers.len())
+            .field("owners", &self.owners.len())
+            .field("foreign_dropped", &self.foreign_dropped)
             .finish()
     }
 }
