@@ -4,7 +4,7 @@
 
 mod apdu;
 mod authenticator;
-mod cbor;
+mod ctap2;
 mod channels;
 mod config;
 mod connection;
@@ -12,7 +12,8 @@ pub mod testing;
 mod udp;
 
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
-pub use config::{Config, DEFAULT_AAGUID, TouchPolicy};
+pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
+pub use ctap2::{StateError, StateFile};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctaphid_frame::Report;
 pub use udp::{RunningServer, StopHandle, UdpServer};
