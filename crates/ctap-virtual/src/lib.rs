@@ -4,16 +4,16 @@
 
 mod apdu;
 mod authenticator;
-mod ctap2;
 mod channels;
 mod config;
 mod connection;
+mod ctap2;
 pub mod testing;
 mod udp;
 
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
-pub use ctap2::{StateError, StateFile};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
+pub use ctap2::{StateError, StateFile};
 pub use ctaphid_frame::Report;
 pub use udp::{RunningServer, StopHandle, UdpServer};

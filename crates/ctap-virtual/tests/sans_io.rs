@@ -328,9 +328,8 @@ fn get_info_reports_versions_aaguid_options_and_max_message() {
         let answer = host.call(cid, Command::CBOR, &cbor(GET_INFO));
         assert_eq!(answer.command, Command::CBOR);
         assert_eq!(answer.payload[0], 0x00, "status SUCCESS");
-        let info =
-            <ctap2_proto::Info as ctap2_proto::CborMessage>::from_cbor(&answer.payload[1..])
-                .unwrap();
+        let info = <ctap2_proto::Info as ctap2_proto::CborMessage>::from_cbor(&answer.payload[1..])
+            .unwrap();
         assert_eq!(info.versions, ["U2F_V2", "FIDO_2_0", "FIDO_2_1"]);
         assert_eq!(info.aaguid, DEFAULT_AAGUID);
         assert_eq!(

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use ctap2_proto::Info;
 use ctap_types::StatusCode;
+use ctap2_proto::Info;
 
 use super::state::{State, StateError, StateFile};
 use crate::Authenticator;
@@ -83,10 +83,11 @@ impl Authenticator {
     pub fn use_state_file(&mut self, file: StateFile) -> Result<(), StateError> {
         match file.load()? {
             Some(bytes) => {
-                self.load_state(&bytes).map_err(|reason| StateError::Corrupt {
-                    path: file.path().to_path_buf(),
-                    reason,
-                })?;
+                self.load_state(&bytes)
+                    .map_err(|reason| StateError::Corrupt {
+                        path: file.path().to_path_buf(),
+                        reason,
+                    })?;
             }
             None => file.save(&self.state_bytes())?,
         }

@@ -17,7 +17,9 @@ const OID_ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0A];
 const OID_ORGANIZATIONAL_UNIT: &[u8] = &[0x55, 0x04, 0x0B];
 const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13];
-const OID_FIDO_AAGUID: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0xE5, 0x1C, 0x01, 0x01, 0x04];
+const OID_FIDO_AAGUID: &[u8] = &[
+    0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0xE5, 0x1C, 0x01, 0x01, 0x04,
+];
 
 /// A DER TLV.
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -42,7 +44,12 @@ fn sequence(parts: &[&[u8]]) -> Vec<u8> {
 fn name(attributes: &[(&[u8], &str)]) -> Vec<u8> {
     let sets: Vec<Vec<u8>> = attributes
         .iter()
-        .map(|(oid, value)| tlv(0x31, &sequence(&[&tlv(0x06, oid), &tlv(0x0C, value.as_bytes())])))
+        .map(|(oid, value)| {
+            tlv(
+                0x31,
+                &sequence(&[&tlv(0x06, oid), &tlv(0x0C, value.as_bytes())]),
+            )
+        })
         .collect();
     tlv(0x30, &sets.concat())
 }
@@ -75,7 +82,8 @@ impl BatchAttestation {
             &tlv(0x01, &[0xFF]),
             &tlv(0x04, &sequence(&[])),
         ]);
-        let aaguid_extension = sequence(&[&tlv(0x06, OID_FIDO_AAGUID), &tlv(0x04, &tlv(0x04, aaguid))]);
+        let aaguid_extension =
+            sequence(&[&tlv(0x06, OID_FIDO_AAGUID), &tlv(0x04, &tlv(0x04, aaguid))]);
         let extensions = tlv(0xA3, &sequence(&[&basic_constraints, &aaguid_extension]));
         let tbs = sequence(&[
             &tlv(0xA0, &tlv(0x02, &[0x02])),
@@ -89,7 +97,11 @@ impl BatchAttestation {
         ]);
         let key = SigningKey::Es256(signing);
         let signature = key.sign(&tbs);
-        let certificate = sequence(&[&tbs, &algorithm, &tlv(0x03, &[&[0x00], signature.as_slice()].concat())]);
+        let certificate = sequence(&[
+            &tbs,
+            &algorithm,
+            &tlv(0x03, &[&[0x00], signature.as_slice()].concat()),
+        ]);
         Some(Self { key, certificate })
     }
 }
@@ -105,7 +117,10 @@ mod tests {
         // An outer SEQUENCE whose length covers exactly the rest.
         assert_eq!(cert[0], 0x30);
         assert_eq!(cert[1], 0x82);
-        assert_eq!(usize::from(u16::from_be_bytes([cert[2], cert[3]])), cert.len() - 4);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([cert[2], cert[3]])),
+            cert.len() - 4
+        );
         // The TBS is the first element; the signature the last BIT STRING.
         let tbs_len = usize::from(u16::from_be_bytes([cert[6], cert[7]])) + 4;
         let tbs = &cert[4..4 + tbs_len];
@@ -115,7 +130,12 @@ mod tests {
         let der_signature = &signature[3..];
         assert!(batch.key.public_key().verify(tbs, der_signature));
         // Deterministic per AAGUID, different across AAGUIDs.
-        assert_eq!(BatchAttestation::new(b"ctap-rs-virtual!").unwrap().certificate, *cert);
+        assert_eq!(
+            BatchAttestation::new(b"ctap-rs-virtual!")
+                .unwrap()
+                .certificate,
+            *cert
+        );
         assert_ne!(BatchAttestation::new(&[0; 16]).unwrap().certificate, *cert);
     }
 }

@@ -2,9 +2,9 @@
 
 use std::time::Instant;
 
+use ctap_types::StatusCode;
 use ctap2_proto::pin::{Permissions, SharedSecret};
 use ctap2_proto::{ClientPinRequest, ClientPinResponse, PinSubCommand};
-use ctap_types::StatusCode;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
@@ -23,12 +23,18 @@ const SUPPORTED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
     | Permissions::AUTHENTICATOR_CONFIG.0;
 
 impl Ctap2 {
-    pub(super) fn client_pin(&mut self, now: Instant, request: ClientPinRequest) -> Result<Vec<u8>> {
+    pub(super) fn client_pin(
+        &mut self,
+        now: Instant,
+        request: ClientPinRequest,
+    ) -> Result<Vec<u8>> {
         let sub = request.sub_command;
         if sub == PinSubCommand::GET_PIN_RETRIES {
             return Ok(answer(&ClientPinResponse {
                 pin_retries: Some(u64::from(self.state.pin_retries)),
-                power_cycle_state: Some(self.pin_failures_since_power_up >= PIN_FAILURES_PER_POWER_CYCLE),
+                power_cycle_state: Some(
+                    self.pin_failures_since_power_up >= PIN_FAILURES_PER_POWER_CYCLE,
+                ),
                 ..ClientPinResponse::default()
             }));
         }
@@ -55,10 +61,15 @@ impl Ctap2 {
                 ..ClientPinResponse::default()
             }));
         }
-        let peer = request.key_agreement.as_ref().ok_or(StatusCode::MISSING_PARAMETER)?;
+        let peer = request
+            .key_agreement
+            .as_ref()
+            .ok_or(StatusCode::MISSING_PARAMETER)?;
         match sub {
             PinSubCommand::SET_PIN => {
-                let (Some(param), Some(new_pin_enc)) = (&request.pin_uv_auth_param, &request.new_pin_enc) else {
+                let (Some(param), Some(new_pin_enc)) =
+                    (&request.pin_uv_auth_param, &request.new_pin_enc)
+                else {
                     return Err(StatusCode::MISSING_PARAMETER);
                 };
                 if self.state.pin.is_some() {
@@ -72,9 +83,11 @@ impl Ctap2 {
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
             }
             PinSubCommand::CHANGE_PIN => {
-                let (Some(param), Some(new_pin_enc), Some(pin_hash_enc)) =
-                    (&request.pin_uv_auth_param, &request.new_pin_enc, &request.pin_hash_enc)
-                else {
+                let (Some(param), Some(new_pin_enc), Some(pin_hash_enc)) = (
+                    &request.pin_uv_auth_param,
+                    &request.new_pin_enc,
+                    &request.pin_hash_enc,
+                ) else {
                     return Err(StatusCode::MISSING_PARAMETER);
                 };
                 self.pin_usable()?;
@@ -89,8 +102,12 @@ impl Ctap2 {
             }
             _ => {
                 // getPinToken (0x05) or getPinUvAuthTokenUsingPinWithPermissions (0x09).
-                let pin_hash_enc = request.pin_hash_enc.as_ref().ok_or(StatusCode::MISSING_PARAMETER)?;
-                let with_permissions = sub == PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS;
+                let pin_hash_enc = request
+                    .pin_hash_enc
+                    .as_ref()
+                    .ok_or(StatusCode::MISSING_PARAMETER)?;
+                let with_permissions =
+                    sub == PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS;
                 let permissions = if with_permissions {
                     let permissions = request.permissions.ok_or(StatusCode::MISSING_PARAMETER)?;
                     if permissions == 0 {

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use ctap_types::StatusCode;
 use ctap2_proto::authdata::{AttestedCredentialData, AuthenticatorData, Flags};
 use ctap2_proto::cbor::{IntMap, Value};
 use ctap2_proto::cose::CoseKey;
@@ -13,7 +14,6 @@ use ctap2_proto::{
     Algorithm, CredentialDescriptor, GetAssertionRequest, GetAssertionResponse,
     MakeCredentialRequest, MakeCredentialResponse, RpEntity, UserEntity,
 };
-use ctap_types::StatusCode;
 
 use super::keys::{CredentialId, KIND_DISCOVERABLE, KIND_SERVER_SIDE, sha256};
 use super::state::Resident;
@@ -87,7 +87,11 @@ impl Ctap2 {
         request: MakeCredentialRequest,
     ) -> Result<Option<Vec<u8>>> {
         // §6.1.2 step 1: a zero-length pinUvAuthParam asks for a touch only.
-        if request.pin_uv_auth_param.as_ref().is_some_and(Vec::is_empty) {
+        if request
+            .pin_uv_auth_param
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
             self.pending = Some(Pending::PinProbe);
             return Ok(None);
         }
@@ -204,7 +208,11 @@ impl Ctap2 {
     ) -> Result<Vec<u8>> {
         let rp_id_hash = sha256(plan.rp.id.as_bytes());
         let header = CredentialId {
-            kind: if plan.discoverable { KIND_DISCOVERABLE } else { KIND_SERVER_SIDE },
+            kind: if plan.discoverable {
+                KIND_DISCOVERABLE
+            } else {
+                KIND_SERVER_SIDE
+            },
             alg: plan.alg,
             cred_protect: plan.cred_protect.unwrap_or(CRED_PROTECT_UV_OPTIONAL),
             hmac_secret: plan.hmac_secret,
@@ -255,7 +263,8 @@ impl Ctap2 {
         let (fmt, att_stmt) = match plan.attestation {
             Attestation::None => ("none", Value::Map(Vec::new())),
             Attestation::Batch => {
-                let batch = super::attestation::BatchAttestation::new(&config.aaguid).ok_or(StatusCode::OTHER)?;
+                let batch = super::attestation::BatchAttestation::new(&config.aaguid)
+                    .ok_or(StatusCode::OTHER)?;
                 let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
                 (
                     "packed",
@@ -319,7 +328,11 @@ impl Ctap2 {
         _config: &Config,
         request: GetAssertionRequest,
     ) -> Result<Option<Vec<u8>>> {
-        if request.pin_uv_auth_param.as_ref().is_some_and(Vec::is_empty) {
+        if request
+            .pin_uv_auth_param
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
             self.pending = Some(Pending::PinProbe);
             return Ok(None);
         }
@@ -367,7 +380,7 @@ impl Ctap2 {
                 .collect();
             // Most recently created first (§6.2.2 step 7: "in order of creation, newest
             // first" is what platforms expect).
-            stored.sort_by(|a, b| b.created.cmp(&a.created));
+            stored.sort_by_key(|c| std::cmp::Reverse(c.created));
             stored
                 .into_iter()
                 .filter_map(|c| self.locate(&rp_id_hash, &c.id))
@@ -457,7 +470,11 @@ impl Ctap2 {
         })
     }
 
-    pub(super) fn finish_get_assertion(&mut self, now: Instant, plan: AssertionPlan) -> Result<Vec<u8>> {
+    pub(super) fn finish_get_assertion(
+        &mut self,
+        now: Instant,
+        plan: AssertionPlan,
+    ) -> Result<Vec<u8>> {
         let count = plan.credentials.len();
         let first = self.assertion(&plan, 0, true)?;
         if plan.discovered && count > 1 {
@@ -501,7 +518,10 @@ impl Ctap2 {
                     .shared
                     .encrypt(&output, &mut self.rng)
                     .map_err(|e| e.status())?;
-                Some(Value::Map(vec![(Value::text("hmac-secret"), Value::Bytes(encrypted))]))
+                Some(Value::Map(vec![(
+                    Value::text("hmac-secret"),
+                    Value::Bytes(encrypted),
+                )]))
             }
             _ => None,
         };

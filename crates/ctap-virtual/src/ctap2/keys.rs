@@ -161,7 +161,11 @@ impl CredentialId {
 
     /// The hmac-secret CredRandom (§12.5): one for assertions with UV, one without.
     pub(crate) fn cred_random(&self, master: &[u8], id: &[u8], uv: bool) -> [u8; 32] {
-        let label: &[u8] = if uv { b"hmac-secret uv" } else { b"hmac-secret" };
+        let label: &[u8] = if uv {
+            b"hmac-secret uv"
+        } else {
+            b"hmac-secret"
+        };
         hmac(master, &[label, id])
     }
 
@@ -170,7 +174,9 @@ impl CredentialId {
         let header = [self.kind, alg_byte(self.alg), self.flags()];
         let seed = Zeroizing::new(hmac(master, &[b"key", rp_id_hash, &header, &self.nonce]));
         if self.alg == Algorithm::EDDSA {
-            Some(SigningKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(&seed)))
+            Some(SigningKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(
+                &seed,
+            )))
         } else {
             // Not below the group order with probability ~2^-32: then no key.
             p256::ecdsa::SigningKey::from_slice(seed.as_slice())
@@ -235,7 +241,10 @@ mod tests {
             let bytes = id.encode(&master, &rp);
             assert_eq!(bytes.len(), CREDENTIAL_ID_LEN);
             assert_eq!(CredentialId::decode(&master, &rp, &bytes), Some(id));
-            assert_eq!(CredentialId::decode(&master, &sha256(b"evil.com"), &bytes), None);
+            assert_eq!(
+                CredentialId::decode(&master, &sha256(b"evil.com"), &bytes),
+                None
+            );
             assert_eq!(CredentialId::decode(&[8; 32], &rp, &bytes), None);
             let mut flipped = bytes.clone();
             flipped[5] ^= 1;

@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
+use ctap_types::StatusCode;
 use ctap2_proto::management::{CredentialManagementParams, SetMinPinLengthParams};
 use ctap2_proto::pin::Permissions;
 use ctap2_proto::{
     ConfigRequest, ConfigSubCommand, CredMgmtSubCommand, CredentialDescriptor,
     CredentialManagementRequest, CredentialManagementResponse, RpEntity,
 };
-use ctap_types::StatusCode;
 
 use super::keys::{CredentialId, sha256};
 use super::state::Resident;
@@ -17,8 +17,16 @@ use crate::Config;
 
 /// An enumeration in progress: what getNextRP / getNextCredential return next.
 pub(crate) enum Enumeration {
-    Rps { rps: Vec<RpEntity>, next: usize, expires: Instant },
-    Credentials { credentials: Vec<Resident>, next: usize, expires: Instant },
+    Rps {
+        rps: Vec<RpEntity>,
+        next: usize,
+        expires: Instant,
+    },
+    Credentials {
+        credentials: Vec<Resident>,
+        next: usize,
+        expires: Instant,
+    },
 }
 
 impl Ctap2 {
@@ -45,7 +53,10 @@ impl Ctap2 {
         if !known.contains(&sub) {
             return Err(StatusCode::INVALID_SUBCOMMAND);
         }
-        let param = request.pin_uv_auth_param.as_deref().ok_or(StatusCode::PUAT_REQUIRED)?;
+        let param = request
+            .pin_uv_auth_param
+            .as_deref()
+            .ok_or(StatusCode::PUAT_REQUIRED)?;
         self.check_token(
             now,
             request.pin_uv_auth_protocol,
@@ -79,10 +90,8 @@ impl Ctap2 {
                         rps.push(credential.rp.clone());
                     }
                 }
-                if rps.is_empty() {
-                    return Err(StatusCode::NO_CREDENTIALS);
-                }
-                let response = rp_response(&rps[0], Some(rps.len()));
+                let first = rps.first().ok_or(StatusCode::NO_CREDENTIALS)?;
+                let response = rp_response(first, Some(rps.len()));
                 self.enumeration = Some(Enumeration::Rps {
                     rps,
                     next: 1,
@@ -91,7 +100,10 @@ impl Ctap2 {
                 Ok(response)
             }
             CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN => {
-                let hash = params.rp_id_hash.as_ref().ok_or(StatusCode::MISSING_PARAMETER)?;
+                let hash = params
+                    .rp_id_hash
+                    .as_ref()
+                    .ok_or(StatusCode::MISSING_PARAMETER)?;
                 let credentials: Vec<Resident> = self
                     .state
                     .credentials
@@ -141,19 +153,27 @@ impl Ctap2 {
     fn enumerate_next(&mut self, now: Instant, sub: CredMgmtSubCommand) -> Result<Vec<u8>> {
         let mut enumeration = self.enumeration.take().ok_or(StatusCode::NOT_ALLOWED)?;
         let response = match (&mut enumeration, sub) {
-            (Enumeration::Rps { rps, next, expires }, CredMgmtSubCommand::ENUMERATE_RPS_GET_NEXT_RP)
-                if *expires > now =>
-            {
+            (
+                Enumeration::Rps { rps, next, expires },
+                CredMgmtSubCommand::ENUMERATE_RPS_GET_NEXT_RP,
+            ) if *expires > now => {
                 let rp = rps.get(*next).ok_or(StatusCode::NOT_ALLOWED)?;
                 *next += 1;
                 *expires = now + CONTINUATION_TIMEOUT;
                 rp_response(rp, None)
             }
             (
-                Enumeration::Credentials { credentials, next, expires },
+                Enumeration::Credentials {
+                    credentials,
+                    next,
+                    expires,
+                },
                 CredMgmtSubCommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
             ) if *expires > now => {
-                let credential = credentials.get(*next).ok_or(StatusCode::NOT_ALLOWED)?.clone();
+                let credential = credentials
+                    .get(*next)
+                    .ok_or(StatusCode::NOT_ALLOWED)?
+                    .clone();
                 *next += 1;
                 *expires = now + CONTINUATION_TIMEOUT;
                 self.credential_response(&credential, None)?
@@ -167,8 +187,11 @@ impl Ctap2 {
     fn credential_response(&self, credential: &Resident, total: Option<usize>) -> Result<Vec<u8>> {
         let rp_id_hash = credential.rp_id_hash();
         let master = self.state.master.as_slice();
-        let header = CredentialId::decode(master, &rp_id_hash, &credential.id).ok_or(StatusCode::OTHER)?;
-        let key = header.signing_key(master, &rp_id_hash).ok_or(StatusCode::OTHER)?;
+        let header =
+            CredentialId::decode(master, &rp_id_hash, &credential.id).ok_or(StatusCode::OTHER)?;
+        let key = header
+            .signing_key(master, &rp_id_hash)
+            .ok_or(StatusCode::OTHER)?;
         Ok(answer(&CredentialManagementResponse {
             user: Some(credential.user.clone()),
             credential_id: Some(CredentialDescriptor::public_key(&credential.id)),
@@ -181,7 +204,8 @@ impl Ctap2 {
 
     pub(super) fn config(&mut self, now: Instant, request: ConfigRequest) -> Result<Vec<u8>> {
         let sub = request.sub_command;
-        if sub != ConfigSubCommand::TOGGLE_ALWAYS_UV && sub != ConfigSubCommand::SET_MIN_PIN_LENGTH {
+        if sub != ConfigSubCommand::TOGGLE_ALWAYS_UV && sub != ConfigSubCommand::SET_MIN_PIN_LENGTH
+        {
             // enableEnterpriseAttestation and vendorPrototype are not supported.
             return Err(StatusCode::INVALID_SUBCOMMAND);
         }
@@ -221,7 +245,11 @@ impl Ctap2 {
         if new_min < self.state.min_pin_length || usize::from(new_min) > 63 {
             return Err(StatusCode::PIN_POLICY_VIOLATION);
         }
-        if params.min_pin_length_rpids.as_ref().is_some_and(|l| !l.is_empty()) {
+        if params
+            .min_pin_length_rpids
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
+        {
             return Err(StatusCode::PIN_POLICY_VIOLATION);
         }
         if params.force_change_pin == Some(true) && self.state.pin.is_none() {

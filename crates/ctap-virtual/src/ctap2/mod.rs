@@ -10,16 +10,16 @@ mod management;
 pub(crate) mod state;
 
 pub use state::{StateError, StateFile};
-mod u2f;
 mod api;
 mod attestation;
+mod u2f;
 
 use std::time::{Duration, Instant};
 
+use ctap_types::{Ctap2Command, StatusCode};
 use ctap2_proto::cbor::CborMessage;
 use ctap2_proto::pin::{KeyAgreementKey, Permissions, PinProtocol};
 use ctap2_proto::{Algorithm, CredentialParameters, Info};
-use ctap_types::{Ctap2Command, StatusCode};
 
 use self::keys::Drbg;
 use self::state::State;
@@ -180,15 +180,22 @@ impl Ctap2 {
         if command != Ctap2Command::GET_NEXT_ASSERTION {
             self.next_assertions = None;
         }
-        if command != Ctap2Command::CREDENTIAL_MGMT && command != Ctap2Command::CREDENTIAL_MGMT_PRE {
+        if command != Ctap2Command::CREDENTIAL_MGMT && command != Ctap2Command::CREDENTIAL_MGMT_PRE
+        {
             self.enumeration = None;
         }
         let result = match command {
             Ctap2Command::GET_INFO => Ok(Some(answer(&self.info(config)))),
-            Ctap2Command::MAKE_CREDENTIAL => decode(params).and_then(|r| self.make_credential(now, config, r)),
-            Ctap2Command::GET_ASSERTION => decode(params).and_then(|r| self.get_assertion(now, config, r)),
+            Ctap2Command::MAKE_CREDENTIAL => {
+                decode(params).and_then(|r| self.make_credential(now, config, r))
+            }
+            Ctap2Command::GET_ASSERTION => {
+                decode(params).and_then(|r| self.get_assertion(now, config, r))
+            }
             Ctap2Command::GET_NEXT_ASSERTION => self.get_next_assertion(now).map(Some),
-            Ctap2Command::CLIENT_PIN => decode(params).and_then(|r| self.client_pin(now, r)).map(Some),
+            Ctap2Command::CLIENT_PIN => decode(params)
+                .and_then(|r| self.client_pin(now, r))
+                .map(Some),
             Ctap2Command::CREDENTIAL_MGMT | Ctap2Command::CREDENTIAL_MGMT_PRE => decode(params)
                 .and_then(|r| self.credential_management(now, config, r))
                 .map(Some),
@@ -255,16 +262,26 @@ impl Ctap2 {
             aaguid: config.aaguid,
             options: options.iter().map(|(k, v)| ((*k).into(), *v)).collect(),
             max_msg_size: Some(config.report_size.max_message_len() as u64),
-            pin_uv_auth_protocols: PIN_PROTOCOLS.iter().map(|p| u64::from(p.number())).collect(),
+            pin_uv_auth_protocols: PIN_PROTOCOLS
+                .iter()
+                .map(|p| u64::from(p.number()))
+                .collect(),
             max_credential_count_in_list: Some(MAX_CREDENTIALS_IN_LIST as u64),
             max_credential_id_length: Some(keys::CREDENTIAL_ID_LEN as u64),
             transports: vec!["usb".into()],
-            algorithms: Some(ALGORITHMS.iter().map(|a| CredentialParameters::public_key(*a)).collect()),
+            algorithms: Some(
+                ALGORITHMS
+                    .iter()
+                    .map(|a| CredentialParameters::public_key(*a))
+                    .collect(),
+            ),
             force_pin_change: Some(self.state.force_pin_change),
             min_pin_length: Some(u64::from(self.state.min_pin_length)),
-            firmware_version: Some(u64::from(config.device_version.major) << 16
-                | u64::from(config.device_version.minor) << 8
-                | u64::from(config.device_version.build)),
+            firmware_version: Some(
+                u64::from(config.device_version.major) << 16
+                    | u64::from(config.device_version.minor) << 8
+                    | u64::from(config.device_version.build),
+            ),
             max_rpids_for_set_min_pin_length: Some(0),
             remaining_discoverable_credentials: Some(remaining as u64),
             ..Info::default()
@@ -321,7 +338,9 @@ impl Ctap2 {
             return Err(StatusCode::PIN_AUTH_INVALID);
         }
         match (&token.rp_id, rp_id) {
-            (Some(bound), Some(rp_id)) if bound != rp_id => return Err(StatusCode::PIN_AUTH_INVALID),
+            (Some(bound), Some(rp_id)) if bound != rp_id => {
+                return Err(StatusCode::PIN_AUTH_INVALID);
+            }
             (None, Some(rp_id)) => token.rp_id = Some(rp_id.into()),
             _ => {}
         }

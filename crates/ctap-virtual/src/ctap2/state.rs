@@ -137,16 +137,21 @@ impl State {
         use ctap2_proto::Error;
         let mut map = TextMap::new(value, "state")?;
         let mut num = |key: &'static str| map.require(key, key)?.to_num::<u64>(key);
-        let sign_count = u32::try_from(num("signCount")?).map_err(|_| Error::InvalidParameter("signCount"))?;
-        let pin_retries = u8::try_from(num("pinRetries")?).map_err(|_| Error::InvalidParameter("pinRetries"))?;
-        let min_pin_length = u8::try_from(num("minPinLength")?).map_err(|_| Error::InvalidParameter("minPinLength"))?;
+        let sign_count =
+            u32::try_from(num("signCount")?).map_err(|_| Error::InvalidParameter("signCount"))?;
+        let pin_retries =
+            u8::try_from(num("pinRetries")?).map_err(|_| Error::InvalidParameter("pinRetries"))?;
+        let min_pin_length = u8::try_from(num("minPinLength")?)
+            .map_err(|_| Error::InvalidParameter("minPinLength"))?;
         let next_created = num("nextCreated")?;
         let master: [u8; 32] = map
             .require("master", "master")?
             .into_bytes("master")?
             .try_into()
             .map_err(|_| Error::InvalidLength("master"))?;
-        let force_pin_change = map.require("forcePinChange", "forcePinChange")?.as_bool("forcePinChange")?;
+        let force_pin_change = map
+            .require("forcePinChange", "forcePinChange")?
+            .as_bool("forcePinChange")?;
         let always_uv = map.require("alwaysUv", "alwaysUv")?.as_bool("alwaysUv")?;
         let pin = match (map.take("pinHash"), map.take("pinLength")) {
             (Some(hash), Some(len)) => Some((
@@ -290,8 +295,15 @@ mod tests {
         state.pin_retries = 5;
         state.credentials.push(Resident {
             id: vec![9; 51],
-            rp: RpEntity { id: "example.com".into(), name: Some("Ex".into()) },
-            user: UserEntity { id: vec![1, 2], name: Some("a".into()), display_name: None },
+            rp: RpEntity {
+                id: "example.com".into(),
+                name: Some("Ex".into()),
+            },
+            user: UserEntity {
+                id: vec![1, 2],
+                name: Some("a".into()),
+                display_name: None,
+            },
             created: 3,
         });
         state.next_created = 4;
@@ -312,7 +324,11 @@ mod tests {
         let mut flipped = bytes.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(State::from_file_bytes(&flipped).unwrap_err().contains("checksum"));
+        assert!(
+            State::from_file_bytes(&flipped)
+                .unwrap_err()
+                .contains("checksum")
+        );
         assert!(State::from_file_bytes(b"hello").is_err());
         assert!(State::from_file_bytes(&[]).is_err());
     }

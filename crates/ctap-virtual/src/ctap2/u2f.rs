@@ -56,7 +56,12 @@ pub(crate) fn respond(
 }
 
 impl Ctap2 {
-    fn u2f_register(&mut self, config: &Config, present: bool, data: &[u8]) -> Result<Vec<u8>, [u8; 2]> {
+    fn u2f_register(
+        &mut self,
+        config: &Config,
+        present: bool,
+        data: &[u8],
+    ) -> Result<Vec<u8>, [u8; 2]> {
         let (challenge, application) = data
             .split_first_chunk::<32>()
             .filter(|_| data.len() == 64)
@@ -101,7 +106,12 @@ impl Ctap2 {
         .concat())
     }
 
-    fn u2f_authenticate(&mut self, present: bool, control: u8, data: &[u8]) -> Result<Vec<u8>, [u8; 2]> {
+    fn u2f_authenticate(
+        &mut self,
+        present: bool,
+        control: u8,
+        data: &[u8],
+    ) -> Result<Vec<u8>, [u8; 2]> {
         let (challenge, rest) = data.split_first_chunk::<32>().ok_or(SW_WRONG_LENGTH)?;
         let (application, rest) = rest.split_first_chunk::<32>().ok_or(SW_WRONG_LENGTH)?;
         let (&len, key_handle) = rest.split_first().ok_or(SW_WRONG_LENGTH)?;
@@ -110,7 +120,9 @@ impl Ctap2 {
         }
         let master = self.state.master.as_slice();
         let header = CredentialId::decode(master, application, key_handle)
-            .filter(|h| h.kind == KIND_SERVER_SIDE && h.alg == Algorithm::ES256 && h.cred_protect <= 1)
+            .filter(|h| {
+                h.kind == KIND_SERVER_SIDE && h.alg == Algorithm::ES256 && h.cred_protect <= 1
+            })
             .ok_or(SW_WRONG_DATA)?;
         let user_presence = match control {
             // "If the key handle was created by this U2F token, the U2F token MUST
@@ -122,11 +134,19 @@ impl Ctap2 {
             DONT_ENFORCE_USER_PRESENCE => 0x00,
             _ => return Err(SW_WRONG_DATA),
         };
-        let key = header.signing_key(master, application).ok_or(SW_WRONG_DATA)?;
+        let key = header
+            .signing_key(master, application)
+            .ok_or(SW_WRONG_DATA)?;
         self.state.sign_count = self.state.sign_count.wrapping_add(1);
         self.dirty = true;
         let counter = self.state.sign_count.to_be_bytes();
-        let signed = [application.as_slice(), &[user_presence], &counter, challenge].concat();
+        let signed = [
+            application.as_slice(),
+            &[user_presence],
+            &counter,
+            challenge,
+        ]
+        .concat();
         let signature = key.sign(&signed);
         Ok([&[user_presence][..], &counter, &signature, &SW_NO_ERROR].concat())
     }
