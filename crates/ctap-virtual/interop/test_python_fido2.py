@@ -8,10 +8,13 @@ assertions, Fido2Client + Fido2Server without a PIN, ClientPin with protocols 2
 and 1, Fido2Client + Fido2Server with the PIN, CredentialManagement, Config, and
 last the three-wrong-PINs block.
 
-usage: test_python_fido2.py HOST:PORT [--touch-delay-ms N]
+usage: test_python_fido2.py HOST:PORT [--touch-delay-ms N] [--resumed]
+
+With --resumed only the checks of a server restarted on the state file of a
+previous full run are made (PIN, credentials and counter survived).
 
 The server must approve touches after N ms (default 600), e.g.
-`cargo run -p ctap-virtual --example serve_udp -- 127.0.0.1:0 --touch-delay-ms 600`.
+`ctap serve --udp 127.0.0.1:0 --touch-delay 600` (what run.sh starts).
 Prints "N passed, M failed" last; exits non-zero on any failure.
 """
 
@@ -212,7 +215,11 @@ def main() -> int:
             assert other.ping(b) == b
         other.close()
 
-    ctap2_tests(test, dev, touch_delay)
+    if "--resumed" in sys.argv:
+        tests.clear()
+        resumed_tests(test, dev)
+    else:
+        ctap2_tests(test, dev, touch_delay)
 
     passed = failed = 0
     for fn in tests:
@@ -537,6 +544,26 @@ def ctap2_tests(test, dev, touch_delay):
             CtapError.ERR.PIN_AUTH_BLOCKED,
         ], codes
         assert pin.get_pin_retries() == (5, True)
+
+
+def resumed_tests(test, dev):
+    """A server restarted on the state file of a full run."""
+
+    @test
+    def restart_keeps_pin_credentials_and_counter():
+        ctap2 = Ctap2(dev)
+        assert ctap2.info.options["clientPin"] is True
+        assert ctap2.info.min_pin_length == 6, ctap2.info.min_pin_length
+        pin = ClientPin(ctap2, PinProtocolV2())
+        # Retries survive the restart; the power-cycle block does not.
+        assert pin.get_pin_retries() == (5, False), pin.get_pin_retries()
+        token = pin.get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT)
+        assert pin.get_pin_retries() == (8, False)
+        credman = CredentialManagement(ctap2, pin.protocol, token)
+        assert len(credman.enumerate_creds(sha256(b"multi.example"))) == 2
+        assertions = ctap2.get_assertions("multi.example", os.urandom(32))
+        assert len(assertions) == 2, len(assertions)
+        assert assertions[0].auth_data.counter > 20, assertions[0].auth_data.counter
 
 
 if __name__ == "__main__":

@@ -1654,6 +1654,20 @@ fn register_ctap2(host: &mut Host) -> (Vec<u8>, CoseKey) {
 }
 
 #[test]
+fn an_answer_over_the_maximum_message_is_other_not_silence() {
+    // 8-byte reports carry at most 385 bytes: a batch-attested credential is longer.
+    let config = config()
+        .with_report_size(ReportSize::new(8).unwrap())
+        .with_attestation(Attestation::Batch);
+    let mut host = Host::new(config);
+    let request = make_request("example.com", 1, Algorithm::ES256);
+    assert_eq!(host.make_credential(&request).status, StatusCode::OTHER);
+    // A short answer still fits.
+    let mut host = Host::new(config.with_attestation(Attestation::None));
+    assert_eq!(host.make_credential(&request).status, StatusCode::SUCCESS);
+}
+
+#[test]
 fn get_info_tells_the_truth() {
     let mut host = Host::new(config().with_max_discoverable_credentials(5));
     let info = host.info();

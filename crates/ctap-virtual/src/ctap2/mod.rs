@@ -105,6 +105,17 @@ fn decode<T: CborMessage>(params: &[u8]) -> Result<T> {
     result.map_err(|error| error.status())
 }
 
+/// An answer longer than the report size's maximum message (a batch-attested
+/// credential at 8-byte reports, say) cannot be sent: `CTAP1_ERR_OTHER` instead of
+/// silence, so the host is not left waiting.
+fn fit(answer: Vec<u8>, config: &Config) -> Vec<u8> {
+    if answer.len() > config.report_size.max_message_len() {
+        vec![StatusCode::OTHER.to_u8()]
+    } else {
+        answer
+    }
+}
+
 fn answer(message: &impl CborMessage) -> Vec<u8> {
     let mut out = vec![StatusCode::SUCCESS.to_u8()];
     message.to_value().encode_into(&mut out);
@@ -206,7 +217,7 @@ impl Ctap2 {
         };
         self.persist();
         match result {
-            Ok(Some(bytes)) => Outcome::Answer(bytes),
+            Ok(Some(bytes)) => Outcome::Answer(fit(bytes, config)),
             Ok(None) => Outcome::Touch,
             Err(status) => Outcome::Answer(vec![status.to_u8()]),
         }
@@ -230,7 +241,7 @@ impl Ctap2 {
             None => Err(StatusCode::OTHER),
         };
         self.persist();
-        result.unwrap_or_else(|status| vec![status.to_u8()])
+        fit(result.unwrap_or_else(|status| vec![status.to_u8()]), config)
     }
 
     /// The touch-wait ended without a touch (denied, timed out, cancelled).
