@@ -158,6 +158,11 @@ impl Authenticator {
         (&mut self.core.ctap2, &self.core.config)
     }
 
+    /// The CTAP2 authenticator and the configuration, read only.
+    pub(crate) const fn ctap2_ref(&self) -> (&Ctap2, &Config) {
+        (&self.core.ctap2, &self.core.config)
+    }
+
     /// Takes one report the host wrote (an output report: a CTAPHID packet, no report
     /// id). Timers due at `now` run first. Answers go to the output queue.
     ///

@@ -33,27 +33,27 @@ impl Authenticator {
 
     /// What authenticatorGetInfo answers now.
     #[must_use]
-    pub fn info(&mut self) -> Info {
-        let (ctap2, config) = self.ctap2_parts();
+    pub fn info(&self) -> Info {
+        let (ctap2, config) = self.ctap2_ref();
         ctap2.info(config)
     }
 
     /// The number of discoverable credentials stored.
     #[must_use]
-    pub fn discoverable_credentials(&mut self) -> usize {
-        self.ctap2_parts().0.state.credentials.len()
+    pub fn discoverable_credentials(&self) -> usize {
+        self.ctap2_ref().0.state.credentials.len()
     }
 
     /// The PIN retry counter.
     #[must_use]
-    pub fn pin_retries(&mut self) -> u8 {
-        self.ctap2_parts().0.state.pin_retries
+    pub fn pin_retries(&self) -> u8 {
+        self.ctap2_ref().0.state.pin_retries
     }
 
     /// The persistent state in its file format (credentials, PIN, counters, settings).
     #[must_use]
-    pub fn state_bytes(&mut self) -> Vec<u8> {
-        self.ctap2_parts().0.state.to_file_bytes()
+    pub fn state_bytes(&self) -> Vec<u8> {
+        self.ctap2_ref().0.state.to_file_bytes()
     }
 
     /// Replaces the persistent state with `bytes` (from [`state_bytes`](Self::state_bytes)).
