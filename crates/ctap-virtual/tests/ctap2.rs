@@ -1748,4 +1748,31 @@ proptest! {
         // The device still answers.
         prop_assert_eq!(host.ctap(0x04, &[]).status, StatusCode::SUCCESS);
     }
+
+    /// State bytes from a file are input: arbitrary bytes, and arbitrary bodies behind
+    /// a valid header and checksum, are refused or loaded, never a panic; after a
+    /// refusal the authenticator still works.
+    #[test]
+    fn arbitrary_state_files_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+        raw in proptest::collection::vec(any::<u8>(), 0..100),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let mut device = Authenticator::new(config());
+        prop_assert!(device.load_state(&raw).is_err());
+        let frame = |body: &[u8]| [b"ctap-virtual state v1\n".as_slice(), &sha256(body), body].concat();
+        let _ = device.load_state(&frame(&body));
+        // A real state (with a PIN and a credential) with one byte changed and the
+        // checksum fixed up: reaches the CBOR and field checks.
+        let mut host = Host::new(config());
+        register(&mut host, &resident(make_request("example.com", 1, Algorithm::ES256)));
+        host.device.set_pin("1234").unwrap();
+        let mut real = host.device.state_bytes()[54..].to_vec();
+        let at = flip.index(real.len());
+        real[at] = byte;
+        let _ = device.load_state(&frame(&real));
+        let valid = Authenticator::new(config()).state_bytes();
+        prop_assert!(device.load_state(&valid).is_ok());
+    }
 }

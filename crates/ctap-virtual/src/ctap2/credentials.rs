@@ -227,7 +227,7 @@ impl Ctap2 {
                 .credentials
                 .retain(|c| !(c.rp.id == plan.rp.id && c.user.id == plan.user.id));
             let created = self.state.next_created;
-            self.state.next_created += 1;
+            self.state.next_created = self.state.next_created.wrapping_add(1);
             self.state.credentials.push(Resident {
                 id: id.clone(),
                 rp: plan.rp,
