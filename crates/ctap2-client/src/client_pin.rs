@@ -365,7 +365,12 @@ impl<'c, D: CtapDevice> ClientPin<'c, D> {
     }
 
     fn encrypt(&mut self, shared: &SharedSecret, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let mut rng = Drawn::new(self.ctap.rng(), 16)?;
+        // Protocol two draws a 16-byte IV; protocol one uses none.
+        let iv_len = match self.protocol {
+            PinProtocol::One => 0,
+            PinProtocol::Two => 16,
+        };
+        let mut rng = Drawn::new(self.ctap.rng(), iv_len)?;
         shared
             .encrypt(plaintext, &mut rng)
             .map_err(|e| Error::InvalidArgument(e.to_string()))
