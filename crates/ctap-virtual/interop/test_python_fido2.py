@@ -3,6 +3,10 @@
 
 A real client nobody here wrote drives the virtual authenticator through a small
 CtapHidConnection over UDP (one report per datagram). Every result is asserted.
+The CTAP2 tests run in order on one authenticator: Ctap2 credentials and
+assertions, Fido2Client + Fido2Server without a PIN, ClientPin with protocols 2
+and 1, Fido2Client + Fido2Server with the PIN, CredentialManagement, Config, and
+last the three-wrong-PINs block.
 
 usage: test_python_fido2.py HOST:PORT [--touch-delay-ms N]
 
@@ -21,9 +25,22 @@ import threading
 import time
 import traceback
 
+from fido2.attestation import PackedAttestation
+from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.cose import CoseKey
 from fido2.ctap import STATUS, CtapError
 from fido2.ctap1 import Ctap1
-from fido2.ctap2 import Ctap2
+from fido2.ctap2 import ClientPin, Config, Ctap2, CredentialManagement
+from fido2.ctap2.extensions import CredProtectExtension, HmacSecretExtension
+from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
+from fido2.server import Fido2Server
+from fido2.utils import sha256
+from fido2.webauthn import (
+    AttestationObject,
+    PublicKeyCredentialRpEntity,
+    PublicKeyCredentialUserEntity,
+    UserVerificationRequirement,
+)
 from fido2.hid import CAPABILITY, CTAPHID, CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
 from fido2.webauthn import Aaguid
@@ -107,12 +124,21 @@ def main() -> int:
     def get_info_reports_versions_aaguid_and_options():
         # Ctap2() itself calls getInfo, and python-fido2 checks the CBOR is canonical.
         info = Ctap2(dev).get_info()
-        assert info.versions == ["FIDO_2_0", "FIDO_2_1", "U2F_V2"], info.versions
+        assert info.versions == ["U2F_V2", "FIDO_2_0", "FIDO_2_1"], info.versions
         assert info.aaguid == AAGUID, info.aaguid
-        assert info.options == {"rk": False, "up": True, "plat": False}, info.options
+        for option, value in {
+            "rk": True, "up": True, "plat": False, "clientPin": False, "credMgmt": True,
+            "authnrCfg": True, "alwaysUv": False, "setMinPINLength": True,
+            "makeCredUvNotRqd": True, "pinUvAuthToken": True,
+        }.items():
+            assert info.options.get(option) == value, (option, info.options)
         assert info.max_msg_size == 7609, info.max_msg_size
         assert info.transports == ["usb"], info.transports
-        assert info.extensions == [], info.extensions
+        assert info.extensions == ["credProtect", "hmac-secret"], info.extensions
+        assert info.pin_uv_protocols == [2, 1], info.pin_uv_protocols
+        assert [a["alg"] for a in info.algorithms] == [-7, -8], info.algorithms
+        assert info.min_pin_length == 4, info.min_pin_length
+        assert info.remaining_disc_creds == 50, info.remaining_disc_creds
 
     @test
     def selection_reports_upneeded_until_the_touch():
@@ -186,6 +212,8 @@ def main() -> int:
             assert other.ping(b) == b
         other.close()
 
+    ctap2_tests(test, dev, touch_delay)
+
     passed = failed = 0
     for fn in tests:
         try:
@@ -200,6 +228,315 @@ def main() -> int:
     dev.close()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+RP = {"id": "example.com", "name": "Example"}
+ORIGIN = "https://example.com"
+PIN = "123456"
+
+
+class PinInteraction(UserInteraction):
+    """Answers Fido2Client's PIN prompt."""
+
+    def __init__(self, pin: str):
+        self.pin = pin
+        self.asked = 0
+
+    def request_pin(self, permissions, rp_id):
+        self.asked += 1
+        return self.pin
+
+
+def ctap2_tests(test, dev, touch_delay):
+    """CTAP2 proper: credentials, PIN (both protocols), management, Fido2Client."""
+    state = {}
+
+    def user(n: int) -> dict:
+        return {"id": bytes([n]) * 8, "name": f"user{n}", "displayName": f"User {n}"}
+
+    @test
+    def ctap2_make_credential_and_get_assertion_es256_and_eddsa():
+        ctap2 = Ctap2(dev)
+        for alg in (-7, -8):
+            cdh = os.urandom(32)
+            att = ctap2.make_credential(cdh, RP, user(1), [{"type": "public-key", "alg": alg}])
+            assert att.fmt == "packed", att.fmt
+            # Self attestation verified by python-fido2's own packed verifier.
+            PackedAttestation().verify(att.att_stmt, att.auth_data, cdh)
+            cred = att.auth_data.credential_data
+            assert cred.aaguid == AAGUID
+            assert cred.public_key[3] == alg, cred.public_key
+            assert att.auth_data.is_user_present() and not att.auth_data.is_user_verified()
+            cdh2 = os.urandom(32)
+            assertion = ctap2.get_assertion(
+                "example.com", cdh2, [{"type": "public-key", "id": cred.credential_id}]
+            )
+            assertion.verify(cdh2, cred.public_key)
+            assert assertion.auth_data.counter > att.auth_data.counter
+            assert assertion.credential["id"] == cred.credential_id
+            # The same id for another RP is not ours.
+            try:
+                ctap2.get_assertion(
+                    "other.example", cdh2, [{"type": "public-key", "id": cred.credential_id}]
+                )
+            except CtapError as e:
+                assert e.code == CtapError.ERR.NO_CREDENTIALS, e
+            else:
+                raise AssertionError("credential used for another RP")
+
+    @test
+    def ctap2_discoverable_credentials_and_get_next_assertion():
+        ctap2 = Ctap2(dev)
+        rp = {"id": "multi.example", "name": "Multi"}
+        keys = {}
+        for n in (1, 2, 3):
+            att = ctap2.make_credential(
+                os.urandom(32), rp, user(n), [{"type": "public-key", "alg": -7}],
+                options={"rk": True},
+            )
+            keys[att.auth_data.credential_data.credential_id] = att.auth_data.credential_data.public_key
+        cdh = os.urandom(32)
+        assertions = ctap2.get_assertions("multi.example", cdh)
+        assert len(assertions) == 3, len(assertions)
+        assert assertions[0].number_of_credentials == 3
+        # Newest first; without UV only the user id.
+        assert [a.user["id"] for a in assertions] == [user(n)["id"] for n in (3, 2, 1)]
+        assert all("name" not in a.user for a in assertions), assertions[0].user
+        for a in assertions:
+            a.verify(cdh, keys[a.credential["id"]])
+        try:
+            ctap2.get_next_assertion()
+        except CtapError as e:
+            assert e.code == CtapError.ERR.NOT_ALLOWED, e
+        else:
+            raise AssertionError("a fourth assertion")
+
+    @test
+    def ctap2_exclude_list_and_errors():
+        ctap2 = Ctap2(dev)
+        att = ctap2.make_credential(os.urandom(32), RP, user(4), [{"type": "public-key", "alg": -7}])
+        cred_id = att.auth_data.credential_data.credential_id
+        cases = [
+            (lambda: ctap2.make_credential(
+                os.urandom(32), RP, user(4), [{"type": "public-key", "alg": -7}],
+                exclude_list=[{"type": "public-key", "id": cred_id}]),
+             CtapError.ERR.CREDENTIAL_EXCLUDED),
+            (lambda: ctap2.make_credential(
+                os.urandom(32), RP, user(4), [{"type": "public-key", "alg": -257}]),
+             CtapError.ERR.UNSUPPORTED_ALGORITHM),
+            (lambda: ctap2.get_assertion("nobody.example", os.urandom(32)),
+             CtapError.ERR.NO_CREDENTIALS),
+            (lambda: ctap2.get_assertion(
+                "example.com", os.urandom(32), options={"rk": True}),
+             CtapError.ERR.UNSUPPORTED_OPTION),
+        ]
+        for call, code in cases:
+            try:
+                call()
+            except CtapError as e:
+                assert e.code == code, (e, code)
+            else:
+                raise AssertionError(f"no {code}")
+
+    def register_and_authenticate(client, uv, resident, extensions=None):
+        server = Fido2Server(PublicKeyCredentialRpEntity(**RP))
+        options, reg_state = server.register_begin(
+            PublicKeyCredentialUserEntity(id=os.urandom(16), name="alice", display_name="Alice"),
+            user_verification=uv,
+            resident_key_requirement="required" if resident else "discouraged",
+            extensions=extensions,
+        )
+        result = client.make_credential(options.public_key)
+        auth_data = server.register_complete(reg_state, result)
+        credentials = [auth_data.credential_data]
+        options, auth_state = server.authenticate_begin(credentials, user_verification=uv)
+        response = client.get_assertion(options.public_key).get_response(0)
+        server.authenticate_complete(auth_state, credentials, response)
+        return auth_data, response
+
+    @test
+    def fido2_client_registers_and_authenticates_without_pin():
+        client = Fido2Client(dev, DefaultClientDataCollector(ORIGIN))
+        auth_data, response = register_and_authenticate(
+            client, UserVerificationRequirement.DISCOURAGED, resident=False
+        )
+        assert not auth_data.is_user_verified()
+        auth_data, response = register_and_authenticate(
+            client, UserVerificationRequirement.DISCOURAGED, resident=True
+        )
+        assert auth_data.is_user_present()
+
+    @test
+    def fido2_client_hmac_secret_is_stable_per_salt():
+        client = Fido2Client(
+            dev,
+            DefaultClientDataCollector(ORIGIN),
+            extensions=[HmacSecretExtension(allow_hmac_secret=True), CredProtectExtension()],
+        )
+        server = Fido2Server(PublicKeyCredentialRpEntity(**RP))
+        options, reg_state = server.register_begin(
+            PublicKeyCredentialUserEntity(id=os.urandom(16), name="bob"),
+            user_verification="discouraged",
+            extensions={"hmacCreateSecret": True},
+        )
+        result = client.make_credential(options.public_key)
+        assert result.client_extension_results.get("hmacCreateSecret") is True, result
+        auth_data = server.register_complete(reg_state, result)
+        outputs = []
+        for salt in (b"a" * 32, b"a" * 32, b"b" * 32):
+            options, _ = server.authenticate_begin(
+                [auth_data.credential_data], user_verification="discouraged",
+                extensions={"hmacGetSecret": {"salt1": salt}},
+            )
+            response = client.get_assertion(options.public_key).get_response(0)
+            outputs.append(response.client_extension_results["hmacGetSecret"]["output1"])
+        assert outputs[0] == outputs[1] != outputs[2], outputs
+
+    @test
+    def client_pin_protocol_2_set_change_and_token():
+        ctap2 = Ctap2(dev)
+        pin = ClientPin(ctap2, PinProtocolV2())
+        assert pin.get_pin_retries() == (8, False)
+        pin.set_pin("1234")
+        assert Ctap2(dev).get_info().options["clientPin"] is True
+        try:
+            pin.set_pin("5678")
+        except CtapError as e:
+            assert e.code == CtapError.ERR.NOT_ALLOWED, e
+        else:
+            raise AssertionError("set_pin twice")
+        pin.change_pin("1234", PIN)
+        try:
+            pin.get_pin_token("000000")
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_INVALID, e
+        else:
+            raise AssertionError("wrong PIN accepted")
+        assert pin.get_pin_retries()[0] == 7
+        token = pin.get_pin_token(PIN, ClientPin.PERMISSION.MAKE_CREDENTIAL, "example.com")
+        assert len(token) == 32
+        assert pin.get_pin_retries()[0] == 8
+
+    @test
+    def client_pin_protocol_1_token_makes_a_verified_credential():
+        ctap2 = Ctap2(dev)
+        protocol = PinProtocolV1()
+        token = ClientPin(ctap2, protocol).get_pin_token(PIN)
+        cdh = os.urandom(32)
+        att = ctap2.make_credential(
+            cdh, RP, user(5), [{"type": "public-key", "alg": -8}],
+            options={"rk": True},
+            pin_uv_param=protocol.authenticate(token, cdh),
+            pin_uv_protocol=protocol.VERSION,
+        )
+        assert att.auth_data.is_user_verified()
+        # A discoverable credential without the PIN now: PUAT_REQUIRED.
+        try:
+            ctap2.make_credential(
+                os.urandom(32), RP, user(6), [{"type": "public-key", "alg": -7}],
+                options={"rk": True},
+            )
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PUAT_REQUIRED, e
+        else:
+            raise AssertionError("rk without PIN accepted")
+        # A wrong pinUvAuthParam.
+        try:
+            ctap2.make_credential(
+                cdh, RP, user(5), [{"type": "public-key", "alg": -7}],
+                pin_uv_param=b"\0" * 16, pin_uv_protocol=1,
+            )
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_AUTH_INVALID, e
+        else:
+            raise AssertionError("bad pinUvAuthParam accepted")
+
+    @test
+    def fido2_client_registers_and_authenticates_with_pin():
+        interaction = PinInteraction(PIN)
+        client = Fido2Client(dev, DefaultClientDataCollector(ORIGIN), interaction)
+        auth_data, response = register_and_authenticate(
+            client, UserVerificationRequirement.REQUIRED, resident=True
+        )
+        assert auth_data.is_user_verified()
+        assert response.response.authenticator_data.is_user_verified()
+        assert interaction.asked >= 2, interaction.asked
+
+    @test
+    def credential_management_lists_updates_and_deletes():
+        ctap2 = Ctap2(dev)
+        for protocol in (PinProtocolV2(), PinProtocolV1()):
+            token = ClientPin(ctap2, protocol).get_pin_token(
+                PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT
+            )
+            credman = CredentialManagement(ctap2, protocol, token)
+            metadata = credman.get_metadata()
+            count = metadata[CredentialManagement.RESULT.EXISTING_CRED_COUNT]
+            remaining = metadata[CredentialManagement.RESULT.MAX_REMAINING_COUNT]
+            assert count >= 5 and count + remaining == 50, metadata
+            rps = {rp[CredentialManagement.RESULT.RP]["id"] for rp in credman.enumerate_rps()}
+            assert {"multi.example", "example.com"} <= rps, rps
+        creds = credman.enumerate_creds(sha256(b"multi.example"))
+        assert len(creds) == 3, creds
+        first = creds[0]
+        cred_id = first[CredentialManagement.RESULT.CREDENTIAL_ID]
+        new_user = dict(first[CredentialManagement.RESULT.USER], name="renamed")
+        credman.update_user_info(cred_id, new_user)
+        creds = credman.enumerate_creds(sha256(b"multi.example"))
+        assert any(c[CredentialManagement.RESULT.USER].get("name") == "renamed" for c in creds)
+        credman.delete_cred(cred_id)
+        assert len(credman.enumerate_creds(sha256(b"multi.example"))) == 2
+        try:
+            credman.delete_cred(cred_id)
+        except CtapError as e:
+            assert e.code == CtapError.ERR.NO_CREDENTIALS, e
+        else:
+            raise AssertionError("deleted twice")
+
+    @test
+    def config_toggle_always_uv_and_min_pin_length():
+        ctap2 = Ctap2(dev)
+        protocol = PinProtocolV2()
+        token = ClientPin(ctap2, protocol).get_pin_token(
+            PIN, ClientPin.PERMISSION.AUTHENTICATOR_CFG
+        )
+        config = Config(ctap2, protocol, token)
+        config.toggle_always_uv()
+        assert Ctap2(dev).get_info().options["alwaysUv"] is True
+        config.toggle_always_uv()
+        info = Ctap2(dev).get_info()
+        assert info.options["alwaysUv"] is False
+        config.set_min_pin_length(6)
+        assert Ctap2(dev).get_info().min_pin_length == 6
+        try:
+            ClientPin(ctap2, PinProtocolV1()).change_pin(PIN, "12345")
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_POLICY_VIOLATION, e
+        else:
+            raise AssertionError("a PIN under the minimum length accepted")
+        try:
+            config.set_min_pin_length(4)
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_POLICY_VIOLATION, e
+        else:
+            raise AssertionError("min PIN length lowered")
+
+    @test
+    def three_wrong_pins_block_until_power_cycle():
+        pin = ClientPin(Ctap2(dev), PinProtocolV2())
+        codes = []
+        for _ in range(4):
+            try:
+                pin.get_pin_token("999999")
+            except CtapError as e:
+                codes.append(e.code)
+        assert codes == [
+            CtapError.ERR.PIN_INVALID,
+            CtapError.ERR.PIN_INVALID,
+            CtapError.ERR.PIN_AUTH_BLOCKED,
+            CtapError.ERR.PIN_AUTH_BLOCKED,
+        ], codes
+        assert pin.get_pin_retries() == (5, True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! CTAPHID_MSG: CTAP1/U2F request APDUs (FIDO U2F Raw Message Formats, "U2F message
-//! framing": ISO 7816-4 short and extended encodings). Only U2F_VERSION is implemented.
+//! framing": ISO 7816-4 short and extended encodings). U2F_VERSION is answered here;
+//! REGISTER and AUTHENTICATE go to the CTAP2 authenticator's U2F half.
 
 /// `SW_NO_ERROR`.
 pub(crate) const SW_NO_ERROR: [u8; 2] = [0x90, 0x00];
@@ -13,8 +14,14 @@ pub(crate) const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
 /// U2F_VERSION (U2F Raw Message Formats, "GetVersion request and response").
 const INS_VERSION: u8 = 0x03;
 
+/// U2F_REGISTER.
+const INS_REGISTER: u8 = 0x01;
+/// U2F_AUTHENTICATE.
+const INS_AUTHENTICATE: u8 = 0x02;
+
 /// The answer to one request APDU: response data followed by the status word.
-pub(crate) fn respond(apdu: &[u8]) -> Vec<u8> {
+/// REGISTER and AUTHENTICATE are answered by `u2f(ins, p1, data)`.
+pub(crate) fn respond(apdu: &[u8], u2f: impl FnOnce(u8, u8, &[u8]) -> Vec<u8>) -> Vec<u8> {
     let Some(request) = Request::parse(apdu) else {
         return SW_WRONG_LENGTH.to_vec();
     };
@@ -25,8 +32,7 @@ pub(crate) fn respond(apdu: &[u8]) -> Vec<u8> {
         // "U2F_V2"; the request has no data.
         INS_VERSION if request.data.is_empty() => [b"U2F_V2".as_slice(), &SW_NO_ERROR].concat(),
         INS_VERSION => SW_WRONG_LENGTH.to_vec(),
-        // REGISTER (0x01) and AUTHENTICATE (0x02) need keys this device does not have;
-        // everything else is unknown: the spec's answer for both is "INS not supported".
+        INS_REGISTER | INS_AUTHENTICATE => u2f(request.ins, request.p1, request.data),
         _ => SW_INS_NOT_SUPPORTED.to_vec(),
     }
 }
@@ -36,6 +42,7 @@ pub(crate) fn respond(apdu: &[u8]) -> Vec<u8> {
 struct Request<'a> {
     cla: u8,
     ins: u8,
+    p1: u8,
     data: &'a [u8],
 }
 
@@ -51,7 +58,7 @@ impl<'a> Request<'a> {
     /// CLA INS P1 P2 00 Lc1 Lc2 data [Le1 Le2]       case 3/4, extended
     /// ```
     fn parse(apdu: &'a [u8]) -> Option<Self> {
-        let (&[cla, ins, _p1, _p2], body) = apdu.split_first_chunk::<4>()?;
+        let (&[cla, ins, p1, _p2], body) = apdu.split_first_chunk::<4>()?;
         let data = match *body {
             [] | [_] | [0, _, _] => &[][..],
             [0, lc1, lc2, ref rest @ ..] => {
@@ -73,13 +80,18 @@ impl<'a> Request<'a> {
                 rest.get(..lc)?
             }
         };
-        Some(Self { cla, ins, data })
+        Some(Self { cla, ins, p1, data })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `respond` with a U2F half that only says which instruction reached it.
+    fn respond(apdu: &[u8]) -> Vec<u8> {
+        super::respond(apdu, |ins, p1, data| [&[0xEE, ins, p1][..], data].concat())
+    }
 
     #[test]
     fn version_answers_in_every_encoding() {
@@ -110,10 +122,13 @@ mod tests {
         // VERSION with data.
         assert_eq!(respond(&[0, 3, 0, 0, 1, 0xAA]), SW_WRONG_LENGTH);
         assert_eq!(respond(&[0, 3, 0, 0, 0, 0, 1, 0xAA, 0, 0]), SW_WRONG_LENGTH);
-        // REGISTER, AUTHENTICATE and unknown instructions.
-        for ins in [0x01, 0x02, 0x04, 0xC0] {
+        // Unknown instructions.
+        for ins in [0x04, 0xC0] {
             assert_eq!(respond(&[0, ins, 0, 0]), SW_INS_NOT_SUPPORTED);
         }
+        // REGISTER and AUTHENTICATE go to the U2F half with P1 and the data.
+        assert_eq!(respond(&[0, 1, 0, 0, 1, 0xAA]), [0xEE, 1, 0, 0xAA]);
+        assert_eq!(respond(&[0, 2, 7, 0, 0, 0, 1, 0xBB]), [0xEE, 2, 7, 0xBB]);
         assert_eq!(respond(&[0x80, 3, 0, 0]), SW_CLA_NOT_SUPPORTED);
     }
 

@@ -12,7 +12,8 @@ use ctaphid_frame::{
 };
 
 use crate::channels::ChannelTable;
-use crate::{Config, TouchPolicy, apdu, cbor};
+use crate::ctap2::{Ctap2, Outcome};
+use crate::{Config, TouchPolicy, apdu, ctap2};
 
 /// The capabilities of the INIT answer: WINK, LOCK and CBOR; MSG is implemented (U2F
 /// VERSION), so NMSG is clear.
@@ -101,6 +102,8 @@ struct Core {
     output: VecDeque<Report>,
     max_output: usize,
     stats: Stats,
+    /// The CTAP2 authenticator behind CTAPHID_CBOR (and U2F behind CTAPHID_MSG).
+    ctap2: Ctap2,
 }
 
 /// A CTAPHID_LOCK in force.
@@ -145,8 +148,14 @@ impl Authenticator {
                 output: VecDeque::with_capacity(max_output.min(4096)),
                 max_output,
                 stats: Stats::default(),
+                ctap2: Ctap2::new(&config),
             },
         }
+    }
+
+    /// The CTAP2 authenticator and the configuration (for `ctap2::api`).
+    pub(crate) fn ctap2_parts(&mut self) -> (&mut Ctap2, &Config) {
+        (&mut self.core.ctap2, &self.core.config)
     }
 
     /// Takes one report the host wrote (an output report: a CTAPHID packet, no report
@@ -362,7 +371,12 @@ impl Core {
             Command::LOCK => self.lock(now, cid, payload),
             // §11.2.9.1.1: a U2F APDU in, its response APDU out.
             Command::MSG => {
-                let answer = apdu::respond(payload);
+                // U2F cannot wait for a touch: presence is what the policy would do.
+                let present = matches!(self.config.touch, TouchPolicy::Approve { .. });
+                let (state, config) = (&mut self.ctap2, &self.config);
+                let answer = apdu::respond(payload, |ins, p1, data| {
+                    ctap2::u2f_respond(state, config, present, ins, p1, data)
+                });
                 self.send(cid, Command::MSG, &answer);
             }
             Command::CBOR => self.cbor(now, cid, payload),
@@ -434,17 +448,12 @@ impl Core {
             return;
         };
         match Ctap2Command::new(command) {
-            Ctap2Command::GET_INFO => {
-                let max_msg_size = self.config.report_size.max_message_len();
-                let mut answer = vec![StatusCode::SUCCESS.to_u8()];
-                answer.extend(cbor::get_info(self.config.aaguid, max_msg_size));
-                self.send(cid, Command::CBOR, &answer);
-            }
-            command @ (Ctap2Command::SELECTION | Ctap2Command::RESET) => {
-                self.start_touch_wait(now, cid, command);
-            }
-            // A command this authenticator does not implement: CTAP1_ERR_INVALID_COMMAND.
-            _ => self.send_status(cid, StatusCode::INVALID_COMMAND),
+            command @ Ctap2Command::SELECTION => self.start_touch_wait(now, cid, command),
+            // Everything else (unknown commands too) is the CTAP2 authenticator's.
+            command => match self.ctap2.handle(now, &self.config, command, _parameters) {
+                Outcome::Answer(answer) => self.send(cid, Command::CBOR, &answer),
+                Outcome::Touch => self.start_touch_wait(now, cid, command),
+            },
         }
     }
 
@@ -495,15 +504,19 @@ impl Core {
             None => self.transaction = Some(wait),
             Some(status) => {
                 self.transaction = None;
-                if status == StatusCode::SUCCESS {
+                if status != StatusCode::SUCCESS {
+                    self.ctap2.abandon();
+                    self.send_status(wait.cid, status);
+                } else if wait.command == Ctap2Command::SELECTION {
+                    self.stats.selections += 1;
+                    self.send_status(wait.cid, status);
+                } else {
                     if wait.command == Ctap2Command::RESET {
-                        // Nothing to wipe: this authenticator keeps no credentials.
                         self.stats.resets += 1;
-                    } else {
-                        self.stats.selections += 1;
                     }
+                    let answer = self.ctap2.touched(now, &self.config);
+                    self.send(wait.cid, Command::CBOR, &answer);
                 }
-                self.send_status(wait.cid, status);
             }
         }
     }

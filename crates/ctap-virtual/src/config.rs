@@ -52,6 +52,20 @@ impl Default for TouchPolicy {
     }
 }
 
+/// The attestation of authenticatorMakeCredential (WebAuthn §8).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Attestation {
+    /// "packed" self attestation: signed by the new credential's own key, no
+    /// certificate.
+    #[default]
+    SelfAttestation,
+    /// "packed" batch attestation: signed by a P-256 key shared by every virtual
+    /// authenticator with the same AAGUID, with its self-signed certificate in `x5c`.
+    Batch,
+    /// "none": no attestation statement.
+    None,
+}
+
 /// Configuration of a virtual authenticator.
 ///
 /// ```
@@ -95,6 +109,16 @@ pub struct Config {
     /// Seed of the channel-id generator. Channel ids look random (hosts must not assume
     /// sequential ids) but are reproducible, so tests are deterministic.
     pub channel_seed: u64,
+    /// Seed of every CTAP2 secret (master key, key agreement keys, PIN tokens, IVs);
+    /// `None` seeds from the operating system. A seed makes runs reproducible (tests).
+    pub rng_seed: Option<[u8; 32]>,
+    /// How long after power-up authenticatorReset is allowed (CTAP 2.1 §6.6: 10 s);
+    /// `None` allows it at any time.
+    pub reset_window: Option<Duration>,
+    /// The attestation makeCredential returns.
+    pub attestation: Attestation,
+    /// How many discoverable credentials fit (then KEY_STORE_FULL).
+    pub max_discoverable_credentials: usize,
 }
 
 impl Default for Config {
@@ -114,6 +138,10 @@ impl Default for Config {
             },
             aaguid: DEFAULT_AAGUID,
             channel_seed: 0x5EED_C7A9_F1D0_0001,
+            rng_seed: None,
+            reset_window: Some(Duration::from_secs(10)),
+            attestation: Attestation::SelfAttestation,
+            max_discoverable_credentials: 50,
         }
     }
 }
@@ -172,6 +200,34 @@ impl Config {
     #[must_use]
     pub const fn with_aaguid(mut self, aaguid: [u8; 16]) -> Self {
         self.aaguid = aaguid;
+        self
+    }
+
+    /// Sets [`rng_seed`](Self::rng_seed).
+    #[must_use]
+    pub const fn with_rng_seed(mut self, seed: Option<[u8; 32]>) -> Self {
+        self.rng_seed = seed;
+        self
+    }
+
+    /// Sets [`reset_window`](Self::reset_window).
+    #[must_use]
+    pub const fn with_reset_window(mut self, window: Option<Duration>) -> Self {
+        self.reset_window = window;
+        self
+    }
+
+    /// Sets [`attestation`](Self::attestation).
+    #[must_use]
+    pub const fn with_attestation(mut self, attestation: Attestation) -> Self {
+        self.attestation = attestation;
+        self
+    }
+
+    /// Sets [`max_discoverable_credentials`](Self::max_discoverable_credentials).
+    #[must_use]
+    pub const fn with_max_discoverable_credentials(mut self, max: usize) -> Self {
+        self.max_discoverable_credentials = max;
         self
     }
 }

@@ -4,15 +4,16 @@
 
 mod apdu;
 mod authenticator;
-mod cbor;
 mod channels;
 mod config;
 mod connection;
+mod ctap2;
 pub mod testing;
 mod udp;
 
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
-pub use config::{Config, DEFAULT_AAGUID, TouchPolicy};
+pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
+pub use ctap2::{StateError, StateFile};
 pub use ctaphid_frame::Report;
 pub use udp::{RunningServer, StopHandle, UdpServer};

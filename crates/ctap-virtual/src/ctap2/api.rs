@@ -1,0 +1,101 @@
+//! The CTAP2 side of [`Authenticator`]'s public API: power cycles, a preset PIN, the
+//! persistent state and its file.
+
+use std::time::Instant;
+
+use ctap_types::StatusCode;
+use ctap2_proto::Info;
+
+use super::state::{State, StateError, StateFile};
+use crate::Authenticator;
+
+impl Authenticator {
+    /// The authenticator is powered up (plugged in) at `now`: PIN tokens, the key
+    /// agreement key, the per-power-cycle count of wrong PINs and pending getNextAssertion
+    /// or enumerations are lost, and the authenticatorReset window (see
+    /// [`Config::reset_window`](crate::Config::reset_window)) starts. Without a call the
+    /// first CTAP2 command counts as power-up.
+    pub fn power_up(&mut self, now: Instant) {
+        self.ctap2_parts().0.power_up(now);
+    }
+
+    /// Sets the PIN directly, as if by the user at the factory (`ctap serve --pin`).
+    ///
+    /// # Errors
+    /// `PIN_POLICY_VIOLATION` when it is shorter than the minimum PIN length (4 code
+    /// points by default) or longer than 63 bytes.
+    pub fn set_pin(&mut self, pin: &str) -> Result<(), StatusCode> {
+        let ctap2 = self.ctap2_parts().0;
+        let result = ctap2.set_pin(pin);
+        ctap2.persist();
+        result
+    }
+
+    /// What authenticatorGetInfo answers now.
+    #[must_use]
+    pub fn info(&mut self) -> Info {
+        let (ctap2, config) = self.ctap2_parts();
+        ctap2.info(config)
+    }
+
+    /// The number of discoverable credentials stored.
+    #[must_use]
+    pub fn discoverable_credentials(&mut self) -> usize {
+        self.ctap2_parts().0.state.credentials.len()
+    }
+
+    /// The PIN retry counter.
+    #[must_use]
+    pub fn pin_retries(&mut self) -> u8 {
+        self.ctap2_parts().0.state.pin_retries
+    }
+
+    /// The persistent state in its file format (credentials, PIN, counters, settings).
+    #[must_use]
+    pub fn state_bytes(&mut self) -> Vec<u8> {
+        self.ctap2_parts().0.state.to_file_bytes()
+    }
+
+    /// Replaces the persistent state with `bytes` (from [`state_bytes`](Self::state_bytes)).
+    ///
+    /// # Errors
+    /// What is wrong with the bytes; the state is then unchanged.
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let state = State::from_file_bytes(bytes)?;
+        self.ctap2_parts().0.load(state);
+        Ok(())
+    }
+
+    /// Calls `sink` with the new state bytes after every command that changed the
+    /// persistent state (the seam for persistence; see
+    /// [`use_state_file`](Self::use_state_file)).
+    pub fn on_state_change(&mut self, sink: impl FnMut(&[u8]) + Send + 'static) {
+        self.ctap2_parts().0.set_sink(Some(Box::new(sink)));
+    }
+
+    /// Keeps the state in `file`: loads it when it exists (a corrupt file is refused
+    /// and left untouched), otherwise writes the current state there; from then on
+    /// every change replaces the file atomically. A failed save is logged and the
+    /// previous file stays intact.
+    ///
+    /// # Errors
+    /// The file cannot be read, is corrupt, or cannot be created.
+    pub fn use_state_file(&mut self, file: StateFile) -> Result<(), StateError> {
+        match file.load()? {
+            Some(bytes) => {
+                self.load_state(&bytes)
+                    .map_err(|reason| StateError::Corrupt {
+                        path: file.path().to_path_buf(),
+                        reason,
+                    })?;
+            }
+            None => file.save(&self.state_bytes())?,
+        }
+        self.on_state_change(move |bytes| {
+            if let Err(error) = file.save(bytes) {
+                log::error!("{error}");
+            }
+        });
+        Ok(())
+    }
+}

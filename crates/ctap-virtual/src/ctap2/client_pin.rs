@@ -1,0 +1,231 @@
+//! authenticatorClientPIN (§6.5.5) with PIN/UV auth protocols one and two.
+
+use std::time::Instant;
+
+use ctap_types::StatusCode;
+use ctap2_proto::pin::{Permissions, SharedSecret};
+use ctap2_proto::{ClientPinRequest, ClientPinResponse, PinSubCommand};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use super::keys::sha256;
+use super::state::MAX_PIN_RETRIES;
+use super::{Ctap2, Result, TOKEN_LIFETIME, Token, answer};
+
+/// Wrong PINs in one power cycle before PIN_AUTH_BLOCKED (§6.5.5.5).
+pub(crate) const PIN_FAILURES_PER_POWER_CYCLE: u8 = 3;
+/// The longest PIN in bytes (§6.5.5.5: 63).
+const MAX_PIN_BYTES: usize = 63;
+/// Permissions this authenticator can grant: mc, ga, cm, acfg (no bio, no large blobs).
+const SUPPORTED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
+    | Permissions::GET_ASSERTION.0
+    | Permissions::CREDENTIAL_MANAGEMENT.0
+    | Permissions::AUTHENTICATOR_CONFIG.0;
+
+impl Ctap2 {
+    pub(super) fn client_pin(
+        &mut self,
+        now: Instant,
+        request: ClientPinRequest,
+    ) -> Result<Vec<u8>> {
+        let sub = request.sub_command;
+        if sub == PinSubCommand::GET_PIN_RETRIES {
+            return Ok(answer(&ClientPinResponse {
+                pin_retries: Some(u64::from(self.state.pin_retries)),
+                power_cycle_state: Some(
+                    self.pin_failures_since_power_up >= PIN_FAILURES_PER_POWER_CYCLE,
+                ),
+                ..ClientPinResponse::default()
+            }));
+        }
+        // No built-in user verification: its subcommands do not exist here.
+        if sub == PinSubCommand::GET_UV_RETRIES
+            || sub == PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS
+        {
+            return Err(StatusCode::INVALID_SUBCOMMAND);
+        }
+        let known = [
+            PinSubCommand::GET_KEY_AGREEMENT,
+            PinSubCommand::SET_PIN,
+            PinSubCommand::CHANGE_PIN,
+            PinSubCommand::GET_PIN_TOKEN,
+            PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS,
+        ];
+        if !known.contains(&sub) {
+            return Err(StatusCode::INVALID_SUBCOMMAND);
+        }
+        let protocol = super::protocol(request.pin_uv_auth_protocol)?;
+        if sub == PinSubCommand::GET_KEY_AGREEMENT {
+            return Ok(answer(&ClientPinResponse {
+                key_agreement: Some(self.key_agreement.public_key()),
+                ..ClientPinResponse::default()
+            }));
+        }
+        let peer = request
+            .key_agreement
+            .as_ref()
+            .ok_or(StatusCode::MISSING_PARAMETER)?;
+        match sub {
+            PinSubCommand::SET_PIN => {
+                let (Some(param), Some(new_pin_enc)) =
+                    (&request.pin_uv_auth_param, &request.new_pin_enc)
+                else {
+                    return Err(StatusCode::MISSING_PARAMETER);
+                };
+                if self.state.pin.is_some() {
+                    return Err(StatusCode::NOT_ALLOWED);
+                }
+                let shared = self.decapsulate(protocol, peer)?;
+                if !shared.verify(new_pin_enc, param) {
+                    return Err(StatusCode::PIN_AUTH_INVALID);
+                }
+                self.store_new_pin(&shared, new_pin_enc)?;
+                Ok(vec![StatusCode::SUCCESS.to_u8()])
+            }
+            PinSubCommand::CHANGE_PIN => {
+                let (Some(param), Some(new_pin_enc), Some(pin_hash_enc)) = (
+                    &request.pin_uv_auth_param,
+                    &request.new_pin_enc,
+                    &request.pin_hash_enc,
+                ) else {
+                    return Err(StatusCode::MISSING_PARAMETER);
+                };
+                self.pin_usable()?;
+                let shared = self.decapsulate(protocol, peer)?;
+                let message = [new_pin_enc.as_slice(), pin_hash_enc].concat();
+                if !shared.verify(&message, param) {
+                    return Err(StatusCode::PIN_AUTH_INVALID);
+                }
+                self.check_pin_hash(&shared, pin_hash_enc)?;
+                self.store_new_pin(&shared, new_pin_enc)?;
+                Ok(vec![StatusCode::SUCCESS.to_u8()])
+            }
+            _ => {
+                // getPinToken (0x05) or getPinUvAuthTokenUsingPinWithPermissions (0x09).
+                let pin_hash_enc = request
+                    .pin_hash_enc
+                    .as_ref()
+                    .ok_or(StatusCode::MISSING_PARAMETER)?;
+                let with_permissions =
+                    sub == PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS;
+                let permissions = if with_permissions {
+                    let permissions = request.permissions.ok_or(StatusCode::MISSING_PARAMETER)?;
+                    if permissions == 0 {
+                        return Err(StatusCode::INVALID_PARAMETER);
+                    }
+                    if permissions & !SUPPORTED_PERMISSIONS != 0 {
+                        return Err(StatusCode::UNAUTHORIZED_PERMISSION);
+                    }
+                    Permissions(permissions)
+                } else {
+                    // §6.5.5.7.1: getPinToken takes neither permissions nor an rpId and
+                    // grants mc and ga.
+                    if request.permissions.is_some() || request.rp_id.is_some() {
+                        return Err(StatusCode::INVALID_PARAMETER);
+                    }
+                    Permissions(Permissions::MAKE_CREDENTIAL.0 | Permissions::GET_ASSERTION.0)
+                };
+                self.pin_usable()?;
+                let shared = self.decapsulate(protocol, peer)?;
+                self.check_pin_hash(&shared, pin_hash_enc)?;
+                if self.state.force_pin_change {
+                    return Err(StatusCode::PIN_POLICY_VIOLATION);
+                }
+                let value: [u8; 32] = self.rng.array();
+                let encrypted = shared
+                    .encrypt(&value, &mut self.rng)
+                    .map_err(|e| e.status())?;
+                self.token = Some(Token {
+                    value,
+                    protocol,
+                    permissions,
+                    rp_id: request.rp_id.filter(|_| with_permissions),
+                    expires: now + TOKEN_LIFETIME,
+                });
+                Ok(answer(&ClientPinResponse {
+                    pin_uv_auth_token: Some(encrypted),
+                    ..ClientPinResponse::default()
+                }))
+            }
+        }
+    }
+
+    fn decapsulate(
+        &self,
+        protocol: ctap2_proto::PinProtocol,
+        peer: &ctap2_proto::CoseKey,
+    ) -> Result<SharedSecret> {
+        self.key_agreement
+            .decapsulate(protocol, peer)
+            .map_err(|_| StatusCode::INVALID_PARAMETER)
+    }
+
+    /// PIN_NOT_SET, PIN_BLOCKED (retries exhausted) or PIN_AUTH_BLOCKED (three wrong
+    /// PINs since power-up), in that order.
+    fn pin_usable(&self) -> Result<()> {
+        if self.state.pin.is_none() {
+            return Err(StatusCode::PIN_NOT_SET);
+        }
+        if self.state.pin_retries == 0 {
+            return Err(StatusCode::PIN_BLOCKED);
+        }
+        if self.pin_failures_since_power_up >= PIN_FAILURES_PER_POWER_CYCLE {
+            return Err(StatusCode::PIN_AUTH_BLOCKED);
+        }
+        Ok(())
+    }
+
+    /// §6.5.5.5 "verify the PIN": the retry counter goes down before the check and back
+    /// to 8 on success; a wrong PIN regenerates the key agreement key.
+    fn check_pin_hash(&mut self, shared: &SharedSecret, pin_hash_enc: &[u8]) -> Result<()> {
+        self.state.pin_retries = self.state.pin_retries.saturating_sub(1);
+        self.dirty = true;
+        let hash = shared.decrypt(pin_hash_enc).map_err(|e| e.status())?;
+        let stored = self.state.pin.map(|(hash, _)| hash).unwrap_or_default();
+        if hash.len() == 16 && bool::from(hash.ct_eq(&stored)) {
+            self.state.pin_retries = MAX_PIN_RETRIES;
+            self.pin_failures_since_power_up = 0;
+            return Ok(());
+        }
+        self.key_agreement = ctap2_proto::KeyAgreementKey::generate(&mut self.rng);
+        self.pin_failures_since_power_up = self.pin_failures_since_power_up.saturating_add(1);
+        Err(if self.state.pin_retries == 0 {
+            StatusCode::PIN_BLOCKED
+        } else if self.pin_failures_since_power_up >= PIN_FAILURES_PER_POWER_CYCLE {
+            StatusCode::PIN_AUTH_BLOCKED
+        } else {
+            StatusCode::PIN_INVALID
+        })
+    }
+
+    /// Decrypts newPinEnc (64 bytes of padded PIN), checks the policy, stores the PIN.
+    fn store_new_pin(&mut self, shared: &SharedSecret, new_pin_enc: &[u8]) -> Result<()> {
+        let padded = shared.decrypt(new_pin_enc).map_err(|e| e.status())?;
+        if padded.len() != 64 {
+            return Err(StatusCode::INVALID_PARAMETER);
+        }
+        let end = padded.iter().position(|&b| b == 0).unwrap_or(padded.len());
+        let pin = Zeroizing::new(padded.get(..end).unwrap_or_default().to_vec());
+        let pin = std::str::from_utf8(&pin).map_err(|_| StatusCode::PIN_POLICY_VIOLATION)?;
+        self.set_pin(pin)
+    }
+
+    /// Sets the PIN after the policy checks: at least minPINLength code points, at most
+    /// 63 bytes (PIN_POLICY_VIOLATION otherwise). Clears forcePINChange, resets the
+    /// retries and the token (§6.5.5.5 / §6.5.5.6).
+    pub(crate) fn set_pin(&mut self, pin: &str) -> Result<()> {
+        let code_points = pin.chars().count();
+        if code_points < usize::from(self.state.min_pin_length) || pin.len() > MAX_PIN_BYTES {
+            return Err(StatusCode::PIN_POLICY_VIOLATION);
+        }
+        let hash = sha256(pin.as_bytes());
+        let mut left = [0; 16];
+        left.copy_from_slice(hash.get(..16).unwrap_or(&[0; 16]));
+        self.state.pin = Some((left, u8::try_from(code_points).unwrap_or(u8::MAX)));
+        self.state.pin_retries = MAX_PIN_RETRIES;
+        self.state.force_pin_change = false;
+        self.token = None;
+        self.dirty = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,564 @@
+//! authenticatorMakeCredential (§6.1), authenticatorGetAssertion (§6.2) and
+//! authenticatorGetNextAssertion (§6.3), with the credProtect (§12.1) and hmac-secret
+//! (§12.5) extensions.
+
+use std::time::Instant;
+
+use ctap_types::StatusCode;
+use ctap2_proto::authdata::{AttestedCredentialData, AuthenticatorData, Flags};
+use ctap2_proto::cbor::{IntMap, Value};
+use ctap2_proto::cose::CoseKey;
+use ctap2_proto::entities::{PUBLIC_KEY, extension};
+use ctap2_proto::pin::{Permissions, PinProtocol};
+use ctap2_proto::{
+    Algorithm, CredentialDescriptor, GetAssertionRequest, GetAssertionResponse,
+    MakeCredentialRequest, MakeCredentialResponse, RpEntity, UserEntity,
+};
+
+use super::keys::{CredentialId, KIND_DISCOVERABLE, KIND_SERVER_SIDE, sha256};
+use super::state::Resident;
+use super::{
+    ALGORITHMS, CONTINUATION_TIMEOUT, Ctap2, MAX_CREDENTIALS_IN_LIST, Pending, Result, answer,
+};
+use crate::{Attestation, Config};
+
+/// credProtect levels (§12.1).
+const CRED_PROTECT_UV_OPTIONAL: u8 = 1;
+const CRED_PROTECT_UV_OPTIONAL_WITH_LIST: u8 = 2;
+const CRED_PROTECT_UV_REQUIRED: u8 = 3;
+
+/// A makeCredential that passed its checks and waits for the touch.
+pub(crate) struct MakeCredentialPlan {
+    client_data_hash: Vec<u8>,
+    rp: RpEntity,
+    user: UserEntity,
+    alg: Algorithm,
+    discoverable: bool,
+    uv: bool,
+    cred_protect: Option<u8>,
+    hmac_secret: bool,
+    attestation: Attestation,
+}
+
+/// One credential found for an assertion.
+#[derive(Clone, Debug)]
+struct Found {
+    id: Vec<u8>,
+    header: CredentialId,
+    /// The user, for discoverable credentials.
+    user: Option<UserEntity>,
+}
+
+/// A getAssertion that passed its checks and waits for the touch (or not, with up=false).
+pub(crate) struct AssertionPlan {
+    rp_id_hash: [u8; 32],
+    client_data_hash: Vec<u8>,
+    credentials: Vec<Found>,
+    up: bool,
+    uv: bool,
+    /// Whether the credentials came from a discoverable search (no allowList).
+    discovered: bool,
+    hmac_secret: Option<HmacSecretInput>,
+}
+
+/// The decrypted hmac-secret input of a getAssertion.
+#[derive(Clone)]
+struct HmacSecretInput {
+    shared: ctap2_proto::SharedSecret,
+    salts: Vec<u8>,
+}
+
+/// The credentials left for getNextAssertion.
+pub(crate) struct NextAssertions {
+    plan: AssertionPlan,
+    next: usize,
+    expires: Instant,
+}
+
+fn option_or(value: Option<bool>, default: bool) -> bool {
+    value.unwrap_or(default)
+}
+
+impl Ctap2 {
+    pub(super) fn make_credential(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        request: MakeCredentialRequest,
+    ) -> Result<Option<Vec<u8>>> {
+        // §6.1.2 step 1: a zero-length pinUvAuthParam asks for a touch only.
+        if request
+            .pin_uv_auth_param
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            self.pending = Some(Pending::PinProbe);
+            return Ok(None);
+        }
+        // Step 2: the protocol must come with the param, and be one we support.
+        if request.pin_uv_auth_param.is_some() {
+            super::protocol(request.pin_uv_auth_protocol)?;
+        }
+        // Step 3: the first supported algorithm of the RP's list.
+        let alg = request
+            .pub_key_cred_params
+            .iter()
+            .filter(|p| p.kind == PUBLIC_KEY)
+            .map(|p| p.alg)
+            .find(|alg| ALGORITHMS.contains(alg))
+            .ok_or(StatusCode::UNSUPPORTED_ALGORITHM)?;
+        // Step 5: options. up=false makes no sense for a new credential; uv needs a
+        // built-in method this authenticator does not have.
+        let options = request.options.unwrap_or_default();
+        if options.up == Some(false) {
+            return Err(StatusCode::INVALID_OPTION);
+        }
+        if options.uv == Some(true) {
+            return Err(StatusCode::INVALID_OPTION);
+        }
+        let discoverable = option_or(options.rk, false);
+        // enterpriseAttestation is not supported (§6.1.2 step 9).
+        if request.enterprise_attestation.is_some() {
+            return Err(StatusCode::INVALID_PARAMETER);
+        }
+        // Steps 6-11: user verification through a pinUvAuthToken.
+        let uv = match &request.pin_uv_auth_param {
+            Some(param) => {
+                self.check_token(
+                    now,
+                    request.pin_uv_auth_protocol,
+                    param,
+                    &request.client_data_hash,
+                    Permissions::MAKE_CREDENTIAL,
+                    Some(&request.rp.id),
+                )?;
+                true
+            }
+            None => {
+                // With a PIN set, discoverable credentials need it (makeCredUvNotRqd
+                // covers only non-discoverable ones), and alwaysUv needs it always.
+                if self.state.always_uv || (self.state.pin.is_some() && discoverable) {
+                    return Err(if self.state.pin.is_some() {
+                        StatusCode::PUAT_REQUIRED
+                    } else {
+                        StatusCode::PIN_NOT_SET
+                    });
+                }
+                false
+            }
+        };
+        // Step 12: excludeList. A match still asks for a touch (so a page cannot probe
+        // silently), then says CREDENTIAL_EXCLUDED.
+        let rp_id_hash = sha256(request.rp.id.as_bytes());
+        if let Some(list) = &request.exclude_list {
+            for descriptor in list.iter().filter(|d| d.kind == PUBLIC_KEY) {
+                if let Some(found) = self.locate(&rp_id_hash, &descriptor.id) {
+                    // credProtect 3 credentials are invisible without UV.
+                    if found.header.cred_protect != CRED_PROTECT_UV_REQUIRED || uv {
+                        self.pending = Some(Pending::Excluded);
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        let extensions = request.extensions.unwrap_or_default();
+        let cred_protect = match extension(&extensions, "credProtect") {
+            Some(Value::Int(level @ 1..=3)) => Some(u8::try_from(*level).unwrap_or(1)),
+            Some(Value::Int(_)) | None => None,
+            Some(_) => return Err(StatusCode::CBOR_UNEXPECTED_TYPE),
+        };
+        let hmac_secret = match extension(&extensions, "hmac-secret") {
+            Some(Value::Bool(value)) => *value,
+            None => false,
+            Some(_) => return Err(StatusCode::CBOR_UNEXPECTED_TYPE),
+        };
+        if discoverable {
+            let replaces = self
+                .state
+                .credentials
+                .iter()
+                .any(|c| c.rp.id == request.rp.id && c.user.id == request.user.id);
+            if !replaces && self.state.credentials.len() >= config.max_discoverable_credentials {
+                return Err(StatusCode::KEY_STORE_FULL);
+            }
+        }
+        // CTAP 2.2 attestationFormatsPreference: "none" first means no attestation.
+        let attestation = match request.attestation_formats_preference.as_deref() {
+            Some([first, ..]) if first == "none" => Attestation::None,
+            _ => config.attestation,
+        };
+        self.pending = Some(Pending::MakeCredential(Box::new(MakeCredentialPlan {
+            client_data_hash: request.client_data_hash,
+            rp: request.rp,
+            user: request.user,
+            alg,
+            discoverable,
+            uv,
+            cred_protect,
+            hmac_secret,
+            attestation,
+        })));
+        Ok(None)
+    }
+
+    pub(super) fn finish_make_credential(
+        &mut self,
+        config: &Config,
+        plan: MakeCredentialPlan,
+    ) -> Result<Vec<u8>> {
+        let rp_id_hash = sha256(plan.rp.id.as_bytes());
+        let header = CredentialId {
+            kind: if plan.discoverable {
+                KIND_DISCOVERABLE
+            } else {
+                KIND_SERVER_SIDE
+            },
+            alg: plan.alg,
+            cred_protect: plan.cred_protect.unwrap_or(CRED_PROTECT_UV_OPTIONAL),
+            hmac_secret: plan.hmac_secret,
+            nonce: self.rng.array(),
+        };
+        let id = header.encode(self.state.master.as_slice(), &rp_id_hash);
+        let key = header
+            .signing_key(self.state.master.as_slice(), &rp_id_hash)
+            .ok_or(StatusCode::OTHER)?;
+        if plan.discoverable {
+            self.state
+                .credentials
+                .retain(|c| !(c.rp.id == plan.rp.id && c.user.id == plan.user.id));
+            let created = self.state.next_created;
+            self.state.next_created += 1;
+            self.state.credentials.push(Resident {
+                id: id.clone(),
+                rp: plan.rp,
+                user: plan.user,
+                created,
+            });
+        }
+        self.state.sign_count = self.state.sign_count.wrapping_add(1);
+        self.dirty = true;
+        let mut outputs = Vec::new();
+        if let Some(level) = plan.cred_protect {
+            outputs.push((Value::text("credProtect"), Value::int(level)));
+        }
+        if plan.hmac_secret {
+            outputs.push((Value::text("hmac-secret"), Value::Bool(true)));
+        }
+        let mut flags = Flags::UP;
+        if plan.uv {
+            flags = flags.with(Flags::UV);
+        }
+        let auth_data = AuthenticatorData {
+            rp_id_hash,
+            flags,
+            sign_count: self.state.sign_count,
+            attested_credential: Some(AttestedCredentialData {
+                aaguid: config.aaguid,
+                credential_id: id,
+                public_key: key.public_key(),
+            }),
+            extensions: (!outputs.is_empty()).then_some(Value::Map(outputs)),
+        }
+        .to_bytes();
+        let (fmt, att_stmt) = match plan.attestation {
+            Attestation::None => ("none", Value::Map(Vec::new())),
+            Attestation::Batch => {
+                let batch = super::attestation::BatchAttestation::new(&config.aaguid)
+                    .ok_or(StatusCode::OTHER)?;
+                let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
+                (
+                    "packed",
+                    Value::Map(vec![
+                        (Value::text("alg"), Value::int(batch.key.algorithm().0)),
+                        (Value::text("sig"), Value::Bytes(batch.key.sign(&signed))),
+                        (
+                            Value::text("x5c"),
+                            Value::Array(vec![Value::Bytes(batch.certificate)]),
+                        ),
+                    ]),
+                )
+            }
+            Attestation::SelfAttestation => {
+                let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
+                let signature = key.sign(&signed);
+                (
+                    "packed",
+                    Value::Map(vec![
+                        (Value::text("alg"), Value::int(key.algorithm().0)),
+                        (Value::text("sig"), Value::Bytes(signature)),
+                    ]),
+                )
+            }
+        };
+        Ok(answer(&MakeCredentialResponse {
+            fmt: fmt.into(),
+            auth_data,
+            att_stmt,
+            ep_att: None,
+            large_blob_key: None,
+            unsigned_extension_outputs: None,
+        }))
+    }
+
+    /// One of our credentials for this RP with this id, if it exists (a discoverable
+    /// one only while it is stored).
+    fn locate(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Found> {
+        let header = CredentialId::decode(self.state.master.as_slice(), rp_id_hash, id)?;
+        match header.kind {
+            KIND_SERVER_SIDE => Some(Found {
+                id: id.to_vec(),
+                header,
+                user: None,
+            }),
+            KIND_DISCOVERABLE => {
+                let stored = self.state.credentials.iter().find(|c| c.id == id)?;
+                Some(Found {
+                    id: id.to_vec(),
+                    header,
+                    user: Some(stored.user.clone()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn get_assertion(
+        &mut self,
+        now: Instant,
+        _config: &Config,
+        request: GetAssertionRequest,
+    ) -> Result<Option<Vec<u8>>> {
+        if request
+            .pin_uv_auth_param
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            self.pending = Some(Pending::PinProbe);
+            return Ok(None);
+        }
+        if request.pin_uv_auth_param.is_some() {
+            super::protocol(request.pin_uv_auth_protocol)?;
+        }
+        let options = request.options.unwrap_or_default();
+        // §6.2.2 step 5: "rk" is not an option of getAssertion.
+        if options.rk.is_some() {
+            return Err(StatusCode::UNSUPPORTED_OPTION);
+        }
+        if options.uv == Some(true) {
+            return Err(StatusCode::INVALID_OPTION);
+        }
+        let up = option_or(options.up, true);
+        let uv = match &request.pin_uv_auth_param {
+            Some(param) => {
+                self.check_token(
+                    now,
+                    request.pin_uv_auth_protocol,
+                    param,
+                    &request.client_data_hash,
+                    Permissions::GET_ASSERTION,
+                    Some(&request.rp_id),
+                )?;
+                true
+            }
+            None if self.state.always_uv => {
+                return Err(if self.state.pin.is_some() {
+                    StatusCode::PUAT_REQUIRED
+                } else {
+                    StatusCode::PIN_NOT_SET
+                });
+            }
+            None => false,
+        };
+        let rp_id_hash = sha256(request.rp_id.as_bytes());
+        let discovered = request.allow_list.as_ref().is_none_or(Vec::is_empty);
+        let mut credentials: Vec<Found> = if discovered {
+            let mut stored: Vec<&Resident> = self
+                .state
+                .credentials
+                .iter()
+                .filter(|c| c.rp.id == request.rp_id)
+                .collect();
+            // Most recently created first (§6.2.2 step 7: "in order of creation, newest
+            // first" is what platforms expect).
+            stored.sort_by_key(|c| std::cmp::Reverse(c.created));
+            stored
+                .into_iter()
+                .filter_map(|c| self.locate(&rp_id_hash, &c.id))
+                .collect()
+        } else {
+            let list = request.allow_list.as_deref().unwrap_or_default();
+            if list.len() > MAX_CREDENTIALS_IN_LIST {
+                return Err(StatusCode::LIMIT_EXCEEDED);
+            }
+            list.iter()
+                .filter(|d| d.kind == PUBLIC_KEY)
+                .filter_map(|d| self.locate(&rp_id_hash, &d.id))
+                .collect()
+        };
+        // credProtect (§12.1): level 3 needs UV; level 2 needs UV unless named in an
+        // allowList.
+        credentials.retain(|c| match c.header.cred_protect {
+            CRED_PROTECT_UV_REQUIRED => uv,
+            CRED_PROTECT_UV_OPTIONAL_WITH_LIST => uv || !discovered,
+            _ => true,
+        });
+        if !discovered {
+            credentials.truncate(1);
+        }
+        if credentials.is_empty() {
+            return Err(StatusCode::NO_CREDENTIALS);
+        }
+        let hmac_secret = match request
+            .extensions
+            .as_ref()
+            .and_then(|e| extension(e, "hmac-secret"))
+        {
+            Some(input) => Some(self.hmac_secret_input(input.clone())?),
+            None => None,
+        };
+        let plan = AssertionPlan {
+            rp_id_hash,
+            client_data_hash: request.client_data_hash,
+            credentials,
+            up,
+            uv,
+            discovered,
+            hmac_secret,
+        };
+        if up {
+            self.pending = Some(Pending::GetAssertion(Box::new(plan)));
+            Ok(None)
+        } else {
+            self.finish_get_assertion(now, plan).map(Some)
+        }
+    }
+
+    /// Decrypts and checks the hmac-secret input (§12.5): keyAgreement (1), saltEnc (2),
+    /// saltAuth (3), pinUvAuthProtocol (4, default 1).
+    fn hmac_secret_input(&mut self, input: Value) -> Result<HmacSecretInput> {
+        let mut map = IntMap::new(input, "hmac-secret").map_err(|e| e.status())?;
+        let status = |e: ctap2_proto::Error| e.status();
+        let key = map.require(1, "keyAgreement").map_err(status)?;
+        let key = <CoseKey as ctap2_proto::CborMessage>::from_value(key).map_err(status)?;
+        let salt_enc = map
+            .require(2, "saltEnc")
+            .and_then(|v| v.into_bytes("saltEnc"))
+            .map_err(status)?;
+        let salt_auth = map
+            .require(3, "saltAuth")
+            .and_then(|v| v.into_bytes("saltAuth"))
+            .map_err(status)?;
+        let protocol = match map.take(4) {
+            Some(v) => PinProtocol::from_number(v.to_num("pinUvAuthProtocol").map_err(status)?)
+                .ok_or(StatusCode::INVALID_PARAMETER)?,
+            None => PinProtocol::One,
+        };
+        let shared = self
+            .key_agreement
+            .decapsulate(protocol, &key)
+            .map_err(status)?;
+        if !shared.verify(&salt_enc, &salt_auth) {
+            return Err(StatusCode::PIN_AUTH_INVALID);
+        }
+        let salts = shared.decrypt(&salt_enc).map_err(status)?;
+        if salts.len() != 32 && salts.len() != 64 {
+            return Err(StatusCode::INVALID_LENGTH);
+        }
+        Ok(HmacSecretInput {
+            shared,
+            salts: salts.to_vec(),
+        })
+    }
+
+    pub(super) fn finish_get_assertion(
+        &mut self,
+        now: Instant,
+        plan: AssertionPlan,
+    ) -> Result<Vec<u8>> {
+        let count = plan.credentials.len();
+        let first = self.assertion(&plan, 0, true)?;
+        if plan.discovered && count > 1 {
+            self.next_assertions = Some(NextAssertions {
+                plan,
+                next: 1,
+                expires: now + CONTINUATION_TIMEOUT,
+            });
+        }
+        Ok(first)
+    }
+
+    pub(super) fn get_next_assertion(&mut self, now: Instant) -> Result<Vec<u8>> {
+        let mut next = self.next_assertions.take().ok_or(StatusCode::NOT_ALLOWED)?;
+        if next.expires <= now || next.next >= next.plan.credentials.len() {
+            return Err(StatusCode::NOT_ALLOWED);
+        }
+        let answer = self.assertion(&next.plan, next.next, false)?;
+        next.next += 1;
+        next.expires = now + CONTINUATION_TIMEOUT;
+        self.next_assertions = Some(next);
+        Ok(answer)
+    }
+
+    /// The response for credential `index` of `plan`.
+    fn assertion(&mut self, plan: &AssertionPlan, index: usize, first: bool) -> Result<Vec<u8>> {
+        let found = plan.credentials.get(index).ok_or(StatusCode::NOT_ALLOWED)?;
+        let master = self.state.master.as_slice();
+        let key = found
+            .header
+            .signing_key(master, &plan.rp_id_hash)
+            .ok_or(StatusCode::OTHER)?;
+        let extensions = match &plan.hmac_secret {
+            Some(input) if found.header.hmac_secret => {
+                let cred_random = found.header.cred_random(master, &found.id, plan.uv);
+                let mut output = Vec::with_capacity(64);
+                for salt in input.salts.chunks(32) {
+                    output.extend_from_slice(&super::keys::hmac(&cred_random, &[salt]));
+                }
+                let encrypted = input
+                    .shared
+                    .encrypt(&output, &mut self.rng)
+                    .map_err(|e| e.status())?;
+                Some(Value::Map(vec![(
+                    Value::text("hmac-secret"),
+                    Value::Bytes(encrypted),
+                )]))
+            }
+            _ => None,
+        };
+        self.state.sign_count = self.state.sign_count.wrapping_add(1);
+        self.dirty = true;
+        let mut flags = Flags::default();
+        if plan.up {
+            flags = flags.with(Flags::UP);
+        }
+        if plan.uv {
+            flags = flags.with(Flags::UV);
+        }
+        let auth_data = AuthenticatorData {
+            rp_id_hash: plan.rp_id_hash,
+            flags,
+            sign_count: self.state.sign_count,
+            attested_credential: None,
+            extensions,
+        }
+        .to_bytes();
+        let signature = key.sign(&[auth_data.as_slice(), &plan.client_data_hash].concat());
+        // §6.2.2 step 12: user identifiable information only after UV.
+        let user = found.user.as_ref().map(|user| UserEntity {
+            id: user.id.clone(),
+            name: user.name.clone().filter(|_| plan.uv),
+            display_name: user.display_name.clone().filter(|_| plan.uv),
+        });
+        Ok(answer(&GetAssertionResponse {
+            credential: Some(CredentialDescriptor::public_key(&found.id)),
+            auth_data,
+            signature,
+            user,
+            number_of_credentials: (first && plan.discovered)
+                .then(|| u32::try_from(plan.credentials.len()).unwrap_or(u32::MAX)),
+            user_selected: None,
+            large_blob_key: None,
+            unsigned_extension_outputs: None,
+        }))
+    }
+}
