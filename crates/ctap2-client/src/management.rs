@@ -106,12 +106,11 @@ impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
         let total = first.total_rps.unwrap_or(0);
         let mut rps = Vec::new();
         let mut next = Some(first);
-        for index in 0..total {
+        for _ in 0..total {
             let response = match next.take() {
                 Some(response) => response,
                 None => self.call(CredMgmtSubCommand::ENUMERATE_RPS_GET_NEXT_RP, None, false)?,
             };
-            let _ = index;
             rps.push(RpInfo {
                 rp: response.rp.ok_or_else(|| missing("rp"))?,
                 rp_id_hash: response.rp_id_hash.ok_or_else(|| missing("rpIDHash"))?,
