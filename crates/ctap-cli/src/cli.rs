@@ -142,4 +142,11 @@ pub(crate) struct ServeArgs {
     /// Refuse every request that needs a touch (OPERATION_DENIED).
     #[arg(long)]
     pub(crate) deny: bool,
+    /// Keep credentials, PIN and counters in FILE across restarts (loaded if it exists,
+    /// replaced atomically after every change; a corrupt file is refused).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<std::path::PathBuf>,
+    /// Start with this PIN set (if the state has none yet).
+    #[arg(long, value_name = "PIN")]
+    pub(crate) pin: Option<String>,
 }

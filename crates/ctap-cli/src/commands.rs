@@ -482,8 +482,22 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Outcome {
     } else {
         vdev::TouchPolicy::Approve { after }
     };
-    let server = vdev::UdpServer::bind(addr, vdev::Config::default().with_touch(touch))
+    let mut device = vdev::Authenticator::new(vdev::Config::default().with_touch(touch));
+    if let Some(path) = &args.state {
+        device
+            .use_state_file(vdev::StateFile::new(path))
+            .map_err(|e| Failure::new(e.to_string()))?;
+    }
+    if let Some(pin) = &args.pin {
+        if device.info().option("clientPin") != Some(true) {
+            device
+                .set_pin(pin)
+                .map_err(|e| Failure::new(format!("--pin: {e}")))?;
+        }
+    }
+    let socket = std::net::UdpSocket::bind(addr)
         .map_err(|e| Failure::new(format!("cannot listen on {addr}: {e}")))?;
+    let server = vdev::UdpServer::with_authenticator(socket, device);
     let local = server
         .local_addr()
         .map_err(|e| Failure::new(e.to_string()))?;

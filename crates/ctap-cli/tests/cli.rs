@@ -464,3 +464,42 @@ fn ctrl_c_cancels_a_select_cleanly() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert_eq!(rest.trim(), "cancelled", "{rest:?}");
 }
+
+#[test]
+fn serve_keeps_its_state_file_and_presets_a_pin() {
+    let dir = std::env::temp_dir().join(format!("ctap-cli-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state");
+    let state_arg = state.to_str().unwrap();
+    let client_pin = |server: &Server| {
+        run_json(&["--device", &server.address, "info"])["get_info"]["options"]["clientPin"].clone()
+    };
+    {
+        let server = Server::start(&["--state", state_arg, "--pin", "1234"]);
+        assert_eq!(client_pin(&server), Value::Bool(true));
+    }
+    assert!(state.exists());
+    {
+        // Restarted without --pin: the PIN came from the file.
+        let server = Server::start(&["--state", state_arg]);
+        assert_eq!(client_pin(&server), Value::Bool(true));
+    }
+    // A corrupt file is refused, with a message, and left alone.
+    std::fs::write(&state, b"garbage").unwrap();
+    let output = ctap()
+        .args(["serve", "--udp", "127.0.0.1:0", "--state", state_arg])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert_eq!(std::fs::read(&state).unwrap(), b"garbage");
+    // A PIN the policy refuses.
+    let output = ctap()
+        .args(["serve", "--udp", "127.0.0.1:0", "--pin", "12"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PIN_POLICY_VIOLATION"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
