@@ -77,12 +77,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "ctap2")]
-pub use ctap2_client as ctap2;
 pub use ctap_device as device;
 pub use ctap_types as types;
 #[cfg(feature = "virtual")]
 pub use ctap_virtual as virtual_device;
+#[cfg(feature = "ctap2")]
+pub use ctap2_client as ctap2;
 pub use ctaphid_frame as frame;
 
 /// The names a host program needs most, for `use ctap::prelude::*`.
