@@ -937,6 +937,34 @@ fn credential_management_authenticates_begin_commands_only() {
 }
 
 #[test]
+fn credential_management_preview_uses_its_own_command() {
+    let metadata = CredentialManagementResponse {
+        existing_resident_credentials_count: Some(1),
+        max_possible_remaining_resident_credentials_count: Some(9),
+        ..CredentialManagementResponse::default()
+    };
+    let device = Scripted::default().message(&metadata);
+    let mut ctap = open(device, &info(&[("credentialMgmtPreview", true)], &[1]));
+    let token = PinToken::new(
+        PinProtocol::One,
+        vec![1; 32],
+        Permissions::CREDENTIAL_MANAGEMENT,
+    );
+    let found = CredentialManagement::new(&mut ctap, token)
+        .unwrap()
+        .get_metadata()
+        .unwrap();
+    assert_eq!(
+        found,
+        CredentialsMetadata {
+            existing: 1,
+            remaining: 9
+        }
+    );
+    assert_eq!(ctap.device().request(1).0, 0x41);
+}
+
+#[test]
 fn credential_management_needs_the_option() {
     let mut ctap = open(Scripted::default(), &info(&[], &[2]));
     let token = v2_token([3; 32], Permissions::CREDENTIAL_MANAGEMENT);

@@ -306,6 +306,20 @@ fn credential_management_lists_and_deletes_with_both_protocols() {
             .unwrap();
         assert_eq!(listed.public_key, first.credential().unwrap().public_key);
 
+        let renamed = UserEntity {
+            id: user(1).id,
+            name: Some("renamed".into()),
+            display_name: Some("Renamed User".into()),
+        };
+        cm.update_user_info(&CredentialDescriptor::public_key(&first_id), &renamed)
+            .unwrap();
+        let creds = cm.enumerate_creds(&rps[0].rp_id_hash).unwrap();
+        let updated = creds
+            .iter()
+            .find(|c| c.credential_id.id == first_id)
+            .unwrap();
+        assert_eq!(updated.user, renamed);
+
         cm.delete_cred(&CredentialDescriptor::public_key(&first_id))
             .unwrap();
         let gone = cm
