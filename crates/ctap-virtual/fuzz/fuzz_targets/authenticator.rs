@@ -14,8 +14,12 @@
 //! | 3        | the host reads: up to `op >> 3` reports                             |
 //! | 4        | the user touches the key                                            |
 //! | 5        | INIT on broadcast with the next 8 bytes as nonce                    |
-//! | 6        | a whole message: channel (bits 3-7), command byte, length byte x 32 |
-//! |          | (payload bytes from the input, cycled), packetized correctly        |
+//! | 6        | a whole message: channel (bits 3-7), command byte, length byte L:   |
+//! |          | L < 0x80: L x 32 payload bytes cycled from the next 8 input bytes;  |
+//! |          | L >= 0x80: ((L & 0x7F) << 8 | next byte) raw input bytes, so CTAP2 |
+//! |          | requests (command 0x90 = CBOR, then a CTAP2 command byte and its    |
+//! |          | CBOR parameters) reach makeCredential, getAssertion, clientPIN,     |
+//! |          | credentialManagement, authenticatorConfig and U2F (0x83 = MSG)      |
 //! | 7        | a new touch policy (next byte)                                      |
 #![no_main]
 
@@ -48,6 +52,8 @@ fuzz_target!(|data: &[u8]| {
     .expect("8..=64");
     let max_channels = usize::from((setup >> 2) & 7);
     let config = Config {
+        // Reproducible CTAP2 secrets, so a crash replays exactly.
+        rng_seed: Some([0x5A; 32]),
         report_size: size,
         touch: policy(setup >> 5),
         max_channels,
@@ -114,13 +120,18 @@ fuzz_target!(|data: &[u8]| {
                     .nth(usize::from(op >> 3))
                     .unwrap_or(ChannelId::new(u32::from(op >> 3)));
                 let command = take(1, &mut input).first().copied().unwrap_or(1);
-                let len = take(1, &mut input)
-                    .first()
-                    .map_or(0, |&l| usize::from(l) * 32);
-                let seed = take(8, &mut input);
-                let payload: Vec<u8> = (0..len)
-                    .map(|i| seed.get(i % seed.len().max(1)).copied().unwrap_or(0))
-                    .collect();
+                let len_byte = take(1, &mut input).first().copied().unwrap_or(0);
+                let payload: Vec<u8> = if len_byte & 0x80 == 0 {
+                    let len = usize::from(len_byte) * 32;
+                    let seed = take(8, &mut input);
+                    (0..len)
+                        .map(|i| seed.get(i % seed.len().max(1)).copied().unwrap_or(0))
+                        .collect()
+                } else {
+                    let low = take(1, &mut input).first().copied().unwrap_or(0);
+                    let len = usize::from(len_byte & 0x7F) << 8 | usize::from(low);
+                    take(len, &mut input)
+                };
                 if let Ok(packets) =
                     Packetizer::new(cid, Command::from_init_byte(command), &payload, size)
                 {
