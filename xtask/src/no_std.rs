@@ -6,6 +6,8 @@ use crate::util::{cmd, output, run as run_command, succeeds};
 pub(crate) const TARGET: &str = "thumbv7em-none-eabihf";
 /// The crates that must stay `#![no_std]` without an allocator.
 const NO_STD_CRATES: &[&str] = &["ctap-types", "ctaphid-frame"];
+/// The crates that are `#![no_std]` with `alloc` (the CTAP2 message types).
+const NO_STD_ALLOC_CRATES: &[&str] = &["ctap2-proto"];
 
 /// Makes sure the firmware target is installed; `false` (with a message) if it cannot be.
 pub(crate) fn ensure_target() -> bool {
@@ -43,6 +45,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         println!(
             "no-std: {} build for {TARGET} (default features and defmt)",
             NO_STD_CRATES.join(", ")
+        );
+        for name in NO_STD_ALLOC_CRATES {
+            run_command(cmd("cargo", &["build", "--target", TARGET, "-p", name]))?;
+        }
+        println!(
+            "no-std: {} build for {TARGET} (with alloc)",
+            NO_STD_ALLOC_CRATES.join(", ")
         );
     } else {
         // Still proves the crates compile as `#![no_std]` (the attribute is unconditional).
