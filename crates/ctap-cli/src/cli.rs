@@ -59,6 +59,17 @@ pub(crate) enum Command {
     Frame(FrameCommand),
     /// Run the software authenticator over UDP until interrupted.
     Serve(ServeArgs),
+    /// PIN status, set, change.
+    #[command(subcommand)]
+    Pin(crate::ctap2_commands::PinCommand),
+    /// Delete every credential and the PIN (needs --yes and a touch).
+    Reset(crate::ctap2_commands::ResetArgs),
+    /// Register, sign in, list and delete credentials.
+    #[command(subcommand)]
+    Cred(crate::ctap2_commands::CredCommand),
+    /// authenticatorConfig: alwaysUv, minimum PIN length.
+    #[command(subcommand)]
+    Config(crate::ctap2_commands::ConfigCommand),
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,10 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Cmd::Frame(FrameCommand::Encode(args)) => encode(cli, args),
         Cmd::Frame(FrameCommand::Decode(args)) => decode(cli, args),
         Cmd::Serve(args) => serve(cli, args),
+        Cmd::Pin(command) => crate::ctap2_commands::pin_command(cli, command),
+        Cmd::Reset(args) => crate::ctap2_commands::reset_command(cli, args),
+        Cmd::Cred(command) => crate::ctap2_commands::cred_command(cli, command),
+        Cmd::Config(command) => crate::ctap2_commands::config_command(cli, command),
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod ctap2_commands;
 mod dissect;
 mod get_info;
 mod target;

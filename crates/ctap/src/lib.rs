@@ -10,6 +10,7 @@
 //! | [`frame`] | `ctaphid-frame` | packetizer and reassembler, zero-copy (no_std, no alloc) |
 //! | [`device`] | `ctap-device` | `CtapDevice`, `CtapHidDevice`, hidapi and UDP transports |
 //! | `virtual_device` | `ctap-virtual` | a software authenticator (feature `virtual`, on by default) |
+//! | `ctap2` | `ctap2-client` | python-fido2's `fido2.ctap2`: `Ctap2`, `ClientPin`, credential management (feature `ctap2`, on by default) |
 //!
 //! Features: `hidapi` (default: USB keys; pure-Rust hidraw backend on Linux),
 //! `virtual` (default: the software authenticator), `bytes` (`Bytes` views in the
@@ -80,6 +81,8 @@ pub use ctap_device as device;
 pub use ctap_types as types;
 #[cfg(feature = "virtual")]
 pub use ctap_virtual as virtual_device;
+#[cfg(feature = "ctap2")]
+pub use ctap2_client as ctap2;
 pub use ctaphid_frame as frame;
 
 /// The names a host program needs most, for `use ctap::prelude::*`.

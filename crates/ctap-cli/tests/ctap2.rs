@@ -1,0 +1,417 @@
+//! The CTAP2 commands end to end (`pin`, `reset`, `cred`, `config`): against the
+//! in-process software authenticator (`--device virtual`, its state kept between runs
+//! in `$CTAP_VIRTUAL_STATE`) and against `ctap serve --udp`, with and without a PIN,
+//! with both PIN/UV auth protocols.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// Where a test's authenticator lives: `virtual` with a state file of its own, or a
+/// `ctap serve` process.
+struct Target {
+    device: String,
+    state: Option<PathBuf>,
+    server: Option<Child>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.server {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(path) = &self.state {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Target {
+    fn virtual_device() -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "ctap-cli-ctap2-{}-{}.state",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_file(&path);
+        Self {
+            device: "virtual".into(),
+            state: Some(path),
+            server: None,
+        }
+    }
+
+    fn udp(extra: &[&str]) -> Self {
+        let delay: &[&str] = if extra.contains(&"--touch-delay") {
+            &[]
+        } else {
+            &["--touch-delay", "0"]
+        };
+        let mut child = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
+            .args(["serve", "--udp", "127.0.0.1:0"])
+            .args(delay)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let device = first.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(
+            device.starts_with("udp:127.0.0.1:"),
+            "first line: {first:?}"
+        );
+        Self {
+            device,
+            state: None,
+            server: Some(child),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::cargo_bin("ctap").unwrap();
+        command
+            .env_remove("RUST_LOG")
+            .env_remove("CTAP_PIN")
+            .args(["--device", &self.device])
+            .args(args);
+        match &self.state {
+            Some(path) => command.env("CTAP_VIRTUAL_STATE", path),
+            None => command.env_remove("CTAP_VIRTUAL_STATE"),
+        };
+        command
+    }
+
+    /// Runs `ctap --json ARGS`, expects success, returns the JSON.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let output = self.command(&all).output().unwrap();
+        assert!(
+            output.status.success(),
+            "ctap {all:?} failed: {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Runs `ctap ARGS`, expects failure with `status`, returns stderr.
+    fn fails(&self, args: &[&str], status: i32) -> String {
+        let output = self.command(args).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(status),
+            "ctap {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stderr).unwrap()
+    }
+}
+
+/// `cred make` then `cred assert` with the printed id and key: both verify.
+fn make_then_assert(target: &Target, alg: &str, auth: &[&str]) {
+    let mut make = vec!["cred", "make", "--rp", "example.com", "--alg", alg];
+    make.extend_from_slice(auth);
+    let made = target.json(&make);
+    assert_eq!(made["algorithm"], alg);
+    assert_eq!(made["attestation"]["format"], "packed");
+    assert_eq!(made["attestation"]["verified"], true, "{made}");
+    assert_eq!(made["user_verified"], !auth.is_empty());
+    let id = made["credential_id"].as_str().unwrap();
+    let key = made["public_key"].as_str().unwrap();
+    let mut assert = vec![
+        "cred",
+        "assert",
+        "--rp",
+        "example.com",
+        "--cred-id",
+        id,
+        "--public-key",
+        key,
+    ];
+    assert.extend_from_slice(auth);
+    let asserted = target.json(&assert);
+    let first = &asserted["assertions"][0];
+    assert_eq!(first["credential_id"], id);
+    assert_eq!(first["verified"], true, "{asserted}");
+    assert_eq!(first["user_verified"], !auth.is_empty());
+    assert!(first["sign_count"].as_u64().unwrap() > made["sign_count"].as_u64().unwrap());
+
+    // Someone else's key does not verify it: exit status 1, and the JSON says why.
+    let mut make = vec!["cred", "make", "--rp", "example.com", "--alg", alg];
+    make.extend_from_slice(auth);
+    let other = target.json(&make);
+    let wrong_key = other["public_key"].as_str().unwrap();
+    let mut assert = vec![
+        "--json",
+        "cred",
+        "assert",
+        "--rp",
+        "example.com",
+        "--cred-id",
+        id,
+        "--public-key",
+        wrong_key,
+    ];
+    assert.extend_from_slice(auth);
+    let output = target.command(&assert).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["assertions"][0]["verified"], false);
+}
+
+#[test]
+fn make_and_assert_without_a_pin_on_virtual_and_udp() {
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        make_then_assert(&target, "es256", &[]);
+        make_then_assert(&target, "eddsa", &[]);
+        let error = target.fails(&["cred", "make", "--rp", "x.com", "--uv"], 1);
+        assert!(error.contains("--uv needs a PIN"), "{error}");
+        let status = target.json(&["pin", "status"]);
+        assert_eq!(status["pin_set"], false);
+        assert_eq!(status["retries"], 8);
+        assert_eq!(status["protocols"], serde_json::json!([2, 1]));
+    }
+}
+
+#[test]
+fn with_a_pin_both_protocols_on_virtual_and_udp() {
+    for protocol in ["1", "2"] {
+        for target in [Target::virtual_device(), Target::udp(&[])] {
+            target.json(&["pin", "set", "--new", "1234", "--pin-protocol", protocol]);
+            let status = target.json(&["pin", "status"]);
+            assert_eq!(status["pin_set"], true);
+            let auth = ["--pin", "1234", "--pin-protocol", protocol];
+            make_then_assert(&target, "es256", &auth);
+            make_then_assert(&target, "eddsa", &auth);
+
+            // Discoverable: assert without ids; the key comes from credential management.
+            let mut make = vec![
+                "cred",
+                "make",
+                "--rp",
+                "rk.com",
+                "--resident",
+                "--user",
+                "alice",
+            ];
+            make.extend_from_slice(&auth);
+            let made = target.json(&make);
+            let id = made["credential_id"].as_str().unwrap().to_owned();
+            let mut assert = vec!["cred", "assert", "--rp", "rk.com"];
+            assert.extend_from_slice(&auth);
+            let asserted = target.json(&assert);
+            assert_eq!(asserted["assertions"][0]["credential_id"], id.as_str());
+            assert_eq!(asserted["assertions"][0]["user"]["name"], "alice");
+            assert_eq!(asserted["assertions"][0]["verified"], true, "{asserted}");
+
+            let mut list = vec!["cred", "list"];
+            list.extend_from_slice(&auth);
+            let listed = target.json(&list);
+            assert_eq!(listed["existing"], 1);
+            assert_eq!(listed["rps"][0]["rp_id"], "rk.com");
+            assert_eq!(
+                listed["rps"][0]["credentials"][0]["credential_id"],
+                id.as_str()
+            );
+            assert_eq!(
+                listed["rps"][0]["credentials"][0]["public_key"],
+                made["public_key"]
+            );
+
+            let mut delete = vec!["cred", "delete", "--id", &id];
+            delete.extend_from_slice(&auth);
+            assert_eq!(target.json(&delete)["deleted"], id.as_str());
+            let error = target.fails(&delete, 1);
+            assert!(error.contains("no credential with id"), "{error}");
+            assert_eq!(target.json(&list)["rps"], serde_json::json!([]));
+
+            // The PIN is needed once set.
+            let error = target.fails(&["cred", "list"], 2);
+            assert!(error.contains("CTAP_PIN"), "{error}");
+            // ...and CTAP_PIN is one way to give it.
+            let output = target
+                .command(&["--json", "cred", "list", "--pin-protocol", protocol])
+                .env("CTAP_PIN", "1234")
+                .output()
+                .unwrap();
+            assert!(output.status.success());
+
+            target.json(&[
+                "pin",
+                "change",
+                "--pin",
+                "1234",
+                "--new",
+                "98765",
+                "--pin-protocol",
+                protocol,
+            ]);
+            let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
+            assert!(error.contains("CTAP error: 0x31 - PIN_INVALID"), "{error}");
+            target.json(&["cred", "list", "--pin", "98765"]);
+        }
+    }
+}
+
+#[test]
+fn wrong_pins_block_the_pin() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    // Every run is a power cycle of the in-process authenticator, so the three-per-boot
+    // limit never hits; the eighth wrong PIN blocks.
+    for attempt in 1..=8 {
+        let error = target.fails(&["cred", "list", "--pin", "0000"], 1);
+        let expected = if attempt < 8 {
+            "CTAP error: 0x31 - PIN_INVALID"
+        } else {
+            "CTAP error: 0x32 - PIN_BLOCKED"
+        };
+        assert!(error.contains(expected), "attempt {attempt}: {error}");
+    }
+    assert_eq!(target.json(&["pin", "status"])["retries"], 0);
+    let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
+    assert!(error.contains("PIN_BLOCKED"), "{error}");
+}
+
+#[test]
+fn three_wrong_pins_need_a_power_cycle_on_a_running_authenticator() {
+    let target = Target::udp(&["--pin", "1234"]);
+    for _ in 0..2 {
+        target.fails(&["cred", "list", "--pin", "0000"], 1);
+    }
+    let error = target.fails(&["cred", "list", "--pin", "0000"], 1);
+    assert!(error.contains("0x34 - PIN_AUTH_BLOCKED"), "{error}");
+    let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
+    assert!(error.contains("PIN_AUTH_BLOCKED"), "{error}");
+    let status = target.json(&["pin", "status"]);
+    assert_eq!(status["retries"], 5);
+    assert_eq!(status["power_cycle_required"], true);
+}
+
+#[test]
+fn pin_argument_errors() {
+    let target = Target::virtual_device();
+    let error = target.fails(&["pin", "set", "--new", "123"], 1);
+    assert!(error.contains("at least 4 characters"), "{error}");
+    let error = target.fails(&["pin", "set"], 2);
+    assert!(error.contains("--new"), "{error}");
+    target.json(&["pin", "set", "--new", "1234"]);
+    let error = target.fails(&["pin", "set", "--new", "5678"], 1);
+    assert!(error.contains("NOT_ALLOWED"), "{error}");
+    let error = target.fails(
+        &["pin", "change", "--new", "5678", "--pin-protocol", "3"],
+        2,
+    );
+    assert!(error.contains("3"), "{error}");
+}
+
+#[test]
+fn config_always_uv_and_min_pin_length() {
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        target.json(&["pin", "set", "--new", "1234"]);
+        let toggled = target.json(&["config", "always-uv", "--pin", "1234"]);
+        assert_eq!(toggled["always_uv"], true);
+        // alwaysUv: even a non-discoverable credential needs the PIN now.
+        let output = target
+            .command(&["cred", "make", "--rp", "a.com", "--pin", "1234"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let raised = target.json(&["config", "min-pin-length", "6", "--pin", "1234"]);
+        assert_eq!(raised["min_pin_length"], 6);
+        let status = target.json(&["pin", "status"]);
+        assert_eq!(status["min_pin_length"], 6);
+        // The 4-digit PIN is now too short: it must be changed before any other use.
+        assert_eq!(status["force_pin_change"], true);
+        let error = target.fails(&["config", "always-uv", "--pin", "1234"], 1);
+        assert!(error.contains("PIN_POLICY_VIOLATION"), "{error}");
+        let error = target.fails(&["pin", "change", "--pin", "1234", "--new", "12345"], 1);
+        assert!(error.contains("PIN_POLICY_VIOLATION"), "{error}");
+        target.json(&["pin", "change", "--pin", "1234", "--new", "123456"]);
+        let error = target.fails(&["config", "min-pin-length", "4", "--pin", "123456"], 1);
+        assert!(error.contains("PIN_POLICY_VIOLATION"), "{error}");
+        let toggled = target.json(&["config", "always-uv", "--pin", "123456"]);
+        assert_eq!(toggled["always_uv"], false);
+    }
+}
+
+#[test]
+fn reset_needs_yes_and_forgets_everything() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    target.json(&[
+        "cred",
+        "make",
+        "--rp",
+        "a.com",
+        "--resident",
+        "--pin",
+        "1234",
+    ]);
+    let error = target.fails(&["reset"], 2);
+    assert!(error.contains("--yes"), "{error}");
+    assert_eq!(target.json(&["reset", "--yes"])["reset"], true);
+    assert_eq!(target.json(&["pin", "status"])["pin_set"], false);
+    let error = target.fails(&["cred", "assert", "--rp", "a.com"], 1);
+    assert!(error.contains("NO_CREDENTIALS"), "{error}");
+}
+
+#[test]
+fn a_refused_touch_fails_with_operation_denied() {
+    let target = Target::udp(&["--deny"]);
+    let error = target.fails(&["cred", "make", "--rp", "a.com"], 1);
+    assert!(
+        error.contains("CTAP error: 0x27 - OPERATION_DENIED"),
+        "{error}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_a_touch_wait() {
+    let target = Target::udp(&["--touch-delay", "60000"]);
+    let mut make = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
+        .args(["--device", &target.device, "cred", "make", "--rp", "a.com"])
+        .env_remove("CTAP_PIN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(make.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("touch the key"), "{first:?}");
+    let started = Instant::now();
+    let status = Process::new("kill")
+        .args(["-INT", &make.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = loop {
+        if let Some(status) = make.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "cred make did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(rest.trim(), "ctap: cancelled", "{rest:?}");
+}

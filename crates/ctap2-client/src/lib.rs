@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod client_pin;
+mod ctap2;
+mod error;
+mod management;
+mod results;
+mod rng;
+#[cfg(test)]
+mod tests;
+mod x509;
+
+pub use client_pin::{
+    ClientPin, MAX_PIN_BYTES, MIN_PIN_CHARS, PinRetries, PinToken, preferred_protocol,
+};
+pub use ctap2::{Ctap2, get_assertion_request, make_credential_request};
+pub use error::{Error, Result};
+pub use management::{
+    Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs, RpInfo,
+};
+pub use results::{Assertion, Attestation, AttestationStatement, AttestationType};
+pub use rng::{Randomness, SystemRandom};
+
+/// The message types this client speaks (`ctap2-proto`), for one dependency.
+pub use ctap2_proto as proto;

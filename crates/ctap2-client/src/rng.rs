@@ -1,0 +1,112 @@
+//! Where the client's randomness comes from: the platform's key-agreement keys and
+//! protocol two's IVs.
+
+use zeroize::Zeroizing;
+
+use crate::{Error, Result};
+
+/// A source of random bytes. [`SystemRandom`] (the operating system's generator) is the
+/// default; tests put a fixed sequence here to reproduce known answers.
+pub trait Randomness: Send {
+    /// Fills `out` with random bytes.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when no randomness is available.
+    fn fill(&mut self, out: &mut [u8]) -> Result<()>;
+}
+
+/// The operating system's random number generator (`getrandom`).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct SystemRandom;
+
+impl Randomness for SystemRandom {
+    fn fill(&mut self, out: &mut [u8]) -> Result<()> {
+        getrandom::fill(out).map_err(|e| Error::Random(e.to_string()))
+    }
+}
+
+/// A `rand_core` generator over bytes drawn in advance from a [`Randomness`], so that
+/// a failing source is an error of the call that needs it, never a panic deep inside
+/// the crypto. Holds exactly what the operation takes (an IV); asking for more is a
+/// bug of this crate and draws from the operating system instead.
+pub(crate) struct Drawn {
+    bytes: Zeroizing<Vec<u8>>,
+    used: usize,
+}
+
+impl Drawn {
+    pub(crate) fn new(source: &mut dyn Randomness, len: usize) -> Result<Self> {
+        let mut bytes = Zeroizing::new(vec![0; len]);
+        source.fill(&mut bytes)?;
+        Ok(Self { bytes, used: 0 })
+    }
+}
+
+impl rand_core::RngCore for Drawn {
+    fn next_u32(&mut self) -> u32 {
+        let mut buf = [0; 4];
+        self.fill_bytes(&mut buf);
+        u32::from_le_bytes(buf)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut buf = [0; 8];
+        self.fill_bytes(&mut buf);
+        u64::from_le_bytes(buf)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        let available = self.bytes.get(self.used..).unwrap_or(&[]);
+        if let Some(source) = available.get(..dest.len()) {
+            dest.copy_from_slice(source);
+            self.used += dest.len();
+        } else if getrandom::fill(dest).is_err() {
+            // Unreachable in practice (the buffer is sized for the operation); never
+            // hand out predictable bytes.
+            panic!("the operating system's random number generator failed");
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for Drawn {}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Serves a fixed byte sequence, then fails.
+    #[derive(Debug)]
+    pub(crate) struct Fixed(pub(crate) Vec<u8>);
+
+    impl Randomness for Fixed {
+        fn fill(&mut self, out: &mut [u8]) -> Result<()> {
+            if self.0.len() < out.len() {
+                return Err(Error::Random("fixed sequence exhausted".into()));
+            }
+            let rest = self.0.split_off(out.len());
+            out.copy_from_slice(&self.0);
+            self.0 = rest;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn drawn_serves_its_bytes_in_order() {
+        use rand_core::RngCore as _;
+        let mut source = Fixed((1..=8).collect());
+        let mut drawn = Drawn::new(&mut source, 8).unwrap();
+        let mut a = [0; 3];
+        drawn.fill_bytes(&mut a);
+        assert_eq!(a, [1, 2, 3]);
+        assert_eq!(drawn.next_u32(), u32::from_le_bytes([4, 5, 6, 7]));
+        assert!(
+            Drawn::new(&mut source, 1).is_err(),
+            "the source is empty now"
+        );
+    }
+}
