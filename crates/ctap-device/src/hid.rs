@@ -1,7 +1,8 @@
 //! The hidapi transport: USB (and Bluetooth) HID security keys.
 //!
 //! On Linux this uses hidapi's pure-Rust hidraw backend (no libudev, no system
-//! packages); on Windows and macOS hidapi's native backends.
+//! packages); on Windows its pure-Rust backend (windows-sys, no C compiler); on macOS
+//! its C backend over IOKit (needs the Xcode command-line tools).
 
 use std::ffi::CString;
 use std::fmt;
