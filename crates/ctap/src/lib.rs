@@ -27,6 +27,8 @@
 //!
 //! // 1. The keys attached (none on a build machine). One that cannot be opened, e.g. for
 //! //    lack of permission, is listed with the reason and a hint, never left out.
+//! //    (`hid` needs the `hidapi` feature, on by default.)
+//! # #[cfg(feature = "hidapi")]
 //! if let Ok(entries) = ctap::device::hid::list_devices() {
 //!     for entry in entries {
 //!         match entry {
