@@ -78,11 +78,16 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod open;
+pub mod select;
+
 pub use ctap_device as device;
 pub use ctap_types as types;
 #[cfg(feature = "virtual")]
 pub use ctap_virtual as virtual_device;
 pub use ctaphid_frame as frame;
+
+pub use open::{Device, OpenOptions, Target, open, open_with, resolve};
 
 /// The names a host program needs most, for `use ctap::prelude::*`.
 pub mod prelude {
