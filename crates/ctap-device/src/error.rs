@@ -9,9 +9,12 @@ use ctaphid_frame::FrameError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The device answered with a CTAPHID ERROR packet (transport layer). Displays as
-    /// python-fido2 shows it: `CTAP error: 0x06 - CHANNEL_BUSY`.
-    #[error("CTAP error: {0}")]
+    /// The device answered with a CTAPHID ERROR packet (transport layer). Displays with
+    /// the CTAPHID name under a CTAPHID prefix, `CTAPHID error: 0x01 - INVALID_CMD`, so
+    /// it never reads like the CTAP2 status of the same number (`CTAP error: 0x01 -
+    /// INVALID_COMMAND`, python-fido2's text, from [`Error::Ctap`] and
+    /// [`ctap_error`](Self::ctap_error)).
+    #[error("CTAPHID error: {0}")]
     Hid(HidErrorCode),
     /// A CTAP2 command failed: a non-zero status byte at the start of a CBOR answer
     /// (only from helpers that check it, like `cbor`; `call` returns the raw bytes).
