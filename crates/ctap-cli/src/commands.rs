@@ -46,7 +46,11 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
 /// A failed call, for people: a time-out says what the device was doing when the time
 /// ran out (from its last keep-alive status) and names `--timeout`; other errors as
 /// they are. `doing` names the request (`PING`, `authenticatorSelection`).
-fn explain(error: ctap::device::Error, doing: &str, last: Option<KeepaliveStatus>) -> Failure {
+pub(crate) fn explain(
+    error: ctap::device::Error,
+    doing: &str,
+    last: Option<KeepaliveStatus>,
+) -> Failure {
     use ctap::device::{Error, TimeoutKind};
     let Error::Timeout(kind) = &error else {
         return error.into();

@@ -53,7 +53,8 @@ pub(crate) fn open(
     if let Some(local) = bind {
         options = options.with_bind(local);
     }
-    let device = ctap::open_with(&target, &options)?;
+    let device = ctap::open_with(&target, &options)
+        .map_err(|e| crate::commands::explain(e, "INIT (opening the device)", None))?;
     let description = target.to_string();
     Ok(Opened {
         description,
