@@ -506,8 +506,7 @@ fn encode(cli: &Cli, args: &EncodeArgs) -> Outcome {
     let payload = match (&args.payload, &args.payload_file) {
         (Some(hex), _) => dissect::parse_hex(&hex.replace([' ', ':'], ""))
             .map_err(|e| Failure::with_status(format!("--payload: {e}"), 2))?,
-        (None, Some(path)) => std::fs::read(path)
-            .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?,
+        (None, Some(path)) => read_bounded(path, report_size(args.report_size)?)?,
         (None, None) => Vec::new(),
     };
     let reports = dissect::encode(cid, command, &payload, report_size(args.report_size)?)
@@ -521,6 +520,27 @@ fn encode(cli: &Cli, args: &EncodeArgs) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// A payload file, read no further than one byte past the longest message (so
+/// `/dev/zero` or a huge file costs nothing and is refused with its size limit).
+fn read_bounded(path: &std::path::Path, size: ReportSize) -> Result<Vec<u8>, Failure> {
+    use std::io::Read as _;
+    let max = size.max_message_len();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    let mut payload = Vec::new();
+    file.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut payload)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    if payload.len() > max {
+        return Err(Failure::new(format!(
+            "{} is over the maximum message of {max} bytes (report size {})",
+            path.display(),
+            size.get()
+        )));
+    }
+    Ok(payload)
 }
 
 fn decode(cli: &Cli, args: &DecodeArgs) -> Outcome {

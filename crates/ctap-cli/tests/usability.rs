@@ -86,6 +86,27 @@ fn any_ping_count_is_bounded_work() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn an_endless_payload_file_is_refused_not_read() {
+    let output = run(&[
+        "frame",
+        "encode",
+        "--cid",
+        "01020304",
+        "--cmd",
+        "ping",
+        "--payload-file",
+        "/dev/zero",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("over the maximum message of 7609 bytes"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn frame_decode_follows_a_bounded_number_of_channels() {
     // Every line starts a 100-byte PING on a new channel and none finishes: the decoder
