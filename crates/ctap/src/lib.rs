@@ -11,6 +11,10 @@
 //! | [`device`] | `ctap-device` | `CtapDevice`, `CtapHidDevice`, hidapi and UDP transports |
 //! | `virtual_device` | `ctap-virtual` | a software authenticator (feature `virtual`, on by default) |
 //!
+//! Of its own it adds [`open`] (a device from the names `ctap --device` takes:
+//! `virtual`, `udp:HOST:PORT`, a HID path) and [`select`] (one key among several: by
+//! serial number, the only one attached, or the one the user touches).
+//!
 //! Features: `hidapi` (default: USB keys; pure-Rust hidraw backend on Linux),
 //! `virtual` (default: the software authenticator), `bytes` (`Bytes` views in the
 //! framing layer), `defmt` and `serde` (for the wire types).
