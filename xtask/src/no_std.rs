@@ -5,7 +5,7 @@ use crate::util::{cmd, output, run as run_command, succeeds};
 /// The firmware target the no_std crates must build for.
 pub(crate) const TARGET: &str = "thumbv7em-none-eabihf";
 /// The crates that must stay `#![no_std]` without an allocator.
-const NO_STD_CRATES: &[&str] = &["ctap-types", "ctaphid-frame"];
+const NO_STD_CRATES: &[&str] = &["ctap-wire", "ctaphid-frame"];
 /// The crates that are `#![no_std]` with `alloc` (the CTAP2 message types).
 const NO_STD_ALLOC_CRATES: &[&str] = &["ctap2-proto"];
 
@@ -40,7 +40,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         base.extend(&packages);
         run_command(cmd("cargo", &base))?;
         let mut with_defmt = base.clone();
-        with_defmt.extend(["--features", "ctap-types/defmt,ctaphid-frame/defmt"]);
+        with_defmt.extend(["--features", "ctap-wire/defmt,ctaphid-frame/defmt"]);
         run_command(cmd("cargo", &with_defmt))?;
         println!(
             "no-std: {} build for {TARGET} (default features and defmt)",

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand};
 
 /// Talk to FIDO security keys over CTAPHID (USB HID), or to the built-in software
 /// authenticator.
@@ -70,6 +71,53 @@ pub(crate) enum Command {
     /// authenticatorConfig: alwaysUv, minimum PIN length.
     #[command(subcommand)]
     Config(crate::ctap2_commands::ConfigCommand),
+    /// Print a shell completion script (e.g. `ctap completions bash >
+    /// ~/.local/share/bash-completion/completions/ctap`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `ctap man > ~/.local/share/man/man1/ctap.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// The most pings one `ctap ping` sends: bounds the run time (about a minute at the
+/// fastest) and the memory of the figures whatever the user types.
+pub(crate) const MAX_PING_COUNT: u32 = 1_000_000;
+
+/// Refuses global options a command has no use for (exit status 2), rather than
+/// ignoring them silently: `--device`, `--bind` and `--timeout` mean nothing to a
+/// command that talks to no device.
+pub(crate) fn check_applicable(cli: &Cli, matches: &ArgMatches) -> Result<(), String> {
+    let (name, why) = match &cli.command {
+        Command::List => ("list", "it lists every key"),
+        Command::Frame(_) => ("frame", "it talks to no device"),
+        Command::Serve(_) => ("serve", "it is the device; see --udp"),
+        Command::Completions(_) => ("completions", "it talks to no device"),
+        Command::Man => ("man", "it talks to no device"),
+        _ => return Ok(()),
+    };
+    for (id, flag) in [
+        ("device", "--device"),
+        ("bind", "--bind"),
+        ("timeout", "--timeout"),
+    ] {
+        if given(matches, id) {
+            return Err(format!("{flag} does not apply to `ctap {name}`: {why}"));
+        }
+    }
+    Ok(())
+}
+
+/// `true` if the user typed the (global) option `id`, before or after the subcommand.
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    let here = matches.try_get_raw(id).is_ok_and(|value| value.is_some())
+        && matches.value_source(id) == Some(ValueSource::CommandLine);
+    here || matches.subcommand().is_some_and(|(_, sub)| given(sub, id))
 }
 
 #[derive(Debug, Args)]
@@ -77,8 +125,8 @@ pub(crate) struct PingArgs {
     /// Payload bytes per ping (0..=7609 for 64-byte reports).
     #[arg(long, default_value_t = 57)]
     pub(crate) size: usize,
-    /// Number of pings.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Number of pings, 1..=1000000. Ctrl-C stops early and prints the figures so far.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PING_COUNT)))]
     pub(crate) count: u32,
 }
 

@@ -1,6 +1,6 @@
 //! What each command does.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,7 +34,80 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Cmd::Reset(args) => crate::ctap2_commands::reset_command(cli, args),
         Cmd::Cred(command) => crate::ctap2_commands::cred_command(cli, command),
         Cmd::Config(command) => crate::ctap2_commands::config_command(cli, command),
+        Cmd::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "ctap", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            page.render(&mut std::io::stdout())?;
+            Ok(())
+        }
     }
+}
+
+/// A failed call, for people: a time-out says what the device was doing when the time
+/// ran out (from its last keep-alive status) and names `--timeout`; other errors as
+/// they are. `doing` names the request (`PING`, `authenticatorSelection`).
+pub(crate) fn explain(
+    error: ctap::device::Error,
+    doing: &str,
+    last: Option<KeepaliveStatus>,
+) -> Failure {
+    use ctap::device::{Error, TimeoutKind};
+    let Error::Timeout(kind) = &error else {
+        return error.into();
+    };
+    let message = match kind {
+        TimeoutKind::Deadline(limit) => {
+            let state = match last {
+                Some(KeepaliveStatus::UPNEEDED) => {
+                    "the key was waiting for a touch (keep-alive UPNEEDED) and nobody touched it"
+                        .to_owned()
+                }
+                Some(KeepaliveStatus::PROCESSING) => {
+                    "the key was still working on it (keep-alive PROCESSING)".to_owned()
+                }
+                Some(other) => format!("the key kept sending keep-alives (status {other})"),
+                None => "the key had not answered".to_owned(),
+            };
+            format!(
+                "{doing}: gave up after {} s (--timeout): {state}; raise --timeout to wait longer",
+                limit.as_secs_f64()
+            )
+        }
+        TimeoutKind::Silence(limit) => {
+            let after = match last {
+                Some(status) => format!(" after keep-alive {status}"),
+                None => String::new(),
+            };
+            format!(
+                "{doing}: the device sent nothing for {} s{after} (not even a keep-alive): \
+                 it may be unplugged or hung. (--timeout bounds a call that keeps \
+                 sending keep-alives; a silent device is given up on sooner.)",
+                limit.as_secs_f64()
+            )
+        }
+        _ => format!("{doing}: {error}; --timeout sets how long a call may take"),
+    };
+    Failure::new(message)
+}
+
+/// Ctrl-C for a command that can stop early: sets the flag and cancels the call in
+/// progress (the device gets CTAPHID_CANCEL).
+fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> {
+    let token = CancelToken::new();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let (token, interrupted) = (token.clone(), Arc::clone(&interrupted));
+        ctrlc::set_handler(move || {
+            interrupted.store(true, Ordering::SeqCst);
+            token.cancel();
+        })
+        .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
+    }
+    Ok((interrupted, token))
 }
 
 /// `--timeout` as a `Duration`; a value too large for one (up to infinity) means no
@@ -102,7 +175,7 @@ fn list(cli: &Cli) -> Outcome {
             Err(unusable) => println!(
                 "{}\n    cannot be used: {}",
                 describe_device(&unusable.info),
-                unusable.error
+                unusable.error.to_string().replace('\n', "\n    ")
             ),
         }
     }
@@ -116,10 +189,10 @@ fn describe_device(info: &hid::HidDeviceInfo) -> String {
     );
     for part in [&info.manufacturer, &info.product].into_iter().flatten() {
         line.push_str("  ");
-        line.push_str(part);
+        line.push_str(&escape(part));
     }
     if let Some(serial) = &info.serial_number {
-        line.push_str(&format!("  serial {serial}"));
+        line.push_str(&format!("  serial {}", escape(serial)));
     }
     if let Some((input, output)) = info.report_sizes {
         line.push_str(&format!(
@@ -131,14 +204,19 @@ fn describe_device(info: &hid::HidDeviceInfo) -> String {
     line
 }
 
+/// A string from a device, safe for the terminal (control characters escaped).
+fn escape(text: &str) -> String {
+    ctap::device::hid::escape_device_string(text)
+}
+
 fn device_json(info: &hid::HidDeviceInfo, error: Option<&ctap::device::Error>) -> Json {
     json!({
         "path": info.path,
         "vendor_id": info.vendor_id,
         "product_id": info.product_id,
-        "manufacturer": info.manufacturer,
-        "product": info.product,
-        "serial_number": info.serial_number,
+        "manufacturer": info.manufacturer.as_deref().map(escape),
+        "product": info.product.as_deref().map(escape),
+        "serial_number": info.serial_number.as_deref().map(escape),
         "input_report_size": info.report_sizes.map(|(input, _)| input.get()),
         "output_report_size": info.report_sizes.map(|(_, output)| output.get()),
         "usable": error.is_none(),
@@ -154,7 +232,14 @@ fn info(cli: &Cli) -> Outcome {
     } = open(cli)?;
     let init = *device.init_response();
     let get_info = if init.capabilities.contains(ctap::types::Capabilities::CBOR) {
-        let answer = device.cbor_with(&[Ctap2Command::GET_INFO.to_u8()], options(cli)?)?;
+        let mut last = None;
+        let mut note = |status| last = Some(status);
+        let answer = device
+            .cbor_with(
+                &[Ctap2Command::GET_INFO.to_u8()],
+                options(cli)?.with_on_keepalive(&mut note),
+            )
+            .map_err(|e| explain(e, "authenticatorGetInfo", last))?;
         Some(get_info::decode(&answer).map_err(Failure::new)?)
     } else {
         None
@@ -214,14 +299,34 @@ fn ping(cli: &Cli, args: &PingArgs) -> Outcome {
             2,
         ));
     }
+    let (interrupted, token) = on_interrupt()?;
     let payload: Vec<u8> = (0..=250u8).cycle().take(args.size).collect();
     let progress = (std::io::stdout().is_terminal() && !cli.json && args.count >= 100)
         .then(|| indicatif::ProgressBar::new(u64::from(args.count)));
-    let mut rtts = Vec::with_capacity(args.count as usize);
+    // `--count` is at most MAX_PING_COUNT (clap checks), and the vector grows with the
+    // answers, never by what was asked up front.
+    let mut rtts = Vec::with_capacity(args.count.min(4096) as usize);
     let started = Instant::now();
     for _ in 0..args.count {
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
         let sent = Instant::now();
-        let echo = device.call_with(Command::PING, &payload, options(cli)?)?;
+        let result = device.call_with(
+            Command::PING,
+            &payload,
+            options(cli)?.with_cancel(token.clone()),
+        );
+        let echo = match result {
+            Ok(echo) => echo,
+            Err(_) if interrupted.load(Ordering::SeqCst) => break,
+            Err(error) => {
+                if let Some(bar) = &progress {
+                    bar.finish_and_clear();
+                }
+                return Err(explain(error, "PING", None));
+            }
+        };
         rtts.push(sent.elapsed());
         if echo != payload {
             return Err(Failure::new(format!(
@@ -238,39 +343,75 @@ fn ping(cli: &Cli, args: &PingArgs) -> Outcome {
         bar.finish_and_clear();
     }
     let total = started.elapsed();
-    rtts.sort();
-    // Milliseconds, to the microsecond.
-    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
-    let (min, median, max) = (rtts[0], rtts[rtts.len() / 2], rtts[rtts.len() - 1]);
-    // Payload bytes moved each way per second.
-    let throughput =
-        (args.size as f64 * f64::from(args.count)) / total.as_secs_f64().max(f64::EPSILON);
+    let stopped = interrupted.load(Ordering::SeqCst);
+    let figures = ping_figures(&mut rtts, args.size, total);
     if cli.json {
-        print_json(&json!({
-            "size": args.size,
-            "count": args.count,
-            "min_ms": ms(min),
-            "median_ms": ms(median),
-            "max_ms": ms(max),
-            "bytes_per_second": throughput.round(),
-        }));
+        let mut document = json!({ "size": args.size, "count": rtts.len() });
+        if let Some(figures) = &figures {
+            document["min_ms"] = json!(figures.min_ms);
+            document["median_ms"] = json!(figures.median_ms);
+            document["max_ms"] = json!(figures.max_ms);
+            document["bytes_per_second"] = json!(figures.bytes_per_second.round());
+        }
+        if stopped {
+            document["interrupted"] = json!(true);
+            document["requested"] = json!(args.count);
+        }
+        print_json(&document);
     } else {
-        println!(
-            "{} pings of {} bytes: min {:.3} ms, median {:.3} ms, max {:.3} ms; {:.1} KiB/s",
-            args.count,
-            args.size,
-            ms(min),
-            ms(median),
-            ms(max),
-            throughput / 1024.0
-        );
+        let done = rtts.len();
+        let pings = if done == 1 { "ping" } else { "pings" };
+        let mut line = match &figures {
+            Some(f) => format!(
+                "{done} {pings} of {} bytes: min {:.3} ms, median {:.3} ms, max {:.3} ms; {:.1} KiB/s",
+                args.size,
+                f.min_ms,
+                f.median_ms,
+                f.max_ms,
+                f.bytes_per_second / 1024.0
+            ),
+            None => format!("no answer before the interrupt (0 of {} pings)", args.count),
+        };
+        if stopped && figures.is_some() {
+            line = format!("interrupted after {done} of {}: {line}", args.count);
+        }
+        println!("{line}");
+    }
+    if stopped {
+        return Err(Failure::with_status("", 130));
     }
     Ok(())
 }
 
+/// The figures of a ping run (`None` if no ping was answered).
+struct PingFigures {
+    min_ms: f64,
+    median_ms: f64,
+    max_ms: f64,
+    bytes_per_second: f64,
+}
+
+fn ping_figures(rtts: &mut [Duration], size: usize, total: Duration) -> Option<PingFigures> {
+    rtts.sort();
+    // Milliseconds, to the microsecond.
+    let ms = |d: &Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    let (min, max) = (rtts.first()?, rtts.last()?);
+    let median = rtts.get(rtts.len() / 2)?;
+    // Payload bytes moved each way per second.
+    let moved = size as f64 * rtts.len() as f64;
+    Some(PingFigures {
+        min_ms: ms(min),
+        median_ms: ms(median),
+        max_ms: ms(max),
+        bytes_per_second: moved / total.as_secs_f64().max(f64::EPSILON),
+    })
+}
+
 fn wink(cli: &Cli) -> Outcome {
     let Opened { mut device, .. } = open(cli)?;
-    device.call_with(Command::WINK, &[], options(cli)?)?;
+    device
+        .call_with(Command::WINK, &[], options(cli)?)
+        .map_err(|e| explain(e, "WINK", None))?;
     if cli.json {
         print_json(&json!({ "winked": true }));
     } else {
@@ -296,16 +437,7 @@ fn lock(cli: &Cli, seconds: u8) -> Outcome {
 
 fn select(cli: &Cli) -> Outcome {
     let Opened { mut device, .. } = open(cli)?;
-    let token = CancelToken::new();
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let (token, interrupted) = (token.clone(), Arc::clone(&interrupted));
-        ctrlc::set_handler(move || {
-            interrupted.store(true, Ordering::SeqCst);
-            token.cancel();
-        })
-        .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
-    }
+    let (interrupted, token) = on_interrupt()?;
     let statuses = Mutex::new(Vec::<KeepaliveStatus>::new());
     let json = cli.json;
     let mut on_keepalive = |status: KeepaliveStatus| {
@@ -346,7 +478,10 @@ fn select(cli: &Cli) -> Outcome {
             }
             Err(Failure::with_status("", 130))
         }
-        Err(error) => Err(error.into()),
+        Err(error) => {
+            let last = statuses.lock().ok().and_then(|seen| seen.last().copied());
+            Err(explain(error, "authenticatorSelection", last))
+        }
     }
 }
 
@@ -355,7 +490,11 @@ fn raw(cli: &Cli, args: &RawArgs) -> Outcome {
     let data = dissect::parse_hex(&args.data.replace([' ', ':'], ""))
         .map_err(|e| Failure::with_status(format!("--data: {e}"), 2))?;
     let Opened { mut device, .. } = open(cli)?;
-    let answer = device.call_with(command, &data, options(cli)?)?;
+    let mut last = None;
+    let mut note = |status| last = Some(status);
+    let answer = device
+        .call_with(command, &data, options(cli)?.with_on_keepalive(&mut note))
+        .map_err(|e| explain(e, &command.to_string(), last))?;
     if cli.json {
         print_json(&json!({ "command": command.to_string(), "response": dissect::hex(&answer) }));
     } else {
@@ -376,8 +515,7 @@ fn encode(cli: &Cli, args: &EncodeArgs) -> Outcome {
     let payload = match (&args.payload, &args.payload_file) {
         (Some(hex), _) => dissect::parse_hex(&hex.replace([' ', ':'], ""))
             .map_err(|e| Failure::with_status(format!("--payload: {e}"), 2))?,
-        (None, Some(path)) => std::fs::read(path)
-            .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?,
+        (None, Some(path)) => read_bounded(path, report_size(args.report_size)?)?,
         (None, None) => Vec::new(),
     };
     let reports = dissect::encode(cid, command, &payload, report_size(args.report_size)?)
@@ -393,26 +531,62 @@ fn encode(cli: &Cli, args: &EncodeArgs) -> Outcome {
     Ok(())
 }
 
+/// A payload file, read no further than one byte past the longest message (so
+/// `/dev/zero` or a huge file costs nothing and is refused with its size limit).
+fn read_bounded(path: &std::path::Path, size: ReportSize) -> Result<Vec<u8>, Failure> {
+    use std::io::Read as _;
+    let max = size.max_message_len();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    let mut payload = Vec::new();
+    file.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut payload)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    if payload.len() > max {
+        return Err(Failure::new(format!(
+            "{} is over the maximum message of {max} bytes (report size {})",
+            path.display(),
+            size.get()
+        )));
+    }
+    Ok(payload)
+}
+
 fn decode(cli: &Cli, args: &DecodeArgs) -> Outcome {
     let size = report_size(args.report_size)?;
-    let mut input = String::new();
-    if args.file == "-" {
-        std::io::stdin().read_to_string(&mut input)?;
+    // Streamed: one line in, its events out, so memory does not grow with the capture
+    // (see dissect::MAX_CHANNELS).
+    let input: Box<dyn std::io::BufRead> = if args.file == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
-        input = std::fs::read_to_string(&args.file)
+        let file = std::fs::File::open(&args.file)
             .map_err(|e| Failure::new(format!("cannot read {}: {e}", args.file)))?;
-    }
-    let events = dissect::decode(&input, size);
-    let problems = events.iter().filter(|e| e.is_problem()).count();
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut problems = 0usize;
+    let mut first = true;
     if cli.json {
-        let items: Vec<Json> = events.iter().map(event_json).collect();
-        print_json(&json!({ "events": items, "malformed": problems }));
-    } else {
-        let mut out = std::io::stdout().lock();
-        for event in &events {
-            writeln!(out, "{}", event_text(event))?;
-        }
+        write!(out, "{{\n  \"events\": [")?;
     }
+    dissect::decode_stream(input, size, |event| {
+        if event.is_problem() {
+            problems += 1;
+        }
+        if cli.json {
+            let separator = if first { "" } else { "," };
+            first = false;
+            write!(out, "{separator}\n    {}", event_json(&event))
+        } else {
+            writeln!(out, "{}", event_text(&event))
+        }
+    })
+    .map_err(|e| Failure::new(format!("cannot read {}: {e}", args.file)))?;
+    if cli.json {
+        let close = if first { "" } else { "\n  " };
+        writeln!(out, "{close}],\n  \"malformed\": {problems}\n}}")?;
+    }
+    out.flush()?;
     if problems > 0 {
         return Err(Failure::new(format!(
             "{problems} malformed or incomplete report(s)"
@@ -442,6 +616,17 @@ fn event_text(event: &Event) -> String {
             )
         }
         Event::Malformed { line, reason } => format!("line {line}: malformed: {reason}"),
+        Event::Abandoned {
+            first_line,
+            cid,
+            command,
+            received,
+            declared,
+        } => format!(
+            "line {first_line}: abandoned: cid {cid} {command} got {received} of {declared} bytes; \
+             over {} channels had a message in progress, this one was idle longest",
+            dissect::MAX_CHANNELS
+        ),
         Event::Incomplete {
             first_line,
             cid,
@@ -470,6 +655,17 @@ fn event_json(event: &Event) -> Json {
         Event::Malformed { line, reason } => {
             json!({ "kind": "malformed", "line": line, "reason": reason })
         }
+        Event::Abandoned {
+            first_line,
+            cid,
+            command,
+            received,
+            declared,
+        } => json!({
+            "kind": "abandoned", "first_line": first_line, "cid": cid.to_string(),
+            "command": command.to_string(), "received": received, "declared": declared,
+            "reason": format!("over {} channels had a message in progress", dissect::MAX_CHANNELS),
+        }),
         Event::Incomplete {
             first_line,
             cid,

@@ -51,7 +51,7 @@ pub(crate) fn decode(cbor: &[u8]) -> Result<Map<String, Json>, String> {
                 .iter()
                 .find(|(n, _)| *n == number)
                 .map_or_else(|| format!("0x{number:02x}"), |(_, name)| (*name).to_owned()),
-            None => format!("{key:?}"),
+            None => escape(&format!("{key:?}")),
         };
         let json = if name == "aaguid" {
             value
@@ -65,7 +65,9 @@ pub(crate) fn decode(cbor: &[u8]) -> Result<Map<String, Json>, String> {
     Ok(members)
 }
 
-/// CBOR to JSON: byte strings as lower-case hex, map keys as strings.
+/// CBOR to JSON: byte strings as lower-case hex, map keys as strings, text with its
+/// control characters escaped (a device's strings must not reach the terminal raw, in
+/// text or `--json` output alike).
 fn to_json(value: &Value) -> Json {
     match value {
         Value::Integer(i) => {
@@ -74,7 +76,7 @@ fn to_json(value: &Value) -> Json {
         }
         Value::Bytes(bytes) => Json::String(crate::dissect::hex(bytes)),
         Value::Float(f) => json!(f),
-        Value::Text(text) => Json::String(text.clone()),
+        Value::Text(text) => Json::String(escape(text)),
         Value::Bool(b) => Json::Bool(*b),
         Value::Null => Json::Null,
         Value::Tag(_, inner) => to_json(inner),
@@ -83,7 +85,7 @@ fn to_json(value: &Value) -> Json {
             let mut map = Map::new();
             for (key, value) in entries {
                 let key = match key {
-                    Value::Text(text) => text.clone(),
+                    Value::Text(text) => escape(text),
                     other => match to_json(other) {
                         Json::String(s) => s,
                         json => json.to_string(),
@@ -95,6 +97,10 @@ fn to_json(value: &Value) -> Json {
         }
         _ => Json::String(format!("{value:?}")),
     }
+}
+
+fn escape(text: &str) -> String {
+    ctap::device::hid::escape_device_string(text)
 }
 
 /// An AAGUID as a UUID string (8-4-4-4-12), or hex if it is not 16 bytes.
@@ -184,6 +190,16 @@ mod tests {
         let lines = human_lines(&members);
         assert!(lines.contains(&("versions".to_owned(), "FIDO_2_0, FIDO_2_1".to_owned())));
         assert!(lines.contains(&("options".to_owned(), "rk=true".to_owned())));
+    }
+
+    #[test]
+    fn device_text_is_escaped() {
+        let info = Value::Map(vec![(
+            Value::from(1),
+            Value::Array(vec![Value::from("FIDO_2_1\u{1b}[2J")]),
+        )]);
+        let members = decode(&encode(&info)).unwrap();
+        assert_eq!(members["versions"], json!(["FIDO_2_1\\u{1b}[2J"]));
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod target;
 use std::fmt;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// What ends a command unsuccessfully: a message for stderr and an exit status.
 #[derive(Debug)]
@@ -49,8 +49,14 @@ impl fmt::Display for Failure {
 }
 
 impl From<ctap::device::Error> for Failure {
+    /// Exit status 2 for what the user typed wrong (a malformed `--device`, an argument
+    /// out of range), 1 for everything else.
     fn from(error: ctap::device::Error) -> Self {
-        Self::new(error.to_string())
+        let status = match error {
+            ctap::device::Error::InvalidArgument(_) => 2,
+            _ => 1,
+        };
+        Self::with_status(error.to_string(), status)
     }
 }
 
@@ -63,7 +69,15 @@ impl From<std::io::Error> for Failure {
 pub(crate) type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    if let Err(message) = cli::check_applicable(&cli, &matches) {
+        eprintln!("ctap: {message}");
+        return ExitCode::from(2);
+    }
     init_logging(cli.verbose);
     match commands::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,16 +90,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-v`: the device layer's frame trace; `-vv`: every crate at trace level.
+/// `-v`: the device layer's frame trace; `-vv`: also the software authenticator's
+/// decisions (and every other crate at trace level). Each line starts with the
+/// milliseconds since the program started, so a trace shows its timing (keep-alive
+/// periods, time-outs) without a clock-time dependency.
 fn init_logging(verbose: u8) {
+    use std::io::Write as _;
     let filter = match verbose {
         0 => "warn",
         1 => "warn,ctap_device=trace",
         _ => "trace",
     };
+    let started = std::time::Instant::now();
     env_logger::Builder::new()
         .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned()))
-        .format_timestamp_millis()
+        .format(move |out, record| {
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            writeln!(
+                out,
+                "[{ms:10.3} ms {:5} {}] {}",
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        })
         .target(env_logger::Target::Stderr)
         .init();
 }

@@ -1,166 +1,92 @@
-//! Which device a command talks to, and opening it.
+//! Which device a command talks to, and opening it: `ctap::open_with` does the work
+//! (the names `--device` takes are the library's [`ctap::Target`]).
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use ctap::device::{CtapHidDevice, DeviceConfig, HidConnection, hid, udp::UdpConnection};
+use ctap::device::{DeviceConfig, Error};
 use ctap::virtual_device as vdev;
+use ctap::{OpenOptions, Target};
 
 use crate::Failure;
 
-/// The device named by `--device`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// The one attached key (none given).
-    Auto,
-    /// The built-in software authenticator, in this process.
-    Virtual,
-    /// A simulator over UDP.
-    Udp { remote: String },
-    /// A hidapi path.
-    Hid { path: String },
-}
-
-impl Target {
-    pub(crate) fn parse(device: Option<&str>) -> Self {
-        match device {
-            None => Self::Auto,
-            Some("virtual") => Self::Virtual,
-            Some(other) => match other.strip_prefix("udp:") {
-                Some(remote) => Self::Udp {
-                    remote: remote.to_owned(),
-                },
-                None => Self::Hid {
-                    path: other.to_owned(),
-                },
-            },
-        }
-    }
-}
-
-/// An open device, and whatever must live as long as it.
+/// An open device.
 pub(crate) struct Opened {
     /// What it is, for humans (`virtual`, `udp:127.0.0.1:8111`, a hidraw path).
     pub(crate) description: String,
     /// The device.
-    pub(crate) device: CtapHidDevice<Box<dyn HidConnection>>,
-    /// The in-process authenticator behind `--device virtual`.
-    _authenticator: Option<vdev::VirtualAuthenticator>,
+    pub(crate) device: ctap::Device,
 }
 
 /// The touch delay of the in-process authenticator: long enough that `ctap select`
 /// shows the UPNEEDED keep-alive, short enough for a demo.
 const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(1000);
 
-/// Opens the device `--device` names (with `--bind` for UDP).
+/// Opens the device `--device` names (with `--bind` for UDP); without `--device`, the
+/// one attached key.
 pub(crate) fn open(
     device: Option<&str>,
     bind: Option<&str>,
     config: DeviceConfig,
 ) -> Result<Opened, Failure> {
-    match Target::parse(device) {
-        Target::Virtual => {
-            let authenticator = vdev::VirtualAuthenticator::new(
-                vdev::Config::default().with_touch(vdev::TouchPolicy::Approve {
-                    after: VIRTUAL_TOUCH_DELAY,
-                }),
-            );
-            let connection: Box<dyn HidConnection> = Box::new(authenticator.connect());
-            Ok(Opened {
-                description: "virtual".to_owned(),
-                device: CtapHidDevice::with_config(connection, config)?,
-                _authenticator: Some(authenticator),
-            })
+    let target = match device {
+        Some(name) => name.parse::<Target>()?,
+        None => Target::Path(only_key()?),
+    };
+    let bind = match (bind, &target) {
+        (None, _) => None,
+        (Some(local), Target::Udp(_)) => Some(resolve(local)?),
+        (Some(_), _) => {
+            return Err(Failure::with_status(
+                "--bind applies to --device udp:HOST:PORT only",
+                2,
+            ));
         }
-        Target::Udp { remote } => {
-            let remote_addr = resolve(&remote)?;
-            let connection = match bind {
-                Some(local) => UdpConnection::connect_from(remote_addr, resolve(local)?)?,
-                None => UdpConnection::connect(remote_addr)?,
-            };
-            let connection: Box<dyn HidConnection> = Box::new(connection);
-            Ok(Opened {
-                description: format!("udp:{remote_addr}"),
-                device: CtapHidDevice::with_config(connection, config)?,
-                _authenticator: None,
-            })
-        }
-        Target::Hid { path } => open_hid(&path, config),
-        Target::Auto => {
-            let entries = hid::list_devices()?;
-            let usable: Vec<&hid::HidDeviceInfo> =
-                entries.iter().filter_map(|e| e.as_ref().ok()).collect();
-            match usable.as_slice() {
-                [one] => open_hid(&one.path, config),
-                [] => {
-                    let mut message = String::from("no usable FIDO security key found");
-                    for entry in &entries {
-                        if let Err(unusable) = entry {
-                            message.push_str(&format!("\n  {unusable}"));
-                        }
-                    }
-                    message.push_str(
-                        "\nplug in a key, or try the built-in software authenticator: ctap --device virtual <command>",
-                    );
-                    Err(Failure::new(message))
-                }
-                several => {
-                    let mut message = format!(
-                        "{} FIDO security keys found; choose one with --device PATH:",
-                        several.len()
-                    );
-                    for info in several {
-                        message.push_str(&format!("\n  {info}"));
-                    }
-                    Err(Failure::new(message))
-                }
-            }
-        }
+    };
+    let mut options = OpenOptions::default()
+        .with_config(config)
+        .with_virtual_config(
+            vdev::Config::default().with_touch(vdev::TouchPolicy::Approve {
+                after: VIRTUAL_TOUCH_DELAY,
+            }),
+        );
+    if let Some(local) = bind {
+        options = options.with_bind(local);
     }
-}
-
-fn open_hid(path: &str, config: DeviceConfig) -> Result<Opened, Failure> {
-    let connection: Box<dyn HidConnection> = Box::new(hid::HidapiConnection::open(path)?);
+    let device = ctap::open_with(&target, &options)
+        .map_err(|e| crate::commands::explain(e, "INIT (opening the device)", None))?;
+    let description = target.to_string();
     Ok(Opened {
-        description: path.to_owned(),
-        device: CtapHidDevice::with_config(connection, config)?,
-        _authenticator: None,
+        description,
+        device,
     })
 }
 
-/// `HOST:PORT` to one socket address.
-pub(crate) fn resolve(text: &str) -> Result<SocketAddr, Failure> {
-    text.to_socket_addrs()
-        .map_err(|e| Failure::new(format!("bad address {text:?}: {e} (expected HOST:PORT)")))?
-        .next()
-        .ok_or_else(|| Failure::new(format!("address {text:?} resolves to nothing")))
+/// The path of the one usable key, or a message that lists what was found.
+fn only_key() -> Result<String, Failure> {
+    match ctap::select::only_key() {
+        Ok(info) => Ok(info.path),
+        Err(Error::NotFound(text)) => {
+            let mut message = String::from("no usable FIDO security key found");
+            // The library's text starts with what was looked for; the rest lists the
+            // keys that cannot be opened, each with its reason.
+            if let Some((_, unusable)) = text.split_once('\n') {
+                message.push('\n');
+                message.push_str(unusable);
+            }
+            message.push_str(
+                "\nplug in a key, or try the built-in software authenticator: ctap --device virtual <command>",
+            );
+            Err(Failure::new(message))
+        }
+        Err(Error::InvalidArgument(text)) => Err(Failure::new(
+            text.replace("choose one by path:", "choose one with --device PATH:"),
+        )),
+        Err(other) => Err(other.into()),
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn device_names_parse() {
-        assert_eq!(Target::parse(None), Target::Auto);
-        assert_eq!(Target::parse(Some("virtual")), Target::Virtual);
-        assert_eq!(
-            Target::parse(Some("udp:127.0.0.1:8111")),
-            Target::Udp {
-                remote: "127.0.0.1:8111".into()
-            }
-        );
-        assert_eq!(
-            Target::parse(Some("/dev/hidraw0")),
-            Target::Hid {
-                path: "/dev/hidraw0".into()
-            }
-        );
-    }
-
-    #[test]
-    fn bad_addresses_are_named() {
-        let error = resolve("no-port").unwrap_err();
-        assert!(error.to_string().contains("\"no-port\""), "{error}");
-    }
+/// `HOST:PORT` to one socket address (exit status 2 if it is not `HOST:PORT`).
+pub(crate) fn resolve(text: &str) -> Result<SocketAddr, Failure> {
+    Ok(ctap::resolve(text)?)
 }

@@ -157,7 +157,7 @@ fn device_errors_are_one_line_with_the_python_text() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stderr.trim(),
-        "ctap: CTAP error: 0x01 - INVALID_CMD",
+        "ctap: CTAPHID error: 0x01 - INVALID_CMD",
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1);

@@ -9,9 +9,12 @@ use ctaphid_frame::FrameError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The device answered with a CTAPHID ERROR packet (transport layer). Displays as
-    /// python-fido2 shows it: `CTAP error: 0x06 - CHANNEL_BUSY`.
-    #[error("CTAP error: {0}")]
+    /// The device answered with a CTAPHID ERROR packet (transport layer). Displays with
+    /// the CTAPHID name under a CTAPHID prefix, `CTAPHID error: 0x01 - INVALID_CMD`, so
+    /// it never reads like the CTAP2 status of the same number (`CTAP error: 0x01 -
+    /// INVALID_COMMAND`, python-fido2's text, from [`Error::Ctap`] and
+    /// [`ctap_error`](Self::ctap_error)).
+    #[error("CTAPHID error: {0}")]
     Hid(HidErrorCode),
     /// A CTAP2 command failed: a non-zero status byte at the start of a CBOR answer
     /// (only from helpers that check it, like `cbor`; `call` returns the raw bytes).
@@ -36,11 +39,14 @@ pub enum Error {
     /// No FIDO device has this path.
     #[error("no FIDO device at {0}")]
     NotFound(String),
-    /// The device exists but could not be opened.
-    #[error("cannot open {path}: {reason}{}", hint.as_deref().map(|h| format!(" (hint: {h})")).unwrap_or_default())]
+    /// The device exists but could not be opened. `kind` says why, for programs;
+    /// `hint` says what the user can do, for people (it may span lines).
+    #[error("cannot open {path}: {reason}{}", hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
     Open {
         /// The device path.
         path: String,
+        /// Why, as a value to match on.
+        kind: OpenFailure,
         /// What the operating system said.
         reason: String,
         /// What the user can do about it (e.g. a udev rule), if known.
@@ -53,6 +59,30 @@ pub enum Error {
     /// Any other I/O failure of the transport.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why a device could not be opened: [`Error::open_failure`] gives it for
+/// [`Error::Open`] and [`Error::NotFound`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenFailure {
+    /// The operating system refused access (Linux: no udev rule for the user; Windows:
+    /// not an administrator; macOS: no Input Monitoring permission).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Another program holds the device exclusively.
+    #[error("device busy")]
+    Busy,
+    /// Nothing is at the path (unplugged, or a wrong path).
+    #[error("not found")]
+    NotFound,
+    /// The device is not a FIDO device (its report descriptor says so, or its report
+    /// sizes cannot carry CTAPHID).
+    #[error("not a FIDO device")]
+    NotFido,
+    /// Anything else the operating system said; the reason text has it.
+    #[error("other")]
+    Other,
 }
 
 /// Which time limit ended a call.
@@ -106,6 +136,17 @@ impl Error {
         match self {
             Self::Hid(code) => Some(CtapError::new(code.to_status())),
             Self::Ctap(error) => Some(*error),
+            _ => None,
+        }
+    }
+
+    /// Why a device could not be opened, for [`Error::Open`] and [`Error::NotFound`]
+    /// (`None` for the other kinds).
+    #[must_use]
+    pub fn open_failure(&self) -> Option<OpenFailure> {
+        match self {
+            Self::Open { kind, .. } => Some(*kind),
+            Self::NotFound(_) => Some(OpenFailure::NotFound),
             _ => None,
         }
     }

@@ -1,7 +1,8 @@
 //! The hidapi transport: USB (and Bluetooth) HID security keys.
 //!
 //! On Linux this uses hidapi's pure-Rust hidraw backend (no libudev, no system
-//! packages); on Windows and macOS hidapi's native backends.
+//! packages); on Windows its pure-Rust backend (windows-sys, no C compiler); on macOS
+//! its C backend over IOKit (needs the Xcode command-line tools).
 
 use std::ffi::CString;
 use std::fmt;
@@ -12,7 +13,7 @@ use hidapi::{HidApi, HidDevice, HidError};
 
 use crate::{
     CtapHidDevice, DeviceConfig, Error, FIDO_USAGE_CTAPHID, FIDO_USAGE_PAGE, HidConnection,
-    parse_report_descriptor,
+    OpenFailure, parse_report_descriptor,
 };
 
 /// The longest report descriptor hidapi returns (`HID_API_MAX_REPORT_DESCRIPTOR_SIZE`).
@@ -68,10 +69,30 @@ impl fmt::Display for HidDeviceInfo {
             self.path, self.vendor_id, self.product_id
         )?;
         for part in [&self.manufacturer, &self.product].into_iter().flatten() {
-            write!(f, " {part}")?;
+            write!(f, " {}", escape_device_string(part))?;
         }
         f.write_str(")")
     }
+}
+
+/// A device string (product, manufacturer, serial) made safe to print: control
+/// characters (C0, DEL, C1: terminal escape sequences) and bidirectional-text overrides
+/// become `\u{..}` escapes, so a device cannot write to the user's terminal. `\` is
+/// doubled so an escape in the output always came from this function.
+#[must_use]
+pub fn escape_device_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_control() || bidi {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A FIDO device that was found but cannot be used: which one, and why.
@@ -156,6 +177,8 @@ fn classify(usage_page: u16, usage: u16, windows: bool) -> Listing {
 fn hidden_device(info: HidDeviceInfo) -> UnusableDevice {
     let error = Error::Open {
         path: info.path.clone(),
+        // Windows hides the collection from non-administrators: a permission matter.
+        kind: OpenFailure::PermissionDenied,
         reason: "listed without a HID usage page: Windows hides the collection of FIDO \
                  devices from programs that are not run as administrator, so this may \
                  be a security key"
@@ -214,9 +237,13 @@ impl HidapiConnection {
 
     fn open_with(api: &HidApi, path: &str) -> Result<Self, Error> {
         let c_path = CString::new(path).map_err(|_| Error::NotFound(path.to_owned()))?;
-        let device = api
-            .open_path(&c_path)
-            .map_err(|error| open_error(path, &error))?;
+        let device = api.open_path(&c_path).map_err(|error| {
+            let ids = api
+                .device_list()
+                .find(|d| d.path() == c_path.as_c_str())
+                .map(|d| (d.vendor_id(), d.product_id()));
+            open_error(path, ids, &error)
+        })?;
         let (input, output) = report_sizes(&device, path)?;
         log::debug!("{path}: opened, reports {input} in, {output} out");
         Ok(Self {
@@ -330,6 +357,7 @@ fn report_sizes(device: &HidDevice, path: &str) -> Result<(ReportSize, ReportSiz
     };
     let unusable = |reason: String| Error::Open {
         path: path.to_owned(),
+        kind: OpenFailure::NotFido,
         reason,
         hint: None,
     };
@@ -351,46 +379,80 @@ fn report_sizes(device: &HidDevice, path: &str) -> Result<(ReportSize, ReportSiz
     ))
 }
 
-/// An open failure, with what the user can do about it.
-fn open_error(path: &str, error: &HidError) -> Error {
+/// The udev rule of the README ("Giving a user access to keys on Linux"): it grants
+/// the logged-in user (and the `plugdev` group) the FIDO keys udev recognises, and
+/// nothing else.
+pub const UDEV_RULE: &str = "KERNEL==\"hidraw*\", SUBSYSTEM==\"hidraw\", ENV{ID_FIDO_TOKEN}==\"1\", TAG+=\"uaccess\", GROUP=\"plugdev\", MODE=\"0660\"";
+
+/// An open failure: why (a value), what the OS said, and what the user can do.
+/// `ids` is the device's vendor and product id, when enumeration knows them.
+fn open_error(path: &str, ids: Option<(u16, u16)>, error: &HidError) -> Error {
     let reason = error.to_string();
     let lower = reason.to_lowercase();
     if lower.contains("no such file") || lower.contains("not found") {
         return Error::NotFound(path.to_owned());
     }
-    let denied = lower.contains("permission denied")
+    let kind = if lower.contains("permission denied")
         || lower.contains("access is denied")
         || lower.contains("not permitted")
-        || lower.contains("privilege");
+        || lower.contains("privilege")
+    {
+        OpenFailure::PermissionDenied
+    } else if lower.contains("busy")
+        || lower.contains("exclusive")
+        || lower.contains("in use")
+        || lower.contains("sharing violation")
+    {
+        OpenFailure::Busy
+    } else {
+        OpenFailure::Other
+    };
     Error::Open {
         path: path.to_owned(),
+        kind,
         reason,
-        hint: Some(open_hint(denied).to_owned()),
+        hint: Some(open_hint(kind, ids)),
     }
 }
 
-/// What to do when a FIDO device cannot be opened, per platform.
-fn open_hint(denied: bool) -> &'static str {
-    if cfg!(target_os = "linux") {
-        if denied {
-            "your user may not open this hidraw node. Add a udev rule, e.g. \
-             /etc/udev/rules.d/70-fido.rules with \
-             KERNEL==\"hidraw*\", SUBSYSTEM==\"hidraw\", ATTRS{idVendor}==\"<vid>\", \
-             ATTRS{idProduct}==\"<pid>\", TAG+=\"uaccess\" \
-             (or MODE=\"0660\", GROUP=\"plugdev\" and add yourself to plugdev), run \
-             `sudo udevadm control --reload-rules && sudo udevadm trigger`, then re-plug \
-             the key (systemd 244+ ships 60-fido-id.rules that does this for most keys)"
-        } else {
-            "check that the key is still plugged in and that no other program holds it \
-             exclusively"
+/// What to do when a FIDO device cannot be opened, per platform: a few short lines.
+fn open_hint(kind: OpenFailure, ids: Option<(u16, u16)>) -> String {
+    let key = ids.map_or_else(
+        || "this key".to_owned(),
+        |(vid, pid)| format!("this key ({vid:04x}:{pid:04x})"),
+    );
+    match kind {
+        OpenFailure::Busy => {
+            return format!("another program holds {key} exclusively; close it and retry");
         }
+        OpenFailure::PermissionDenied => {}
+        _ => {
+            return "check that the key is still plugged in and that no other program holds \
+                    it exclusively"
+                .to_owned();
+        }
+    }
+    if cfg!(target_os = "linux") {
+        let ids = ids.map_or_else(
+            || "ATTRS{idVendor}==\"VID\", ATTRS{idProduct}==\"PID\"".to_owned(),
+            |(vid, pid)| {
+                format!("ATTRS{{idVendor}}==\"{vid:04x}\", ATTRS{{idProduct}}==\"{pid:04x}\"")
+            },
+        );
+        format!(
+            "your user may not open {key}. Add this udev rule to\n  \
+             /etc/udev/rules.d/70-fido-access.rules (see the README) and replug the key:\n  \
+             {UDEV_RULE}\n  \
+             before systemd 244, in place of ENV{{ID_FIDO_TOKEN}}==\"1\" put\n  {ids}"
+        )
     } else if cfg!(target_os = "windows") {
-        WINDOWS_ADMIN_HINT
+        WINDOWS_ADMIN_HINT.to_owned()
     } else if cfg!(target_os = "macos") {
         "allow this program (or its terminal) under System Settings > Privacy & \
          Security > Input Monitoring"
+            .to_owned()
     } else {
-        "check the permissions of the HID device node"
+        format!("check the permissions of the HID device node of {key}")
     }
 }
 
@@ -490,21 +552,79 @@ mod tests {
     fn permission_errors_say_what_to_do() {
         let error = open_error(
             "/dev/hidraw0",
+            Some((0x1050, 0x0407)),
             &HidError::HidApiError {
                 message:
                     "failed to open device with path /dev/hidraw0: Permission denied (os error 13)"
                         .into(),
             },
         );
+        assert_eq!(error.open_failure(), Some(OpenFailure::PermissionDenied));
         let text = error.to_string();
         assert!(text.contains("/dev/hidraw0"), "{text}");
         assert!(text.contains("hint:"), "{text}");
         if cfg!(target_os = "linux") {
-            assert!(
-                text.contains("uaccess") && text.contains("plugdev"),
-                "{text}"
-            );
+            assert!(text.contains(UDEV_RULE), "{text}");
+            assert!(text.contains("1050:0407"), "{text}");
+            assert!(text.contains("ATTRS{idVendor}==\"1050\""), "{text}");
+            assert!(!text.contains("<vid>"), "{text}");
+            // Short lines, not one ~480-character line.
+            assert!(text.lines().all(|line| line.len() <= 130), "{text}");
         }
+    }
+
+    #[test]
+    fn open_failures_are_typed() {
+        let failure = |message: &str| {
+            open_error(
+                "/dev/hidraw1",
+                None,
+                &HidError::HidApiError {
+                    message: message.into(),
+                },
+            )
+        };
+        assert_eq!(
+            failure("open: No such file or directory (os error 2)").open_failure(),
+            Some(OpenFailure::NotFound)
+        );
+        assert_eq!(
+            failure("Device or resource busy (os error 16)").open_failure(),
+            Some(OpenFailure::Busy)
+        );
+        assert_eq!(
+            failure("kIOReturnExclusiveAccess").open_failure(),
+            Some(OpenFailure::Busy)
+        );
+        assert_eq!(
+            failure("Access is denied. (os error 5)").open_failure(),
+            Some(OpenFailure::PermissionDenied)
+        );
+        assert_eq!(
+            failure("something odd").open_failure(),
+            Some(OpenFailure::Other)
+        );
+        assert_eq!(Error::Disconnected.open_failure(), None);
+    }
+
+    #[test]
+    fn device_strings_are_escaped() {
+        assert_eq!(escape_device_string("YubiKey 5"), "YubiKey 5");
+        assert_eq!(
+            escape_device_string("evil\u{1b}]0;pwned\u{7}\u{9b}2J\u{202e}"),
+            "evil\\u{1b}]0;pwned\\u{7}\\u{9b}2J\\u{202e}"
+        );
+        assert_eq!(escape_device_string("a\\u{1b}"), "a\\\\u{1b}");
+        let info = HidDeviceInfo {
+            path: "/dev/hidraw0".into(),
+            vendor_id: 1,
+            product_id: 2,
+            product: Some("Key\u{1b}[2J".into()),
+            manufacturer: None,
+            serial_number: None,
+            report_sizes: None,
+        };
+        assert!(!info.to_string().contains('\u{1b}'), "{info}");
     }
 
     #[test]

@@ -19,5 +19,5 @@ pub use descriptor::{
     DescriptorError, DescriptorInfo, FIDO_USAGE_CTAPHID, FIDO_USAGE_PAGE, parse_report_descriptor,
 };
 pub use device::{CallOptions, CtapDevice};
-pub use error::{Error, ProtocolError, TimeoutKind};
+pub use error::{Error, OpenFailure, ProtocolError, TimeoutKind};
 pub use hid_device::{CtapHidDevice, DEFAULT_CALL_TIMEOUT, DeviceConfig};

@@ -306,7 +306,7 @@ fn error_packets_are_hid_errors_and_the_next_call_works() {
         matches!(error, Error::Hid(HidErrorCode::INVALID_LEN)),
         "{error:?}"
     );
-    assert_eq!(error.to_string(), "CTAP error: 0x03 - INVALID_LEN");
+    assert_eq!(error.to_string(), "CTAPHID error: 0x03 - INVALID_LEN");
     assert_eq!(
         error.ctap_error(),
         Some(CtapError::new(StatusCode::INVALID_LENGTH))

@@ -373,6 +373,7 @@ impl Authenticator {
 impl Core {
     /// Runs one complete message.
     fn dispatch(&mut self, now: Instant, cid: ChannelId, command: Command, payload: &[u8]) {
+        log::debug!("request {command} on {cid}, {} bytes", payload.len());
         if cid.is_broadcast() && command != Command::INIT {
             self.send_error(cid, HidErrorCode::INVALID_CHANNEL);
             return;
@@ -429,6 +430,7 @@ impl Core {
             }
             cid
         };
+        log::debug!("INIT on {cid}: channel {granted}");
         let answer = InitResponse {
             nonce: *nonce,
             cid: granted,
@@ -455,6 +457,7 @@ impl Core {
             now.checked_add(std::time::Duration::from_secs(u64::from(seconds)))
                 .map(|until| Lock { cid, until })
         };
+        log::debug!("LOCK: channel {cid} holds the device for {seconds} s");
         self.send(cid, Command::LOCK, &[]);
     }
 
@@ -479,6 +482,10 @@ impl Core {
     /// Starts waiting for the user's touch: a KEEPALIVE UPNEEDED at once, then every
     /// keep-alive interval until the policy (or [`Authenticator::touch`]) decides.
     fn start_touch_wait(&mut self, now: Instant, cid: ChannelId, command: Ctap2Command) {
+        log::debug!(
+            "{command} on {cid}: waiting for a touch (policy {:?})",
+            self.config.touch
+        );
         let decision = match self.config.touch {
             TouchPolicy::Approve { after } => now.checked_add(after).map(|at| (at, true)),
             TouchPolicy::Deny { after } => now.checked_add(after).map(|at| (at, false)),
@@ -523,6 +530,7 @@ impl Core {
             None => self.transaction = Some(wait),
             Some(status) => {
                 self.transaction = None;
+                log::debug!("touch-wait on {} ends: {status}", wait.cid);
                 if status != StatusCode::SUCCESS {
                     self.ctap2.abandon();
                     self.send_status(wait.cid, status);
@@ -546,6 +554,7 @@ impl Core {
         match self.transaction {
             Some(wait) if wait.cid == cid => {
                 self.transaction = None;
+                log::debug!("CANCEL on {cid}: touch-wait ended with KEEPALIVE_CANCEL");
                 self.send_status(cid, StatusCode::KEEPALIVE_CANCEL);
             }
             _ => self.stats.ignored_reports += 1,
@@ -565,6 +574,7 @@ impl Core {
     }
 
     fn send_error(&mut self, cid: ChannelId, code: HidErrorCode) {
+        log::debug!("answer on {cid}: ERROR {code}");
         self.stats.errors += 1;
         self.send(cid, Command::ERROR, &[code.to_u8()]);
     }
@@ -580,7 +590,10 @@ impl Core {
                 self.output.extend(packets);
             }
             // Full queue, or (never for these answers) a payload over the maximum.
-            _ => self.stats.dropped_messages += 1,
+            _ => {
+                log::debug!("output queue full: {command} answer on {cid} dropped");
+                self.stats.dropped_messages += 1;
+            }
         }
     }
 }

@@ -12,6 +12,10 @@
 //! | `virtual_device` | `ctap-virtual` | a software authenticator (feature `virtual`, on by default) |
 //! | `ctap2` | `ctap2-client` | python-fido2's `fido2.ctap2`: `Ctap2`, `ClientPin`, credential management (feature `ctap2`, on by default) |
 //!
+//! Of its own it adds [`open`] (a device from the names `ctap --device` takes:
+//! `virtual`, `udp:HOST:PORT`, a HID path) and [`select`] (one key among several: by
+//! serial number, the only one attached, or the one the user touches).
+//!
 //! Features: `hidapi` (default: USB keys; pure-Rust hidraw backend on Linux),
 //! `virtual` (default: the software authenticator), `bytes` (`Bytes` views in the
 //! framing layer), `defmt` and `serde` (for the wire types).
@@ -28,6 +32,8 @@
 //!
 //! // 1. The keys attached (none on a build machine). One that cannot be opened, e.g. for
 //! //    lack of permission, is listed with the reason and a hint, never left out.
+//! //    (`hid` needs the `hidapi` feature, on by default.)
+//! # #[cfg(feature = "hidapi")]
 //! if let Ok(entries) = ctap::device::hid::list_devices() {
 //!     for entry in entries {
 //!         match entry {
@@ -77,6 +83,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod open;
+pub mod select;
+
 pub use ctap_device as device;
 pub use ctap_types as types;
 #[cfg(feature = "virtual")]
@@ -84,6 +93,8 @@ pub use ctap_virtual as virtual_device;
 #[cfg(feature = "ctap2")]
 pub use ctap2_client as ctap2;
 pub use ctaphid_frame as frame;
+
+pub use open::{Device, OpenOptions, Target, open, open_with, resolve};
 
 /// The names a host program needs most, for `use ctap::prelude::*`.
 pub mod prelude {

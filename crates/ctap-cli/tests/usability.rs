@@ -1,0 +1,414 @@
+//! The `ctap` binary as a new user meets it (issue 13): bounded work for any number,
+//! bounded memory for any capture, device strings that cannot reach the terminal raw,
+//! one naming rule for codes, honest time-outs, Ctrl-C figures, options refused where
+//! they mean nothing, exit statuses per the README, completions and a man page.
+
+use std::io::{BufRead, BufReader, Read as _};
+use std::net::UdpSocket;
+use std::process::{Child, Command as Process, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+fn ctap() -> Command {
+    let mut command = Command::cargo_bin("ctap").unwrap();
+    command.env_remove("RUST_LOG");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    ctap().args(args).output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn workspace_file(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `ctap serve --udp 127.0.0.1:0`, killed on drop.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
+            .args(["serve", "--udp", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let address = first.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(address.starts_with("udp:127.0.0.1:"), "{first:?}");
+        Self { child, address }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn any_ping_count_is_bounded_work() {
+    // 4294967295 used to reserve 64 GiB up front and abort.
+    let output = run(&["-d", "virtual", "ping", "--count", "4294967295"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("1..=1000000"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["-d", "virtual", "ping", "--count", "1", "--size", "0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("1 ping of 0 bytes"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn an_endless_payload_file_is_refused_not_read() {
+    let output = run(&[
+        "frame",
+        "encode",
+        "--cid",
+        "01020304",
+        "--cmd",
+        "ping",
+        "--payload-file",
+        "/dev/zero",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("over the maximum message of 7609 bytes"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn frame_decode_follows_a_bounded_number_of_channels() {
+    // Every line starts a 100-byte PING on a new channel and none finishes: the decoder
+    // used to keep a 7.6 KB buffer for each channel ever seen.
+    let channels = 2000;
+    let mut capture = String::new();
+    for n in 1..=channels {
+        capture.push_str(&format!("{n:08x}810064{}\n", "ab".repeat(57)));
+    }
+    let output = ctap()
+        .args(["frame", "decode"])
+        .write_stdin(capture)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let abandoned = text.lines().filter(|l| l.contains(": abandoned: ")).count();
+    let incomplete = text
+        .lines()
+        .filter(|l| l.contains(": incomplete: "))
+        .count();
+    assert_eq!(abandoned + incomplete, channels, "{text}");
+    assert_eq!(incomplete, 256, "at most 256 channels are followed at once");
+    assert!(text.contains("idle longest"), "the output says why");
+    // JSON stays one valid document when streamed.
+    let output = ctap()
+        .args(["--json", "frame", "decode"])
+        .write_stdin("00000001810001aa".to_owned() + &"00".repeat(56) + "\n")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["events"][0]["kind"], "message");
+    assert_eq!(json["malformed"], 0);
+}
+
+/// A one-shot fake authenticator over UDP whose getInfo strings carry terminal escape
+/// sequences: answers INIT and one CBOR request, then ends.
+fn evil_authenticator() -> (String, std::thread::JoinHandle<()>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = format!("udp:{}", socket.local_addr().unwrap());
+    let thread = std::thread::spawn(move || {
+        let cid = [1, 2, 3, 4];
+        let mut report = [0u8; 64];
+        for _ in 0..2 {
+            let (_, peer) = socket.recv_from(&mut report).unwrap();
+            let mut answer = [0u8; 64];
+            if report[4] == 0x86 {
+                // INIT: nonce back, our channel, protocol 2, version 1.0.0, CBOR.
+                answer[..4].copy_from_slice(&report[..4]);
+                answer[4..7].copy_from_slice(&[0x86, 0, 17]);
+                answer[7..15].copy_from_slice(&report[7..15]);
+                answer[15..19].copy_from_slice(&cid);
+                answer[19..24].copy_from_slice(&[2, 1, 0, 0, 0x04]);
+            } else {
+                // getInfo: {1: ["FIDO\x1b[2J"], 14: "\x1b]0;pwned\x07"} after status 0.
+                let body: &[u8] = &[
+                    0x00, 0xA2, 0x01, 0x81, 0x68, b'F', b'I', b'D', b'O', 0x1B, b'[', b'2', b'J',
+                    0x0E, 0x69, 0x1B, b']', b'0', b';', b'p', b'w', b'n', b'd', 0x07,
+                ];
+                answer[..4].copy_from_slice(&cid);
+                answer[4] = 0x90;
+                answer[5..7].copy_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+                answer[7..7 + body.len()].copy_from_slice(body);
+            }
+            socket.send_to(&answer, peer).unwrap();
+        }
+    });
+    (address, thread)
+}
+
+#[test]
+fn device_strings_never_reach_the_terminal_raw() {
+    for json in [false, true] {
+        let (address, server) = evil_authenticator();
+        let mut args = vec!["-d", address.as_str(), "info"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let output = run(&args);
+        server.join().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        // Shown, escaped, not dropped.
+        let escaped = if json { r"\\u{1b}[2J" } else { r"\u{1b}[2J" };
+        assert!(text.contains(escaped), "{text}");
+    }
+}
+
+#[test]
+fn hid_errors_and_ctap_statuses_follow_the_readme_rule() {
+    // An ERROR packet: the CTAPHID name under the CTAPHID prefix.
+    let output = run(&["-d", "virtual", "raw", "--cmd", "0x41"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).trim(),
+        "ctap: CTAPHID error: 0x01 - INVALID_CMD"
+    );
+    // A CTAP2 status: python-fido2's text.
+    let server = Server::start(&["--deny", "--touch-delay", "0"]);
+    let output = run(&["-d", &server.address, "select"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).ends_with("ctap: CTAP error: 0x27 - OPERATION_DENIED\n"),
+        "{}",
+        stderr(&output)
+    );
+    let readme = workspace_file("crates/ctap-cli/README.md");
+    assert!(readme.contains("`CTAPHID error: 0x01 - INVALID_CMD`"));
+    assert!(readme.contains("`CTAP error: 0x01 - INVALID_COMMAND`"));
+}
+
+#[test]
+fn a_time_out_says_what_the_device_was_doing() {
+    // The key asks for a touch for a minute; the call gives up first.
+    let server = Server::start(&["--touch-delay", "60000"]);
+    let output = run(&["-d", &server.address, "--timeout", "0.5", "select"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("waiting for a touch"), "{text}");
+    assert!(text.contains("--timeout"), "{text}");
+    assert!(!text.contains("no answer from the device"), "{text}");
+
+    // Nothing answers at all (a socket that never replies): silence, not a touch.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = format!("udp:{}", silent.local_addr().unwrap());
+    let output = run(&["-d", &address, "wink"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("INIT") && text.contains("sent nothing"),
+        "{text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_ping_prints_the_figures_so_far() {
+    let mut ping = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
+        .args([
+            "-v", "-d", "virtual", "ping", "--count", "1000000", "--size", "0",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The frame trace shows pings going back and forth: the handler is installed
+    // (before the first ping) and some have been answered.
+    let mut trace = BufReader::new(ping.stderr.take().unwrap());
+    let mut answers = 0;
+    let mut line = String::new();
+    while answers < 5 {
+        line.clear();
+        assert!(trace.read_line(&mut line).unwrap() > 0, "trace ended early");
+        if line.contains("recv") {
+            answers += 1;
+        }
+    }
+    let status = Process::new("kill")
+        .args(["-INT", &ping.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Keep draining the trace so the program never blocks on a full pipe.
+    let drain = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = trace.read_to_end(&mut rest);
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = ping.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "ping did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drain.join().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let mut out = String::new();
+    ping.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.starts_with("interrupted after "), "{out:?}");
+    assert!(
+        out.contains("of 1000000: ") && out.contains("median"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn options_that_mean_nothing_are_refused() {
+    for args in [
+        &["list", "--device", "virtual"][..],
+        &["--timeout", "5", "frame", "decode", "-"],
+        &["serve", "--udp", "127.0.0.1:0", "--device", "virtual"],
+        &["--bind", "127.0.0.1:0", "-d", "virtual", "wink"],
+        &["man", "--timeout", "3"],
+    ] {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("does not apply") || stderr(&output).contains("applies to")
+        );
+    }
+}
+
+#[test]
+fn malformed_device_names_are_usage_errors() {
+    let output = run(&["-d", "udp:foo", "info"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("udp:HOST:PORT"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["-d", "", "info"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("empty device name"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("no FIDO device at"));
+}
+
+#[test]
+fn very_verbose_shows_the_authenticators_decisions_with_times() {
+    let output = run(&["-vv", "-d", "virtual", "wink"]);
+    assert!(output.status.success());
+    let text = stderr(&output);
+    let decision = text
+        .lines()
+        .find(|line| line.contains("ctap_virtual") && line.contains("request WINK"))
+        .unwrap_or_else(|| panic!("no authenticator line in {text}"));
+    // `[    12.345 ms DEBUG target] ...`
+    let stamp = decision
+        .trim_start_matches('[')
+        .split(" ms ")
+        .next()
+        .unwrap();
+    assert!(stamp.trim().parse::<f64>().is_ok(), "{decision}");
+    // -v alone: the frame trace only.
+    let output = run(&["-v", "-d", "virtual", "wink"]);
+    assert!(!stderr(&output).contains("ctap_virtual"));
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let output = run(&["completions", "bash"]);
+    assert!(output.status.success());
+    let script = stdout(&output);
+    assert!(
+        script.contains("_ctap()") && script.contains("ping"),
+        "{script}"
+    );
+    let output = run(&["completions", "zsh"]);
+    assert!(stdout(&output).contains("#compdef ctap"));
+    let output = run(&["man"]);
+    let page = stdout(&output);
+    assert!(page.contains(".TH ctap 1"), "{page}");
+    assert!(page.contains("completions"), "{page}");
+}
+
+#[test]
+fn the_permission_hint_gives_the_readme_rule() {
+    let readme = workspace_file("README.md");
+    assert!(
+        readme.contains(ctap::device::hid::UDEV_RULE),
+        "the README's udev rule and the hint's differ"
+    );
+}
+
+#[test]
+fn release_builds_carry_no_debug_info_and_benches_do() {
+    let manifest = workspace_file("Cargo.toml");
+    let section = |name: &str| {
+        let start = manifest.find(&format!("[profile.{name}]")).unwrap();
+        let rest = &manifest[start + 1..];
+        rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
+    };
+    assert!(
+        section("release").contains("debug = false"),
+        "{}",
+        section("release")
+    );
+    assert!(
+        section("bench").contains("debug = 1"),
+        "{}",
+        section("bench")
+    );
+}
