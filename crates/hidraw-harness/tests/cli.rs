@@ -300,7 +300,7 @@ echo "ping exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms""#,
     assert_success(&output);
     let out = stdout(&output);
     assert!(
-        out.contains("no answer from the device: call deadline of 2s passed"),
+        out.contains("ctap: PING: gave up after 2 s (--timeout): the key had not answered"),
         "{out}"
     );
     let line = out
