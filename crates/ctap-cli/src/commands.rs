@@ -112,7 +112,7 @@ fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> {
 
 /// `--timeout` as a `Duration`; a value too large for one (up to infinity) means no
 /// deadline (`Duration::MAX`, which the device treats as such).
-fn call_timeout(cli: &Cli) -> Result<Duration, Failure> {
+pub(crate) fn call_timeout(cli: &Cli) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(cli.timeout)
         .ok()
         .or((cli.timeout > 0.0).then_some(Duration::MAX))
@@ -136,6 +136,7 @@ fn open(cli: &Cli) -> Result<Opened, Failure> {
         cli.device.as_deref(),
         cli.bind.as_deref(),
         DeviceConfig::default().with_call_timeout(Some(timeout)),
+        target::VIRTUAL_TOUCH_DELAY,
     )
 }
 

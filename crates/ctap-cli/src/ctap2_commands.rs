@@ -18,7 +18,6 @@ use ctap::ctap2::{
 };
 use ctap::device::{CallOptions, CancelToken, CtapHidDevice, DeviceConfig, HidConnection};
 use ctap::types::{KeepaliveStatus, StatusCode};
-use ctap::virtual_device as vdev;
 use serde_json::{Value as Json, json};
 use zeroize::Zeroizing;
 
@@ -28,10 +27,8 @@ use crate::{Failure, Outcome};
 
 /// The environment variable a PIN may come from (instead of `--pin` or a prompt).
 const PIN_ENV: &str = "CTAP_PIN";
-/// The environment variable naming a state file for `--device virtual`, so that its
-/// credentials and PIN outlive one run (the format of `ctap serve --state`).
-const VIRTUAL_STATE_ENV: &str = "CTAP_VIRTUAL_STATE";
-/// How long the in-process authenticator's simulated user takes to touch it.
+/// How long the in-process authenticator's simulated user takes to touch it (shorter
+/// than other commands' demo delay: a PIN-protected `cred make` waits for two).
 const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(200);
 
 /// How a command authenticates: the PIN and the PIN/UV auth protocol.
@@ -194,54 +191,21 @@ type Device = CtapHidDevice<Box<dyn HidConnection>>;
 /// The open CTAP2 session and what must live as long as it.
 struct Session {
     ctap: Ctap2<Device>,
-    _authenticator: Option<vdev::VirtualAuthenticator>,
 }
 
-fn timeout(cli: &Cli) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(cli.timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| {
-            Failure::with_status(
-                format!(
-                    "--timeout must be a positive number of seconds, got {}",
-                    cli.timeout
-                ),
-                2,
-            )
-        })
-}
-
-/// Opens `--device` for CTAP2. `virtual` is an in-process authenticator that keeps its
-/// state in `$CTAP_VIRTUAL_STATE` when set.
+/// Opens `--device` for CTAP2, bounded by `--timeout` from INIT on. `virtual` is an
+/// in-process authenticator that keeps its state in `$CTAP_VIRTUAL_STATE` when set.
 fn open(cli: &Cli) -> Result<Session, Failure> {
-    let timeout = timeout(cli)?;
-    let (device, authenticator) = if cli.device.as_deref() == Some("virtual") {
-        let authenticator = vdev::VirtualAuthenticator::new(vdev::Config::default().with_touch(
-            vdev::TouchPolicy::Approve {
-                after: VIRTUAL_TOUCH_DELAY,
-            },
-        ));
-        if let Some(path) = std::env::var_os(VIRTUAL_STATE_ENV) {
-            authenticator
-                .with_device(|device| device.use_state_file(vdev::StateFile::new(path)))
-                .map_err(|e| Failure::new(format!("{VIRTUAL_STATE_ENV}: {e}")))?;
-        }
-        let connection: Box<dyn HidConnection> = Box::new(authenticator.connect());
-        let device = CtapHidDevice::with_config(connection, DeviceConfig::default())?;
-        (device, Some(authenticator))
-    } else {
-        let Opened { device, .. } = target::open(
-            cli.device.as_deref(),
-            cli.bind.as_deref(),
-            DeviceConfig::default(),
-        )?;
-        (device, None)
-    };
+    let timeout = crate::commands::call_timeout(cli)?;
+    let Opened { device, .. } = target::open(
+        cli.device.as_deref(),
+        cli.bind.as_deref(),
+        DeviceConfig::default().with_call_timeout(Some(timeout)),
+        VIRTUAL_TOUCH_DELAY,
+    )?;
     let ctap = Ctap2::new(device).map_err(failure)?;
     Ok(Session {
         ctap: ctap.with_timeout(Some(timeout)),
-        _authenticator: authenticator,
     })
 }
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ctap::device::{DeviceConfig, Error};
+use ctap::device::{CtapHidDevice, DeviceConfig, Error, HidConnection};
 use ctap::virtual_device as vdev;
 use ctap::{OpenOptions, Target};
 
@@ -20,14 +20,21 @@ pub(crate) struct Opened {
 
 /// The touch delay of the in-process authenticator: long enough that `ctap select`
 /// shows the UPNEEDED keep-alive, short enough for a demo.
-const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(1000);
+pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(1000);
+
+/// The environment variable naming a state file for `--device virtual`, so that its
+/// credentials, PIN and counters outlive one run (the format of `ctap serve --state`):
+/// every command reads it, so `ctap info` shows the PIN `ctap pin set` stored.
+pub(crate) const VIRTUAL_STATE_ENV: &str = "CTAP_VIRTUAL_STATE";
 
 /// Opens the device `--device` names (with `--bind` for UDP); without `--device`, the
-/// one attached key.
+/// one attached key. `touch_delay` is how long the in-process authenticator's simulated
+/// user takes to touch it.
 pub(crate) fn open(
     device: Option<&str>,
     bind: Option<&str>,
     config: DeviceConfig,
+    touch_delay: Duration,
 ) -> Result<Opened, Failure> {
     let target = match device {
         Some(name) => name.parse::<Target>()?,
@@ -43,18 +50,30 @@ pub(crate) fn open(
             ));
         }
     };
-    let mut options = OpenOptions::default()
-        .with_config(config)
-        .with_virtual_config(
-            vdev::Config::default().with_touch(vdev::TouchPolicy::Approve {
-                after: VIRTUAL_TOUCH_DELAY,
-            }),
-        );
-    if let Some(local) = bind {
-        options = options.with_bind(local);
-    }
-    let device = ctap::open_with(&target, &options)
-        .map_err(|e| crate::commands::explain(e, "INIT (opening the device)", None))?;
+    let virtual_config =
+        vdev::Config::default().with_touch(vdev::TouchPolicy::Approve { after: touch_delay });
+    let opened = match (&target, std::env::var_os(VIRTUAL_STATE_ENV)) {
+        (Target::Virtual, Some(path)) => {
+            let authenticator = vdev::VirtualAuthenticator::new(virtual_config);
+            authenticator
+                .with_device(|device| device.use_state_file(vdev::StateFile::new(path)))
+                .map_err(|e| Failure::new(format!("{VIRTUAL_STATE_ENV}: {e}")))?;
+            // The connection keeps the authenticator alive.
+            let connection: Box<dyn HidConnection> = Box::new(authenticator.connect());
+            CtapHidDevice::with_config(connection, config)
+        }
+        _ => {
+            let mut options = OpenOptions::default()
+                .with_config(config)
+                .with_virtual_config(virtual_config);
+            if let Some(local) = bind {
+                options = options.with_bind(local);
+            }
+            ctap::open_with(&target, &options)
+        }
+    };
+    let device =
+        opened.map_err(|e| crate::commands::explain(e, "INIT (opening the device)", None))?;
     let description = target.to_string();
     Ok(Opened {
         description,

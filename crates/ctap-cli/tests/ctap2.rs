@@ -415,3 +415,29 @@ fn ctrl_c_cancels_a_touch_wait() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert_eq!(rest.trim(), "ctap: cancelled", "{rest:?}");
 }
+
+/// `$CTAP_VIRTUAL_STATE` is read by every command, not only the CTAP2 ones: `ctap raw`
+/// (getInfo) sees the PIN `pin set` stored. And `--timeout` means the same for the
+/// CTAP2 commands as for the others: a value too large for a deadline is "none", not an
+/// error.
+#[test]
+fn the_virtual_state_is_every_commands_and_timeouts_mean_the_same() {
+    let target = Target::virtual_device();
+    // getInfo's options (map key 4) with clientPin (a text key) false, then true.
+    let client_pin = |expected: bool| {
+        let info = target.json(&["raw", "--cmd", "cbor", "--data", "04"]);
+        let hex = info["response"].as_str().unwrap_or_default().to_owned();
+        // "clientPin" in CBOR: 0x69 + the 9 bytes; its value follows (f4 false, f5 true).
+        let key = "69636c69656e7450696e";
+        let at = hex.find(key).unwrap_or_else(|| panic!("no clientPin in {hex}"));
+        let value = &hex[at + key.len()..at + key.len() + 2];
+        assert_eq!(value, if expected { "f5" } else { "f4" }, "{hex}");
+    };
+    client_pin(false);
+    target.json(&["pin", "set", "--new", "123456"]);
+    client_pin(true);
+    let status = target.json(&["--timeout", "1e19", "pin", "status"]);
+    assert_eq!(status["pin_set"], true);
+    let error = target.fails(&["--timeout", "0", "pin", "status"], 2);
+    assert!(error.contains("--timeout must be a positive number"), "{error}");
+}
