@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod apdu;
 mod cancel;
 mod connection;
 mod descriptor;
@@ -13,6 +14,7 @@ pub mod hid;
 mod hid_device;
 pub mod udp;
 
+pub use apdu::{ApduConfig, ApduConnection, CtapApduDevice, StatusWord};
 pub use cancel::CancelToken;
 pub use connection::HidConnection;
 pub use descriptor::{
