@@ -12,6 +12,8 @@ pub mod fault;
 #[cfg(feature = "hidapi")]
 pub mod hid;
 mod hid_device;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod udp;
 
 pub use apdu::{ApduConfig, ApduConnection, CtapApduDevice, StatusWord};
