@@ -22,7 +22,7 @@ use std::fmt;
 
 use ctap_types::Capabilities;
 
-use crate::apdu::{AppletVersion, ApduConfig, ApduConnection, CtapApduDevice};
+use crate::apdu::{ApduConfig, ApduConnection, AppletVersion, CtapApduDevice};
 use crate::{CtapDevice, Error};
 
 /// A CTAP device on a PC/SC reader: python-fido2's `CtapPcscDevice`.
