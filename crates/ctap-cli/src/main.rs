@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod dissect;
 mod get_info;
+mod smartcard;
 mod target;
 
 use std::fmt;

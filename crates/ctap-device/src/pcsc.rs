@@ -57,7 +57,7 @@ impl fmt::Display for PcscDeviceInfo {
         };
         write!(
             f,
-            "pcsc:{}  applet {applet}  capabilities {:?}",
+            "pcsc:{}  applet {applet}  capabilities {}",
             self.reader, self.capabilities
         )
     }
@@ -83,7 +83,8 @@ impl PcscConnection {
                 other => open_error(reader, other),
             })?;
         let atr = card
-            .get_attribute_owned(::pcsc::Attribute::AtrString)
+            .status2_owned()
+            .map(|status| status.atr().to_vec())
             .unwrap_or_default();
         Ok(Self {
             card: Some(card),
