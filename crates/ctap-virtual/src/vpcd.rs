@@ -18,6 +18,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 
 use crate::NfcApplet;
 
@@ -52,9 +53,9 @@ pub struct VpcdCard {
     applet: NfcApplet,
 }
 
-/// Pulls a [`VpcdCard`] out of its reader from another thread.
-#[derive(Debug)]
-pub struct VpcdStop(TcpStream);
+/// Pulls a [`VpcdCard`] out of its reader from another thread (clones share the card).
+#[derive(Clone, Debug)]
+pub struct VpcdStop(Arc<TcpStream>);
 
 impl VpcdStop {
     /// Closes the card's connection: the reader sees the card removed, and
@@ -80,7 +81,7 @@ impl VpcdCard {
     /// # Errors
     /// If the socket cannot be duplicated.
     pub fn stop_handle(&self) -> io::Result<VpcdStop> {
-        Ok(VpcdStop(self.stream.try_clone()?))
+        Ok(VpcdStop(Arc::new(self.stream.try_clone()?)))
     }
 
     /// Answers the reader until it closes the connection or the card is stopped.
