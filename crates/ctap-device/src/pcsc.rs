@@ -3,7 +3,7 @@
 //!
 //! Links the system's PC/SC library (libpcsclite on Linux: build with
 //! `libpcsclite-dev`; pcscd must run to find readers). The protocol itself is
-//! [`CtapApduDevice`](crate::CtapApduDevice); this module only moves APDUs.
+//! [`CtapApduDevice`]; this module only moves APDUs.
 //!
 //! ```no_run
 //! use ctap_device::{CtapDevice, pcsc};
