@@ -232,7 +232,8 @@ mod with_pcsc {
         let applet = applet_name(device.applet_version());
         let atr = device
             .connection()
-            .map(|c| dissect::hex(c.atr()))
+            .and_then(ctap::device::ApduConnection::atr)
+            .map(dissect::hex)
             .unwrap_or_default();
         let members = if capabilities.contains(ctap::types::Capabilities::CBOR) {
             let answer = cbor(

@@ -237,24 +237,46 @@ pub trait ApduConnection {
 
     /// Releases the card. Later transmits fail with [`Error::Disconnected`].
     fn close(&mut self);
+
+    /// The card's ATR (or, for a contactless card, the ATR the reader made of its
+    /// ATS), if known: [`ExtendedLength::Auto`] reads it.
+    fn atr(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl<C: ApduConnection + ?Sized> ApduConnection for Box<C> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Error> {
         (**self).transmit(command)
     }
+    fn atr(&self) -> Option<&[u8]> {
+        (**self).atr()
+    }
     fn close(&mut self) {
         (**self).close();
     }
 }
 
+/// Whether requests and answers go as extended-length APDUs (ISO 7816-4 §5.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExtendedLength {
+    /// Short APDUs, with command chaining and GET RESPONSE: what every card and reader
+    /// takes (python-fido2's default, `use_ext_apdu = False`).
+    #[default]
+    Never,
+    /// One extended APDU per request and per answer.
+    Always,
+    /// Extended if the card's ATR announces "extended Lc and Le fields" in its card
+    /// capabilities ([`atr_announces_extended_length`]), short otherwise.
+    Auto,
+}
+
 /// How a [`CtapApduDevice`] talks to its card.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApduConfig {
-    /// Send extended-length APDUs (one APDU per request and answer) instead of short
-    /// ones with command chaining and GET RESPONSE. Off by default, as in python-fido2:
-    /// every card and reader takes short APDUs, not all take extended ones.
-    pub extended_length: bool,
+    /// Extended-length APDUs or short ones with chaining (default: short, as in
+    /// python-fido2: every card and reader takes those, not all take extended ones).
+    pub extended_length: ExtendedLength,
     /// The pause between NFCCTAP_GETRESPONSE polls while the card answers 9100
     /// (python-fido2: 100 ms). The cancel token is checked once per pause.
     pub poll_interval: Duration,
@@ -269,7 +291,7 @@ pub struct ApduConfig {
 impl Default for ApduConfig {
     fn default() -> Self {
         Self {
-            extended_length: false,
+            extended_length: ExtendedLength::Never,
             poll_interval: Duration::from_millis(100),
             cancel_grace: Duration::from_millis(500),
             max_response: 1 << 16,
@@ -280,7 +302,7 @@ impl Default for ApduConfig {
 impl ApduConfig {
     /// Sets [`extended_length`](Self::extended_length).
     #[must_use]
-    pub const fn with_extended_length(mut self, value: bool) -> Self {
+    pub const fn with_extended_length(mut self, value: ExtendedLength) -> Self {
         self.extended_length = value;
         self
     }
@@ -342,6 +364,8 @@ impl AppletVersion {
 pub struct CtapApduDevice<C: ApduConnection> {
     connection: Option<C>,
     config: ApduConfig,
+    /// [`ApduConfig::extended_length`] decided for this card.
+    extended: bool,
     version: AppletVersion,
     capabilities: Capabilities,
 }
@@ -362,9 +386,15 @@ impl<C: ApduConnection> CtapApduDevice<C> {
     /// [`Error::CardStatus`] if the card has no FIDO applet (SELECT failed), or the
     /// transport's errors.
     pub fn with_config(connection: C, config: ApduConfig) -> Result<Self, Error> {
+        let extended = match config.extended_length {
+            ExtendedLength::Never => false,
+            ExtendedLength::Always => true,
+            ExtendedLength::Auto => connection.atr().is_some_and(atr_announces_extended_length),
+        };
         let mut device = Self {
             connection: Some(connection),
             config,
+            extended,
             version: AppletVersion::Other(Vec::new()),
             capabilities: Capabilities::NONE,
         };
@@ -415,6 +445,12 @@ impl<C: ApduConnection> CtapApduDevice<C> {
         &self.version
     }
 
+    /// `true` if this device sends extended-length APDUs.
+    #[must_use]
+    pub fn uses_extended_length(&self) -> bool {
+        self.extended
+    }
+
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &ApduConfig {
@@ -443,7 +479,7 @@ impl<C: ApduConnection> CtapApduDevice<C> {
         p2: u8,
         data: &[u8],
     ) -> Result<(Vec<u8>, StatusWord), Error> {
-        let (mut answer, mut sw) = if self.config.extended_length {
+        let (mut answer, mut sw) = if self.extended {
             let lc = u16::try_from(data.len()).map_err(|_| {
                 Error::InvalidArgument(format!(
                     "{} bytes do not fit one extended APDU (at most 65535)",
@@ -650,6 +686,65 @@ impl<C: ApduConnection> Drop for CtapApduDevice<C> {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// `true` if the ATR's historical bytes hold a card-capabilities object (ISO 7816-4
+/// §8.1.1.2.7, compact-TLV tag 7) whose third byte has bit b7, "extended Lc and Le
+/// fields". A malformed ATR is `false`.
+///
+/// ```
+/// use ctap_device::apdu::atr_announces_extended_length;
+/// // T=1, historical bytes 80 73 80 01 C0: chaining and extended length.
+/// let atr = [0x3B, 0x85, 0x80, 0x01, 0x80, 0x73, 0x80, 0x01, 0xC0, 0xB6];
+/// assert!(atr_announces_extended_length(&atr));
+/// assert!(!atr_announces_extended_length(&[0x3B, 0x00]));
+/// ```
+#[must_use]
+pub fn atr_announces_extended_length(atr: &[u8]) -> bool {
+    historical_bytes(atr)
+        .and_then(|historical| match historical.split_first() {
+            // Category 00: the last three bytes are a status indicator.
+            Some((0x00, rest)) => rest.get(..rest.len().checked_sub(3)?),
+            Some((0x80, rest)) => Some(rest),
+            _ => None,
+        })
+        .and_then(|mut objects| {
+            while let Some((&tag_len, rest)) = objects.split_first() {
+                let len = usize::from(tag_len & 0x0F);
+                let value = rest.get(..len)?;
+                if tag_len >> 4 == 0x7 {
+                    return Some(value.get(2).is_some_and(|third| third & 0x40 != 0));
+                }
+                objects = rest.get(len..)?;
+            }
+            Some(false)
+        })
+        .unwrap_or(false)
+}
+
+/// The historical bytes of an ATR (ISO 7816-3 §8.2): after TS, T0 and the interface
+/// bytes that T0 and each TDi announce.
+fn historical_bytes(atr: &[u8]) -> Option<&[u8]> {
+    let (&t0, mut rest) = atr.get(1..)?.split_first()?;
+    let count = usize::from(t0 & 0x0F);
+    let mut presence = t0 >> 4;
+    loop {
+        let mut td = None;
+        for bit in 0..4 {
+            if presence & (1 << bit) != 0 {
+                let (&byte, tail) = rest.split_first()?;
+                rest = tail;
+                if bit == 3 {
+                    td = Some(byte);
+                }
+            }
+        }
+        match td {
+            Some(td) => presence = td >> 4,
+            None => break,
+        }
+    }
+    rest.get(..count)
 }
 
 /// Why a call sent the cancelling poll.

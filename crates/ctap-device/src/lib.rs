@@ -16,7 +16,7 @@ mod hid_device;
 pub mod pcsc;
 pub mod udp;
 
-pub use apdu::{ApduConfig, ApduConnection, CtapApduDevice, StatusWord};
+pub use apdu::{ApduConfig, ApduConnection, CtapApduDevice, ExtendedLength, StatusWord};
 pub use cancel::CancelToken;
 pub use connection::HidConnection;
 pub use descriptor::{

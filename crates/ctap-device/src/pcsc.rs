@@ -19,6 +19,7 @@
 
 use std::ffi::CString;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use ctap_types::Capabilities;
 
@@ -30,6 +31,7 @@ pub type CtapPcscDevice = CtapApduDevice<PcscConnection>;
 
 /// The card on one PC/SC reader, shared with other programs (as python-fido2 connects).
 pub struct PcscConnection {
+    context: ::pcsc::Context,
     card: Option<::pcsc::Card>,
     reader: String,
     atr: Vec<u8>,
@@ -87,6 +89,7 @@ impl PcscConnection {
             .map(|status| status.atr().to_vec())
             .unwrap_or_default();
         Ok(Self {
+            context: context.clone(),
             card: Some(card),
             reader: reader.to_owned(),
             atr,
@@ -98,13 +101,48 @@ impl PcscConnection {
     pub fn reader(&self) -> &str {
         &self.reader
     }
+}
 
-    /// The card's ATR (empty if the reader did not give it).
-    #[must_use]
-    pub fn atr(&self) -> &[u8] {
-        &self.atr
+impl PcscConnection {
+    /// After a failed transmit that does not say why (pcscd's "not transacted" when the
+    /// driver lost the card mid-APDU, as an NFC key leaving the field does): waits up
+    /// to [`REMOVAL_NOTICE`] for pcscd to tell whether the card is still on the reader.
+    fn card_left(&self, error: ::pcsc::Error) -> bool {
+        if !matches!(error, ::pcsc::Error::NotTransacted) {
+            return false;
+        }
+        let Ok(name) = CString::new(self.reader.as_str()) else {
+            return false;
+        };
+        let mut states = [::pcsc::ReaderState::new(name, ::pcsc::State::UNAWARE)];
+        let deadline = Instant::now() + REMOVAL_NOTICE;
+        let mut wait = Duration::ZERO;
+        loop {
+            match self.context.get_status_change(wait, &mut states) {
+                Ok(()) => {}
+                Err(::pcsc::Error::Timeout) => return false,
+                Err(other) => return is_gone(other),
+            }
+            let Some(state) = states.first_mut() else {
+                return false;
+            };
+            let event = state.event_state();
+            if !event.contains(::pcsc::State::PRESENT)
+                || event.intersects(::pcsc::State::EMPTY | ::pcsc::State::UNAVAILABLE)
+            {
+                return true;
+            }
+            state.sync_current_state();
+            wait = deadline.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return false;
+            }
+        }
     }
 }
+
+/// How long a failed transmit waits for pcscd to notice that the card left.
+const REMOVAL_NOTICE: Duration = Duration::from_secs(2);
 
 impl fmt::Debug for PcscConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -121,8 +159,8 @@ impl ApduConnection for PcscConnection {
         let mut buffer = vec![0u8; ::pcsc::MAX_BUFFER_SIZE_EXTENDED];
         match card.transmit(command, &mut buffer) {
             Ok(response) => Ok(response.to_vec()),
-            Err(error) if is_gone(error) => {
-                log::debug!("pcsc:{}: {error}", self.reader);
+            Err(error) if is_gone(error) || self.card_left(error) => {
+                log::debug!("pcsc:{}: the card left the reader: {error}", self.reader);
                 Err(Error::Disconnected)
             }
             Err(error) => Err(Error::Io(std::io::Error::other(format!(
@@ -130,6 +168,10 @@ impl ApduConnection for PcscConnection {
                 self.reader
             )))),
         }
+    }
+
+    fn atr(&self) -> Option<&[u8]> {
+        (!self.atr.is_empty()).then_some(self.atr.as_slice())
     }
 
     fn close(&mut self) {
@@ -170,7 +212,8 @@ pub fn list_devices() -> Result<Vec<PcscDeviceInfo>, Error> {
             Ok(device) => found.push(PcscDeviceInfo {
                 atr: device
                     .connection()
-                    .map(|c| c.atr().to_vec())
+                    .and_then(ApduConnection::atr)
+                    .map(<[u8]>::to_vec)
                     .unwrap_or_default(),
                 applet: device.applet_version().clone(),
                 capabilities: device.capabilities(),

@@ -480,7 +480,7 @@ mod tests {
         let mut extended = card(
             &authenticator,
             AppletConfig::default(),
-            host().with_extended_length(true),
+            host().with_extended_length(ctap_device::ExtendedLength::Always),
         );
         assert_eq!(extended.call(Command::CBOR, &request).unwrap(), expected);
         assert_eq!(

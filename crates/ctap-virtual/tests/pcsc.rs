@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ctap_device::apdu::{ApduConfig, AppletVersion};
 use ctap_device::pcsc::{self, CtapPcscDevice};
-use ctap_device::{CallOptions, CancelToken, CtapDevice, Error};
+use ctap_device::{ApduConnection, CallOptions, CancelToken, CtapDevice, Error, ExtendedLength};
 use ctap_types::{Capabilities, Command, KeepaliveStatus, StatusCode};
 use ctap_virtual::{
     AppletConfig, Config, NfcApplet, TouchPolicy, VirtualAuthenticator, VpcdCard, VpcdStop,
@@ -102,7 +102,11 @@ fn get_info_through_pcscd() {
     let mut device = card.open();
     assert_eq!(device.applet_version(), &AppletVersion::U2fV2);
     assert_eq!(device.capabilities(), Capabilities::CBOR);
-    let atr = device.connection().unwrap().atr().to_vec();
+    let atr = device
+        .connection()
+        .and_then(ApduConnection::atr)
+        .unwrap()
+        .to_vec();
     assert_eq!(atr, ctap_virtual::vpcd_atr());
     let info = device.call(Command::CBOR, &[0x04]).unwrap();
     assert_eq!(info.first(), Some(&0x00));
@@ -128,8 +132,14 @@ fn long_messages_through_chaining_and_get_response() {
     assert!(expected.len() > 64, "getInfo is {} bytes", expected.len());
     let mut request = vec![0x04];
     request.extend(std::iter::repeat_n(0x5A, 900));
-    for extended in [false, true] {
-        let mut device = card.open_with(ApduConfig::default().with_extended_length(extended));
+    for (mode, extended) in [
+        (ExtendedLength::Never, false),
+        (ExtendedLength::Always, true),
+        // The vpcd card's ATR announces extended length.
+        (ExtendedLength::Auto, true),
+    ] {
+        let mut device = card.open_with(ApduConfig::default().with_extended_length(mode));
+        assert_eq!(device.uses_extended_length(), extended);
         assert_eq!(device.call(Command::CBOR, &[0x04]).unwrap(), expected);
         // 901 bytes: four chained parts, or one extended APDU; the command byte is
         // in the first part, so a lost part would answer INVALID_COMMAND.

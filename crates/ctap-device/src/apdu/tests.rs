@@ -237,7 +237,9 @@ fn extended_length_sends_one_apdu_each_way() {
         .then(&select, b"FIDO_2_0", 0x9000)
         .then(&apdu, &[0x00; 900], 0x9000)
         .then(&[0x80, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00], &[], 0x9000);
-    let mut device = CtapApduDevice::with_config(card, fast().with_extended_length(true)).unwrap();
+    let mut device =
+        CtapApduDevice::with_config(card, fast().with_extended_length(ExtendedLength::Always))
+            .unwrap();
     assert_eq!(device.call(Command::CBOR, &request).unwrap().len(), 900);
     // An empty command is case 2E: CLA INS P1 P2 00 00 00.
     assert_eq!(
@@ -454,5 +456,55 @@ fn command_apdus_of_every_case_parse() {
         &[0, 1, 2, 3, 0, 0, 0, 1],
     ] {
         assert_eq!(case(bad), None, "{bad:02X?}");
+    }
+}
+
+#[test]
+fn extended_length_auto_follows_the_atr() {
+    struct WithAtr(ScriptedCard, Vec<u8>);
+    impl ApduConnection for WithAtr {
+        fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Error> {
+            self.0.transmit(command)
+        }
+        fn close(&mut self) {}
+        fn atr(&self) -> Option<&[u8]> {
+            Some(&self.1)
+        }
+    }
+    let mut select = vec![0x00, 0xA4, 0x04, 0x00, 0x00, 0x00, 0x08];
+    select.extend_from_slice(&FIDO_AID);
+    select.extend_from_slice(&[0x00, 0x00]);
+    let auto = fast().with_extended_length(ExtendedLength::Auto);
+    // Card capabilities 80 01 C0: extended Lc/Le announced.
+    let extended = [0x3B, 0x85, 0x80, 0x01, 0x80, 0x73, 0x80, 0x01, 0xC0, 0xB6];
+    let card = ScriptedCard::default().then(&select, b"FIDO_2_0", 0x9000);
+    let device = CtapApduDevice::with_config(WithAtr(card, extended.to_vec()), auto.clone());
+    assert!(device.unwrap().uses_extended_length());
+    // Card capabilities 80 01 80: chaining only.
+    let short = [0x3B, 0x85, 0x80, 0x01, 0x80, 0x73, 0x80, 0x01, 0x80, 0xF6];
+    let card = ScriptedCard::selected_fido2();
+    let device = CtapApduDevice::with_config(WithAtr(card, short.to_vec()), auto).unwrap();
+    assert!(!device.uses_extended_length());
+}
+
+#[test]
+fn atr_parsing_is_total() {
+    // TA1 TB1 TC1 TD1 (-> TD2, T=1), TD2 (-> TA3 TB3), then 5 historical bytes
+    // 80 73 00 00 40: every interface byte is skipped before the objects are read.
+    let atr = [
+        0x3B, 0xF5, 0x11, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x00, 0x80, 0x73, 0x00, 0x00, 0x40,
+    ];
+    assert!(atr_announces_extended_length(&atr));
+    let atr = [0x3B, 0x84, 0x80, 0x01, 0x73, 0x00, 0x00, 0x40];
+    assert!(!atr_announces_extended_length(&atr), "no category byte");
+    let atr = [0x3B, 0x84, 0x80, 0x01, 0x80, 0x73, 0x00, 0x00];
+    assert!(!atr_announces_extended_length(&atr), "object cut short");
+    // Category 00 with the status indicator after the objects.
+    let atr = [
+        0x3B, 0x88, 0x80, 0x01, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x90, 0x00,
+    ];
+    assert!(atr_announces_extended_length(&atr));
+    for len in 0..12 {
+        let _ = atr_announces_extended_length(&atr[..len]);
     }
 }
