@@ -260,8 +260,18 @@ pub fn open_with(reader: &str, config: ApduConfig) -> Result<CtapPcscDevice, Err
 /// # Errors
 /// [`Error::NotFound`] if no reader has one, [`Error::Open`] if pcscd cannot be reached.
 pub fn open_first() -> Result<CtapPcscDevice, Error> {
-    open_with("", ApduConfig::default())
-        .map_err(|_| Error::NotFound("pcsc (no reader with a FIDO card)".to_owned()))
+    let context = establish()?;
+    let names = reader_names(&context)?;
+    for name in &names {
+        match open_on(&context, name, ApduConfig::default()) {
+            Ok(device) => return Ok(device),
+            Err(error) => log::debug!("pcsc:{name}: not a FIDO card: {error}"),
+        }
+    }
+    Err(Error::NotFound(format!(
+        "pcsc (none of {} reader(s) has a FIDO card)",
+        names.len()
+    )))
 }
 
 fn open_on(
