@@ -91,11 +91,13 @@ impl VpcdCard {
     pub fn serve(mut self) -> io::Result<()> {
         loop {
             let mut length = [0u8; 2];
+            self.ack_at_once();
             match self.stream.read_exact(&mut length) {
                 Ok(()) => {}
                 Err(error) if is_end(&error) => return Ok(()),
                 Err(error) => return Err(error),
             }
+            self.ack_at_once();
             let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
             match self.stream.read_exact(&mut message) {
                 Ok(()) => {}
@@ -115,6 +117,17 @@ impl VpcdCard {
                     self.send(&response)?;
                 }
             }
+        }
+    }
+
+    /// vpcd sends a message's length and its payload in two writes, with Nagle on: the
+    /// payload waits for our ACK of the length, which Linux delays up to 40 ms unless
+    /// asked for quick ACKs (a mode the kernel leaves again by itself, hence before
+    /// every read).
+    fn ack_at_once(&self) {
+        #[cfg(target_os = "linux")]
+        if let Err(error) = socket2::SockRef::from(&self.stream).set_tcp_quickack(true) {
+            log::debug!("vpcd: TCP_QUICKACK: {error}");
         }
     }
 

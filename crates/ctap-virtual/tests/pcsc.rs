@@ -111,6 +111,17 @@ fn get_info_through_pcscd() {
     let info = device.call(Command::CBOR, &[0x04]).unwrap();
     assert_eq!(info.first(), Some(&0x00));
     assert_eq!(info, card.over_hid(&[0x04]));
+    // A figure for the logs: one getInfo through pcscd and vpcd (a few APDUs' worth).
+    let rounds = 20u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        assert_eq!(device.call(Command::CBOR, &[0x04]).unwrap(), info);
+    }
+    eprintln!(
+        "getInfo through pcscd: {:?} per call ({} bytes)",
+        started.elapsed() / rounds,
+        info.len()
+    );
     // MSG is a raw APDU (U2F_VERSION).
     let version = device
         .call(Command::MSG, &[0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00])
