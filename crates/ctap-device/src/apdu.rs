@@ -468,8 +468,8 @@ impl<C: ApduConnection> CtapApduDevice<C> {
     /// with GET RESPONSE, and returns the data and the final status word.
     ///
     /// # Errors
-    /// [`Error::InvalidRequest`]-like [`Error::InvalidArgument`] for data longer than
-    /// an extended APDU holds, [`Error::Protocol`] for an answer over
+    /// [`Error::InvalidArgument`] for data longer than an extended APDU holds (65535
+    /// bytes), [`Error::Protocol`] for an answer over
     /// [`ApduConfig::max_response`], and the transport's errors.
     pub fn exchange(
         &mut self,
