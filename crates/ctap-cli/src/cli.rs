@@ -12,7 +12,8 @@ use clap::{ArgMatches, Args, Parser, Subcommand};
 pub(crate) struct Cli {
     /// The device: a hidapi path (see `ctap list`), `virtual` (the built-in software
     /// authenticator), or `udp:HOST:PORT` (a simulator, e.g. `ctap serve`). Default: the
-    /// one attached key.
+    /// one attached key. With PC/SC support: `pcsc` (the first reader with a FIDO card)
+    /// or `pcsc:READER`.
     #[arg(long, short = 'd', global = true, value_name = "DEVICE")]
     pub(crate) device: Option<String>,
 
@@ -193,8 +194,12 @@ pub(crate) struct DecodeArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The UDP address to listen on (port 0: any free port).
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) udp: String,
+    #[arg(long, value_name = "ADDR", required_unless_present = "vpcd")]
+    pub(crate) udp: Option<String>,
+    /// Instead of UDP: be a card in pcscd's virtual reader (vsmartcard-vpcd) at
+    /// HOST:PORT (its first reader: 127.0.0.1:35963).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "udp")]
+    pub(crate) vpcd: Option<String>,
     /// Milliseconds before a request that needs a touch is approved.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub(crate) touch_delay: u64,

@@ -19,6 +19,9 @@ use crate::target::{self, Opened};
 use crate::{Failure, Outcome, get_info};
 
 pub(crate) fn run(cli: &Cli) -> Outcome {
+    if crate::smartcard::is_pcsc(cli.device.as_deref()) && !matches!(cli.command, Cmd::List) {
+        return crate::smartcard::run(cli);
+    }
     match &cli.command {
         Cmd::List => list(cli),
         Cmd::Info => info(cli),
@@ -153,6 +156,7 @@ fn print_json(value: &Json) {
 
 fn list(cli: &Cli) -> Outcome {
     let entries = hid::list_devices()?;
+    let smartcards = crate::smartcard::list_entries();
     if cli.json {
         let devices: Vec<Json> = entries
             .iter()
@@ -160,11 +164,15 @@ fn list(cli: &Cli) -> Outcome {
                 Ok(info) => device_json(info, None),
                 Err(unusable) => device_json(&unusable.info, Some(&unusable.error)),
             })
+            .chain(smartcards.into_iter().map(|(_, entry)| entry))
             .collect();
         print_json(&json!({ "devices": devices }));
         return Ok(());
     }
-    if entries.is_empty() {
+    for (line, _) in &smartcards {
+        println!("{line}");
+    }
+    if entries.is_empty() && smartcards.is_empty() {
         println!(
             "no FIDO security keys found (try `ctap --device virtual info` for the built-in software authenticator)"
         );
@@ -681,7 +689,6 @@ fn event_json(event: &Event) -> Json {
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Outcome {
-    let addr = target::resolve(&args.udp)?;
     let after = Duration::from_millis(args.touch_delay);
     let touch = if args.deny {
         vdev::TouchPolicy::Deny { after }
@@ -701,6 +708,10 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Outcome {
                 .map_err(|e| Failure::new(format!("--pin: {e}")))?;
         }
     }
+    if let Some(vpcd) = &args.vpcd {
+        return crate::smartcard::serve_vpcd(cli, vpcd, device);
+    }
+    let addr = target::resolve(args.udp.as_deref().unwrap_or_default())?;
     let socket = std::net::UdpSocket::bind(addr)
         .map_err(|e| Failure::new(format!("cannot listen on {addr}: {e}")))?;
     let server = vdev::UdpServer::with_authenticator(socket, device);

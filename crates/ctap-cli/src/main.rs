@@ -10,6 +10,7 @@ mod commands;
 mod ctap2_commands;
 mod dissect;
 mod get_info;
+mod smartcard;
 mod target;
 
 use std::fmt;

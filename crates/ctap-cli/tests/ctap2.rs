@@ -429,7 +429,9 @@ fn the_virtual_state_is_every_commands_and_timeouts_mean_the_same() {
         let hex = info["response"].as_str().unwrap_or_default().to_owned();
         // "clientPin" in CBOR: 0x69 + the 9 bytes; its value follows (f4 false, f5 true).
         let key = "69636c69656e7450696e";
-        let at = hex.find(key).unwrap_or_else(|| panic!("no clientPin in {hex}"));
+        let at = hex
+            .find(key)
+            .unwrap_or_else(|| panic!("no clientPin in {hex}"));
         let value = &hex[at + key.len()..at + key.len() + 2];
         assert_eq!(value, if expected { "f5" } else { "f4" }, "{hex}");
     };
@@ -439,5 +441,8 @@ fn the_virtual_state_is_every_commands_and_timeouts_mean_the_same() {
     let status = target.json(&["--timeout", "1e19", "pin", "status"]);
     assert_eq!(status["pin_set"], true);
     let error = target.fails(&["--timeout", "0", "pin", "status"], 2);
-    assert!(error.contains("--timeout must be a positive number"), "{error}");
+    assert!(
+        error.contains("--timeout must be a positive number"),
+        "{error}"
+    );
 }

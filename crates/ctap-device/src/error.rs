@@ -56,6 +56,20 @@ pub enum Error {
     /// was sent.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The CTAPHID command has no equivalent on this transport (PC/SC carries CBOR and
+    /// MSG only; python-fido2 answers `CtapError(INVALID_COMMAND)`, which
+    /// [`ctap_error`](Self::ctap_error) gives too).
+    #[error("CTAPHID command {command} is not supported over {transport}")]
+    NotSupported {
+        /// The command.
+        command: Command,
+        /// The transport, e.g. `PC/SC`.
+        transport: &'static str,
+    },
+    /// A smart card answered with an error status word (ISO 7816-4), e.g. `6A82` from a
+    /// card without the FIDO applet.
+    #[error("the card answered status word {0}")]
+    CardStatus(crate::apdu::StatusWord),
     /// Any other I/O failure of the transport.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -118,6 +132,18 @@ pub enum ProtocolError {
     /// An ERROR or KEEPALIVE packet without its status byte.
     #[error("{0} packet without its status byte")]
     EmptyStatus(Command),
+    /// A response APDU without its two status bytes.
+    #[error("response APDU of {got} bytes, without its status word")]
+    ShortResponse {
+        /// Its length.
+        got: usize,
+    },
+    /// The card's answer (GET RESPONSE parts added up) passed the configured limit.
+    #[error("the card's answer is longer than {limit} bytes")]
+    ResponseTooLong {
+        /// The limit.
+        limit: usize,
+    },
     /// A read returned more bytes than the buffer or fewer than a report.
     #[error("transport returned a report of {got} bytes, expected {expected}")]
     ReportLength {
@@ -136,6 +162,7 @@ impl Error {
         match self {
             Self::Hid(code) => Some(CtapError::new(code.to_status())),
             Self::Ctap(error) => Some(*error),
+            Self::NotSupported { .. } => Some(CtapError::new(StatusCode::INVALID_COMMAND)),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod apdu;
 mod cancel;
 mod connection;
 mod descriptor;
@@ -11,8 +12,11 @@ pub mod fault;
 #[cfg(feature = "hidapi")]
 pub mod hid;
 mod hid_device;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod udp;
 
+pub use apdu::{ApduConfig, ApduConnection, CtapApduDevice, ExtendedLength, StatusWord};
 pub use cancel::CancelToken;
 pub use connection::HidConnection;
 pub use descriptor::{

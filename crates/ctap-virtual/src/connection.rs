@@ -134,7 +134,13 @@ impl VirtualAuthenticator {
     /// A fresh authenticator with no connection.
     #[must_use]
     pub fn new(config: Config) -> Self {
-        let device = Authenticator::new(config);
+        Self::with_authenticator(Authenticator::new(config))
+    }
+
+    /// Serves `device` as it is (e.g. with a state file already loaded or a PIN set),
+    /// with no connection yet.
+    #[must_use]
+    pub fn with_authenticator(device: Authenticator) -> Self {
         let inbox_capacity = device.output_capacity();
         Self {
             shared: Arc::new(Shared {

@@ -18,7 +18,8 @@
 //!
 //! Features: `hidapi` (default: USB keys; pure-Rust hidraw backend on Linux),
 //! `virtual` (default: the software authenticator), `bytes` (`Bytes` views in the
-//! framing layer), `defmt` and `serde` (for the wire types).
+//! framing layer), `defmt` and `serde` (for the wire types), `pcsc` (off: NFC and
+//! smart-card keys through pcscd as `device::pcsc`; links the system's libpcsclite).
 //!
 //! ## A complete example
 //! List the keys, open one, call it, follow its keep-alives and cancel a call from
