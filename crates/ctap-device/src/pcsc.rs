@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use ctap_types::Capabilities;
 
 use crate::apdu::{ApduConfig, ApduConnection, AppletVersion, CtapApduDevice};
-use crate::{CtapDevice, Error};
+use crate::{CtapDevice, Error, OpenFailure};
 
 /// A CTAP device on a PC/SC reader: python-fido2's `CtapPcscDevice`.
 pub type CtapPcscDevice = CtapApduDevice<PcscConnection>;
@@ -286,6 +286,7 @@ fn open_on(
 fn establish() -> Result<::pcsc::Context, Error> {
     ::pcsc::Context::establish(::pcsc::Scope::User).map_err(|error| Error::Open {
         path: "pcsc".to_owned(),
+        kind: OpenFailure::Other,
         reason: error.to_string(),
         hint: Some("is pcscd running? (Debian: apt install pcscd)".to_owned()),
     })
@@ -312,8 +313,17 @@ fn open_error(reader: &str, error: ::pcsc::Error) -> Error {
         }
         _ => None,
     };
+    let kind = match error {
+        ::pcsc::Error::NoSmartcard | ::pcsc::Error::RemovedCard | ::pcsc::Error::UnknownReader => {
+            OpenFailure::NotFound
+        }
+        ::pcsc::Error::SharingViolation => OpenFailure::Busy,
+        ::pcsc::Error::NoAccess => OpenFailure::PermissionDenied,
+        _ => OpenFailure::Other,
+    };
     Error::Open {
         path: format!("pcsc:{reader}"),
+        kind,
         reason: error.to_string(),
         hint,
     }
