@@ -1,0 +1,245 @@
+//! Every public path of ctaphid-frame, each written out as a caller writes it, so the
+//! binary has at least five call sites of `Packetizer::write_next` and of
+//! `Reassembler::feed` (see the crate's `one-site` binary for exactly one). Run by
+//! `cargo xtask icount` and `cargo xtask bench-paths`; `frame-paths list` names the
+//! paths.
+
+use std::hint::black_box;
+
+use ctap_types::Command;
+use ctaphid_frame::{Feed, Packetizer};
+use frame_paths::{CID, Input, Path, memcpy};
+
+const SIZES_64: &[usize] = &[0, 57, 1024, 7609];
+const SIZES_62: &[usize] = &[55, 1024, 7351];
+const SIZES_8: &[usize] = &[1, 385];
+
+const PATHS: &[Path] = &[
+    Path {
+        name: "memcpy",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: memcpy,
+    },
+    Path {
+        name: "packetize",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: packetize,
+    },
+    Path {
+        name: "packetize-iter",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: packetize_iter,
+    },
+    Path {
+        name: "packetize-hidapi",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: packetize_hidapi,
+    },
+    Path {
+        name: "packetize-62",
+        report_size: 62,
+        sizes: SIZES_62,
+        run: packetize,
+    },
+    Path {
+        name: "packetize-8",
+        report_size: 8,
+        sizes: SIZES_8,
+        run: packetize,
+    },
+    Path {
+        name: "reassemble",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: reassemble,
+    },
+    Path {
+        name: "reassemble-host",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: reassemble_host,
+    },
+    Path {
+        name: "reassemble-62",
+        report_size: 62,
+        sizes: SIZES_62,
+        run: reassemble_62,
+    },
+    Path {
+        name: "reassemble-8",
+        report_size: 8,
+        sizes: SIZES_8,
+        run: reassemble_8,
+    },
+    Path {
+        name: "round-trip-iter",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: round_trip_iter,
+    },
+];
+
+fn main() {
+    frame_paths::main(PATHS);
+}
+
+/// `write_next` into consecutive report-sized chunks of one buffer.
+fn packetize(input: &mut Input, n: u64) {
+    let size = black_box(input.size);
+    for _ in 0..n {
+        let mut packetizer = Packetizer::new(
+            black_box(CID),
+            Command::MSG,
+            black_box(&input.payload),
+            size,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for report in input.out.chunks_exact_mut(size.get()) {
+            match packetizer.write_next(report) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        black_box(&mut input.out);
+    }
+}
+
+/// The `Packetizer` as an `Iterator` of `Report`s, each handed on as a slice (what a
+/// host's `device.write(&report)` gets).
+fn packetize_iter(input: &mut Input, n: u64) {
+    let size = black_box(input.size);
+    for _ in 0..n {
+        let packetizer = Packetizer::new(
+            black_box(CID),
+            Command::MSG,
+            black_box(&input.payload),
+            size,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for report in packetizer {
+            black_box(report.as_bytes());
+        }
+    }
+}
+
+/// `write_next` into one buffer after a report-id byte, each report handed on: the
+/// hidapi example of the `Packetizer` docs.
+fn packetize_hidapi(input: &mut Input, n: u64) {
+    let size = black_box(input.size);
+    let mut out = [0u8; 65];
+    for _ in 0..n {
+        let mut packetizer = Packetizer::new(
+            black_box(CID),
+            Command::MSG,
+            black_box(&input.payload),
+            size,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        loop {
+            match packetizer.write_next(&mut out[1..]) {
+                Ok(Some(len)) => {
+                    black_box(&out[..=len]);
+                }
+                Ok(None) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// A device: every report fed as read.
+fn reassemble(input: &mut Input, n: u64) {
+    let size = black_box(input.size).get();
+    for _ in 0..n {
+        for report in black_box(&input.reports).chunks_exact(size) {
+            match input.device.feed(report) {
+                Ok(Feed::NeedMore(_)) => {}
+                Ok(Feed::Complete(message)) => {
+                    black_box(message.payload);
+                }
+                Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// A host: only its own channel taken.
+fn reassemble_host(input: &mut Input, n: u64) {
+    let size = black_box(input.size).get();
+    for _ in 0..n {
+        for report in black_box(&input.reports).chunks_exact(size) {
+            match input.host.feed(report) {
+                Ok(Feed::NeedMore(_)) => {}
+                Ok(Feed::Complete(message)) => {
+                    black_box(message.payload);
+                }
+                Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// [`reassemble`] of 62-byte reports: its own call site, as in a program that knows it.
+fn reassemble_62(input: &mut Input, n: u64) {
+    let size = black_box(input.size).get();
+    for _ in 0..n {
+        for report in black_box(&input.reports).chunks_exact(size) {
+            match input.device.feed(report) {
+                Ok(Feed::NeedMore(_)) => {}
+                Ok(Feed::Complete(message)) => {
+                    black_box(message.payload);
+                }
+                Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// [`reassemble`] of 8-byte reports.
+fn reassemble_8(input: &mut Input, n: u64) {
+    let size = black_box(input.size).get();
+    for _ in 0..n {
+        for report in black_box(&input.reports).chunks_exact(size) {
+            match input.device.feed(report) {
+                Ok(Feed::NeedMore(_)) => {}
+                Ok(Feed::Complete(message)) => {
+                    black_box(message.payload);
+                }
+                Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// The README's example: the packetizer's reports fed straight to a reassembler.
+fn round_trip_iter(input: &mut Input, n: u64) {
+    let size = black_box(input.size);
+    for _ in 0..n {
+        let packetizer = Packetizer::new(
+            black_box(CID),
+            Command::MSG,
+            black_box(&input.payload),
+            size,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for report in packetizer {
+            match input.host.feed(black_box(&report)) {
+                Ok(Feed::NeedMore(_)) => {}
+                Ok(Feed::Complete(message)) => {
+                    black_box(message.payload);
+                }
+                Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
