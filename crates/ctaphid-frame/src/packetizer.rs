@@ -47,6 +47,7 @@ impl<'a> Packetizer<'a> {
     /// # Errors
     /// [`FrameError::PayloadTooLong`] if the payload is over
     /// [`ReportSize::max_message_len`].
+    #[inline]
     pub const fn new(
         cid: ChannelId,
         command: Command,
@@ -78,7 +79,7 @@ impl<'a> Packetizer<'a> {
     /// # Errors
     /// [`FrameError::OutputTooSmall`] if `out` is shorter than one report (nothing is
     /// written and the packetizer does not advance).
-    #[inline]
+    #[inline(always)]
     pub fn write_next(&mut self, out: &mut [u8]) -> Result<Option<usize>, FrameError> {
         if self.written >= self.report_count {
             return Ok(None);
@@ -198,6 +199,7 @@ pub struct Report {
 impl Report {
     /// The report's bytes (exactly the report size).
     #[must_use]
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
@@ -205,12 +207,14 @@ impl Report {
 
 impl core::ops::Deref for Report {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl AsRef<[u8]> for Report {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
@@ -230,6 +234,7 @@ impl fmt::Debug for Report {
 impl Iterator for Packetizer<'_> {
     type Item = Report;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Report> {
         let mut report = Report {
             bytes: [0; MAX_REPORT_SIZE],

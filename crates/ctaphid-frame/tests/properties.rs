@@ -470,7 +470,7 @@ fn errors_map_to_ctaphid_codes_and_keep_the_channel() {
         reassembler.feed(&report[..3]).unwrap_err(),
         FrameError::ShortReport {
             cid: None,
-            expected: 5,
+            expected: 64,
             got: 3
         }
     );
