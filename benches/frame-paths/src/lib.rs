@@ -13,7 +13,8 @@
 //! - `icount`: `icount <name> <payload bytes> <messages>` per pair, in the order of
 //!   its two calls of [`measure`] (`messages`, then twice as many), whose instruction
 //!   counts callgrind dumps one file each (`--dump-after=frame_paths::measure`);
-//! - `time [--quick]`: `time <name> <bytes> <ns/message> <memcpy ns> <memcpy bytes>`.
+//! - `time [--quick] [path...]`: `time <name> <bytes> <ns/message> <memcpy ns> <memcpy
+//!   bytes>` (every path, or the named ones).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -144,13 +145,14 @@ pub fn main(paths: &[Path]) {
         }
         ["time", rest @ ..] => {
             let quick = rest.contains(&"--quick");
-            for path in paths {
+            let only: Vec<&str> = rest.iter().copied().filter(|a| *a != "--quick").collect();
+            for path in paths.iter().filter(|p| only.is_empty() || only.contains(&p.name)) {
                 for &len in path.sizes {
                     time(path, len, quick);
                 }
             }
         }
-        _ => panic!("usage: frame-paths list | icount | time [--quick]"),
+        _ => panic!("usage: frame-paths list | icount | time [--quick] [path...]"),
     }
 }
 

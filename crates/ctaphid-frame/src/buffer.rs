@@ -35,7 +35,7 @@ impl MessageBuffer for [u8] {
             .get_mut(offset..)
             .and_then(|rest| rest.get_mut(..data.len()))
         {
-            target.copy_from_slice(data);
+            crate::copy::copy_short(target, data);
         }
     }
     #[inline]
