@@ -146,7 +146,10 @@ pub fn main(paths: &[Path]) {
         ["time", rest @ ..] => {
             let quick = rest.contains(&"--quick");
             let only: Vec<&str> = rest.iter().copied().filter(|a| *a != "--quick").collect();
-            for path in paths.iter().filter(|p| only.is_empty() || only.contains(&p.name)) {
+            for path in paths
+                .iter()
+                .filter(|p| only.is_empty() || only.contains(&p.name))
+            {
                 for &len in path.sizes {
                     time(path, len, quick);
                 }

@@ -81,6 +81,30 @@ const PATHS: &[Path] = &[
         sizes: SIZES_64,
         run: round_trip_iter,
     },
+    Path {
+        name: "packetize-all",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: packetize_all,
+    },
+    Path {
+        name: "packetize-all-62",
+        report_size: 62,
+        sizes: SIZES_62,
+        run: packetize_all,
+    },
+    Path {
+        name: "reassemble-all",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: reassemble_all,
+    },
+    Path {
+        name: "reassemble-all-62",
+        report_size: 62,
+        sizes: SIZES_62,
+        run: reassemble_all,
+    },
 ];
 
 fn main() {
@@ -146,6 +170,43 @@ fn packetize_hidapi(input: &mut Input, n: u64) {
                     black_box(&out[..=len]);
                 }
                 Ok(None) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// `write_all`: every report into one buffer in one call.
+fn packetize_all(input: &mut Input, n: u64) {
+    let size = black_box(input.size);
+    for _ in 0..n {
+        let mut packetizer = Packetizer::new(
+            black_box(CID),
+            Command::MSG,
+            black_box(&input.payload),
+            size,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        match packetizer.write_all(&mut input.out) {
+            Ok(written) => {
+                black_box(&input.out[..written]);
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// `feed_reports`: every report of the message from one buffer.
+fn reassemble_all(input: &mut Input, n: u64) {
+    for _ in 0..n {
+        let mut reports = &black_box(&input.reports)[..];
+        while let Some(outcome) = input.device.feed_reports(&mut reports) {
+            match outcome {
+                Ok(Feed::NeedMore(_)) => {}
+                Ok(Feed::Complete(message)) => {
+                    black_box(message.payload);
+                }
+                Ok(Feed::OtherChannel { cid, .. }) => panic!("other channel {cid}"),
                 Err(e) => panic!("{e}"),
             }
         }

@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn every_length_is_copied_exactly() {
-        let src: [u8; 80] = core::array::from_fn(|i| i as u8 + 1);
+        let src: [u8; 80] = core::array::from_fn(|i| u8::try_from(i + 1).unwrap_or(0));
         for len in 0..=80 {
             for dst_len in [len, len + 3] {
                 let mut dst = [0u8; 90];

@@ -4,7 +4,7 @@ use core::fmt;
 
 use ctap_types::{ChannelId, Command};
 
-use crate::{FrameError, MAX_REPORT_SIZE, ReportSize};
+use crate::{CONT_HEADER_LEN, FrameError, MAX_REPORT_SIZE, ReportSize};
 
 /// Splits one message into reports, one at a time, into memory the caller owns.
 ///
@@ -100,6 +100,81 @@ impl<'a> Packetizer<'a> {
         };
         self.write_report(report);
         Ok(Some(size))
+    }
+
+    /// Writes as many of the next reports as `out` holds, back to back, and returns the
+    /// bytes written (a whole number of reports; 0 when every report has been
+    /// written). The fastest way to packetize a long message into one buffer (a UDP
+    /// datagram stream, a queue of reports): the full continuation packets are written
+    /// in one tight loop.
+    ///
+    /// # Errors
+    /// [`FrameError::OutputTooSmall`] if reports are left and `out` cannot hold one
+    /// (nothing is written).
+    #[inline(always)]
+    pub fn write_all(&mut self, out: &mut [u8]) -> Result<usize, FrameError> {
+        let size = self.report_size.get();
+        if self.written < self.report_count && out.len() < size {
+            return Err(FrameError::OutputTooSmall {
+                needed: size,
+                got: out.len(),
+            });
+        }
+        #[cfg(feature = "fast-path")]
+        if self.report_size == ReportSize::FULL_SPEED {
+            return Ok(self.write_reports(out, MAX_REPORT_SIZE));
+        }
+        Ok(self.write_reports(out, size))
+    }
+
+    /// [`write_all`](Self::write_all) for `size`-byte reports (a constant where it
+    /// pays): the init and the last packet as `write_next` writes them, the full
+    /// continuations in between with the position and SEQ in registers.
+    #[inline(always)]
+    fn write_reports(&mut self, out: &mut [u8], size: usize) -> usize {
+        let mut written = 0;
+        let mut reports = out.chunks_exact_mut(size);
+        // The init packet.
+        if self.written == 0 && self.written < self.report_count {
+            let Some(report) = reports.next() else {
+                return 0;
+            };
+            self.write_report(report);
+            written += size;
+        }
+        // Full continuations: the payload left fills the data area.
+        let capacity = size.saturating_sub(CONT_HEADER_LEN);
+        let [c0, c1, c2, c3] = self.cid.to_be_bytes();
+        let mut seq = self.written.saturating_sub(1);
+        let mut rest = self.rest;
+        for report in reports.by_ref() {
+            let Some((chunk, tail)) = rest.split_at_checked(capacity) else {
+                break;
+            };
+            if tail.is_empty() {
+                // The last packet: as `write_next` writes it, below.
+                break;
+            }
+            // At most 128 continuations, so the SEQ fits in 7 bits.
+            #[allow(clippy::cast_possible_truncation)]
+            let data = put_header(report, [c0, c1, c2, c3, seq as u8]);
+            if let Some(data) = data.get_mut(..capacity) {
+                data.copy_from_slice(chunk);
+            }
+            seq += 1;
+            rest = tail;
+            written += size;
+        }
+        self.written = seq + 1;
+        self.rest = rest;
+        // The last packet, if there is room for it (the loop stopped before it).
+        if self.written < self.report_count {
+            if let Some(report) = out.get_mut(written..written + size) {
+                self.write_report(report);
+                written += size;
+            }
+        }
+        written
     }
 
     /// Writes the next report into `report` (exactly the report size long; a fixed-size

@@ -343,6 +343,101 @@ impl<B: MessageBuffer> Reassembler<B> {
         })
     }
 
+    /// Feeds `reports`, back to back ([`ReportSize`] bytes each; a shorter tail is one
+    /// short report), until one does more than continue the message in progress.
+    ///
+    /// Every due continuation that does not complete the message is taken in one tight
+    /// loop with the state in registers; then the next report is fed as
+    /// [`feed`](Self::feed) feeds it, `reports` is advanced past it and its outcome
+    /// returned. `None` when the reports ran out first (all were taken;
+    /// [`pending`](Self::pending) says how far the message got).
+    ///
+    /// The outcomes are those of `feed` on each report, less the `NeedMore` of the
+    /// continuations taken in between (none of which has [`Pending::started`]). For
+    /// callers that read several reports at once (a buffer of reports, a datagram
+    /// stream): the fastest way through a long message.
+    ///
+    /// ```
+    /// use ctap_types::{ChannelId, Command};
+    /// use ctaphid_frame::{Feed, Packetizer, Reassembler, ReassemblerConfig, ReportSize};
+    ///
+    /// let size = ReportSize::FULL_SPEED;
+    /// let payload = [7u8; 1000];
+    /// let mut wire = [0u8; 18 * 64];
+    /// let mut packetizer = Packetizer::new(ChannelId::new(1), Command::MSG, &payload, size)?;
+    /// let written = packetizer.write_all(&mut wire)?;
+    ///
+    /// let mut reassembler = Reassembler::new([0u8; 7609], ReassemblerConfig::new(size));
+    /// let mut reports = &wire[..written];
+    /// let mut complete = false;
+    /// while let Some(outcome) = reassembler.feed_reports(&mut reports) {
+    ///     match outcome? {
+    ///         Feed::NeedMore(pending) => assert!(pending.started),
+    ///         Feed::Complete(message) => complete = message.payload == &payload[..],
+    ///         Feed::OtherChannel { .. } => unreachable!(),
+    ///     }
+    /// }
+    /// assert!(complete && reports.is_empty());
+    /// # Ok::<(), ctaphid_frame::FrameError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed), for the report that caused it (`reports` is advanced
+    /// past it).
+    #[inline(always)]
+    pub fn feed_reports(&mut self, reports: &mut &[u8]) -> Option<Result<Feed<'_>, FrameError>> {
+        let size = self.config.report_size.get();
+        #[cfg(feature = "fast-path")]
+        if size == MAX_REPORT_SIZE {
+            self.take_due(reports, MAX_REPORT_SIZE);
+        } else {
+            self.take_due(reports, size);
+        }
+        #[cfg(not(feature = "fast-path"))]
+        self.take_due(reports, size);
+        if reports.is_empty() {
+            return None;
+        }
+        let (report, rest) = reports.split_at_checked(size).unwrap_or((reports, &[]));
+        *reports = rest;
+        Some(self.feed(report))
+    }
+
+    /// Takes the due continuations at the front of `reports` (`size`-byte reports)
+    /// that do not complete the message, and advances `reports` past them.
+    #[inline(always)]
+    fn take_due(&mut self, reports: &mut &[u8], size: usize) {
+        let mut expect = self.state.expect();
+        if expect == IDLE {
+            return;
+        }
+        let mut received = from_len(self.state.received);
+        let len = from_len(self.state.len);
+        let capacity = size.saturating_sub(CONT_HEADER_LEN);
+        let mut rest = *reports;
+        // `key | SMALL_REPORTS == expect | SMALL_REPORTS`: `expect` has the flag unless
+        // reports are 64 bytes, a key never has it (its low 24 bits are zero).
+        while let Some((report, tail)) = rest.split_at_checked(size) {
+            let Some((&head, _)) = report.split_first_chunk::<8>() else {
+                break;
+            };
+            if report_key(head) | SMALL_REPORTS != expect | SMALL_REPORTS
+                || received + capacity >= len
+            {
+                break;
+            }
+            self.buffer
+                .append(received, report.get(CONT_HEADER_LEN..).unwrap_or_default());
+            received += capacity;
+            // SEQ stays <= 0x7F: the length is within the maximum.
+            expect += NEXT_SEQ;
+            rest = tail;
+        }
+        self.state.received = to_len(received);
+        self.state.set_expect(expect);
+        *reports = rest;
+    }
+
     /// What `report` does, for [`feed`](Self::feed) and `feed_bytes` alike (they differ
     /// only in how they hand out a complete message): the due continuation first,
     /// inline; then the rest.
