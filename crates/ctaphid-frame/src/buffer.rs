@@ -35,7 +35,7 @@ impl MessageBuffer for [u8] {
             .get_mut(offset..)
             .and_then(|rest| rest.get_mut(..data.len()))
         {
-            crate::copy::copy_short(target, data);
+            crate::copy::copy_packet(target, data);
         }
     }
     #[inline]

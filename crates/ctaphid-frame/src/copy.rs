@@ -8,6 +8,7 @@
 /// overlapping in the middle, or one byte. A run-time length (report sizes other than
 /// 64, the compact path) then costs a few moves instead of a `memcpy` call per report;
 /// a constant length folds to the moves it needs.
+#[cfg_attr(not(feature = "fast-path"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let len = dst.len().min(src.len());
@@ -34,7 +35,24 @@ pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     ends!(1);
 }
 
+/// Copies one packet's data into the reassembler's buffer: [`copy_short`] with
+/// `fast-path`, a plain `copy_from_slice` (a `memcpy` call) without it, where code size
+/// counts more (`copy_short` inlined at each site cost firmware 150 bytes of flash).
+#[inline(always)]
+pub(crate) fn copy_packet(dst: &mut [u8], src: &[u8]) {
+    #[cfg(feature = "fast-path")]
+    copy_short(dst, src);
+    #[cfg(not(feature = "fast-path"))]
+    {
+        let len = dst.len().min(src.len());
+        if let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
 /// Copies `N` bytes at `at` (within both slices: see [`copy_short`]).
+#[cfg_attr(not(feature = "fast-path"), allow(dead_code))]
 #[inline(always)]
 fn copy_chunk<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
     let target = dst.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<N>);

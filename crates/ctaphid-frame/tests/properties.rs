@@ -630,7 +630,7 @@ proptest! {
         let mut packetizer = Packetizer::new(cid, command, &payload, size).unwrap();
         let mut got = Vec::new();
         // Room for one report among the sizes, so that it always gets through.
-        for reports in room.iter().chain(&[1]).cycle().take(200) {
+        for reports in room.iter().chain(&[1]).cycle().take(2000) {
             let mut out = vec![0xEE; reports * size.get() + reports % 3];
             match packetizer.write_all(&mut out) {
                 Ok(n) => {
