@@ -105,6 +105,18 @@ const PATHS: &[Path] = &[
         sizes: SIZES_62,
         run: reassemble_all,
     },
+    Path {
+        name: "packetize-reference",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: packetize_reference,
+    },
+    Path {
+        name: "reassemble-reference",
+        report_size: 64,
+        sizes: SIZES_64,
+        run: reassemble_reference,
+    },
 ];
 
 fn main() {
@@ -302,5 +314,65 @@ fn round_trip_iter(input: &mut Input, n: u64) {
                 Err(e) => panic!("{e}"),
             }
         }
+    }
+}
+
+/// The fixed-copy reference: what hand-written framing of 64-byte reports costs, with
+/// no checks beyond what memory safety needs (no API, no errors, no other report
+/// sizes). The floor the library's paths are compared with.
+fn packetize_reference(input: &mut Input, n: u64) {
+    for _ in 0..n {
+        let payload = black_box(&input.payload[..]);
+        let cid = black_box(CID).to_be_bytes();
+        let mut reports = input.out.chunks_exact_mut(64);
+        let Some(first) = reports.next() else { return };
+        let len = u16::try_from(payload.len()).unwrap_or(0).to_be_bytes();
+        first[..7].copy_from_slice(&[cid[0], cid[1], cid[2], cid[3], 0x83, len[0], len[1]]);
+        let (head, mut rest) = payload.split_at(payload.len().min(57));
+        first[7..7 + head.len()].copy_from_slice(head);
+        first[7 + head.len()..].fill(0);
+        let mut seq = 0u8;
+        for report in reports {
+            if rest.is_empty() {
+                break;
+            }
+            report[..5].copy_from_slice(&[cid[0], cid[1], cid[2], cid[3], seq]);
+            if let Some((chunk, tail)) = rest.split_first_chunk::<59>() {
+                report[5..].copy_from_slice(chunk);
+                rest = tail;
+            } else {
+                report[5..5 + rest.len()].copy_from_slice(rest);
+                report[5 + rest.len()..].fill(0);
+                rest = &[];
+            }
+            seq += 1;
+        }
+        black_box(&mut input.out);
+    }
+}
+
+/// The fixed-copy reference of reassembly: the channel and SEQ of each continuation
+/// checked, its data copied, the state in locals.
+fn reassemble_reference(input: &mut Input, n: u64) {
+    let mut buffer = vec![0u8; 7609];
+    for _ in 0..n {
+        let mut reports = black_box(&input.reports).chunks_exact(64);
+        let Some(first) = reports.next() else { return };
+        let cid = &first[..4];
+        let len = usize::from(u16::from_be_bytes([first[5], first[6]]));
+        let head = len.min(57);
+        buffer[..head].copy_from_slice(&first[7..7 + head]);
+        let mut received = head;
+        let mut seq = 0u8;
+        for report in reports {
+            if received >= len || &report[..4] != cid || report[4] != seq {
+                panic!("not the reference's message");
+            }
+            let take = (len - received).min(59);
+            buffer[received..received + take].copy_from_slice(&report[5..5 + take]);
+            received += take;
+            seq += 1;
+        }
+        black_box(&buffer[..len]);
     }
 }
