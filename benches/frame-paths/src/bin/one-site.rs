@@ -40,7 +40,10 @@ fn packetize(input: &mut Input, n: u64) {
             size,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        for report in input.out.chunks_exact_mut(size.get()) {
+        let mut rest = &mut input.out[..];
+        while let Some((report, tail)) = std::mem::take(&mut rest).split_at_mut_checked(size.get())
+        {
+            rest = tail;
             match packetizer.write_next(report) {
                 Ok(Some(_)) => {}
                 Ok(None) => break,
@@ -55,7 +58,11 @@ fn packetize(input: &mut Input, n: u64) {
 fn reassemble(input: &mut Input, n: u64) {
     let size = black_box(input.size).get();
     for _ in 0..n {
-        for report in black_box(&input.reports).chunks_exact(size) {
+        // Report by report, as a transport hands them over (no division by a run-time
+        // report size, which `chunks_exact` would cost per message).
+        let mut rest = &black_box(&input.reports)[..];
+        while let Some((report, tail)) = rest.split_at_checked(size) {
+            rest = tail;
             match input.device.feed(report) {
                 Ok(Feed::NeedMore(_)) => {}
                 Ok(Feed::Complete(message)) => {
