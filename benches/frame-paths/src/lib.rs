@@ -10,7 +10,7 @@
 //!
 //! Output is plain lines for xtask to read:
 //! - `list`: `path <name> <payload bytes>` per measured pair;
-//! - `icount`: `icount <name> <payload bytes> <messages>` per pair, in the order of
+//! - `icount [path...]`: `icount <name> <payload bytes> <messages>` per pair, in the order of
 //!   its two calls of [`measure`] (`messages`, then twice as many), whose instruction
 //!   counts callgrind dumps one file each (`--dump-after=frame_paths::measure`);
 //! - `time [--quick] [path...]`: `time <name> <bytes> <ns/message> <memcpy ns> <memcpy
@@ -131,8 +131,8 @@ pub fn main(paths: &[Path]) {
                 }
             }
         }
-        ["icount"] => {
-            for path in paths {
+        ["icount", only @ ..] => {
+            for path in paths.iter().filter(|p| only.is_empty() || only.contains(&p.name)) {
                 for &len in path.sizes {
                     let mut input = Input::new(path.report_size, len);
                     // One warm-up message outside the counted calls.
