@@ -274,6 +274,8 @@ fn write_budgets(path: &Path, counts: &[Count]) -> Result<(), String> {
         "# Instructions per message of every framing path (callgrind, x86-64), written by\n\
          # `cargo xtask icount --write`. CI (`cargo xtask icount --check`) fails when a\n\
          # path executes more than 5% more. Lower a budget whenever a change earns it.\n\
+         # Counts depend on the compiler (and glibc's memcpy for the baseline rows): after\n\
+         # a toolchain update, check the change and rewrite them with `--write`.\n\
          # build path payload-bytes instructions\n",
     );
     for count in counts {
