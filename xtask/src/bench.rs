@@ -164,6 +164,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
          {throughput}"
     );
     let path = util::root().join("benches").join("RESULTS.md");
+    // The sections other tasks write (`icount`, `bench-paths`) are kept.
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    let results = crate::paths::sections(&previous)
+        .iter()
+        .fold(results, |text, (name, body)| {
+            crate::paths::with_section(&text, name, body)
+        });
     std::fs::write(&path, results).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     eprintln!(
         "wrote {} ({:.0} s in all)",
@@ -282,7 +289,7 @@ fn nanos(ns: f64) -> String {
 }
 
 /// The 1-minute load average, as `/proc/loadavg` says (`?` elsewhere).
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
@@ -323,7 +330,7 @@ fn median_in(text: &str) -> Option<f64> {
 }
 
 /// `CPU model, N cores, rustc version`.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()

@@ -9,17 +9,20 @@
 //! | `bench [--quick]` | criterion benches, then a table of ratios into `benches/RESULTS.md` |
 //! | `fuzz [--seconds N] [--build-only]` | runs (or builds) every cargo-fuzz target |
 //! | `size` | flash and RAM a firmware pays for framing + types |
+//! | `icount [--check] [--write]` | instructions per message of every framing path (callgrind) |
+//! | `bench-paths [--quick]` | every framing path on the wall clock, as ratios to `memcpy` |
 //! | `miri` | the core crates' tests under Miri, when the nightly toolchain has it |
 
 mod bench;
 mod fuzz;
 mod no_std;
+mod paths;
 mod size;
 mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only] | size | miri>";
+const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only] | size | miri | icount [--check] [--write] | bench-paths [--quick]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +37,8 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(rest),
         "size" => size::run(rest),
         "miri" => no_std::miri(rest),
+        "icount" => paths::icount(rest),
+        "bench-paths" => paths::bench_paths(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

@@ -5,7 +5,8 @@
 //! `thumbv7em-none-eabihf` twice, with and without its `ctap` feature, reads both ELF
 //! files with the `object` crate (no external binutils) and prints `.text`, `.rodata`,
 //! `.data` and `.bss` for each and their difference, with a verdict against the budget:
-//! under 2 KiB of flash, and RAM of one message buffer plus under 64 bytes of state.
+//! at most 1.5 KiB of flash (issue 14), and RAM of one message buffer plus under 64
+//! bytes of state.
 //! A third build with ctaphid-frame's `fast-path` feature (the host default, off in
 //! firmware) says what that path would cost.
 //! When the nightly toolchain can build the firmware with `-Z emit-stack-sizes`, it also
@@ -28,8 +29,9 @@ use crate::util::{cmd, output, root, run as run_command, succeeds};
 const FIRMWARE_DIR: &str = "benches/firmware-size";
 /// Its binary's name.
 const FIRMWARE_BIN: &str = "firmware-size";
-/// Flash (`.text + .rodata + .data`) that framing + types may add, exclusive.
-const FLASH_BUDGET: u64 = 2048;
+/// Flash (`.text + .rodata + .data`) that framing + types may add, inclusive (issue 14:
+/// 1.5 KiB; issue 8's budget was under 2 KiB).
+const FLASH_BUDGET: u64 = 1536;
 /// The one message buffer the firmware keeps: the CTAPHID maximum at 64-byte reports.
 const MESSAGE_BUFFER: u64 = 7609;
 /// RAM that framing + types may add besides the message buffer, exclusive.
@@ -232,7 +234,7 @@ impl<'a> Report<'a> {
     }
 
     fn flash_over(&self) -> bool {
-        self.flash_added >= signed(FLASH_BUDGET)
+        self.flash_added > signed(FLASH_BUDGET)
     }
 
     fn state_over(&self) -> bool {
@@ -283,7 +285,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(text);
         let _ = writeln!(
             text,
-            "flash: {:+} bytes for framing + types; budget under {FLASH_BUDGET}: {}",
+            "flash: {:+} bytes for framing + types; budget at most {FLASH_BUDGET}: {}",
             self.flash_added,
             verdict(!self.flash_over()),
         );

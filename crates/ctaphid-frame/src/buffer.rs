@@ -35,7 +35,7 @@ impl MessageBuffer for [u8] {
             .get_mut(offset..)
             .and_then(|rest| rest.get_mut(..data.len()))
         {
-            target.copy_from_slice(data);
+            crate::copy::copy_packet(target, data);
         }
     }
     #[inline]
@@ -44,21 +44,38 @@ impl MessageBuffer for [u8] {
     }
 }
 
-impl<const N: usize> MessageBuffer for [u8; N] {
-    #[inline]
-    fn max_len(&self) -> usize {
-        N
-    }
-    #[inline]
-    fn clear(&mut self) {}
-    #[inline]
-    fn append(&mut self, offset: usize, data: &[u8]) {
-        self.as_mut_slice().append(offset, data);
-    }
-    #[inline]
-    fn filled(&self, len: usize) -> &[u8] {
-        self.as_slice().filled(len)
-    }
+/// `MessageBuffer` for owned fixed memory: the slice's methods on its whole length.
+macro_rules! fixed_memory {
+    ($($(#[$attr:meta])* [$($generics:tt)*] $type:ty;)*) => {$(
+        $(#[$attr])*
+        impl<$($generics)*> MessageBuffer for $type {
+            #[inline]
+            fn max_len(&self) -> usize {
+                <[u8]>::len(self.as_ref())
+            }
+            #[inline]
+            fn clear(&mut self) {}
+            #[inline]
+            fn append(&mut self, offset: usize, data: &[u8]) {
+                <[u8] as MessageBuffer>::append(self.as_mut(), offset, data);
+            }
+            #[inline]
+            fn filled(&self, len: usize) -> &[u8] {
+                <[u8] as MessageBuffer>::filled(self.as_ref(), len)
+            }
+        }
+    )*};
+}
+
+fixed_memory! {
+    [const N: usize] [u8; N];
+    /// A `Vec<u8>` is used as fixed memory of its *length* (`vec![0; 7609]`), like a
+    /// slice: it is never grown or shrunk.
+    #[cfg(feature = "alloc")]
+    [] alloc::vec::Vec<u8>;
+    /// A `Box<[u8]>` is fixed memory of its length.
+    #[cfg(feature = "alloc")]
+    [] alloc::boxed::Box<[u8]>;
 }
 
 impl<T: MessageBuffer + ?Sized> MessageBuffer for &mut T {
@@ -98,44 +115,5 @@ impl MessageBuffer for bytes::BytesMut {
     #[inline]
     fn filled(&self, len: usize) -> &[u8] {
         self.get(..len).unwrap_or(self)
-    }
-}
-
-/// A `Vec<u8>` is used as fixed memory of its *length* (`vec![0; 7609]`), like a
-/// slice: it is never grown or shrunk.
-#[cfg(feature = "alloc")]
-impl MessageBuffer for alloc::vec::Vec<u8> {
-    #[inline]
-    fn max_len(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn clear(&mut self) {}
-    #[inline]
-    fn append(&mut self, offset: usize, data: &[u8]) {
-        self.as_mut_slice().append(offset, data);
-    }
-    #[inline]
-    fn filled(&self, len: usize) -> &[u8] {
-        self.as_slice().filled(len)
-    }
-}
-
-/// A `Box<[u8]>` is fixed memory of its length.
-#[cfg(feature = "alloc")]
-impl MessageBuffer for alloc::boxed::Box<[u8]> {
-    #[inline]
-    fn max_len(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn clear(&mut self) {}
-    #[inline]
-    fn append(&mut self, offset: usize, data: &[u8]) {
-        (**self).append(offset, data);
-    }
-    #[inline]
-    fn filled(&self, len: usize) -> &[u8] {
-        (**self).filled(len)
     }
 }

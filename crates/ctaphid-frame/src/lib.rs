@@ -7,6 +7,7 @@
 extern crate alloc;
 
 mod buffer;
+mod copy;
 mod error;
 mod packet;
 mod packetizer;

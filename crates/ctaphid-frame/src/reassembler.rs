@@ -5,8 +5,8 @@ use core::fmt;
 use ctap_types::{ChannelId, Command, HidErrorCode, KeepaliveStatus};
 
 #[cfg(feature = "fast-path")]
-use crate::{CONT_HEADER_LEN, INIT_HEADER_LEN, MAX_REPORT_SIZE};
-use crate::{FrameError, MessageBuffer, Packet, ReportSize};
+use crate::MAX_REPORT_SIZE;
+use crate::{CONT_HEADER_LEN, FrameError, INIT_HEADER_LEN, MessageBuffer, ReportSize};
 
 /// What to do with an init packet on a channel whose message is still incomplete.
 ///
@@ -236,6 +236,20 @@ impl State {
         Some((ChannelId::from_be_bytes([c0, c1, c2, c3]), seq))
     }
 
+    /// The message in progress, known not to be idle (the key of the report just taken
+    /// matched): no check, so the hot path has no branch for it.
+    #[inline(always)]
+    fn receiving_pending(&self) -> Pending {
+        let [c0, c1, c2, c3, ..] = (self.expect() >> 24).to_le_bytes();
+        Pending {
+            cid: ChannelId::from_be_bytes([c0, c1, c2, c3]),
+            command: self.command,
+            received: from_len(self.received),
+            len: from_len(self.len),
+            started: false,
+        }
+    }
+
     #[inline(always)]
     fn pending(&self, started: bool) -> Option<Pending> {
         self.receiving().map(|(cid, _)| Pending {
@@ -316,21 +330,123 @@ impl<B: MessageBuffer> Reassembler<B> {
     /// A [`FrameError`] naming what was wrong with the report; the reassembler is then
     /// idle (an incomplete message of the report's channel is dropped; another channel's
     /// incomplete message is kept).
-    #[inline]
+    #[inline(always)]
     pub fn feed(&mut self, report: &[u8]) -> Result<Feed<'_>, FrameError> {
-        #[cfg(feature = "fast-path")]
-        if let Some(pending) = self.continue_fast(report) {
-            return Ok(Feed::NeedMore(pending));
-        }
-        match self.step(report)? {
-            Step::NeedMore(pending) => Ok(Feed::NeedMore(pending)),
-            Step::OtherChannel { cid, command } => Ok(Feed::OtherChannel { cid, command }),
-            Step::Complete { cid, command, len } => Ok(Feed::Complete(Message {
+        Ok(match self.advance(report)? {
+            Step::NeedMore(pending) => Feed::NeedMore(pending),
+            Step::OtherChannel { cid, command } => Feed::OtherChannel { cid, command },
+            Step::Complete { cid, command, len } => Feed::Complete(Message {
                 cid,
                 command,
                 payload: self.buffer.filled(len),
-            })),
+            }),
+        })
+    }
+
+    /// Feeds `reports`, back to back ([`ReportSize`] bytes each; a shorter tail is one
+    /// short report), until one does more than continue the message in progress.
+    ///
+    /// Every due continuation that does not complete the message is taken in one tight
+    /// loop with the state in registers; then the next report is fed as
+    /// [`feed`](Self::feed) feeds it, `reports` is advanced past it and its outcome
+    /// returned. `None` when the reports ran out first (all were taken;
+    /// [`pending`](Self::pending) says how far the message got).
+    ///
+    /// The outcomes are those of `feed` on each report, less the `NeedMore` of the
+    /// continuations taken in between (none of which has [`Pending::started`]). For
+    /// callers that read several reports at once (a buffer of reports, a datagram
+    /// stream): the fastest way through a long message.
+    ///
+    /// ```
+    /// use ctap_types::{ChannelId, Command};
+    /// use ctaphid_frame::{Feed, Packetizer, Reassembler, ReassemblerConfig, ReportSize};
+    ///
+    /// let size = ReportSize::FULL_SPEED;
+    /// let payload = [7u8; 1000];
+    /// let mut wire = [0u8; 18 * 64];
+    /// let mut packetizer = Packetizer::new(ChannelId::new(1), Command::MSG, &payload, size)?;
+    /// let written = packetizer.write_all(&mut wire)?;
+    ///
+    /// let mut reassembler = Reassembler::new([0u8; 7609], ReassemblerConfig::new(size));
+    /// let mut reports = &wire[..written];
+    /// let mut complete = false;
+    /// while let Some(outcome) = reassembler.feed_reports(&mut reports) {
+    ///     match outcome? {
+    ///         Feed::NeedMore(pending) => assert!(pending.started),
+    ///         Feed::Complete(message) => complete = message.payload == &payload[..],
+    ///         Feed::OtherChannel { .. } => unreachable!(),
+    ///     }
+    /// }
+    /// assert!(complete && reports.is_empty());
+    /// # Ok::<(), ctaphid_frame::FrameError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed), for the report that caused it (`reports` is advanced
+    /// past it).
+    #[inline(always)]
+    pub fn feed_reports(&mut self, reports: &mut &[u8]) -> Option<Result<Feed<'_>, FrameError>> {
+        let size = self.config.report_size.get();
+        #[cfg(feature = "fast-path")]
+        if size == MAX_REPORT_SIZE {
+            self.take_due(reports, MAX_REPORT_SIZE);
+        } else {
+            self.take_due(reports, size);
         }
+        #[cfg(not(feature = "fast-path"))]
+        self.take_due(reports, size);
+        if reports.is_empty() {
+            return None;
+        }
+        let (report, rest) = reports.split_at_checked(size).unwrap_or((reports, &[]));
+        *reports = rest;
+        Some(self.feed(report))
+    }
+
+    /// Takes the due continuations at the front of `reports` (`size`-byte reports)
+    /// that do not complete the message, and advances `reports` past them.
+    #[inline(always)]
+    fn take_due(&mut self, reports: &mut &[u8], size: usize) {
+        let mut expect = self.state.expect();
+        if expect == IDLE {
+            return;
+        }
+        let mut received = from_len(self.state.received);
+        let len = from_len(self.state.len);
+        let capacity = size.saturating_sub(CONT_HEADER_LEN);
+        let mut rest = *reports;
+        // `key | SMALL_REPORTS == expect | SMALL_REPORTS`: `expect` has the flag unless
+        // reports are 64 bytes, a key never has it (its low 24 bits are zero).
+        while let Some((report, tail)) = rest.split_at_checked(size) {
+            let Some((&head, _)) = report.split_first_chunk::<8>() else {
+                break;
+            };
+            if report_key(head) | SMALL_REPORTS != expect | SMALL_REPORTS
+                || received + capacity >= len
+            {
+                break;
+            }
+            self.buffer
+                .append(received, report.get(CONT_HEADER_LEN..).unwrap_or_default());
+            received += capacity;
+            // SEQ stays <= 0x7F: the length is within the maximum.
+            expect += NEXT_SEQ;
+            rest = tail;
+        }
+        self.state.received = to_len(received);
+        self.state.set_expect(expect);
+        *reports = rest;
+    }
+
+    /// What `report` does, for [`feed`](Self::feed) and `feed_bytes` alike (they differ
+    /// only in how they hand out a complete message): the due continuation first,
+    /// inline; then the rest.
+    #[inline(always)]
+    fn advance(&mut self, report: &[u8]) -> Result<Step, FrameError> {
+        if let Some(pending) = self.continue_due(report) {
+            return Ok(Step::NeedMore(pending));
+        }
+        self.step(report)
     }
 
     /// Drops the incomplete message, if any (e.g. when the caller's message time-out
@@ -384,11 +500,10 @@ impl<B: MessageBuffer> Reassembler<B> {
     }
 
     /// The hottest path: a continuation packet that is due and does not complete the
-    /// message (127 of the 129 reports of the largest message). Its own function so
-    /// that the caller's loop needs no dispatch on a shared outcome type.
+    /// message (127 of the 129 reports of the largest message).
     #[cfg(feature = "fast-path")]
     #[inline(always)]
-    fn continue_fast(&mut self, report: &[u8]) -> Option<Pending> {
+    fn continue_due(&mut self, report: &[u8]) -> Option<Pending> {
         let key = report_key(*report.first_chunk::<8>()?);
         // `expect` is IDLE (never equal) unless a message is in progress; its channel
         // passed the filter with the init packet (`set_channel` drops a message of
@@ -406,9 +521,22 @@ impl<B: MessageBuffer> Reassembler<B> {
         }
     }
 
-    /// [`continue_fast`](Self::continue_fast) for `size`-byte reports, the header
+    /// The compact path's [`continue_due`](Self::continue_due): one check of the key
+    /// against both forms of `expect` (with and without [`SMALL_REPORTS`]), then a copy
+    /// of run-time length. Small enough for firmware, and no call per report but the
+    /// copy's.
+    #[cfg(not(feature = "fast-path"))]
+    #[inline(always)]
+    fn continue_due(&mut self, report: &[u8]) -> Option<Pending> {
+        let key = report_key(*report.first_chunk::<8>()?);
+        if key | SMALL_REPORTS != self.state.expect() | SMALL_REPORTS {
+            return None;
+        }
+        self.continue_sized(report, self.config.report_size.get())
+    }
+
+    /// [`continue_due`](Self::continue_due) for `size`-byte reports, the header
     /// checked.
-    #[cfg(feature = "fast-path")]
     #[inline(always)]
     fn continue_sized(&mut self, report: &[u8], size: usize) -> Option<Pending> {
         let data = report.get(CONT_HEADER_LEN..size)?;
@@ -422,7 +550,7 @@ impl<B: MessageBuffer> Reassembler<B> {
         // The next SEQ; it stays <= 0x7F: the length is within the maximum, so SEQ 0x7F
         // completes any message.
         state.set_expect(state.expect() + NEXT_SEQ);
-        state.pending(false)
+        Some(state.receiving_pending())
     }
 
     /// What `report` does: the happy path inline, everything else out of line. Without
@@ -526,7 +654,7 @@ impl<B: MessageBuffer> Reassembler<B> {
             // The next SEQ; it stays <= 0x7F: the length is within the maximum, so
             // SEQ 0x7F completes any message.
             state.set_expect(state.expect() + NEXT_SEQ);
-            return state.pending(false).map(Step::NeedMore);
+            return Some(Step::NeedMore(state.receiving_pending()));
         }
         self.buffer.append(received, data.get(..remaining)?);
         let (cid, _) = state.receiving()?;
@@ -541,81 +669,85 @@ impl<B: MessageBuffer> Reassembler<B> {
 
     /// Every report: the errors, other channels, restarts, and the reports
     /// [`step_fast`](Self::step_fast) also takes.
+    ///
+    /// The error contract (README, "Outcomes"): an error drops the message in progress
+    /// when the report is on its channel; a report of another channel never touches it
+    /// (five bytes or more are [`Feed::OtherChannel`]; a four-byte one is a
+    /// `ShortReport` naming its channel), nor does a report too short to name a
+    /// channel at all.
     #[cfg_attr(feature = "fast-path", inline(never))]
     fn step_general(&mut self, report: &[u8]) -> Result<Step, FrameError> {
-        let packet = Packet::parse(report)?;
-        let cid = packet.cid();
-        let other_channel = Step::OtherChannel {
+        let size = self.config.report_size.get();
+        let short = |cid| FrameError::ShortReport {
             cid,
-            command: match packet {
-                Packet::Init { command, .. } => Some(command),
-                Packet::Continuation { .. } => None,
-            },
-        };
-        if self.config.channel.is_some_and(|mine| mine != cid) {
-            return Ok(other_channel);
-        }
-        let receiving = self.state.receiving();
-        if receiving.is_some_and(|(busy, _)| busy != cid) {
-            return Ok(other_channel);
-        }
-        let size = self.config.report_size;
-        if report.len() < size.get() {
-            self.state = State::IDLE;
-            return Err(FrameError::ShortReport {
-                cid: Some(cid),
-                expected: size.get(),
-                got: report.len(),
-            });
-        }
-        // A report at least `size` long has the full data area of its packet.
-        let short = FrameError::ShortReport {
-            cid: Some(cid),
-            expected: size.get(),
+            expected: size,
             got: report.len(),
         };
-        match packet {
-            Packet::Init {
-                command, len, data, ..
-            } => {
-                // CTAP 2.1 §11.2.9.1.3: INIT on a busy channel resynchronises it.
-                if receiving.is_some()
-                    && command != Command::INIT
-                    && self.config.init_on_busy == InitOnBusy::Reject
-                {
-                    self.state = State::IDLE;
-                    return Err(FrameError::UnexpectedInit { cid, command });
-                }
-                let len = usize::from(len);
-                let max = self.max_message_len();
-                if len > max {
-                    self.state = State::IDLE;
-                    self.buffer.clear();
-                    return Err(FrameError::LengthTooLarge {
-                        cid,
-                        declared: len,
-                        max,
-                    });
-                }
-                let data = data.get(..size.init_capacity()).ok_or(short)?;
-                self.start(cid, command, len, data).ok_or(short)
-            }
-            Packet::Continuation { seq, data, .. } => {
-                let Some((_, next_seq)) = receiving else {
-                    return Err(FrameError::UnexpectedContinuation { cid, seq });
-                };
-                if seq != next_seq {
-                    self.state = State::IDLE;
-                    return Err(FrameError::SequenceMismatch {
-                        cid,
-                        expected: next_seq,
-                        got: seq,
-                    });
-                }
-                let data = data.get(..size.cont_capacity()).ok_or(short)?;
-                self.next_continuation(data).ok_or(short)
-            }
+        let Some((&cid, rest)) = report.split_first_chunk::<4>() else {
+            return Err(short(None));
+        };
+        let cid = ChannelId::from_be_bytes(cid);
+        let marker = rest.first().copied();
+        let command = marker
+            .filter(|marker| marker & 0x80 != 0)
+            .map(Command::from_init_byte);
+        let receiving = self.state.receiving();
+        if self.config.channel.is_some_and(|mine| mine != cid)
+            || receiving.is_some_and(|(busy, _)| busy != cid)
+        {
+            return match marker {
+                Some(_) => Ok(Step::OtherChannel { cid, command }),
+                None => Err(short(Some(cid))),
+            };
         }
+        // From here on the report is on the channel of the message in progress, if any:
+        // every error drops that message.
+        let Some(report) = report.get(..size) else {
+            self.state = State::IDLE;
+            return Err(short(Some(cid)));
+        };
+        let Some((&[_, _, _, _, marker, len_hi, len_lo], data)) =
+            report.split_first_chunk::<INIT_HEADER_LEN>()
+        else {
+            // Report sizes are at least 8 bytes.
+            self.state = State::IDLE;
+            return Err(short(Some(cid)));
+        };
+        let Some(command) = command else {
+            let Some((_, next_seq)) = receiving else {
+                return Err(FrameError::UnexpectedContinuation { cid, seq: marker });
+            };
+            if marker != next_seq {
+                self.state = State::IDLE;
+                return Err(FrameError::SequenceMismatch {
+                    cid,
+                    expected: next_seq,
+                    got: marker,
+                });
+            }
+            let data = report.get(CONT_HEADER_LEN..).unwrap_or_default();
+            return self.next_continuation(data).ok_or(short(Some(cid)));
+        };
+        // CTAP 2.1 §11.2.9.1.3: INIT on a busy channel resynchronises it.
+        if receiving.is_some()
+            && command != Command::INIT
+            && self.config.init_on_busy == InitOnBusy::Reject
+        {
+            self.state = State::IDLE;
+            return Err(FrameError::UnexpectedInit { cid, command });
+        }
+        let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+        let max = self.max_message_len();
+        if len > max {
+            self.state = State::IDLE;
+            self.buffer.clear();
+            return Err(FrameError::LengthTooLarge {
+                cid,
+                declared: len,
+                max,
+            });
+        }
+        self.start(cid, command, len, data).ok_or(short(Some(cid)))
     }
 }
 
@@ -707,11 +839,7 @@ impl Reassembler<bytes::BytesMut> {
     /// # Errors
     /// As [`feed`](Self::feed).
     pub fn feed_bytes(&mut self, report: &[u8]) -> Result<FeedBytes, FrameError> {
-        #[cfg(feature = "fast-path")]
-        if let Some(pending) = self.continue_fast(report) {
-            return Ok(FeedBytes::NeedMore(pending));
-        }
-        match self.step(report)? {
+        match self.advance(report)? {
             Step::NeedMore(pending) => Ok(FeedBytes::NeedMore(pending)),
             Step::OtherChannel { cid, command } => Ok(FeedBytes::OtherChannel { cid, command }),
             Step::Complete { cid, command, len } => {

@@ -1,5 +1,6 @@
 //! Packetize then reassemble: the identity for any payload, channel, command and report
-//! size; the iterator and `write_next` agree; a payload over the maximum is refused.
+//! size; the iterator, `write_all` and `write_next` agree, and so do `feed_reports` and
+//! `feed`; a payload over the maximum is refused.
 //!
 //! Input: byte 0 picks the report size, bytes 1..5 the channel, byte 5 the command, the
 //! rest is the payload.
@@ -40,6 +41,26 @@ fuzz_target!(|data: &[u8]| {
         .flat_map(|report| report.to_vec())
         .collect();
     assert_eq!(iterated, wire);
+    // `write_all` into a buffer of a few reports (from the channel's low byte) at a time.
+    let mut all = Packetizer::new(cid, command, payload, size).expect("within max");
+    let mut written = Vec::new();
+    let mut room = vec![0u8; (usize::from(*c3 % 5) + 1) * size.get()];
+    while let Ok(n @ 1..) = all.write_all(&mut room) {
+        written.extend_from_slice(&room[..n]);
+    }
+    assert_eq!(written, wire);
+    // `feed_reports` over the whole wire: one outcome per message start and its end.
+    let mut many = Reassembler::new([0u8; MAX_MESSAGE_LEN], ReassemblerConfig::new(size));
+    let mut rest = &wire[..];
+    let mut complete = None;
+    while let Some(outcome) = many.feed_reports(&mut rest) {
+        match outcome {
+            Ok(Feed::NeedMore(pending)) => assert!(pending.started),
+            Ok(Feed::Complete(message)) => complete = Some(message.payload.to_vec()),
+            other => panic!("feed_reports: {other:?}"),
+        }
+    }
+    assert_eq!(complete.as_deref(), Some(payload));
 
     let mut reassembler = Reassembler::new(
         [0u8; MAX_MESSAGE_LEN],

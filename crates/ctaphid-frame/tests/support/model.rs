@@ -76,33 +76,38 @@ impl Model {
 
     /// The model's answer to one report.
     pub fn feed(&mut self, report: &[u8]) -> Outcome {
-        let short = |cid, expected| {
+        let short = |cid| {
             Outcome::Error(FrameError::ShortReport {
                 cid,
-                expected,
+                expected: self.size,
                 got: report.len(),
             })
         };
-        if report.len() < 5 {
-            let cid = (report.len() == 4)
-                .then(|| ChannelId::from_be_bytes([report[0], report[1], report[2], report[3]]));
-            return short(cid, 5);
+        // The documented contract, written plainly: a report that cannot name a channel
+        // changes nothing; one of another channel never touches the message in
+        // progress (five bytes say whether it is an init packet: `OtherChannel`); any
+        // other error leaves no message in progress.
+        if report.len() < 4 {
+            return short(None);
         }
         let cid = ChannelId::from_be_bytes([report[0], report[1], report[2], report[3]]);
+        let other = self.channel.is_some_and(|mine| mine != cid)
+            || self.state.as_ref().is_some_and(|busy| busy.cid != cid);
+        if report.len() == 4 {
+            if !other {
+                self.state = None;
+            }
+            return short(Some(cid));
+        }
         let marker = report[4];
         let is_init = marker & 0x80 != 0;
-        if is_init && report.len() < 7 {
-            return short(Some(cid), 7);
-        }
         let command = is_init.then(|| Command::from_init_byte(marker));
-        if self.channel.is_some_and(|mine| mine != cid)
-            || self.state.as_ref().is_some_and(|busy| busy.cid != cid)
-        {
+        if other {
             return Outcome::OtherChannel { cid, command };
         }
         if report.len() < self.size {
             self.state = None;
-            return short(Some(cid), self.size);
+            return short(Some(cid));
         }
         let report = &report[..self.size];
         match command {
