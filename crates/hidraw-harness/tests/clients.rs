@@ -73,11 +73,11 @@ fn python_fido2_lists_the_keys_and_gets_their_info() {
     let expected = serde_json::json!([
         {"path": "/dev/hidraw0", "vid": 0x1209, "pid": 0xf1d0, "in": 64, "out": 64,
          "product": "ctap-rs virtual key", "serial": "HARNESS0000",
-         "versions": ["FIDO_2_0", "FIDO_2_1", "U2F_V2"], "max_msg_size": 7609,
+         "versions": ["U2F_V2", "FIDO_2_0", "FIDO_2_1"], "max_msg_size": 7609,
          "aaguid": "63746170-2d72-732d-7669-727475616c21", "ping": true},
         {"path": "/dev/hidraw1", "vid": 0x1209, "pid": 0xf1d1, "in": 8, "out": 8,
          "product": "ctap-rs virtual key", "serial": "EIGHT",
-         "versions": ["FIDO_2_0", "FIDO_2_1", "U2F_V2"], "max_msg_size": 385,
+         "versions": ["U2F_V2", "FIDO_2_0", "FIDO_2_1"], "max_msg_size": 385,
          "aaguid": "63746170-2d72-732d-7669-727475616c21", "ping": true},
     ]);
     assert_eq!(found, expected, "stderr: {}", stderr(&output));
