@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ctap::ctap2::proto::Info;
+use ctap::ctap2::proto::cbor::{CborMessage as _, Value as Cbor};
 use ctap::device::{CallOptions, CancelToken, CtapDevice, DeviceConfig, hid};
 use ctap::frame::ReportSize;
 use ctap::types::{Command, Ctap2Command, KeepaliveStatus};
@@ -243,14 +245,16 @@ fn info(cli: &Cli) -> Outcome {
                 options(cli)?.with_on_keepalive(&mut note),
             )
             .map_err(|e| explain(e, "authenticatorGetInfo", last))?;
-        let info =
-            <ctap::ctap2::proto::Info as ctap::ctap2::proto::cbor::CborMessage>::from_cbor(&answer)
-                .map_err(|e| {
-                    Failure::new(format!(
-                        "the authenticatorGetInfo answer does not decode: {e}\n  \
-                 (`ctap raw --cmd cbor --data 04` shows it raw)"
-                    ))
-                })?;
+        // Relaxed: an answer that is readable but not in CTAP2's canonical form (keys
+        // out of order, long forms) is still shown, as python-fido2 would show it.
+        let info = Cbor::from_slice_relaxed(&answer)
+            .and_then(Info::from_value)
+            .map_err(|e| {
+                Failure::new(format!(
+                    "the authenticatorGetInfo answer does not decode: {e}\n  \
+                     (`ctap raw --cmd cbor --data 04` shows it raw)"
+                ))
+            })?;
         Some(info_view::members(&info))
     } else {
         None

@@ -216,6 +216,41 @@ fn device_strings_never_reach_the_terminal_raw() {
     }
 }
 
+/// An answer readable but not canonical (keys out of order, a long length form) is
+/// shown all the same, as python-fido2 would show it.
+#[test]
+fn a_non_canonical_get_info_is_still_shown() {
+    // {3: aaguid (8-bit length form), 1: ["FIDO_2_0"], 4: {"up": true, "rk": false}}.
+    let body = [
+        "00a3",
+        "035810000102030405060708090a0b0c0d0e0f",
+        "0181684649444f5f325f30",
+        "04a2627570f562726bf4",
+    ]
+    .concat();
+    let body: Vec<u8> = (0..body.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap())
+        .collect();
+    let (address, server) = evil_authenticator(body);
+    let output = run(&["--json", "-d", address.as_str(), "info"]);
+    server.join().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        json["get_info"]["versions"],
+        serde_json::json!(["FIDO_2_0"])
+    );
+    assert_eq!(
+        json["get_info"]["options"],
+        serde_json::json!({"up": true, "rk": false})
+    );
+    assert_eq!(
+        json["get_info"]["aaguid"],
+        "00010203-0405-0607-0809-0a0b0c0d0e0f"
+    );
+}
+
 /// An answer that is not a getInfo (no aaguid, firmwareVersion as text) is an error
 /// that says which member is wrong, not a panic and not half a listing.
 #[test]
