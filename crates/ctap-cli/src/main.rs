@@ -118,6 +118,14 @@ pub(crate) fn print_line(args: fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     if let Err(error) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         drop(out);
+        if cfg!(panic = "abort") {
+            // No unwinding to `main` in such a build: end here, with the same outcome.
+            let failure = Failure::stdout(error);
+            if !failure.message.is_empty() {
+                eprintln!("ctap: {failure}");
+            }
+            std::process::exit(i32::from(failure.status));
+        }
         std::panic::resume_unwind(Box::new(StdoutFailed(error)));
     }
 }
