@@ -18,7 +18,7 @@ use crate::cli::{
 };
 use crate::dissect::{self, Event};
 use crate::target::{self, Opened};
-use crate::{Failure, Outcome, info_view};
+use crate::{Failure, Outcome, get_info};
 
 pub(crate) fn run(cli: &Cli) -> Outcome {
     match &cli.command {
@@ -255,7 +255,7 @@ fn info(cli: &Cli) -> Outcome {
                      (`ctap raw --cmd cbor --data 04` shows it raw)"
                 ))
             })?;
-        Some(info_view::members(&info))
+        Some(get_info::members(&info))
     } else {
         None
     };
@@ -278,7 +278,7 @@ fn info(cli: &Cli) -> Outcome {
     match get_info {
         Some(members) => {
             println!("authenticatorGetInfo");
-            for (name, text) in info_view::human_lines(&members) {
+            for (name, text) in get_info::human_lines(&members) {
                 println!("  {name:<33}{text}");
             }
         }

@@ -34,7 +34,7 @@ mod cli;
 mod commands;
 mod ctap2_commands;
 mod dissect;
-mod info_view;
+mod get_info;
 mod target;
 
 use std::fmt;
