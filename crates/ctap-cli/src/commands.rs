@@ -5,8 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ctap::ctap2::proto::Info;
-use ctap::ctap2::proto::cbor::{CborMessage as _, Value as Cbor};
 use ctap::device::{CallOptions, CancelToken, CtapDevice, DeviceConfig, hid};
 use ctap::frame::ReportSize;
 use ctap::types::{Command, Ctap2Command, KeepaliveStatus};
@@ -245,17 +243,7 @@ fn info(cli: &Cli) -> Outcome {
                 options(cli)?.with_on_keepalive(&mut note),
             )
             .map_err(|e| explain(e, "authenticatorGetInfo", last))?;
-        // Relaxed: an answer that is readable but not in CTAP2's canonical form (keys
-        // out of order, long forms) is still shown, as python-fido2 would show it.
-        let info = Cbor::from_slice_relaxed(&answer)
-            .and_then(Info::from_value)
-            .map_err(|e| {
-                Failure::new(format!(
-                    "the authenticatorGetInfo answer does not decode: {e}\n  \
-                     (`ctap raw --cmd cbor --data 04` shows it raw)"
-                ))
-            })?;
-        Some(get_info::members(&info))
+        Some(get_info::decode(&answer).map_err(Failure::new)?)
     } else {
         None
     };

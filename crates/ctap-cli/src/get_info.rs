@@ -6,8 +6,25 @@
 //! and `--json` alike, so a device cannot write escape sequences to the user's terminal.
 
 use ctap::ctap2::proto::Info;
-use ctap::ctap2::proto::cbor::Value;
+use ctap::ctap2::proto::cbor::{CborMessage as _, Value};
 use serde_json::{Map, Value as Json, json};
+
+/// A getInfo answer (the CBOR after the status byte) decoded by the library and
+/// rendered by [`members`]; the error says which member is wrong.
+///
+/// Relaxed: an answer that is readable but not in CTAP2's canonical form (keys out of
+/// order, long forms) is still shown, as python-fido2 would show it.
+pub(crate) fn decode(cbor: &[u8]) -> Result<Map<String, Json>, String> {
+    let info = Value::from_slice_relaxed(cbor)
+        .and_then(Info::from_value)
+        .map_err(|e| {
+            format!(
+                "the authenticatorGetInfo answer does not decode: {e}\n  \
+                 (`ctap raw --cmd cbor --data 04` shows it raw)"
+            )
+        })?;
+    Ok(members(&info))
+}
 
 /// The members of `info` by their CTAP names, in key order, as JSON values.
 ///
@@ -215,7 +232,7 @@ fn uuid(aaguid: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ctap::ctap2::proto::cbor::{CborMessage as _, MapBuilder};
+    use ctap::ctap2::proto::cbor::MapBuilder;
 
     /// A getInfo answer as a device would send it (canonical CBOR).
     fn answer(extra: &[(i128, Value)]) -> Vec<u8> {
@@ -319,6 +336,29 @@ mod tests {
         assert_eq!(members["0x41"], json!({"1": "ab"}));
         assert_eq!(members["0x42"], json!(u64::MAX));
         assert!(human_lines(&members).contains(&("0x41".to_owned(), "1=ab".to_owned())));
+    }
+
+    #[test]
+    fn decode_is_the_library_decoder_relaxed() {
+        let canonical = answer(&[]);
+        assert_eq!(
+            decode(&canonical).unwrap(),
+            members(&Info::from_cbor(&canonical).unwrap())
+        );
+        // The aaguid's length in its 8-bit form: not canonical, still readable.
+        let at = canonical
+            .windows(2)
+            .position(|w| w == [0x03, 0x50])
+            .unwrap();
+        let long_form = [&canonical[..=at], &[0x58, 0x10], &canonical[at + 2..]].concat();
+        assert!(Info::from_cbor(&long_form).is_err());
+        assert_eq!(decode(&long_form).unwrap(), decode(&canonical).unwrap());
+        let trailing = [&canonical[..], &[0x00]].concat();
+        assert!(decode(&trailing).unwrap_err().contains("trailing bytes"));
+        let error = decode(&MapBuilder::new().with(1, Value::int(1)).build().to_vec());
+        assert!(error.unwrap_err().starts_with(
+            "the authenticatorGetInfo answer does not decode: missing parameter: aaguid"
+        ));
     }
 
     #[test]
