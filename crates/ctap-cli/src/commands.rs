@@ -39,7 +39,10 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
         Cmd::Config(command) => crate::ctap2_commands::config_command(cli, command),
         Cmd::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut command, "ctap", &mut std::io::stdout());
+            // Into memory first: clap_complete panics on a write error (a closed stdout).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "ctap", &mut script);
+            std::io::stdout().write_all(&script)?;
             Ok(())
         }
         Cmd::Man => {
@@ -273,7 +276,7 @@ fn info(cli: &Cli) -> Outcome {
         Some(members) => {
             println!("authenticatorGetInfo");
             for (name, text) in get_info::human_lines(&members) {
-                println!("  {name:<32}{text}");
+                println!("  {name:<33}{text}");
             }
         }
         None => println!("authenticatorGetInfo  (not a CTAP2 device: no CBOR capability)"),
@@ -578,19 +581,27 @@ fn decode(cli: &Cli, args: &DecodeArgs) -> Outcome {
     if cli.json {
         write!(out, "{{\n  \"events\": [")?;
     }
-    dissect::decode_stream(input, size, |event| {
+    let mut write_failed = false;
+    let decoded = dissect::decode_stream(input, size, |event| {
         if event.is_problem() {
             problems += 1;
         }
-        if cli.json {
+        let written = if cli.json {
             let separator = if first { "" } else { "," };
             first = false;
             write!(out, "{separator}\n    {}", event_json(&event))
         } else {
             writeln!(out, "{}", event_text(&event))
+        };
+        written.inspect_err(|_| write_failed = true)
+    });
+    decoded.map_err(|e| {
+        if write_failed {
+            Failure::stdout(e)
+        } else {
+            Failure::new(format!("cannot read {}: {e}", args.file))
         }
-    })
-    .map_err(|e| Failure::new(format!("cannot read {}: {e}", args.file)))?;
+    })?;
     if cli.json {
         let close = if first { "" } else { "\n  " };
         writeln!(out, "{close}],\n  \"malformed\": {problems}\n}}")?;

@@ -1,122 +1,147 @@
-//! Decoding authenticatorGetInfo (CTAP 2.1 §6.4) for humans and for `--json`.
+//! `ctap info`: the library's typed authenticatorGetInfo ([`Info`], CTAP 2.1 §6.4 with
+//! the CTAP 2.2 members) shown for humans and for `--json`. Decoding is the library's
+//! (`ctap2-proto`); this module only renders.
+//!
+//! Every string the device sent is shown with its control characters escaped, in text
+//! and `--json` alike, so a device cannot write escape sequences to the user's terminal.
 
-use ciborium::Value;
+use ctap::ctap2::proto::Info;
+use ctap::ctap2::proto::cbor::{CborMessage as _, Value};
 use serde_json::{Map, Value as Json, json};
 
-/// The names of the getInfo response members (CTAP 2.1 §6.4, table "authenticatorGetInfo
-/// response structure"); members this table does not know keep their number.
-const MEMBER_NAMES: &[(u64, &str)] = &[
-    (0x01, "versions"),
-    (0x02, "extensions"),
-    (0x03, "aaguid"),
-    (0x04, "options"),
-    (0x05, "maxMsgSize"),
-    (0x06, "pinUvAuthProtocols"),
-    (0x07, "maxCredentialCountInList"),
-    (0x08, "maxCredentialIdLength"),
-    (0x09, "transports"),
-    (0x0A, "algorithms"),
-    (0x0B, "maxSerializedLargeBlobArray"),
-    (0x0C, "forcePINChange"),
-    (0x0D, "minPINLength"),
-    (0x0E, "firmwareVersion"),
-    (0x0F, "maxCredBlobLength"),
-    (0x10, "maxRPIDsForSetMinPINLength"),
-    (0x11, "preferredPlatformUvAttempts"),
-    (0x12, "uvModality"),
-    (0x13, "certifications"),
-    (0x14, "remainingDiscoverableCredentials"),
-    (0x15, "vendorPrototypeConfigCommands"),
-    (0x16, "attestationFormats"),
-    (0x17, "uvCountSinceLastPinEntry"),
-    (0x18, "longTouchForReset"),
-    (0x19, "encIdentifier"),
-    (0x1A, "transportsForReset"),
-    (0x1B, "pinComplexityPolicy"),
-    (0x1C, "pinComplexityPolicyURL"),
-    (0x1D, "maxPINLength"),
-];
-
-/// The decoded response: its members in key order, named, as JSON values.
+/// A getInfo answer (the CBOR after the status byte) decoded by the library and
+/// rendered by [`members`]; the error says which member is wrong.
+///
+/// Relaxed: an answer that is readable but not in CTAP2's canonical form (keys out of
+/// order, long forms) is still shown, as python-fido2 would show it.
 pub(crate) fn decode(cbor: &[u8]) -> Result<Map<String, Json>, String> {
-    let value: Value = ciborium::de::from_reader(cbor)
-        .map_err(|e| format!("authenticatorGetInfo answer is not valid CBOR: {e}"))?;
-    let Value::Map(entries) = value else {
-        return Err("authenticatorGetInfo answer is not a CBOR map".to_owned());
-    };
+    let info = Value::from_slice_relaxed(cbor)
+        .and_then(Info::from_value)
+        .map_err(|e| {
+            format!(
+                "the authenticatorGetInfo answer does not decode: {e}\n  \
+                 (`ctap raw --cmd cbor --data 04` shows it raw)"
+            )
+        })?;
+    Ok(members(&info))
+}
+
+/// The members of `info` by their CTAP names, in key order, as JSON values.
+///
+/// The members `Info` types as lists (`versions`, `extensions`, `options`,
+/// `pinUvAuthProtocols`, `transports`) are always present (an absent list reads as
+/// empty); the others only when the device sent them. Byte strings are hex, the AAGUID
+/// is a UUID, and members the library does not know are kept under `"0xNN"` (a
+/// negative key in decimal).
+pub(crate) fn members(info: &Info) -> Map<String, Json> {
     let mut members = Map::new();
-    for (key, value) in entries {
-        let name = match key.as_integer().and_then(|k| u64::try_from(k).ok()) {
-            Some(number) => MEMBER_NAMES
+    let mut put = |name: &str, value: Option<Json>| {
+        if let Some(value) = value {
+            members.insert(name.to_owned(), value);
+        }
+    };
+    let hex = |bytes: &Option<Vec<u8>>| bytes.as_deref().map(|b| json!(crate::dissect::hex(b)));
+    let number = |n: Option<u64>| n.map(Json::from);
+    let flag = |b: Option<bool>| b.map(Json::Bool);
+    put("versions", Some(texts(&info.versions)));
+    put("extensions", Some(texts(&info.extensions)));
+    put("aaguid", Some(json!(uuid(&info.aaguid))));
+    put(
+        "options",
+        Some(Json::Object(
+            info.options
                 .iter()
-                .find(|(n, _)| *n == number)
-                .map_or_else(|| format!("0x{number:02x}"), |(_, name)| (*name).to_owned()),
-            None => escape(&format!("{key:?}")),
-        };
-        let json = if name == "aaguid" {
-            value
-                .as_bytes()
-                .map_or_else(|| to_json(&value), |b| Json::String(uuid(b)))
+                .map(|(name, value)| (escape(name), Json::Bool(*value)))
+                .collect(),
+        )),
+    );
+    put("maxMsgSize", number(info.max_msg_size));
+    put(
+        "pinUvAuthProtocols",
+        Some(json!(info.pin_uv_auth_protocols)),
+    );
+    put(
+        "maxCredentialCountInList",
+        number(info.max_credential_count_in_list),
+    );
+    put(
+        "maxCredentialIdLength",
+        number(info.max_credential_id_length),
+    );
+    put("transports", Some(texts(&info.transports)));
+    put(
+        "algorithms",
+        info.algorithms.as_ref().map(|algorithms| {
+            algorithms
+                .iter()
+                .map(|p| json!({ "alg": p.alg.0, "type": escape(&p.kind) }))
+                .collect()
+        }),
+    );
+    put(
+        "maxSerializedLargeBlobArray",
+        number(info.max_serialized_large_blob_array),
+    );
+    put("forcePINChange", flag(info.force_pin_change));
+    put("minPINLength", number(info.min_pin_length));
+    put("firmwareVersion", number(info.firmware_version));
+    put("maxCredBlobLength", number(info.max_cred_blob_length));
+    put(
+        "maxRPIDsForSetMinPINLength",
+        number(info.max_rpids_for_set_min_pin_length),
+    );
+    put(
+        "preferredPlatformUvAttempts",
+        number(info.preferred_platform_uv_attempts),
+    );
+    put("uvModality", number(info.uv_modality));
+    put("certifications", info.certifications.as_ref().map(to_json));
+    put(
+        "remainingDiscoverableCredentials",
+        number(info.remaining_discoverable_credentials),
+    );
+    put(
+        "vendorPrototypeConfigCommands",
+        info.vendor_prototype_config_commands
+            .as_ref()
+            .map(|l| json!(l)),
+    );
+    put(
+        "attestationFormats",
+        info.attestation_formats.as_deref().map(texts),
+    );
+    put(
+        "uvCountSinceLastPinEntry",
+        number(info.uv_count_since_last_pin_entry),
+    );
+    put("longTouchForReset", flag(info.long_touch_for_reset));
+    put("encIdentifier", hex(&info.enc_identifier));
+    put(
+        "transportsForReset",
+        info.transports_for_reset.as_deref().map(texts),
+    );
+    put("pinComplexityPolicy", flag(info.pin_complexity_policy));
+    put(
+        "pinComplexityPolicyURL",
+        hex(&info.pin_complexity_policy_url),
+    );
+    put("maxPINLength", number(info.max_pin_length));
+    put("encCredStoreState", hex(&info.enc_cred_store_state));
+    put(
+        "authenticatorConfigCommands",
+        info.authenticator_config_commands
+            .as_ref()
+            .map(|l| json!(l)),
+    );
+    for (key, value) in &info.unknown {
+        let name = if *key < 0 {
+            key.to_string()
         } else {
-            to_json(&value)
+            format!("0x{key:02x}")
         };
-        members.insert(name, json);
+        put(&name, Some(to_json(value)));
     }
-    Ok(members)
-}
-
-/// CBOR to JSON: byte strings as lower-case hex, map keys as strings, text with its
-/// control characters escaped (a device's strings must not reach the terminal raw, in
-/// text or `--json` output alike).
-fn to_json(value: &Value) -> Json {
-    match value {
-        Value::Integer(i) => {
-            let wide = i128::from(*i);
-            i64::try_from(wide).map_or_else(|_| json!(wide.to_string()), |n| json!(n))
-        }
-        Value::Bytes(bytes) => Json::String(crate::dissect::hex(bytes)),
-        Value::Float(f) => json!(f),
-        Value::Text(text) => Json::String(escape(text)),
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Null => Json::Null,
-        Value::Tag(_, inner) => to_json(inner),
-        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => {
-            let mut map = Map::new();
-            for (key, value) in entries {
-                let key = match key {
-                    Value::Text(text) => escape(text),
-                    other => match to_json(other) {
-                        Json::String(s) => s,
-                        json => json.to_string(),
-                    },
-                };
-                map.insert(key, to_json(value));
-            }
-            Json::Object(map)
-        }
-        _ => Json::String(format!("{value:?}")),
-    }
-}
-
-fn escape(text: &str) -> String {
-    ctap::device::hid::escape_device_string(text)
-}
-
-/// An AAGUID as a UUID string (8-4-4-4-12), or hex if it is not 16 bytes.
-fn uuid(bytes: &[u8]) -> String {
-    let hex = crate::dissect::hex(bytes);
-    if bytes.len() != 16 {
-        return hex;
-    }
-    let parts = [
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32],
-    ];
-    parts.join("-")
+    members
 }
 
 /// One line per member, for humans: `versions: FIDO_2_0, FIDO_2_1`.
@@ -127,6 +152,7 @@ pub(crate) fn human_lines(members: &Map<String, Json>) -> Vec<(String, String)> 
             let text = match value {
                 Json::Array(items) if items.is_empty() => "(none)".to_owned(),
                 Json::Array(items) => items.iter().map(short).collect::<Vec<_>>().join(", "),
+                Json::Object(map) if map.is_empty() => "(none)".to_owned(),
                 Json::Object(map) => map
                     .iter()
                     .map(|(k, v)| format!("{k}={}", short(v)))
@@ -153,66 +179,203 @@ fn short(value: &Json) -> String {
     }
 }
 
+fn texts(list: &[String]) -> Json {
+    Json::Array(list.iter().map(|t| Json::String(escape(t))).collect())
+}
+
+/// A CBOR value the library keeps untyped (`certifications`, unknown members) as
+/// JSON: byte strings as lower-case hex, map keys as strings, text escaped.
+fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Int(i) => i64::try_from(*i)
+            .map(Json::from)
+            .or_else(|_| u64::try_from(*i).map(Json::from))
+            .unwrap_or_else(|_| Json::String(i.to_string())),
+        Value::Bytes(bytes) => Json::String(crate::dissect::hex(bytes)),
+        Value::Text(text) => Json::String(escape(text)),
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Null => Json::Null,
+        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(key, value)| {
+                    let key = match to_json(key) {
+                        Json::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, to_json(value))
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn escape(text: &str) -> String {
+    ctap::device::hid::escape_device_string(text)
+}
+
+/// An AAGUID as a UUID string (8-4-4-4-12).
+fn uuid(aaguid: &[u8; 16]) -> String {
+    let hex = crate::dissect::hex(aaguid);
+    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default();
+    [
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32),
+    ]
+    .join("-")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ctap::ctap2::proto::cbor::MapBuilder;
 
-    fn encode(value: &Value) -> Vec<u8> {
-        let mut out = Vec::new();
-        ciborium::ser::into_writer(value, &mut out).unwrap();
-        out
+    /// A getInfo answer as a device would send it (canonical CBOR).
+    fn answer(extra: &[(i128, Value)]) -> Vec<u8> {
+        let mut map = MapBuilder::new()
+            .with(
+                1,
+                Value::Array(vec![Value::text("FIDO_2_0"), Value::text("FIDO_2_1")]),
+            )
+            .with(3, Value::Bytes((0..16).collect()))
+            .with(
+                4,
+                Value::Map(vec![
+                    (Value::text("rk"), Value::Bool(true)),
+                    (Value::text("clientPin"), Value::Bool(false)),
+                ]),
+            )
+            .with(5, Value::int(7609))
+            .with(6, Value::Array(vec![Value::int(2), Value::int(1)]))
+            .with(
+                10,
+                Value::Array(vec![Value::Map(vec![
+                    (Value::text("alg"), Value::int(-7)),
+                    (Value::text("type"), Value::text("public-key")),
+                ])]),
+            )
+            .with(
+                19,
+                Value::Map(vec![(Value::text("FIPS-CMVP-2"), Value::int(2))]),
+            )
+            .with(28, Value::bytes(b"https://x"));
+        for (key, value) in extra {
+            map = map.with(*key, value.clone());
+        }
+        map.build().to_vec()
     }
 
     #[test]
-    fn members_are_named_and_aaguid_is_a_uuid() {
-        let info = Value::Map(vec![
-            (
-                Value::from(1),
-                Value::Array(vec![Value::from("FIDO_2_0"), Value::from("FIDO_2_1")]),
-            ),
-            (Value::from(3), Value::Bytes((0..16).collect())),
-            (
-                Value::from(4),
-                Value::Map(vec![(Value::from("rk"), Value::from(true))]),
-            ),
-            (Value::from(5), Value::from(7609)),
-            (Value::from(0x40), Value::from(1)),
-        ]);
-        let members = decode(&encode(&info)).unwrap();
+    fn typed_members_keep_their_ctap_names() {
+        let info = Info::from_cbor(&answer(&[])).unwrap();
+        let members = members(&info);
         assert_eq!(members["versions"], json!(["FIDO_2_0", "FIDO_2_1"]));
         assert_eq!(
             members["aaguid"],
             json!("00010203-0405-0607-0809-0a0b0c0d0e0f")
         );
-        assert_eq!(members["options"], json!({"rk": true}));
+        assert_eq!(members["options"], json!({"rk": true, "clientPin": false}));
         assert_eq!(members["maxMsgSize"], json!(7609));
-        assert_eq!(members["0x40"], json!(1));
+        assert_eq!(members["pinUvAuthProtocols"], json!([2, 1]));
+        assert_eq!(
+            members["algorithms"],
+            json!([{"alg": -7, "type": "public-key"}])
+        );
+        assert_eq!(members["certifications"], json!({"FIPS-CMVP-2": 2}));
+        assert_eq!(
+            members["pinComplexityPolicyURL"],
+            json!("68747470733a2f2f78")
+        );
+        assert_eq!(members["extensions"], json!([]));
+        assert!(!members.contains_key("minPINLength"), "absent stays absent");
+        let names: Vec<&str> = members.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "versions",
+                "extensions",
+                "aaguid",
+                "options",
+                "maxMsgSize",
+                "pinUvAuthProtocols",
+                "transports",
+                "algorithms",
+                "certifications",
+                "pinComplexityPolicyURL"
+            ]
+        );
         let lines = human_lines(&members);
         assert!(lines.contains(&("versions".to_owned(), "FIDO_2_0, FIDO_2_1".to_owned())));
-        assert!(lines.contains(&("options".to_owned(), "rk=true".to_owned())));
+        assert!(lines.contains(&("options".to_owned(), "rk=true clientPin=false".to_owned())));
+        assert!(lines.contains(&("extensions".to_owned(), "(none)".to_owned())));
+        assert!(lines.contains(&(
+            "algorithms".to_owned(),
+            "{alg: -7, type: public-key}".to_owned()
+        )));
+    }
+
+    #[test]
+    fn unknown_members_still_show() {
+        let info = Info::from_cbor(&answer(&[
+            (0x40, Value::int(1)),
+            (-3, Value::text("neg")),
+            (
+                0x41,
+                Value::Map(vec![(Value::int(1), Value::bytes(&[0xAB]))]),
+            ),
+            (0x42, Value::int(u64::MAX)),
+        ]))
+        .unwrap();
+        let members = members(&info);
+        assert_eq!(members["0x40"], json!(1));
+        assert_eq!(members["-3"], json!("neg"));
+        assert_eq!(members["0x41"], json!({"1": "ab"}));
+        assert_eq!(members["0x42"], json!(u64::MAX));
+        assert!(human_lines(&members).contains(&("0x41".to_owned(), "1=ab".to_owned())));
+    }
+
+    #[test]
+    fn decode_is_the_library_decoder_relaxed() {
+        let canonical = answer(&[]);
+        assert_eq!(
+            decode(&canonical).unwrap(),
+            members(&Info::from_cbor(&canonical).unwrap())
+        );
+        // The aaguid's length in its 8-bit form: not canonical, still readable.
+        let at = canonical
+            .windows(2)
+            .position(|w| w == [0x03, 0x50])
+            .unwrap();
+        let long_form = [&canonical[..=at], &[0x58, 0x10], &canonical[at + 2..]].concat();
+        assert!(Info::from_cbor(&long_form).is_err());
+        assert_eq!(decode(&long_form).unwrap(), decode(&canonical).unwrap());
+        let trailing = [&canonical[..], &[0x00]].concat();
+        assert!(decode(&trailing).unwrap_err().contains("trailing bytes"));
+        let error = decode(&MapBuilder::new().with(1, Value::int(1)).build().to_vec());
+        assert!(error.unwrap_err().starts_with(
+            "the authenticatorGetInfo answer does not decode: missing parameter: aaguid"
+        ));
     }
 
     #[test]
     fn device_text_is_escaped() {
-        let info = Value::Map(vec![(
-            Value::from(1),
-            Value::Array(vec![Value::from("FIDO_2_1\u{1b}[2J")]),
-        )]);
-        let members = decode(&encode(&info)).unwrap();
+        let info = Info::from_cbor(&answer(&[(
+            0x40,
+            Value::Map(vec![(Value::text("k\u{1b}"), Value::text("v\u{9b}"))]),
+        )]))
+        .unwrap();
+        let info = Info {
+            versions: vec!["FIDO_2_1\u{1b}[2J".to_owned()],
+            options: vec![("rk\u{7}".to_owned(), true)],
+            ..info
+        };
+        let members = members(&info);
         assert_eq!(members["versions"], json!(["FIDO_2_1\\u{1b}[2J"]));
-    }
-
-    #[test]
-    fn garbage_is_a_clear_error() {
-        assert!(
-            decode(&[0xFF, 0x00])
-                .unwrap_err()
-                .contains("not valid CBOR")
-        );
-        assert!(
-            decode(&encode(&Value::from(1)))
-                .unwrap_err()
-                .contains("not a CBOR map")
-        );
+        assert_eq!(members["options"], json!({"rk\\u{7}": true}));
+        assert_eq!(members["0x40"], json!({"k\\u{1b}": "v\\u{9b}"}));
     }
 }

@@ -3,7 +3,32 @@
 //! CTAPHID captures, and serve the software authenticator over UDP.
 //!
 //! Errors are one line on stderr and a non-zero exit status; usage errors come from
-//! clap (exit status 2).
+//! clap (exit status 2). When the reader of stdout goes away early (`ctap info --json |
+//! head -1`), the command stops quietly with exit status 0, as ripgrep and bat do: the
+//! reader has what it wanted, and a script under `set -o pipefail` does not fail.
+
+/// `println!` for this crate (it shadows std's in every module below): the same, except
+/// that a write that fails does not panic. The command unwinds with [`StdoutFailed`]
+/// instead (running destructors: a `select` still sends CANCEL) and `main` ends it: a
+/// closed stdout quietly with status 0, another write error with a message and
+/// status 1.
+macro_rules! println {
+    () => {
+        $crate::print_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::print_line(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` for this crate: the same, except that a closed stderr is ignored rather
+/// than a panic (there is nowhere left to report it).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod cli;
 mod commands;
@@ -31,6 +56,16 @@ impl Failure {
         Self {
             message: message.into(),
             status: 1,
+        }
+    }
+
+    /// Writing to stdout failed: its reader went away (a broken pipe: no message, exit
+    /// status 0, see the crate doc) or another I/O error (status 1).
+    pub(crate) fn stdout(error: std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::with_status("", 0)
+        } else {
+            Self::new(format!("cannot write to stdout: {error}"))
         }
     }
 
@@ -62,8 +97,37 @@ impl From<ctap::device::Error> for Failure {
 }
 
 impl From<std::io::Error> for Failure {
+    /// A broken pipe is the reader of stdout going away (the only pipes this tool
+    /// writes to are stdout and stderr): no message, exit status 0.
     fn from(error: std::io::Error) -> Self {
-        Self::new(error.to_string())
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::stdout(error)
+        } else {
+            Self::new(error.to_string())
+        }
+    }
+}
+
+/// Why a [`println!`] unwound: writing to stdout failed.
+#[derive(Debug)]
+struct StdoutFailed(std::io::Error);
+
+/// What [`println!`] does: one line to stdout, or an unwind with [`StdoutFailed`] (not a
+/// panic: no panic message is printed).
+pub(crate) fn print_line(args: fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        drop(out);
+        if cfg!(panic = "abort") {
+            // No unwinding to `main` in such a build: end here, with the same outcome.
+            let failure = Failure::stdout(error);
+            if !failure.message.is_empty() {
+                eprintln!("ctap: {failure}");
+            }
+            std::process::exit(i32::from(failure.status));
+        }
+        std::panic::resume_unwind(Box::new(StdoutFailed(error)));
     }
 }
 
@@ -80,7 +144,12 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging(cli.verbose);
-    match commands::run(&cli) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commands::run(&cli)))
+        .unwrap_or_else(|unwound| match unwound.downcast::<StdoutFailed>() {
+            Ok(failed) => Err(Failure::stdout(failed.0)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if !failure.message.is_empty() {

@@ -83,9 +83,49 @@ fn info_shows_init_and_get_info() {
         serde_json::json!(["WINK", "LOCK", "CBOR"])
     );
     assert_eq!(json["channel"].as_str().unwrap().len(), 8);
-    let versions = json["get_info"]["versions"].as_array().unwrap();
-    assert!(versions.iter().any(|v| v == "FIDO_2_0"));
-    assert!(json["get_info"]["aaguid"].as_str().unwrap().contains('-'));
+    // The same values the library's typed getInfo gives for a fresh software
+    // authenticator, under their CTAP names.
+    let info = ctap::ctap2::Ctap2::new(ctap::open("virtual").unwrap())
+        .unwrap()
+        .get_info()
+        .unwrap();
+    let get_info = &json["get_info"];
+    assert_eq!(get_info["versions"], serde_json::json!(info.versions));
+    assert_eq!(get_info["maxMsgSize"], info.max_msg_size.unwrap());
+    assert_eq!(get_info["maxMsgSize"], 7609);
+    assert_eq!(
+        get_info["pinUvAuthProtocols"],
+        serde_json::json!(info.pin_uv_auth_protocols)
+    );
+    let aaguid: String = info.aaguid.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        get_info["aaguid"].as_str().unwrap().replace('-', ""),
+        aaguid
+    );
+    assert_eq!(get_info["aaguid"].as_str().unwrap().len(), 36);
+    for (name, value) in &info.options {
+        assert_eq!(get_info["options"][name], *value, "option {name}");
+    }
+    assert_eq!(
+        get_info["algorithms"],
+        serde_json::json!([{"alg": -7, "type": "public-key"}, {"alg": -8, "type": "public-key"}])
+    );
+    assert_eq!(
+        get_info["remainingDiscoverableCredentials"],
+        info.remaining_discoverable_credentials.unwrap()
+    );
+    // Text: one aligned line per member, even for the longest name.
+    assert!(
+        text.contains("  maxMsgSize                       7609\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "  remainingDiscoverableCredentials {}\n",
+            info.remaining_discoverable_credentials.unwrap()
+        )),
+        "{text}"
+    );
 }
 
 #[test]

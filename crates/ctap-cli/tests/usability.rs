@@ -142,9 +142,9 @@ fn frame_decode_follows_a_bounded_number_of_channels() {
     assert_eq!(json["malformed"], 0);
 }
 
-/// A one-shot fake authenticator over UDP whose getInfo strings carry terminal escape
-/// sequences: answers INIT and one CBOR request, then ends.
-fn evil_authenticator() -> (String, std::thread::JoinHandle<()>) {
+/// A one-shot fake authenticator over UDP whose getInfo answer is `get_info` (status
+/// byte and CBOR, at most 57 bytes): answers INIT and one CBOR request, then ends.
+fn evil_authenticator(get_info: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let address = format!("udp:{}", socket.local_addr().unwrap());
     let thread = std::thread::spawn(move || {
@@ -161,11 +161,7 @@ fn evil_authenticator() -> (String, std::thread::JoinHandle<()>) {
                 answer[15..19].copy_from_slice(&cid);
                 answer[19..24].copy_from_slice(&[2, 1, 0, 0, 0x04]);
             } else {
-                // getInfo: {1: ["FIDO\x1b[2J"], 14: "\x1b]0;pwned\x07"} after status 0.
-                let body: &[u8] = &[
-                    0x00, 0xA2, 0x01, 0x81, 0x68, b'F', b'I', b'D', b'O', 0x1B, b'[', b'2', b'J',
-                    0x0E, 0x69, 0x1B, b']', b'0', b';', b'p', b'w', b'n', b'd', 0x07,
-                ];
+                let body = get_info.as_slice();
                 answer[..4].copy_from_slice(&cid);
                 answer[4] = 0x90;
                 answer[5..7].copy_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
@@ -177,10 +173,25 @@ fn evil_authenticator() -> (String, std::thread::JoinHandle<()>) {
     (address, thread)
 }
 
+/// A valid getInfo whose strings carry terminal escape sequences: a version, and a
+/// member the library does not know (0x40), which must still show.
+fn evil_get_info() -> Vec<u8> {
+    use ctap::ctap2::proto::{Info, cbor::CborMessage as _, cbor::Value};
+    let info = Info {
+        versions: vec!["FIDO\u{1b}[2J".to_owned()],
+        aaguid: *b"evil authenticat",
+        unknown: vec![(0x40, Value::text("\u{1b}]0;pwnd\u{7}"))],
+        ..Info::default()
+    };
+    let mut body = vec![0x00];
+    body.extend(info.to_cbor());
+    body
+}
+
 #[test]
 fn device_strings_never_reach_the_terminal_raw() {
     for json in [false, true] {
-        let (address, server) = evil_authenticator();
+        let (address, server) = evil_authenticator(evil_get_info());
         let mut args = vec!["-d", address.as_str(), "info"];
         if json {
             args.insert(0, "--json");
@@ -196,7 +207,70 @@ fn device_strings_never_reach_the_terminal_raw() {
         // Shown, escaped, not dropped.
         let escaped = if json { r"\\u{1b}[2J" } else { r"\u{1b}[2J" };
         assert!(text.contains(escaped), "{text}");
+        let unknown = if json {
+            r#""0x40": "\\u{1b}]0;pwnd\\u{7}""#
+        } else {
+            r"  0x40                             \u{1b}]0;pwnd\u{7}"
+        };
+        assert!(text.contains(unknown), "{text}");
     }
+}
+
+/// An answer readable but not canonical (keys out of order, a long length form) is
+/// shown all the same, as python-fido2 would show it.
+#[test]
+fn a_non_canonical_get_info_is_still_shown() {
+    // {3: aaguid (8-bit length form), 1: ["FIDO_2_0"], 4: {"up": true, "rk": false}}.
+    let body = [
+        "00a3",
+        "035810000102030405060708090a0b0c0d0e0f",
+        "0181684649444f5f325f30",
+        "04a2627570f562726bf4",
+    ]
+    .concat();
+    let body: Vec<u8> = (0..body.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap())
+        .collect();
+    let (address, server) = evil_authenticator(body);
+    let output = run(&["--json", "-d", address.as_str(), "info"]);
+    server.join().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        json["get_info"]["versions"],
+        serde_json::json!(["FIDO_2_0"])
+    );
+    assert_eq!(
+        json["get_info"]["options"],
+        serde_json::json!({"up": true, "rk": false})
+    );
+    assert_eq!(
+        json["get_info"]["aaguid"],
+        "00010203-0405-0607-0809-0a0b0c0d0e0f"
+    );
+}
+
+/// An answer that is not a getInfo (no aaguid, firmwareVersion as text) is an error
+/// that says which member is wrong, not a panic and not half a listing.
+#[test]
+fn a_malformed_get_info_is_a_clear_error() {
+    // {1: ["FIDO"], 14: "x"} after status 0.
+    let body = vec![
+        0x00, 0xA2, 0x01, 0x81, 0x64, b'F', b'I', b'D', b'O', 0x0E, 0x61, b'x',
+    ];
+    let (address, server) = evil_authenticator(body);
+    let output = run(&["-d", address.as_str(), "info"]);
+    server.join().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(
+        stderr(&output).starts_with(
+            "ctap: the authenticatorGetInfo answer does not decode: missing parameter: aaguid"
+        ),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -166,7 +166,10 @@ impl Value {
     /// # Errors
     /// [`Error::InvalidCbor`] for anything outside the CTAP2 canonical subset.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, Error> {
-        let mut decoder = Decoder { input: bytes };
+        let mut decoder = Decoder {
+            input: bytes,
+            canonical: true,
+        };
         let value = decoder.value(0)?;
         if !decoder.input.is_empty() {
             return Err(Error::InvalidCbor("trailing bytes after the value"));
@@ -180,9 +183,33 @@ impl Value {
     /// # Errors
     /// [`Error::InvalidCbor`] for anything outside the CTAP2 canonical subset.
     pub fn from_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
-        let mut decoder = Decoder { input: bytes };
+        let mut decoder = Decoder {
+            input: bytes,
+            canonical: true,
+        };
         let value = decoder.value(0)?;
         Ok((value, decoder.input))
+    }
+
+    /// Decodes exactly one value filling all of `bytes`, as [`from_slice`](Self::from_slice)
+    /// but accepting what CTAP2's canonical form forbids and readers such as
+    /// python-fido2 accept: map keys in any order and integers or lengths not in their
+    /// shortest form. For showing what a device answered (`ctap info`), where refusing
+    /// a sloppy but readable answer helps nobody. Duplicate keys, indefinite lengths,
+    /// tags, floats and nesting deeper than [`MAX_DEPTH`] are still refused.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCbor`] for anything else outside the CTAP2 subset.
+    pub fn from_slice_relaxed(bytes: &[u8]) -> Result<Self, Error> {
+        let mut decoder = Decoder {
+            input: bytes,
+            canonical: false,
+        };
+        let value = decoder.value(0)?;
+        if !decoder.input.is_empty() {
+            return Err(Error::InvalidCbor("trailing bytes after the value"));
+        }
+        Ok(value)
     }
 
     /// The integer, or `UnexpectedType(what)`.
@@ -294,6 +321,8 @@ fn head(out: &mut Vec<u8>, major: u8, arg: u64) {
 
 struct Decoder<'a> {
     input: &'a [u8],
+    /// Refuse what the CTAP2 canonical form forbids (key order, long forms).
+    canonical: bool,
 }
 
 impl<'a> Decoder<'a> {
@@ -340,7 +369,7 @@ impl<'a> Decoder<'a> {
             31 => return Err(Error::InvalidCbor("indefinite length")),
             _ => return Err(Error::InvalidCbor("reserved additional information")),
         };
-        if arg < min {
+        if self.canonical && arg < min {
             return Err(Error::InvalidCbor(
                 "integer or length not in its shortest form",
             ));
@@ -391,7 +420,11 @@ impl<'a> Decoder<'a> {
                     let start = self.input;
                     let key = self.value(depth + 1)?;
                     let key_bytes = start.get(..start.len() - self.input.len()).unwrap_or(&[]);
-                    if let Some(previous) = previous {
+                    if !self.canonical {
+                        if entries.iter().any(|(k, _)| *k == key) {
+                            return Err(Error::InvalidCbor("duplicate map key"));
+                        }
+                    } else if let Some(previous) = previous {
                         match canonical_order(previous, key_bytes) {
                             core::cmp::Ordering::Less => {}
                             core::cmp::Ordering::Equal => {
@@ -647,6 +680,55 @@ mod tests {
             let error = Value::from_slice(&bytes).unwrap_err();
             assert_eq!(error.status(), StatusCode::INVALID_CBOR, "{why}: {error}");
         }
+    }
+
+    #[test]
+    fn relaxed_decoding_accepts_order_and_long_forms_only() {
+        for (encoding, value) in [
+            ("1817", Value::Int(23)),
+            ("190017", Value::Int(23)),
+            ("5800", Value::Bytes(vec![])),
+            (
+                "a2020101f6",
+                Value::Map(vec![
+                    (Value::Int(2), Value::Int(1)),
+                    (Value::Int(1), Value::Null),
+                ]),
+            ),
+            (
+                "a2616201616101",
+                Value::Map(vec![
+                    (Value::text("b"), Value::Int(1)),
+                    (Value::text("a"), Value::Int(1)),
+                ]),
+            ),
+        ] {
+            let bytes = hex(encoding);
+            assert!(
+                Value::from_slice(&bytes).is_err(),
+                "{encoding} is not canonical"
+            );
+            assert_eq!(Value::from_slice_relaxed(&bytes), Ok(value), "{encoding}");
+        }
+        for (encoding, why) in [
+            ("a20101 01f6", "duplicate key"),
+            ("a2 1801 01 01 f6", "duplicate key in a long form"),
+            ("a3 01 01 02 01 01 f6", "duplicate key, not adjacent"),
+            ("5f41014102ff", "indefinite byte string"),
+            ("c11a514b67b0", "tag"),
+            ("f93c00", "half float"),
+            ("0000", "trailing byte"),
+            ("5bffffffffffffffff", "huge length"),
+        ] {
+            let bytes = hex(&encoding.replace(' ', ""));
+            let error = Value::from_slice_relaxed(&bytes).unwrap_err();
+            assert_eq!(error.status(), StatusCode::INVALID_CBOR, "{why}: {error}");
+        }
+        let deep = [vec![0x81; MAX_DEPTH + 1], vec![0]].concat();
+        assert_eq!(
+            Value::from_slice_relaxed(&deep),
+            Err(Error::InvalidCbor("nested too deep"))
+        );
     }
 
     #[test]

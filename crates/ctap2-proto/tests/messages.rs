@@ -324,6 +324,34 @@ fn info_keeps_every_member_and_unknown_ones() {
     assert!(minimal.options.is_empty());
 }
 
+/// A getInfo a sloppy authenticator might send: members and options out of canonical
+/// order, a length in a long form. The strict decoder refuses it (as an authenticator
+/// must refuse such a request); the relaxed one, for showing it, reads it whole.
+#[test]
+fn a_non_canonical_get_info_reads_relaxed() {
+    let cbor = hex(concat!(
+        "a3",
+        // 3: aaguid, its length in the 8-bit form
+        "035810000102030405060708090a0b0c0d0e0f",
+        // 1: versions ["FIDO_2_0"], after 3
+        "0181684649444f5f325f30",
+        // 4: options {"up": true, "rk": false}, "up" before "rk"
+        "04a2627570f562726bf4",
+    ));
+    assert_eq!(
+        Info::from_cbor(&cbor).unwrap_err().status(),
+        StatusCode::INVALID_CBOR
+    );
+    let info = Info::from_value(Value::from_slice_relaxed(&cbor).unwrap()).unwrap();
+    assert_eq!(info.versions, ["FIDO_2_0"]);
+    assert_eq!(info.aaguid.to_vec(), (0..16).collect::<Vec<u8>>());
+    assert_eq!(
+        info.options,
+        [("up".to_owned(), true), ("rk".to_owned(), false)]
+    );
+    assert_eq!(info.option("rk"), Some(false));
+}
+
 #[test]
 fn extensions_helpers() {
     let extensions: Extensions = vec![("hmac-secret".into(), Value::Bool(true))];
