@@ -263,7 +263,7 @@ mod with_pcsc {
             Some(members) => {
                 println!("authenticatorGetInfo");
                 for (name, text) in get_info::human_lines(&members) {
-                    println!("  {name:<32}{text}");
+                    println!("  {name:<33}{text}");
                 }
             }
             None => println!("authenticatorGetInfo  (a U2F-only card)"),
