@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod dissect;
 mod get_info;
+mod listing;
 mod target;
 
 use std::fmt;

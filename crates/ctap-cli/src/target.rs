@@ -87,7 +87,7 @@ pub(crate) fn open(
         }
         Target::Hid { path } => open_hid(&path, config),
         Target::Auto => {
-            let entries = hid::list_devices()?;
+            let entries = crate::listing::list_devices()?;
             let usable: Vec<&hid::HidDeviceInfo> =
                 entries.iter().filter_map(|e| e.as_ref().ok()).collect();
             match usable.as_slice() {
