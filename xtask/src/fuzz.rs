@@ -1,6 +1,9 @@
 //! `cargo xtask fuzz [--seconds N] [--target NAME] [--build-only]`: builds or runs every
 //! cargo-fuzz target of the workspace on the nightly toolchain, then prints how many
-//! inputs each target executed.
+//! inputs each target executed. Without `--seconds` it is a smoke run of 10 s per
+//! target (enough to start from the seeds and reach the code behind them; CI only
+//! builds the targets, and only where cargo-fuzz is already installed); give
+//! `--seconds 600` or more for a real campaign.
 //!
 //! Each run starts from the target's working corpus (`<fuzz dir>/corpus/<target>`,
 //! ignored by git) plus its committed seeds (`<fuzz dir>/seeds/<target>`, read only).
@@ -21,8 +24,8 @@ const FUZZ_DIRS: &[&str] = &[
     "crates/ctap-virtual/fuzz",
 ];
 
-/// Seconds per target when `--seconds` is not given.
-const DEFAULT_SECONDS: u64 = 60;
+/// Seconds per target when `--seconds` is not given: a smoke run.
+const DEFAULT_SECONDS: u64 = 10;
 
 /// Variables the outer `cargo run` sets that would pin the inner cargo to the stable
 /// toolchain or to this workspace.
