@@ -11,6 +11,7 @@ pub mod fault;
 #[cfg(feature = "hidapi")]
 pub mod hid;
 mod hid_device;
+mod rng;
 pub mod udp;
 
 pub use cancel::CancelToken;
@@ -21,3 +22,4 @@ pub use descriptor::{
 pub use device::{CallOptions, CtapDevice};
 pub use error::{Error, ProtocolError, TimeoutKind};
 pub use hid_device::{CtapHidDevice, DeviceConfig};
+pub use rng::SplitMix64;

@@ -6,6 +6,7 @@
 pub use capabilities::Capabilities;
 pub use channel::ChannelId;
 pub use command::{Command, CommandOutOfRange, Ctap2Command};
+pub use hex::Hex;
 pub use hid_error::HidErrorCode;
 pub use init::{DeviceVersion, INIT_NONCE_LEN, INIT_RESPONSE_LEN, InitResponse, InitResponseError};
 pub use keepalive::KeepaliveStatus;
@@ -173,6 +174,7 @@ pub(crate) use byte_conversions;
 mod capabilities;
 mod channel;
 mod command;
+mod hex;
 mod hid_error;
 mod init;
 mod keepalive;

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use ctap_device::SplitMix64;
 use ctap_types::ChannelId;
 
 /// The fewest channels a table holds, so that allocating never has to take the channel
@@ -13,8 +14,9 @@ const MIN_CHANNELS: usize = 2;
 pub(crate) struct ChannelTable {
     ids: VecDeque<ChannelId>,
     max: usize,
-    /// State of the splitmix64 generator the ids come from.
-    rng: u64,
+    /// The generator the ids come from: they need to look random and be reproducible
+    /// from the seed, not to be secret.
+    rng: SplitMix64,
 }
 
 impl ChannelTable {
@@ -23,7 +25,7 @@ impl ChannelTable {
         Self {
             ids: VecDeque::with_capacity(max.min(1024)),
             max,
-            rng: seed,
+            rng: SplitMix64::new(seed),
         }
     }
 
@@ -40,7 +42,7 @@ impl ChannelTable {
             self.ids.remove(victim);
         }
         let cid = loop {
-            let [a, b, c, d, ..] = splitmix64(&mut self.rng).to_be_bytes();
+            let [a, b, c, d, ..] = self.rng.next_u64().to_be_bytes();
             let cid = ChannelId::from_be_bytes([a, b, c, d]);
             if cid.is_allocatable() && !self.contains(cid) {
                 break cid;
@@ -66,16 +68,6 @@ impl ChannelTable {
     pub(crate) fn iter(&self) -> impl Iterator<Item = ChannelId> + '_ {
         self.ids.iter().copied()
     }
-}
-
-/// splitmix64: a tiny, well-mixed generator; the ids need to look random and be
-/// reproducible, not to be secret.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
