@@ -4,7 +4,7 @@
 /// generators", 2014): a 64-bit state, one addition and three mixing steps per number.
 ///
 /// For choices that must look random and be reproducible from a seed: the faults of a
-/// [`FaultPlan`](crate::fault::FaultPlan), the channel ids a software authenticator
+/// `FaultPlan` (feature `fault-injection`), the channel ids a software authenticator
 /// hands out, test payloads. **Not** for secrets: the INIT nonce comes from the
 /// operating system (`getrandom`).
 #[derive(Clone, Debug, PartialEq, Eq)]
