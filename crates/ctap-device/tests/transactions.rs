@@ -786,7 +786,7 @@ fn other_report_sizes_work() {
         let size = ReportSize::new(size).unwrap();
         let conn = Scripted::with_size(size);
         conn.react(echo_device(size));
-        let mut device = CtapHidDevice::with_config(conn.clone(), fast()).unwrap();
+        let mut device = open(&conn);
         let max = size.max_message_len();
         for len in [0, 1, size.init_capacity(), size.init_capacity() + 1, max] {
             let payload: Vec<u8> = (0..len).map(|i| u8::try_from(i % 256).unwrap()).collect();
