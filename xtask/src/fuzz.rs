@@ -1,4 +1,5 @@
-//! `cargo xtask fuzz [--seconds N] [--target NAME] [--build-only]`: builds or runs every
+//! `cargo xtask fuzz [--seconds N] [--target NAME] [--build-only | --check-only]`: builds,
+//! type-checks (what CI does) or runs every
 //! cargo-fuzz target of the workspace on the nightly toolchain, then prints how many
 //! inputs each target executed. Without `--seconds` it is a smoke run of 10 s per
 //! target (enough to start from the seeds and reach the code behind them; CI only
@@ -44,6 +45,9 @@ struct Options {
     seconds: u64,
     target: Option<String>,
     build_only: bool,
+    /// Type-check only (`cargo fuzz check`): no sanitizer code generation, so CI can
+    /// afford it.
+    check_only: bool,
 }
 
 /// One target's outcome.
@@ -79,6 +83,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut found = false;
     for dir in dirs {
         let path = root.join(dir);
+        if options.check_only {
+            util::run(fuzz(&path, &["check"]))?;
+            continue;
+        }
         if options.build_only && options.target.is_none() {
             // One build of every target of the crate.
             util::run(fuzz(&path, &["build"]))?;
@@ -97,12 +105,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    if let Some(want) = &options.target {
+    if let Some(want) = options.target.as_ref().filter(|_| !options.check_only) {
         if !found {
             return Err(format!("no fuzz target named `{want}`"));
         }
     }
-    if !options.build_only {
+    if !options.build_only && !options.check_only {
         print_summary(&runs);
     }
     Ok(())
@@ -113,6 +121,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         seconds: DEFAULT_SECONDS,
         target: None,
         build_only: false,
+        check_only: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -129,9 +138,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.target = Some(value.clone());
             }
             "--build-only" => options.build_only = true,
+            "--check-only" => options.check_only = true,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; expected --seconds N, --target NAME or --build-only"
+                    "unknown argument `{other}`; expected --seconds N, --target NAME, --build-only or --check-only"
                 ));
             }
         }
@@ -291,6 +301,7 @@ mod tests {
             (5, Some("reassemble"))
         );
         assert!(parse(&args(&["--build-only"])).unwrap().build_only);
+        assert!(parse(&args(&["--check-only"])).unwrap().check_only);
         assert!(
             parse(&args(&["--seconds", "0"]))
                 .unwrap_err()

@@ -7,7 +7,7 @@
 //! | `ci` | everything CI checks: runs `.ci/run`, the one source of truth |
 //! | `no-std` | builds the no_std crates for `thumbv7em-none-eabihf` |
 //! | `bench [--quick]` | criterion benches, then a table of ratios into `benches/RESULTS.md` |
-//! | `fuzz [--seconds N] [--build-only]` | a short smoke run (10 s) of every cargo-fuzz target, or a longer one, or only the build |
+//! | `fuzz [--seconds N] [--build-only \| --check-only]` | a short smoke run (10 s) of every cargo-fuzz target, or a longer one, or only the build |
 //! | `size` | flash and RAM a firmware pays for framing + types |
 //! | `miri [--install]` | the core crates' tests under Miri (`--install`: add the component first when missing) |
 //! | `stress [--runs N] [--hogs H]` | `cargo test --workspace` N times next to H busy threads; reports the passes (not in CI) |
@@ -21,7 +21,7 @@ mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only] | size | miri [--install] | stress [--runs N] [--hogs H]>";
+const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only | --check-only] | size | miri [--install] | stress [--runs N] [--hogs H]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
