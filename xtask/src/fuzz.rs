@@ -1,6 +1,9 @@
-//! `cargo xtask fuzz [--seconds N] [--target NAME] [--build-only]`: builds or runs every
+//! `cargo xtask fuzz [--seconds N] [--target NAME] [--build-only | --check-only]`: builds
+//! or runs (or, with `--check-only`, only type-checks: what CI does) every
 //! cargo-fuzz target of the workspace on the nightly toolchain, then prints how many
-//! inputs each target executed.
+//! inputs each target executed. Without `--seconds` it is a smoke run of 10 s per
+//! target (enough to start from the seeds and reach the code behind them; CI only
+//! type-checks the targets); give `--seconds 600` or more for a real campaign.
 //!
 //! Each run starts from the target's working corpus (`<fuzz dir>/corpus/<target>`,
 //! ignored by git) plus its committed seeds (`<fuzz dir>/seeds/<target>`, read only).
@@ -21,8 +24,8 @@ const FUZZ_DIRS: &[&str] = &[
     "crates/ctap-virtual/fuzz",
 ];
 
-/// Seconds per target when `--seconds` is not given.
-const DEFAULT_SECONDS: u64 = 60;
+/// Seconds per target when `--seconds` is not given: a smoke run.
+const DEFAULT_SECONDS: u64 = 10;
 
 /// Variables the outer `cargo run` sets that would pin the inner cargo to the stable
 /// toolchain or to this workspace.
@@ -41,6 +44,10 @@ struct Options {
     seconds: u64,
     target: Option<String>,
     build_only: bool,
+    /// Type-check only, with plain `cargo check` on the current toolchain and one target
+    /// directory for all fuzz crates: no nightly, no cargo-fuzz, no sanitizer build of
+    /// libFuzzer per crate, so CI can afford it (~40 s instead of ~5 min here).
+    check_only: bool,
 }
 
 /// One target's outcome.
@@ -53,6 +60,9 @@ struct Run {
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
+    if options.check_only {
+        return check_all();
+    }
     if !util::succeeds(util::cmd("cargo", &["+nightly", "--version"])) {
         return Err(
             "the nightly toolchain is needed (cargo-fuzz uses sanitizers): rustup toolchain install nightly"
@@ -105,11 +115,44 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo check` of every fuzz crate's targets, all in `target/fuzz-check`.
+fn check_all() -> Result<(), String> {
+    let root = util::root();
+    let target_dir = root.join("target").join("fuzz-check");
+    let mut checked = 0;
+    for dir in FUZZ_DIRS {
+        let manifest = root.join(dir).join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let mut command = Command::new("cargo");
+        command
+            .arg("check")
+            .arg("--bins")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .current_dir(&root);
+        strip_cargo_env(&mut command);
+        util::run(command)?;
+        checked += 1;
+    }
+    if checked == 0 {
+        return Err(format!(
+            "no fuzz crate found; looked in {}",
+            FUZZ_DIRS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         seconds: DEFAULT_SECONDS,
         target: None,
         build_only: false,
+        check_only: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -126,9 +169,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.target = Some(value.clone());
             }
             "--build-only" => options.build_only = true,
+            "--check-only" => options.check_only = true,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; expected --seconds N, --target NAME or --build-only"
+                    "unknown argument `{other}`; expected --seconds N, --target NAME, --build-only or --check-only"
                 ));
             }
         }
@@ -288,6 +332,7 @@ mod tests {
             (5, Some("reassemble"))
         );
         assert!(parse(&args(&["--build-only"])).unwrap().build_only);
+        assert!(parse(&args(&["--check-only"])).unwrap().check_only);
         assert!(
             parse(&args(&["--seconds", "0"]))
                 .unwrap_err()

@@ -7,22 +7,24 @@
 //! | `ci` | everything CI checks: runs `.ci/run`, the one source of truth |
 //! | `no-std` | builds the no_std crates for `thumbv7em-none-eabihf` |
 //! | `bench [--quick]` | criterion benches, then a table of ratios into `benches/RESULTS.md` |
-//! | `fuzz [--seconds N] [--build-only]` | runs (or builds) every cargo-fuzz target |
+//! | `fuzz [--seconds N] [--build-only \| --check-only]` | a short smoke run (10 s) of every cargo-fuzz target, or a longer one, or only the build |
 //! | `size` | flash and RAM a firmware pays for framing + types |
 //! | `icount [--check] [--write]` | instructions per message of every framing path (callgrind) |
 //! | `bench-paths [--quick]` | every framing path on the wall clock, as ratios to `memcpy` |
-//! | `miri` | the core crates' tests under Miri, when the nightly toolchain has it |
+//! | `miri [--install]` | the core crates' tests under Miri (`--install`: add the component first when missing) |
+//! | `stress [--runs N] [--hogs H]` | `cargo test --workspace` N times next to H busy threads; reports the passes (not in CI) |
 
 mod bench;
 mod fuzz;
 mod no_std;
 mod paths;
 mod size;
+mod stress;
 mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only] | size | miri | icount [--check] [--write] | bench-paths [--quick]>";
+const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only | --check-only] | size | miri [--install] | icount [--check] [--write] | bench-paths [--quick] | stress [--runs N] [--hogs H]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         "miri" => no_std::miri(rest),
         "icount" => paths::icount(rest),
         "bench-paths" => paths::bench_paths(rest),
+        "stress" => stress::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

@@ -158,7 +158,7 @@ fn print_json(value: &Json) {
 }
 
 fn list(cli: &Cli) -> Outcome {
-    let entries = hid::list_devices()?;
+    let entries = crate::listing::list_devices()?;
     let smartcards = crate::smartcard::list_entries();
     if cli.json {
         let devices: Vec<Json> = entries
@@ -729,15 +729,17 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Outcome {
     let local = server
         .local_addr()
         .map_err(|e| Failure::new(e.to_string()))?;
+    // The handlers go in before the announcement: a supervisor (or a test) that sends
+    // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
+    let stop = server.stop_handle();
+    ctrlc::set_handler(move || stop.stop())
+        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
     if cli.json {
         println!("{}", json!({ "listening": local.to_string() }));
     } else {
         println!("listening on udp:{local}");
     }
     std::io::stdout().flush()?;
-    let stop = server.stop_handle();
-    ctrlc::set_handler(move || stop.stop())
-        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
     server
         .serve()
         .map_err(|e| Failure::new(format!("server failed: {e}")))?;

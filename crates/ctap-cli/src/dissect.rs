@@ -333,11 +333,7 @@ fn push_interrupted(
 
 /// Lower-case hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
+    ctap::types::Hex(bytes).to_string()
 }
 
 /// Bytes of a hex string (no separators; upper or lower case).

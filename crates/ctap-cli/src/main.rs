@@ -35,6 +35,7 @@ mod commands;
 mod ctap2_commands;
 mod dissect;
 mod get_info;
+mod listing;
 mod smartcard;
 mod target;
 

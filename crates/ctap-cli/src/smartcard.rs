@@ -41,15 +41,17 @@ pub(crate) fn serve_vpcd(cli: &Cli, address: &str, device: vdev::Authenticator) 
             }
         }
     };
+    // Handlers first: a supervisor that signals as soon as it reads the first line must
+    // get a clean stop, not a kill.
+    let stop = card.stop_handle()?;
+    ctrlc::set_handler(move || stop.stop())
+        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
     if cli.json {
         println!("{}", json!({ "vpcd": address }));
     } else {
         println!("card inserted in the vpcd reader at {address}");
     }
     std::io::stdout().flush()?;
-    let stop = card.stop_handle()?;
-    ctrlc::set_handler(move || stop.stop())
-        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
     card.serve()
         .map_err(|e| Failure::new(format!("vpcd card failed: {e}")))?;
     if !cli.json {

@@ -83,7 +83,7 @@ pub(crate) fn open(
 
 /// The path of the one usable key, or a message that lists what was found.
 fn only_key() -> Result<String, Failure> {
-    match ctap::select::only_key() {
+    match ctap::select::only_key_of(crate::listing::list_devices()?) {
         Ok(info) => Ok(info.path),
         Err(Error::NotFound(text)) => {
             let mut message = String::from("no usable FIDO security key found");

@@ -4,7 +4,7 @@
 //! can be run against a misbehaving device or transport: dropped, duplicated, reordered,
 //! truncated and corrupted reports, other programs' traffic, stalls and disconnects.
 //!
-//! Every decision comes from a small seeded generator (splitmix64), rolled once per
+//! Every decision comes from a small seeded generator ([`SplitMix64`]), rolled once per
 //! report that passes through, so the faults are a function of the seed and of the
 //! sequence of reports: the same seed against the same device gives the same faults.
 //! (Time-outs that expire at different moments on a loaded machine can change the
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use ctap_types::{ChannelId, Command, InitResponse};
 use ctaphid_frame::{CONT_HEADER_LEN, INIT_HEADER_LEN, MAX_REPORT_SIZE, Packetizer, ReportSize};
 
-use crate::{Error, HidConnection};
+use crate::{Error, HidConnection, SplitMix64};
 
 /// One kind of fault.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -264,7 +264,7 @@ impl FaultStats {
 pub struct FaultyConnection<C> {
     inner: C,
     plan: FaultPlan,
-    rng: u64,
+    rng: SplitMix64,
     enabled: bool,
     disconnected: bool,
     stats: FaultStats,
@@ -283,7 +283,7 @@ impl<C: HidConnection> FaultyConnection<C> {
     pub fn new(inner: C, plan: FaultPlan) -> Self {
         Self {
             inner,
-            rng: plan.seed,
+            rng: SplitMix64::new(plan.seed),
             plan,
             enabled: true,
             disconnected: false,
@@ -351,21 +351,6 @@ impl<C: HidConnection> FaultyConnection<C> {
         &self.inner
     }
 
-    /// splitmix64.
-    fn next(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        let n = u64::try_from(n.max(1)).unwrap_or(u64::MAX);
-        usize::try_from(self.next() % n).unwrap_or(0)
-    }
-
     /// The fault for the next report going `direction`, if any.
     fn roll(&mut self, direction: Direction) -> Option<FaultKind> {
         let mut hit = None;
@@ -378,7 +363,7 @@ impl<C: HidConnection> FaultyConnection<C> {
             if rule_direction != direction {
                 continue;
             }
-            let roll = self.next() % 1000;
+            let roll = self.rng.next_u64() % 1000;
             if hit.is_none() && roll < u64::from(per_mille) {
                 hit = Some(kind);
             }
@@ -422,8 +407,8 @@ impl<C: HidConnection> FaultyConnection<C> {
         let byte = if range.is_empty() {
             None
         } else {
-            let offset = range.start + self.below(range.len());
-            let bit = self.below(8);
+            let offset = range.start + self.rng.below(range.len());
+            let bit = self.rng.below(8);
             if let Some(value) = report.get_mut(offset) {
                 *value ^= 1 << bit;
             }
@@ -440,7 +425,7 @@ impl<C: HidConnection> FaultyConnection<C> {
     /// Another program's traffic, as reports of `size`: a message on a random channel,
     /// or an INIT (answer on read, request on write) with a random nonce on broadcast.
     fn foreign(&mut self, kind: FaultKind, direction: Direction, size: ReportSize) -> Vec<Vec<u8>> {
-        let [n0, n1, n2, n3, n4, n5, n6, n7] = self.next().to_be_bytes();
+        let [n0, n1, n2, n3, n4, n5, n6, n7] = self.rng.next_u64().to_be_bytes();
         let nonce = [n0, n1, n2, n3, n4, n5, n6, n7];
         let (cid, command, payload) = if kind == FaultKind::ForeignInit {
             let payload = match direction {
@@ -471,12 +456,14 @@ impl<C: HidConnection> FaultyConnection<C> {
                 Command::ERROR,
             ];
             let command = commands
-                .get(self.below(commands.len()))
+                .get(self.rng.below(commands.len()))
                 .copied()
                 .unwrap_or(Command::PING);
-            let len = self.below(size.init_capacity() + size.cont_capacity() + 1);
+            let len = self
+                .rng
+                .below(size.init_capacity() + size.cont_capacity() + 1);
             let payload = (0..len)
-                .map(|_| nonce.get(self.below(8)).copied().unwrap_or(0))
+                .map(|_| nonce.get(self.rng.below(8)).copied().unwrap_or(0))
                 .collect();
             (self.random_channel(), command, payload)
         };
@@ -495,7 +482,7 @@ impl<C: HidConnection> FaultyConnection<C> {
     /// A channel id another program might have: allocatable and random.
     fn random_channel(&mut self) -> ChannelId {
         loop {
-            let [a, b, c, d, ..] = self.next().to_be_bytes();
+            let [a, b, c, d, ..] = self.rng.next_u64().to_be_bytes();
             let cid = ChannelId::from_be_bytes([a, b, c, d]);
             if cid.is_allocatable() {
                 return cid;
@@ -537,7 +524,7 @@ impl<C: HidConnection> FaultyConnection<C> {
             }
             Some(FaultKind::Truncate) => {
                 record(&mut self.stats, FaultKind::Truncate);
-                let len = self.below(report.len());
+                let len = self.rng.below(report.len());
                 report.truncate(len);
                 out.push(report);
             }
@@ -609,7 +596,7 @@ impl<C: HidConnection> HidConnection for FaultyConnection<C> {
             }
             Some(FaultKind::Truncate) => {
                 record(&mut self.stats, FaultKind::Truncate);
-                let len = self.below(report.len());
+                let len = self.rng.below(report.len());
                 self.write_through(report.get(..len).unwrap_or_default())?;
             }
             Some(kind @ (FaultKind::CorruptHeader | FaultKind::CorruptPayload)) => {

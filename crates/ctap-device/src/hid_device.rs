@@ -1,10 +1,10 @@
 //! `CtapHidDevice`: the CTAPHID transaction rules over any [`HidConnection`].
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use ctap_types::{
-    Capabilities, ChannelId, Command, CtapError, DeviceVersion, HidErrorCode, INIT_NONCE_LEN,
+    Capabilities, ChannelId, Command, CtapError, DeviceVersion, Hex, HidErrorCode, INIT_NONCE_LEN,
     InitResponse, KeepaliveStatus, StatusCode,
 };
 use ctaphid_frame::{
@@ -723,7 +723,7 @@ impl<C: HidConnection> CtapHidDevice<C> {
                         if message.payload.get(..INIT_NONCE_LEN) != Some(&nonce[..]) {
                             log::trace!(
                                 "INIT: skipped an answer with another program's nonce {}",
-                                hex(message.payload.get(..INIT_NONCE_LEN).unwrap_or_default())
+                                Hex(message.payload.get(..INIT_NONCE_LEN).unwrap_or_default())
                             );
                             continue;
                         }
@@ -775,7 +775,7 @@ impl<C: HidConnection> CtapHidDevice<C> {
         {
             let report = buffer.get(..len).unwrap_or_default();
             if log::log_enabled!(log::Level::Trace) {
-                log::trace!("send {}", hex(report));
+                log::trace!("send {}", Hex(report));
             }
             self.connection.write_report(report)?;
         }
@@ -794,7 +794,7 @@ impl<C: HidConnection> CtapHidDevice<C> {
             .into()),
             Some(len) => {
                 if log::log_enabled!(log::Level::Trace) {
-                    log::trace!("recv {}", hex(self.rx.get(..len).unwrap_or_default()));
+                    log::trace!("recv {}", Hex(self.rx.get(..len).unwrap_or_default()));
                 }
                 Ok(Some(len))
             }
@@ -880,13 +880,4 @@ fn leaves_stale_state(error: &Error) -> bool {
             | Error::Disconnected
             | Error::Io(_)
     )
-}
-
-/// Lower-case hex without separators, for the frame trace.
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
 }

@@ -14,6 +14,7 @@ pub mod hid;
 mod hid_device;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
+mod rng;
 pub mod udp;
 
 pub use apdu::{ApduConfig, ApduConnection, CtapApduDevice, ExtendedLength, StatusWord};
@@ -25,3 +26,4 @@ pub use descriptor::{
 pub use device::{CallOptions, CtapDevice};
 pub use error::{Error, OpenFailure, ProtocolError, TimeoutKind};
 pub use hid_device::{CtapHidDevice, DEFAULT_CALL_TIMEOUT, DeviceConfig};
+pub use rng::SplitMix64;

@@ -5,6 +5,8 @@
 mod support;
 
 use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ctap_device::{
@@ -16,8 +18,8 @@ use ctap_types::{
 };
 use ctaphid_frame::{FrameError, ReportSize};
 use support::{
-    CID, Idle, Scripted, Step, command_of, echo_device, init_answer, init_responder, nonce_of,
-    packets, report,
+    CID, Hook, Idle, Scripted, Step, command_of, echo_device, init_answer, init_responder,
+    nonce_of, packets, report,
 };
 
 const SIZE: ReportSize = ReportSize::FULL_SPEED;
@@ -42,19 +44,45 @@ fn open(conn: &Scripted) -> CtapHidDevice<Scripted> {
     CtapHidDevice::with_config(conn.clone(), fast()).unwrap()
 }
 
-/// Reacts to requests with `command` (not INIT, which is answered as usual).
-fn on_request(
-    command: Command,
-    mut answer: impl FnMut(&mut VecDeque<Step>) + Send + 'static,
+/// A device that answers INIT as usual and hands the command of every other init
+/// packet it receives to `answer`.
+fn on_requests(
+    mut answer: impl FnMut(Command, &mut VecDeque<Step>) + Send + 'static,
 ) -> impl FnMut(&[u8], &mut VecDeque<Step>) + Send + 'static {
     let mut init = init_responder(SIZE);
     move |report, queue| {
         if nonce_of(report).is_some() {
             init(report, queue);
-        } else if command_of(report) == Some(command) {
-            answer(queue);
+        } else if let Some(command) = command_of(report) {
+            answer(command, queue);
         }
     }
+}
+
+/// Reacts to requests with `command` (not INIT, which is answered as usual).
+fn on_request(
+    command: Command,
+    mut answer: impl FnMut(&mut VecDeque<Step>) + Send + 'static,
+) -> impl FnMut(&[u8], &mut VecDeque<Step>) + Send + 'static {
+    on_requests(move |got, queue| {
+        if got == command {
+            answer(queue);
+        }
+    })
+}
+
+/// A cancel token and another thread that cancels it when told to (by the scripted
+/// device, at the moment the test means); the thread returns when it cancelled.
+fn canceller() -> (CancelToken, mpsc::Sender<()>, JoinHandle<Instant>) {
+    let token = CancelToken::new();
+    let remote = token.clone();
+    let (go, wait) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        wait.recv().unwrap();
+        remote.cancel();
+        Instant::now()
+    });
+    (token, go, thread)
 }
 
 fn push_message(queue: &mut VecDeque<Step>, cid: ChannelId, command: Command, payload: &[u8]) {
@@ -164,25 +192,23 @@ fn cancel_from_another_thread_sends_cancel_and_returns_the_devices_answer() {
     let conn = Scripted::new();
     let mut device = open(&conn);
     conn.set_idle(Idle::Keepalive(2, ms(20)));
-    // The device waits for a touch until it gets CANCEL, then answers 0x2D.
-    conn.react({
-        let mut init = init_responder(SIZE);
-        move |report, queue| {
-            if nonce_of(report).is_some() {
-                init(report, queue);
-            } else if command_of(report) == Some(Command::CANCEL) {
-                push_message(queue, CID, Command::CBOR, &[0x2D]);
-            }
+    let (token, go, canceller) = canceller();
+    // The device waits for a touch (the user cancels as soon as it asks for one) until
+    // it gets CANCEL, then answers 0x2D.
+    conn.react(on_requests(move |command, queue| {
+        if command == Command::CBOR {
+            queue.push_back(Step::ReportThen(
+                report(CID, Command::KEEPALIVE, &[2]),
+                Hook(Box::new({
+                    let go = go.clone();
+                    move || go.send(()).unwrap()
+                })),
+            ));
+        } else if command == Command::CANCEL {
+            push_message(queue, CID, Command::CBOR, &[0x2D]);
         }
-    });
+    }));
     conn.clear_writes();
-    let token = CancelToken::new();
-    let remote = token.clone();
-    let canceller = std::thread::spawn(move || {
-        std::thread::sleep(ms(100));
-        remote.cancel();
-        Instant::now()
-    });
     let mut statuses = 0;
     let mut callback = |_: KeepaliveStatus| statuses += 1;
     let answer = device.cbor_with(
@@ -216,22 +242,14 @@ fn raw_call_returns_the_cancel_status_bytes_like_python_fido2() {
     let conn = Scripted::new();
     let mut device = open(&conn);
     conn.set_idle(Idle::Keepalive(1, ms(20)));
-    conn.react({
-        let mut init = init_responder(SIZE);
-        move |report, queue| {
-            if nonce_of(report).is_some() {
-                init(report, queue);
-            } else if command_of(report) == Some(Command::CANCEL) {
-                push_message(queue, CID, Command::ERROR, &[0x7F]);
-            }
+    let (token, go, _) = canceller();
+    conn.react(on_requests(move |command, queue| {
+        if command == Command::CBOR {
+            go.send(()).unwrap();
+        } else if command == Command::CANCEL {
+            push_message(queue, CID, Command::ERROR, &[0x7F]);
         }
-    });
-    let token = CancelToken::new();
-    let remote = token.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(ms(50));
-        remote.cancel();
-    });
+    }));
     // Here the device answers CANCEL with an ERROR packet.
     let error = device
         .call_with(
@@ -252,13 +270,8 @@ fn a_device_that_ignores_cancel_ends_with_cancelled_after_the_grace_period() {
     let conn = Scripted::new();
     let mut device = open(&conn);
     conn.set_idle(Idle::Keepalive(2, ms(20)));
-    conn.react(init_responder(SIZE));
-    let token = CancelToken::new();
-    let remote = token.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(ms(50));
-        remote.cancel();
-    });
+    let (token, go, _) = canceller();
+    conn.react(on_request(Command::CBOR, move |_| go.send(()).unwrap()));
     let started = Instant::now();
     let error = device
         .call_with(
@@ -369,13 +382,59 @@ fn channel_busy_is_retried_by_resending_the_whole_request() {
     assert!(started.elapsed() >= ms(100));
     assert!(started.elapsed() < ms(3000));
 
-    // Busy while cancelled: stops at once.
+    assert_recovers(&mut device, &conn);
+}
+
+/// A cancel while the device says CHANNEL_BUSY ends the call at once, whichever side of
+/// the BUSY answer it lands on (the retry pause is ten seconds here, so "at once" is
+/// plain); each order is made to happen exactly, not by timing.
+#[test]
+fn a_cancel_during_channel_busy_stops_the_retries() {
+    let conn = Scripted::new();
+    let mut device = CtapHidDevice::with_config(
+        conn.clone(),
+        fast()
+            .with_busy_retry_interval(Duration::from_secs(10))
+            .with_busy_retry_limit(Duration::from_secs(60)),
+    )
+    .unwrap();
+
+    // Cancelled after the BUSY answer was read, before the retry: nothing is pending
+    // on the device, so no CANCEL is sent and the call is simply cancelled.
     let token = CancelToken::new();
     let remote = token.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(ms(20));
+    conn.react(on_request(Command::PING, move |queue| {
+        let remote = remote.clone();
+        queue.push_back(Step::ReportThen(
+            report(CID, Command::ERROR, &[0x06]),
+            Hook(Box::new(move || remote.cancel())),
+        ));
+    }));
+    conn.clear_writes();
+    let started = Instant::now();
+    let error = device
+        .call_with(
+            Command::PING,
+            &[1],
+            CallOptions::default().with_cancel(token),
+        )
+        .unwrap_err();
+    assert!(matches!(error, Error::Cancelled), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "no retry pause");
+    let commands: Vec<_> = conn.writes().iter().map(|r| command_of(r)).collect();
+    assert_eq!(commands, [Some(Command::PING)], "sent once, no CANCEL");
+    assert_recovers(&mut device, &conn);
+
+    // Cancelled while the request is with the device (before its BUSY is read): CANCEL
+    // goes out, and the BUSY that follows is the final answer, not a reason to retry.
+    let token = CancelToken::new();
+    let remote = token.clone();
+    conn.react(on_request(Command::PING, move |queue| {
         remote.cancel();
-    });
+        push_message(queue, CID, Command::ERROR, &[0x06]);
+    }));
+    conn.clear_writes();
+    let started = Instant::now();
     let error = device
         .call_with(
             Command::PING,
@@ -384,9 +443,14 @@ fn channel_busy_is_retried_by_resending_the_whole_request() {
         )
         .unwrap_err();
     assert!(
-        error.is_cancelled() || matches!(error, Error::Hid(_)),
+        matches!(error, Error::Hid(HidErrorCode::CHANNEL_BUSY)),
         "{error:?}"
     );
+    assert!(started.elapsed() < Duration::from_secs(5), "no retry pause");
+    let writes = conn.writes();
+    assert_eq!(writes.len(), 2, "the request, then CANCEL: {writes:?}");
+    assert_eq!(command_of(&writes[0]), Some(Command::PING));
+    assert_is_cancel_packet(&writes[1]);
     assert_recovers(&mut device, &conn);
 }
 
@@ -722,7 +786,7 @@ fn other_report_sizes_work() {
         let size = ReportSize::new(size).unwrap();
         let conn = Scripted::with_size(size);
         conn.react(echo_device(size));
-        let mut device = CtapHidDevice::with_config(conn.clone(), fast()).unwrap();
+        let mut device = open(&conn);
         let max = size.max_message_len();
         for len in [0, 1, size.init_capacity(), size.init_capacity() + 1, max] {
             let payload: Vec<u8> = (0..len).map(|i| u8::try_from(i % 256).unwrap()).collect();

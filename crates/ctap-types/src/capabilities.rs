@@ -15,15 +15,16 @@ use core::ops::{BitAnd, BitOr, BitOrAssign};
 pub struct Capabilities(u8);
 
 impl Capabilities {
-    /// `CAPABILITY_WINK` (0x01): the device implements CTAPHID_WINK.
+    /// `CAPABILITY_WINK` (0x01, §11.2.9.1.3): the device implements CTAPHID_WINK.
     pub const WINK: Self = Self(0x01);
-    /// `CAPABILITY_LOCK` (0x02): the device implements CTAPHID_LOCK.
+    /// `CAPABILITY_LOCK` (0x02, §11.2.9.1.3): the device implements CTAPHID_LOCK.
     pub const LOCK: Self = Self(0x02);
-    /// `CAPABILITY_CBOR` (0x04): the device implements CTAPHID_CBOR.
+    /// `CAPABILITY_CBOR` (0x04, §11.2.9.1.3): the device implements CTAPHID_CBOR.
     pub const CBOR: Self = Self(0x04);
-    /// `CAPABILITY_NMSG` (0x08): the device does **not** implement CTAPHID_MSG.
+    /// `CAPABILITY_NMSG` (0x08, §11.2.9.1.3): the device does **not** implement CTAPHID_MSG.
     pub const NMSG: Self = Self(0x08);
-    /// No flag set.
+    /// No flag set (§11.2.9.1.3: a CTAPHID-only device with none of the optional
+    /// commands).
     pub const NONE: Self = Self(0);
 
     const NAMED: [(Self, &'static str); 4] = [

@@ -32,25 +32,29 @@ impl fmt::Display for CommandOutOfRange {
 
 impl core::error::Error for CommandOutOfRange {}
 
-impl Command {
+crate::byte_code! {
+    Command, custom;
     /// `CTAPHID_PING` (0x01): echoes its payload (§11.2.9.1.4).
-    pub const PING: Self = Self(0x01);
+    PING = 0x01,
     /// `CTAPHID_MSG` (0x03): a CTAP1/U2F APDU (§11.2.9.1.1).
-    pub const MSG: Self = Self(0x03);
+    MSG = 0x03,
     /// `CTAPHID_LOCK` (0x04): locks the device to one channel for 0..=10 s (§11.2.9.2.2).
-    pub const LOCK: Self = Self(0x04);
+    LOCK = 0x04,
     /// `CTAPHID_INIT` (0x06): allocates or resynchronises a channel (§11.2.9.1.3).
-    pub const INIT: Self = Self(0x06);
+    INIT = 0x06,
     /// `CTAPHID_WINK` (0x08): asks the device to identify itself (§11.2.9.2.1).
-    pub const WINK: Self = Self(0x08);
+    WINK = 0x08,
     /// `CTAPHID_CBOR` (0x10): a CTAP2 command (§11.2.9.1.2).
-    pub const CBOR: Self = Self(0x10);
+    CBOR = 0x10,
     /// `CTAPHID_CANCEL` (0x11): cancels the pending request; has no answer (§11.2.9.1.5).
-    pub const CANCEL: Self = Self(0x11);
+    CANCEL = 0x11,
     /// `CTAPHID_KEEPALIVE` (0x3B): device to host, "still working" (§11.2.9.1.7).
-    pub const KEEPALIVE: Self = Self(0x3B);
+    KEEPALIVE = 0x3B,
     /// `CTAPHID_ERROR` (0x3F): device to host, a transport error (§11.2.9.1.6).
-    pub const ERROR: Self = Self(0x3F);
+    ERROR = 0x3F,
+}
+
+impl Command {
     /// `CTAPHID_VENDOR_FIRST` (0x40): first vendor-specific command (§11.2.9.3).
     pub const VENDOR_FIRST: Self = Self(0x40);
     /// `CTAPHID_VENDOR_LAST` (0x7F): last vendor-specific command (§11.2.9.3).
@@ -89,24 +93,6 @@ impl Command {
     #[must_use]
     pub const fn is_vendor(self) -> bool {
         self.0 >= Self::VENDOR_FIRST.0
-    }
-
-    /// The spec name without its `CTAPHID_` prefix (`PING`), `None` for other codes
-    /// (vendor commands included).
-    #[must_use]
-    pub const fn name(self) -> Option<&'static str> {
-        match self.0 {
-            0x01 => Some("PING"),
-            0x03 => Some("MSG"),
-            0x04 => Some("LOCK"),
-            0x06 => Some("INIT"),
-            0x08 => Some("WINK"),
-            0x10 => Some("CBOR"),
-            0x11 => Some("CANCEL"),
-            0x3B => Some("KEEPALIVE"),
-            0x3F => Some("ERROR"),
-            _ => None,
-        }
     }
 }
 
@@ -166,93 +152,36 @@ impl defmt::Format for Command {
 )]
 pub struct Ctap2Command(u8);
 
-impl Ctap2Command {
+crate::byte_code! {
+    Ctap2Command, name_or_unknown, open;
     /// `authenticatorMakeCredential` (0x01, §6.1).
-    pub const MAKE_CREDENTIAL: Self = Self(0x01);
+    MAKE_CREDENTIAL = 0x01,
     /// `authenticatorGetAssertion` (0x02, §6.2).
-    pub const GET_ASSERTION: Self = Self(0x02);
+    GET_ASSERTION = 0x02,
     /// `authenticatorGetInfo` (0x04, §6.4).
-    pub const GET_INFO: Self = Self(0x04);
+    GET_INFO = 0x04,
     /// `authenticatorClientPIN` (0x06, §6.5).
-    pub const CLIENT_PIN: Self = Self(0x06);
+    CLIENT_PIN = 0x06,
     /// `authenticatorReset` (0x07, §6.6).
-    pub const RESET: Self = Self(0x07);
+    RESET = 0x07,
     /// `authenticatorGetNextAssertion` (0x08, §6.3).
-    pub const GET_NEXT_ASSERTION: Self = Self(0x08);
+    GET_NEXT_ASSERTION = 0x08,
     /// `authenticatorBioEnrollment` (0x09, §6.7).
-    pub const BIO_ENROLLMENT: Self = Self(0x09);
+    BIO_ENROLLMENT = 0x09,
     /// `authenticatorCredentialManagement` (0x0A, §6.8).
-    pub const CREDENTIAL_MGMT: Self = Self(0x0A);
+    CREDENTIAL_MGMT = 0x0A,
     /// `authenticatorSelection` (0x0B, §6.9).
-    pub const SELECTION: Self = Self(0x0B);
+    SELECTION = 0x0B,
     /// `authenticatorLargeBlobs` (0x0C, §6.10).
-    pub const LARGE_BLOBS: Self = Self(0x0C);
+    LARGE_BLOBS = 0x0C,
     /// `authenticatorConfig` (0x0D, §6.11).
-    pub const CONFIG: Self = Self(0x0D);
-    /// Prototype `authenticatorBioEnrollment` (0x40, CTAP 2.1 pre-release).
-    pub const BIO_ENROLLMENT_PRE: Self = Self(0x40);
-    /// Prototype `authenticatorCredentialManagement` (0x41, CTAP 2.1 pre-release).
-    pub const CREDENTIAL_MGMT_PRE: Self = Self(0x41);
-
-    /// The command of a byte. Total.
-    #[must_use]
-    pub const fn new(code: u8) -> Self {
-        Self(code)
-    }
-
-    /// The byte on the wire.
-    #[must_use]
-    pub const fn to_u8(self) -> u8 {
-        self.0
-    }
-
-    /// python-fido2's name (`GET_INFO`), or `None`.
-    #[must_use]
-    pub const fn name(self) -> Option<&'static str> {
-        match self.0 {
-            0x01 => Some("MAKE_CREDENTIAL"),
-            0x02 => Some("GET_ASSERTION"),
-            0x04 => Some("GET_INFO"),
-            0x06 => Some("CLIENT_PIN"),
-            0x07 => Some("RESET"),
-            0x08 => Some("GET_NEXT_ASSERTION"),
-            0x09 => Some("BIO_ENROLLMENT"),
-            0x0A => Some("CREDENTIAL_MGMT"),
-            0x0B => Some("SELECTION"),
-            0x0C => Some("LARGE_BLOBS"),
-            0x0D => Some("CONFIG"),
-            0x40 => Some("BIO_ENROLLMENT_PRE"),
-            0x41 => Some("CREDENTIAL_MGMT_PRE"),
-            _ => None,
-        }
-    }
-}
-
-crate::byte_conversions!(Ctap2Command);
-
-/// `GET_INFO`, or `UNKNOWN(0x33)`.
-impl fmt::Display for Ctap2Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::write_name_or_hex(f, self.name(), "UNKNOWN", self.0)
-    }
-}
-
-impl fmt::Debug for Ctap2Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-#[cfg(feature = "defmt")]
-impl defmt::Format for Ctap2Command {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(
-            f,
-            "{=str}({=u8:#04x})",
-            self.name().unwrap_or("UNKNOWN"),
-            self.0
-        );
-    }
+    CONFIG = 0x0D,
+    /// Prototype `authenticatorBioEnrollment` (0x40, §6.7: the byte authenticators that
+    /// report `FIDO_2_1_PRE` answer to).
+    BIO_ENROLLMENT_PRE = 0x40,
+    /// Prototype `authenticatorCredentialManagement` (0x41, §6.8: the byte authenticators
+    /// that report `FIDO_2_1_PRE` answer to).
+    CREDENTIAL_MGMT_PRE = 0x41,
 }
 
 #[cfg(test)]

@@ -20,149 +20,116 @@ use core::fmt;
 )]
 pub struct StatusCode(u8);
 
-macro_rules! status_codes {
-    ($( $(#[$doc:meta])* $name:ident = $value:literal ),* $(,)?) => {
-        impl StatusCode {
-            $( $(#[$doc])* pub const $name: StatusCode = StatusCode($value); )*
-
-            /// Every named code, in numeric order.
-            pub const NAMED: &'static [StatusCode] = &[$(Self::$name),*];
-
-            /// The python-fido2 name of this code, or `None` for an unnamed byte.
-            ///
-            /// Only the ends of the extension and vendor ranges have names
-            /// (`EXTENSION_FIRST`, `VENDOR_LAST`, ...): `0xE5` has none.
-            #[must_use]
-            pub const fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( $value => Some(stringify!($name)), )*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-status_codes! {
-    /// `CTAP1_ERR_SUCCESS` / `CTAP2_OK`: the command succeeded.
+crate::byte_code! {
+    StatusCode, code_and_name, open;
+    /// `CTAP1_ERR_SUCCESS` / `CTAP2_OK` (§8.2): the command succeeded.
     SUCCESS = 0x00,
-    /// `CTAP1_ERR_INVALID_COMMAND`: the command is not a valid CTAP command.
+    /// `CTAP1_ERR_INVALID_COMMAND` (§8.2): the command is not a valid CTAP command.
     INVALID_COMMAND = 0x01,
-    /// `CTAP1_ERR_INVALID_PARAMETER`: the command included an invalid parameter.
+    /// `CTAP1_ERR_INVALID_PARAMETER` (§8.2): the command included an invalid parameter.
     INVALID_PARAMETER = 0x02,
-    /// `CTAP1_ERR_INVALID_LENGTH`: invalid message or item length.
+    /// `CTAP1_ERR_INVALID_LENGTH` (§8.2): invalid message or item length.
     INVALID_LENGTH = 0x03,
-    /// `CTAP1_ERR_INVALID_SEQ`: invalid message sequencing.
+    /// `CTAP1_ERR_INVALID_SEQ` (§8.2): invalid message sequencing.
     INVALID_SEQ = 0x04,
-    /// `CTAP1_ERR_TIMEOUT`: the message timed out.
+    /// `CTAP1_ERR_TIMEOUT` (§8.2): the message timed out.
     TIMEOUT = 0x05,
-    /// `CTAP1_ERR_CHANNEL_BUSY`: the channel is busy; retry later.
+    /// `CTAP1_ERR_CHANNEL_BUSY` (§8.2): the channel is busy; retry later.
     CHANNEL_BUSY = 0x06,
-    /// `CTAP1_ERR_LOCK_REQUIRED`: the command requires a channel lock.
+    /// `CTAP1_ERR_LOCK_REQUIRED` (§8.2): the command requires a channel lock.
     LOCK_REQUIRED = 0x0A,
-    /// `CTAP1_ERR_INVALID_CHANNEL`: the channel is not valid.
+    /// `CTAP1_ERR_INVALID_CHANNEL` (§8.2): the channel is not valid.
     INVALID_CHANNEL = 0x0B,
-    /// `CTAP2_ERR_CBOR_UNEXPECTED_TYPE`: invalid or unexpected CBOR type.
+    /// `CTAP2_ERR_CBOR_UNEXPECTED_TYPE` (§8.2): invalid or unexpected CBOR type.
     CBOR_UNEXPECTED_TYPE = 0x11,
-    /// `CTAP2_ERR_INVALID_CBOR`: error when parsing CBOR.
+    /// `CTAP2_ERR_INVALID_CBOR` (§8.2): error when parsing CBOR.
     INVALID_CBOR = 0x12,
-    /// `CTAP2_ERR_MISSING_PARAMETER`: a required parameter is missing.
+    /// `CTAP2_ERR_MISSING_PARAMETER` (§8.2): a required parameter is missing.
     MISSING_PARAMETER = 0x14,
-    /// `CTAP2_ERR_LIMIT_EXCEEDED`: a limit for the number of items was exceeded.
+    /// `CTAP2_ERR_LIMIT_EXCEEDED` (§8.2): a limit for the number of items was exceeded.
     LIMIT_EXCEEDED = 0x15,
-    /// `CTAP2_ERR_FP_DATABASE_FULL`: the fingerprint database is full.
+    /// `CTAP2_ERR_FP_DATABASE_FULL` (§8.2): the fingerprint database is full.
     FP_DATABASE_FULL = 0x17,
-    /// `CTAP2_ERR_LARGE_BLOB_STORAGE_FULL`: the large-blob storage is full.
+    /// `CTAP2_ERR_LARGE_BLOB_STORAGE_FULL` (§8.2): the large-blob storage is full.
     LARGE_BLOB_STORAGE_FULL = 0x18,
-    /// `CTAP2_ERR_CREDENTIAL_EXCLUDED`: a credential in the exclude list exists.
+    /// `CTAP2_ERR_CREDENTIAL_EXCLUDED` (§8.2): a credential in the exclude list exists.
     CREDENTIAL_EXCLUDED = 0x19,
-    /// `CTAP2_ERR_PROCESSING`: processing (lengthy operation is in progress).
+    /// `CTAP2_ERR_PROCESSING` (§8.2): processing (lengthy operation is in progress).
     PROCESSING = 0x21,
-    /// `CTAP2_ERR_INVALID_CREDENTIAL`: the credential is not valid for this authenticator.
+    /// `CTAP2_ERR_INVALID_CREDENTIAL` (§8.2): the credential is not valid for this authenticator.
     INVALID_CREDENTIAL = 0x22,
-    /// `CTAP2_ERR_USER_ACTION_PENDING`: authentication is waiting for user interaction.
+    /// `CTAP2_ERR_USER_ACTION_PENDING` (§8.2): authentication is waiting for user interaction.
     USER_ACTION_PENDING = 0x23,
-    /// `CTAP2_ERR_OPERATION_PENDING`: processing, lengthy operation is in progress.
+    /// `CTAP2_ERR_OPERATION_PENDING` (§8.2): processing, lengthy operation is in progress.
     OPERATION_PENDING = 0x24,
-    /// `CTAP2_ERR_NO_OPERATIONS`: no request is pending.
+    /// `CTAP2_ERR_NO_OPERATIONS` (§8.2): no request is pending.
     NO_OPERATIONS = 0x25,
-    /// `CTAP2_ERR_UNSUPPORTED_ALGORITHM`: the algorithm is not supported.
+    /// `CTAP2_ERR_UNSUPPORTED_ALGORITHM` (§8.2): the algorithm is not supported.
     UNSUPPORTED_ALGORITHM = 0x26,
-    /// `CTAP2_ERR_OPERATION_DENIED`: not authorised for the requested operation.
+    /// `CTAP2_ERR_OPERATION_DENIED` (§8.2): not authorised for the requested operation.
     OPERATION_DENIED = 0x27,
-    /// `CTAP2_ERR_KEY_STORE_FULL`: internal key storage is full.
+    /// `CTAP2_ERR_KEY_STORE_FULL` (§8.2): internal key storage is full.
     KEY_STORE_FULL = 0x28,
-    /// `CTAP2_ERR_UNSUPPORTED_OPTION`: the option is not supported.
+    /// `CTAP2_ERR_UNSUPPORTED_OPTION` (§8.2): the option is not supported.
     UNSUPPORTED_OPTION = 0x2B,
-    /// `CTAP2_ERR_INVALID_OPTION`: not a valid option for the current operation.
+    /// `CTAP2_ERR_INVALID_OPTION` (§8.2): not a valid option for the current operation.
     INVALID_OPTION = 0x2C,
-    /// `CTAP2_ERR_KEEPALIVE_CANCEL`: the request was cancelled (CTAPHID_CANCEL).
+    /// `CTAP2_ERR_KEEPALIVE_CANCEL` (§8.2): the request was cancelled (CTAPHID_CANCEL).
     KEEPALIVE_CANCEL = 0x2D,
-    /// `CTAP2_ERR_NO_CREDENTIALS`: no valid credentials were provided.
+    /// `CTAP2_ERR_NO_CREDENTIALS` (§8.2): no valid credentials were provided.
     NO_CREDENTIALS = 0x2E,
-    /// `CTAP2_ERR_USER_ACTION_TIMEOUT`: a user action timed out.
+    /// `CTAP2_ERR_USER_ACTION_TIMEOUT` (§8.2): a user action timed out.
     USER_ACTION_TIMEOUT = 0x2F,
-    /// `CTAP2_ERR_NOT_ALLOWED`: continuation command not allowed.
+    /// `CTAP2_ERR_NOT_ALLOWED` (§8.2): continuation command not allowed.
     NOT_ALLOWED = 0x30,
-    /// `CTAP2_ERR_PIN_INVALID`: the PIN is wrong.
+    /// `CTAP2_ERR_PIN_INVALID` (§8.2): the PIN is wrong.
     PIN_INVALID = 0x31,
-    /// `CTAP2_ERR_PIN_BLOCKED`: the PIN is blocked.
+    /// `CTAP2_ERR_PIN_BLOCKED` (§8.2): the PIN is blocked.
     PIN_BLOCKED = 0x32,
-    /// `CTAP2_ERR_PIN_AUTH_INVALID`: the pinUvAuthParam verification failed.
+    /// `CTAP2_ERR_PIN_AUTH_INVALID` (§8.2): the pinUvAuthParam verification failed.
     PIN_AUTH_INVALID = 0x33,
-    /// `CTAP2_ERR_PIN_AUTH_BLOCKED`: PIN auth is blocked until a power cycle.
+    /// `CTAP2_ERR_PIN_AUTH_BLOCKED` (§8.2): PIN auth is blocked until a power cycle.
     PIN_AUTH_BLOCKED = 0x34,
-    /// `CTAP2_ERR_PIN_NOT_SET`: no PIN has been set.
+    /// `CTAP2_ERR_PIN_NOT_SET` (§8.2): no PIN has been set.
     PIN_NOT_SET = 0x35,
-    /// `CTAP2_ERR_PUAT_REQUIRED`: a pinUvAuthToken is required.
+    /// `CTAP2_ERR_PUAT_REQUIRED` (§8.2): a pinUvAuthToken is required.
     PUAT_REQUIRED = 0x36,
-    /// `CTAP2_ERR_PIN_POLICY_VIOLATION`: the PIN does not meet the policy.
+    /// `CTAP2_ERR_PIN_POLICY_VIOLATION` (§8.2): the PIN does not meet the policy.
     PIN_POLICY_VIOLATION = 0x37,
-    /// `PIN_TOKEN_EXPIRED` (python-fido2's name; "reserved" in some CTAP 2.1 tables).
+    /// `CTAP2_ERR_PIN_TOKEN_EXPIRED` (§8.2, where some CTAP 2.1 tables mark 0x38
+    /// reserved): the pinUvAuthToken expired; python-fido2's `PIN_TOKEN_EXPIRED`.
     PIN_TOKEN_EXPIRED = 0x38,
-    /// `CTAP2_ERR_REQUEST_TOO_LARGE`: the request is larger than the authenticator takes.
+    /// `CTAP2_ERR_REQUEST_TOO_LARGE` (§8.2): the request is larger than the authenticator takes.
     REQUEST_TOO_LARGE = 0x39,
-    /// `CTAP2_ERR_ACTION_TIMEOUT`: the action timed out.
+    /// `CTAP2_ERR_ACTION_TIMEOUT` (§8.2): the action timed out.
     ACTION_TIMEOUT = 0x3A,
-    /// `CTAP2_ERR_UP_REQUIRED`: user presence is required.
+    /// `CTAP2_ERR_UP_REQUIRED` (§8.2): user presence is required.
     UP_REQUIRED = 0x3B,
-    /// `CTAP2_ERR_UV_BLOCKED`: built-in user verification is blocked.
+    /// `CTAP2_ERR_UV_BLOCKED` (§8.2): built-in user verification is blocked.
     UV_BLOCKED = 0x3C,
-    /// `CTAP2_ERR_INTEGRITY_FAILURE`: a checksum did not match.
+    /// `CTAP2_ERR_INTEGRITY_FAILURE` (§8.2): a checksum did not match.
     INTEGRITY_FAILURE = 0x3D,
-    /// `CTAP2_ERR_INVALID_SUBCOMMAND`: the subcommand is not valid.
+    /// `CTAP2_ERR_INVALID_SUBCOMMAND` (§8.2): the subcommand is not valid.
     INVALID_SUBCOMMAND = 0x3E,
-    /// `CTAP2_ERR_UV_INVALID`: built-in user verification failed.
+    /// `CTAP2_ERR_UV_INVALID` (§8.2): built-in user verification failed.
     UV_INVALID = 0x3F,
-    /// `CTAP2_ERR_UNAUTHORIZED_PERMISSION`: the permission is not granted.
+    /// `CTAP2_ERR_UNAUTHORIZED_PERMISSION` (§8.2): the permission is not granted.
     UNAUTHORIZED_PERMISSION = 0x40,
-    /// `CTAP1_ERR_OTHER`: other unspecified error.
+    /// `CTAP1_ERR_OTHER` (§8.2): other unspecified error.
     OTHER = 0x7F,
-    /// `CTAP2_ERR_SPEC_LAST`: the last code the specification reserves.
+    /// `CTAP2_ERR_SPEC_LAST` (§8.2): the last code the specification reserves.
     SPEC_LAST = 0xDF,
-    /// `CTAP2_ERR_EXTENSION_FIRST`: first extension-specific code.
+    /// `CTAP2_ERR_EXTENSION_FIRST` (§8.2): first extension-specific code.
     EXTENSION_FIRST = 0xE0,
-    /// `CTAP2_ERR_EXTENSION_LAST`: last extension-specific code.
+    /// `CTAP2_ERR_EXTENSION_LAST` (§8.2): last extension-specific code.
     EXTENSION_LAST = 0xEF,
-    /// `CTAP2_ERR_VENDOR_FIRST`: first vendor-specific code.
+    /// `CTAP2_ERR_VENDOR_FIRST` (§8.2): first vendor-specific code.
     VENDOR_FIRST = 0xF0,
-    /// `CTAP2_ERR_VENDOR_LAST`: last vendor-specific code.
+    /// `CTAP2_ERR_VENDOR_LAST` (§8.2): last vendor-specific code.
     VENDOR_LAST = 0xFF,
 }
 
 impl StatusCode {
-    /// The status code of a byte. Total: every byte is a status code.
-    #[must_use]
-    pub const fn new(code: u8) -> Self {
-        Self(code)
-    }
-
-    /// The byte on the wire.
-    #[must_use]
-    pub const fn to_u8(self) -> u8 {
-        self.0
-    }
-
     /// `true` for `SUCCESS` (0x00) only.
     #[must_use]
     pub const fn is_success(self) -> bool {
@@ -185,34 +152,6 @@ impl StatusCode {
     #[must_use]
     pub const fn is_vendor(self) -> bool {
         matches!(self.0, 0xF0..=0xFF)
-    }
-}
-
-crate::byte_conversions!(StatusCode);
-
-/// python-fido2's `str(CtapError.ERR.X)` / `str(UNKNOWN_ERR(x))`: `0x31 - PIN_INVALID`.
-impl fmt::Display for StatusCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::write_code_and_name(f, self.0, self.name())
-    }
-}
-
-/// The name where there is one (`PIN_INVALID`), else `StatusCode(0x99)`.
-impl fmt::Debug for StatusCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::write_name_or_hex(f, self.name(), "StatusCode", self.0)
-    }
-}
-
-#[cfg(feature = "defmt")]
-impl defmt::Format for StatusCode {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(
-            f,
-            "{=u8:#04x} - {=str}",
-            self.0,
-            self.name().unwrap_or("UNKNOWN")
-        );
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use ctap_device::SplitMix64;
 use ctap_types::ChannelId;
 
 /// The fewest channels a table holds, so that allocating never has to take the channel
@@ -13,9 +14,9 @@ const MIN_CHANNELS: usize = 2;
 pub(crate) struct ChannelTable {
     ids: VecDeque<ChannelId>,
     max: usize,
-    /// State of the splitmix64 generator the ids come from with a seed (tests), or if
-    /// the OS has no random numbers.
-    rng: u64,
+    /// The seeded generator the ids come from with a seed (tests), or if the OS has no
+    /// random numbers: ids that look random and are reproducible, not secret.
+    rng: SplitMix64,
     /// `true`: ids come from the OS random number generator, so another host cannot
     /// guess the channel a victim was given.
     os_random: bool,
@@ -29,7 +30,7 @@ impl ChannelTable {
         Self {
             ids: VecDeque::with_capacity(max.min(1024)),
             max,
-            rng: seed.unwrap_or_else(fallback_seed),
+            rng: SplitMix64::new(seed.unwrap_or_else(fallback_seed)),
             os_random: seed.is_none(),
         }
     }
@@ -81,7 +82,7 @@ impl ChannelTable {
                 return id;
             }
         }
-        let [a, b, c, d, ..] = splitmix64(&mut self.rng).to_be_bytes();
+        let [a, b, c, d, ..] = self.rng.next_u64().to_be_bytes();
         [a, b, c, d]
     }
 }
@@ -93,16 +94,6 @@ fn fallback_seed() -> u64 {
         .map_or(0, |elapsed| {
             elapsed.as_secs() ^ u64::from(elapsed.subsec_nanos()).rotate_left(32)
         })
-}
-
-/// splitmix64: a tiny, well-mixed generator for reproducible ids (tests); the ids of a
-/// table without a seed come from the OS.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -187,7 +187,18 @@ pub fn by_serial(serial: &str) -> Result<ctap_device::hid::HidDeviceInfo, Error>
 /// [`hid::list_devices`]: ctap_device::hid::list_devices
 #[cfg(feature = "hidapi")]
 pub fn only_key() -> Result<ctap_device::hid::HidDeviceInfo, Error> {
-    let entries = ctap_device::hid::list_devices()?;
+    only_key_of(ctap_device::hid::list_devices()?)
+}
+
+/// [`only_key`] over a listing the caller already has (from
+/// [`list_devices`](ctap_device::hid::list_devices) or elsewhere).
+///
+/// # Errors
+/// As [`only_key`].
+#[cfg(feature = "hidapi")]
+pub fn only_key_of(
+    entries: Vec<ctap_device::hid::DeviceEntry>,
+) -> Result<ctap_device::hid::HidDeviceInfo, Error> {
     let mut usable = Vec::new();
     let mut unusable = Vec::new();
     for entry in entries {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ctap::device::{CallOptions, CancelToken, DeviceConfig, Error};
+use ctap::device::{CallOptions, CancelToken, DeviceConfig, Error, SplitMix64};
 use ctap::types::StatusCode;
 use ctap::virtual_device::{Config, TouchPolicy, VirtualAuthenticator};
 
@@ -23,23 +23,14 @@ fn host_config() -> DeviceConfig {
         .with_busy_retry_limit(Duration::from_secs(20))
 }
 
-/// splitmix64, so each thread's payload lengths are random but reproducible.
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A payload no other call sends: thread id and counter first, then a pattern of a
 /// random length (0..=1024 bytes in all; short ones are just the tag's prefix).
-fn payload(thread: usize, call: usize, rng: &mut u64) -> Vec<u8> {
-    let len = usize::try_from(next(rng) % 1025).unwrap_or(0);
+fn payload(thread: usize, call: usize, rng: &mut SplitMix64) -> Vec<u8> {
+    let len = rng.below(1025);
     let mut tag = Vec::new();
     tag.extend_from_slice(&(thread as u64).to_be_bytes());
     tag.extend_from_slice(&(call as u64).to_be_bytes());
-    let salt = next(rng).to_be_bytes();
+    let salt = rng.next_u64().to_be_bytes();
     (0..len)
         .map(|i| {
             tag.get(i).copied().unwrap_or_else(|| {
@@ -51,7 +42,8 @@ fn payload(thread: usize, call: usize, rng: &mut u64) -> Vec<u8> {
 
 /// Pings `CALLS` times with unique payloads through `call`, checking every echo.
 fn ping_loop(thread: usize, mut call: impl FnMut(&[u8]) -> Result<Vec<u8>, Error>) -> usize {
-    let mut rng = 0x1234_5678 ^ thread as u64;
+    // Seeded, so each thread's payload lengths are random but reproducible.
+    let mut rng = SplitMix64::new(0x1234_5678 ^ thread as u64);
     for counter in 0..CALLS {
         let data = payload(thread, counter, &mut rng);
         let echo = call(&data).unwrap_or_else(|error| {
@@ -185,7 +177,7 @@ fn a_cancelled_selection_while_other_channels_keep_pinging() {
             .enumerate()
             .map(|(t, mut device)| {
                 scope.spawn(move || {
-                    let mut rng = 99 + t as u64;
+                    let mut rng = SplitMix64::new(99 + t as u64);
                     (0..10)
                         .map(|counter| {
                             let data = payload(100 + t, counter, &mut rng);

@@ -31,6 +31,19 @@ pub enum Step {
     Disconnect,
     /// The read fails with an I/O error.
     Io,
+    /// This report, and once it is handed over, the hook runs (on the reading thread):
+    /// an event at an exact point of the transaction (e.g. a cancel between a
+    /// CHANNEL_BUSY answer and the retry), with no timing involved.
+    ReportThen(Vec<u8>, Hook),
+}
+
+/// Code a [`Step::ReportThen`] runs.
+pub struct Hook(pub Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 /// What the device does when the queue is empty.
@@ -141,6 +154,13 @@ impl HidConnection for Scripted {
             Some(Step::Report(report)) => {
                 let len = report.len().min(buf.len());
                 buf[..len].copy_from_slice(&report[..len]);
+                Ok(Some(len))
+            }
+            Some(Step::ReportThen(report, Hook(hook))) => {
+                drop(state);
+                let len = report.len().min(buf.len());
+                buf[..len].copy_from_slice(&report[..len]);
+                hook();
                 Ok(Some(len))
             }
             Some(Step::Timeout) => Ok(None),
