@@ -213,4 +213,21 @@ pub(crate) struct ServeArgs {
     /// Start with this PIN set (if the state has none yet).
     #[arg(long, value_name = "PIN")]
     pub(crate) pin: Option<String>,
+    /// How long after start (power-up) authenticatorReset is allowed, in seconds, or
+    /// `none` for any time (CTAP 2.1 section 6.6 asks for 10 s after power-up).
+    #[arg(long, value_name = "SECS|none", default_value = "10", value_parser = parse_reset_window)]
+    pub(crate) reset_window: ResetWindow,
+}
+
+/// `serve --reset-window`: a number of seconds, or `none` (reset allowed any time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResetWindow(pub(crate) Option<std::time::Duration>);
+
+fn parse_reset_window(text: &str) -> Result<ResetWindow, String> {
+    if text == "none" {
+        return Ok(ResetWindow(None));
+    }
+    text.parse::<u32>()
+        .map(|secs| ResetWindow(Some(std::time::Duration::from_secs(u64::from(secs)))))
+        .map_err(|_| format!("expected whole seconds (0..=4294967295) or `none`, got {text:?}"))
 }

@@ -706,7 +706,12 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Outcome {
     } else {
         vdev::TouchPolicy::Approve { after }
     };
-    let mut device = vdev::Authenticator::new(vdev::Config::default().with_touch(touch));
+    let config = vdev::Config::default()
+        .with_touch(touch)
+        .with_reset_window(args.reset_window.0);
+    let mut device = vdev::Authenticator::new(config);
+    // Starting the server is plugging the key in: the reset window starts now.
+    device.power_up(std::time::Instant::now());
     if let Some(path) = &args.state {
         device
             .use_state_file(vdev::StateFile::new(path))

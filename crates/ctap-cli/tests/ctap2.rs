@@ -446,3 +446,23 @@ fn the_virtual_state_is_every_commands_and_timeouts_mean_the_same() {
         "{error}"
     );
 }
+
+/// `serve --reset-window`: starting the server is the power-up; reset is refused once
+/// the window has passed (NOT_ALLOWED, CTAP 2.1 section 6.6) and allowed any time with
+/// `none`.
+#[test]
+fn serve_reset_window_is_counted_from_start() {
+    let closed = Target::udp(&["--reset-window", "0"]);
+    let error = closed.fails(&["reset", "--yes"], 1);
+    assert!(error.contains("CTAP error: 0x30 - NOT_ALLOWED"), "{error}");
+    let open = Target::udp(&["--reset-window", "none"]);
+    assert_eq!(open.json(&["reset", "--yes"])["reset"], true);
+    let output = Command::cargo_bin("ctap")
+        .unwrap()
+        .args(["serve", "--udp", "127.0.0.1:0", "--reset-window", "ten"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("or `none`"), "{stderr}");
+}
