@@ -225,6 +225,46 @@ impl<'a> Packetizer<'a> {
         }
     }
 
+    /// The next report as a value, if it is a full continuation of 64 bytes: built
+    /// 16 bytes at a time (the header merged into the first 16 in a register), so
+    /// that the moves of the `Report` that follow read whole stores back. Written
+    /// byte-wise, each of those moves waited for the narrow stores to reach the cache
+    /// (no store forwarding): the iterator was 5.8x slower than `write_next`.
+    #[cfg(feature = "fast-path")]
+    #[inline(always)]
+    fn next_full_continuation(&mut self) -> Option<[u8; MAX_REPORT_SIZE]> {
+        if self.report_size != ReportSize::FULL_SPEED || self.written == 0 {
+            return None;
+        }
+        let data = MAX_REPORT_SIZE - CONT_HEADER_LEN;
+        let pos = self.payload.len() - self.rest.len();
+        // The packet's data with the 5 bytes before it (the init packet's, pos >= 57).
+        let source = self
+            .payload
+            .get(pos.checked_sub(CONT_HEADER_LEN)?..)?
+            .first_chunk::<MAX_REPORT_SIZE>()?;
+        let (head, tail) = source.split_first_chunk::<16>()?;
+        let [c0, c1, c2, c3] = self.cid.to_be_bytes();
+        // At most 128 continuations: the SEQ fits in 7 bits.
+        #[allow(clippy::cast_possible_truncation)]
+        let seq = (self.written - 1) as u8;
+        let (low, high) = head.split_first_chunk::<8>()?;
+        // The header over the first five bytes of the first word: one 8-byte store.
+        let header = u64::from_le_bytes([c0, c1, c2, c3, seq, 0, 0, 0]);
+        let low = (u64::from_le_bytes(*low) & !0xFF_FFFF_FFFF) | header;
+        let mut bytes = [0u8; MAX_REPORT_SIZE];
+        if let Some((first, rest)) = bytes.split_first_chunk_mut::<8>() {
+            *first = low.to_le_bytes();
+            if let Some((second, rest)) = rest.split_first_chunk_mut::<8>() {
+                second.copy_from_slice(high);
+                rest.copy_from_slice(tail);
+            }
+        }
+        self.rest = self.rest.get(data..).unwrap_or_default();
+        self.written += 1;
+        Some(bytes)
+    }
+
     /// Reports in the whole message (at least one).
     #[must_use]
     pub const fn report_count(&self) -> usize {
@@ -350,6 +390,13 @@ impl Iterator for Packetizer<'_> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Report> {
+        #[cfg(feature = "fast-path")]
+        if let Some(bytes) = self.next_full_continuation() {
+            return Some(Report {
+                bytes,
+                len: self.report_size.as_u8(),
+            });
+        }
         let mut report = Report {
             bytes: [0; MAX_REPORT_SIZE],
             len: self.report_size.as_u8(),
