@@ -332,20 +332,27 @@ impl<B: MessageBuffer> Reassembler<B> {
     /// incomplete message is kept).
     #[inline(always)]
     pub fn feed(&mut self, report: &[u8]) -> Result<Feed<'_>, FrameError> {
-        if let Some(pending) = self.continue_due(report) {
-            return Ok(Feed::NeedMore(pending));
-        }
-        // A message in one init packet (most CTAPHID traffic: INIT, PING, WINK, short
-        // CBOR): one check of the header, one copy, complete.
         #[cfg(feature = "fast-path")]
-        if let Some((cid, command, len)) = self.whole_message(report) {
-            return Ok(Feed::Complete(Message {
-                cid,
-                command,
-                payload: self.buffer.filled(len),
-            }));
-        }
-        Ok(match self.step(report)? {
+        let step = {
+            if let Some(pending) = self.continue_due(report) {
+                return Ok(Feed::NeedMore(pending));
+            }
+            // A message in one init packet (most CTAPHID traffic: INIT, PING, WINK,
+            // short CBOR): one check of the header, one copy, complete; the `Feed`
+            // made here, not from a `Step` (measured: 75 instructions for 57 bytes,
+            // against 122 through `step`).
+            if let Some((cid, command, len)) = self.whole_message(report) {
+                return Ok(Feed::Complete(Message {
+                    cid,
+                    command,
+                    payload: self.buffer.filled(len),
+                }));
+            }
+            self.step(report)?
+        };
+        #[cfg(not(feature = "fast-path"))]
+        let step = self.advance(report)?;
+        Ok(match step {
             Step::NeedMore(pending) => Feed::NeedMore(pending),
             Step::OtherChannel { cid, command } => Feed::OtherChannel { cid, command },
             Step::Complete { cid, command, len } => Feed::Complete(Message {
@@ -451,10 +458,10 @@ impl<B: MessageBuffer> Reassembler<B> {
         *reports = rest;
     }
 
-    /// What `report` does, for `feed_bytes` (as [`feed`](Self::feed) judges it; they
-    /// differ only in how they hand out a complete message): the due continuation
-    /// first, inline; then the rest.
-    #[cfg(feature = "bytes")]
+    /// What `report` does, for `feed_bytes` and the compact `feed` (as the fast-path
+    /// `feed` judges it; they differ only in how they hand out a complete message):
+    /// the due continuation first, inline; then the rest.
+    #[cfg(any(feature = "bytes", not(feature = "fast-path")))]
     #[inline(always)]
     fn advance(&mut self, report: &[u8]) -> Result<Step, FrameError> {
         if let Some(pending) = self.continue_due(report) {
