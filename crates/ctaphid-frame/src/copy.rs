@@ -53,6 +53,16 @@ pub(crate) fn copy_packet(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// Copies the first and the last `N` bytes of `src` into `dst` (overlapping in the
+/// middle): all of it when the common length is `N..=2N`.
+#[cfg_attr(not(feature = "fast-path"), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    let len = dst.len().min(src.len());
+    copy_chunk::<N>(dst, src, 0);
+    copy_chunk::<N>(dst, src, len.saturating_sub(N));
+}
+
 /// Copies `N` bytes at `at` (within both slices: see [`copy_short`]).
 #[cfg_attr(not(feature = "fast-path"), allow(dead_code))]
 #[inline(always)]
