@@ -102,7 +102,7 @@ pub(crate) fn explain(
 
 /// Ctrl-C for a command that can stop early: sets the flag and cancels the call in
 /// progress (the device gets CTAPHID_CANCEL).
-fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> {
+pub(crate) fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> {
     let token = CancelToken::new();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -273,12 +273,7 @@ fn info(cli: &Cli) -> Outcome {
     println!("device version    {}", init.device_version);
     println!("capabilities      {}", init.capabilities);
     match get_info {
-        Some(members) => {
-            println!("authenticatorGetInfo");
-            for (name, text) in get_info::human_lines(&members) {
-                println!("  {name:<33}{text}");
-            }
-        }
+        Some(members) => get_info::print_members(&members),
         None => println!("authenticatorGetInfo  (not a CTAP2 device: no CBOR capability)"),
     }
     Ok(())

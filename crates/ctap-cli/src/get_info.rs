@@ -144,6 +144,16 @@ pub(crate) fn members(info: &Info) -> Map<String, Json> {
     members
 }
 
+/// Prints the getInfo block of `ctap info` (HID and PC/SC alike): a heading, then one
+/// aligned line per member.
+pub(crate) fn print_members(members: &Map<String, Json>) {
+    println!("authenticatorGetInfo");
+    for (name, text) in human_lines(members) {
+        // The longest member name (remainingDiscoverableCredentials) plus one space.
+        println!("  {name:<33}{text}");
+    }
+}
+
 /// One line per member, for humans: `versions: FIDO_2_0, FIDO_2_1`.
 pub(crate) fn human_lines(members: &Map<String, Json>) -> Vec<(String, String)> {
     members

@@ -122,11 +122,10 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(feature = "pcsc")]
 mod with_pcsc {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
 
     use ctap::device::pcsc::{self, CtapPcscDevice};
-    use ctap::device::{CallOptions, CancelToken, CtapDevice};
+    use ctap::device::{CallOptions, CtapDevice};
     use ctap::types::{Command, Ctap2Command, KeepaliveStatus};
     use serde_json::json;
 
@@ -262,12 +261,7 @@ mod with_pcsc {
         println!("applet            {applet}");
         println!("capabilities      {capabilities}");
         match members {
-            Some(members) => {
-                println!("authenticatorGetInfo");
-                for (name, text) in get_info::human_lines(&members) {
-                    println!("  {name:<33}{text}");
-                }
-            }
+            Some(members) => get_info::print_members(&members),
             None => println!("authenticatorGetInfo  (a U2F-only card)"),
         }
         Ok(())
@@ -275,16 +269,7 @@ mod with_pcsc {
 
     fn select(cli: &Cli) -> Outcome {
         let (_, mut device) = open(cli)?;
-        let token = CancelToken::new();
-        let interrupted = Arc::new(AtomicBool::new(false));
-        {
-            let (token, interrupted) = (token.clone(), Arc::clone(&interrupted));
-            ctrlc::set_handler(move || {
-                interrupted.store(true, Ordering::SeqCst);
-                token.cancel();
-            })
-            .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
-        }
+        let (interrupted, token) = crate::commands::on_interrupt()?;
         let json = cli.json;
         let mut seen = Vec::new();
         let mut on_keepalive = |status: KeepaliveStatus| {
