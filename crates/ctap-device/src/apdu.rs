@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use ctap_types::{Capabilities, Command, KeepaliveStatus};
 
+use crate::deadline::Deadline;
 use crate::{CallOptions, CtapDevice, Error, TimeoutKind};
 
 /// The FIDO applet's AID (CTAP 2.1 §11.3.3).
@@ -550,8 +551,7 @@ impl<C: ApduConnection> CtapApduDevice<C> {
         request: &[u8],
         options: &mut CallOptions<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let started = Instant::now();
-        let deadline = options.timeout.map(|t| (started + t, t));
+        let deadline = Deadline::after(options.timeout, Instant::now());
         let (mut answer, mut sw) = self.exchange(
             CLA_NFCCTAP,
             INS_NFCCTAP_MSG,
@@ -607,12 +607,10 @@ impl<C: ApduConnection> CtapApduDevice<C> {
                         log::debug!("cancelled: polling with P1 = CANCEL");
                         p1 = P1_CANCEL;
                         cancel_sent = Some((now, Stop::Cancelled));
-                    } else if let Some((end, timeout)) = deadline {
-                        if now >= end {
-                            log::debug!("deadline passed: polling with P1 = CANCEL");
-                            p1 = P1_CANCEL;
-                            cancel_sent = Some((now, Stop::Deadline(timeout)));
-                        }
+                    } else if deadline.passed(now) {
+                        log::debug!("deadline passed: polling with P1 = CANCEL");
+                        p1 = P1_CANCEL;
+                        cancel_sent = Some((now, Stop::Deadline(deadline.timeout)));
                     }
                 }
             }
@@ -622,18 +620,18 @@ impl<C: ApduConnection> CtapApduDevice<C> {
 
     /// Waits one poll interval, in short steps so that a cancel or the deadline is seen
     /// early.
-    fn pause(&self, options: &CallOptions<'_>, deadline: Option<(Instant, Duration)>) {
+    fn pause(&self, options: &CallOptions<'_>, deadline: Deadline) {
         const STEP: Duration = Duration::from_millis(10);
-        let end = Instant::now() + self.config.poll_interval;
+        let interval = Deadline::after(Some(self.config.poll_interval), Instant::now());
         loop {
             let now = Instant::now();
-            if now >= end
+            if interval.passed(now)
                 || options.cancel.as_ref().is_some_and(|t| t.is_cancelled())
-                || deadline.is_some_and(|(d, _)| now >= d)
+                || deadline.passed(now)
             {
                 return;
             }
-            thread::sleep(STEP.min(end - now));
+            thread::sleep(interval.cap(now, STEP));
         }
     }
 

@@ -11,6 +11,7 @@ use ctaphid_frame::{
     Feed, FrameError, MAX_REPORT_SIZE, Packetizer, Reassembler, ReassemblerConfig,
 };
 
+use crate::deadline::Deadline;
 use crate::{
     CallOptions, CancelToken, CtapDevice, Error, HidConnection, ProtocolError, TimeoutKind,
 };
@@ -833,40 +834,6 @@ impl<C> fmt::Debug for CtapHidDevice<C> {
             .field("needs_resync", &self.needs_resync)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
-    }
-}
-
-/// The overall deadline of one operation (PROTOCOL.md section 8: an overall limit the
-/// caller chooses, besides the silence limit): when it ends, and the time-out it came
-/// from (for the error).
-#[derive(Clone, Copy, Debug)]
-struct Deadline {
-    /// `None`: no deadline (none was asked for, or it lies past what an `Instant` can
-    /// hold: a huge time-out never overflows).
-    end: Option<Instant>,
-    timeout: Duration,
-}
-
-impl Deadline {
-    fn after(timeout: Option<Duration>, now: Instant) -> Self {
-        Self {
-            end: timeout.and_then(|timeout| now.checked_add(timeout)),
-            timeout: timeout.unwrap_or(Duration::MAX),
-        }
-    }
-
-    /// [`TimeoutKind::Deadline`] once the deadline has passed.
-    fn check(&self, now: Instant) -> Result<(), Error> {
-        match self.end {
-            Some(end) if now >= end => Err(Error::Timeout(TimeoutKind::Deadline(self.timeout))),
-            _ => Ok(()),
-        }
-    }
-
-    /// `wait`, shortened so that it ends by the deadline.
-    fn cap(&self, now: Instant, wait: Duration) -> Duration {
-        self.end
-            .map_or(wait, |end| wait.min(end.saturating_duration_since(now)))
     }
 }
 

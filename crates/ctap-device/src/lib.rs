@@ -4,6 +4,7 @@
 pub mod apdu;
 mod cancel;
 mod connection;
+mod deadline;
 mod descriptor;
 mod device;
 mod error;

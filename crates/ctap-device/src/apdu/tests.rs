@@ -325,6 +325,24 @@ fn card_ignoring_cancel_ends_with_cancelled() {
 }
 
 #[test]
+fn no_deadline_and_huge_time_outs_never_overflow() {
+    // `without_deadline()` is `Duration::MAX`: no `Instant` can hold it, so it means
+    // "no deadline" (as over HID), not an overflow panic.
+    for options in [
+        CallOptions::default().without_deadline(),
+        CallOptions::default().with_timeout(Duration::from_secs(u64::MAX / 2)),
+    ] {
+        let card = ScriptedCard::selected_fido2()
+            .then(&msg_apdu(&[0x0B]), &[0x02], 0x9100)
+            .then(&POLL, &[0x00], 0x9000);
+        let mut device = open(card);
+        let answer = device.call_with(Command::CBOR, &[0x0B], options).unwrap();
+        assert_eq!(answer, [0x00]);
+        assert_eq!(remaining(&device), 0);
+    }
+}
+
+#[test]
 fn deadline_cancels_and_is_a_timeout() {
     let card = ScriptedCard::selected_fido2()
         .then(&msg_apdu(&[0x0B]), &[0x02], 0x9100)
