@@ -3,6 +3,8 @@
 //! `--json` form; the no-key and several-key paths with the device listing injected
 //! through `CTAP_CLI_FAKE_DEVICES` (crates/ctap-cli/src/listing.rs).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
@@ -76,31 +78,7 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
-        let mut child = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
-            .args(["serve", "--udp", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let address = if extra.contains(&"--json") {
-            let line: Value = serde_json::from_str(&first).unwrap();
-            format!("udp:{}", line["listening"].as_str().unwrap())
-        } else {
-            first
-                .trim()
-                .strip_prefix("listening on ")
-                .unwrap_or("")
-                .to_owned()
-        };
-        assert!(
-            address.starts_with("udp:127.0.0.1:"),
-            "first line: {first:?}"
-        );
+        let (child, address) = support::serve_udp(extra);
         Self { child, address }
     }
 }

@@ -3,6 +3,8 @@
 //! in `$CTAP_VIRTUAL_STATE`) and against `ctap serve --udp`, with and without a PIN,
 //! with both PIN/UV auth protocols.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
@@ -55,23 +57,7 @@ impl Target {
         } else {
             &["--touch-delay", "0"]
         };
-        let mut child = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
-            .args(["serve", "--udp", "127.0.0.1:0"])
-            .args(delay)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let device = first.trim().rsplit(' ').next().unwrap().to_owned();
-        assert!(
-            device.starts_with("udp:127.0.0.1:"),
-            "first line: {first:?}"
-        );
+        let (child, device) = support::serve_udp(&[delay, extra].concat());
         Self {
             device,
             state: None,

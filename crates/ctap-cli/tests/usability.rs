@@ -3,6 +3,8 @@
 //! one naming rule for codes, honest time-outs, Ctrl-C figures, options refused where
 //! they mean nothing, exit statuses per the README, completions and a man page.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read as _};
 use std::net::UdpSocket;
 use std::process::{Child, Command as Process, Output, Stdio};
@@ -43,19 +45,7 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
-        let mut child = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
-            .args(["serve", "--udp", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let address = first.trim().rsplit(' ').next().unwrap().to_owned();
-        assert!(address.starts_with("udp:127.0.0.1:"), "{first:?}");
+        let (child, address) = support::serve_udp(extra);
         Self { child, address }
     }
 }
