@@ -45,30 +45,93 @@ pub const fn max_message_len(report_size: usize) -> usize {
 /// direction.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ReportSize(u8);
+pub struct ReportSize(Repr);
+
+/// How a [`ReportSize`] is stored. With `fast-path` (the host) an enum of the valid
+/// sizes: the compiler then knows a size is 8..=64 wherever one is read (LLVM range
+/// metadata), so the hot paths carry no checks for sizes that cannot be (a report
+/// shorter than its header, a data area over 64 bytes). Measured on x86-64: 62-byte
+/// reports reassembled with 7007 instructions per 7351-byte message instead of 7388
+/// (304 instead of 365 ns), the iterator at 299 instead of 352 ns per 7609 bytes. The
+/// compact build keeps a `u8`: there the enum cost 20 bytes of flash (1552 against
+/// the 1536 budget, `cargo xtask size`).
+#[cfg(feature = "fast-path")]
+type Repr = Bytes;
+#[cfg(not(feature = "fast-path"))]
+type Repr = u8;
+
+/// Declares [`Bytes`], one variant per valid report size, and its conversion.
+macro_rules! sizes {
+    ($($variant:ident = $bytes:literal),* $(,)?) => {
+        /// A report size in bytes, 8..=64, as an enum (see [`Repr`]).
+        #[cfg(feature = "fast-path")]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[repr(u8)]
+        enum Bytes {
+            $($variant = $bytes),*
+        }
+
+        /// `bytes` as a [`Repr`], if it is within 8..=64.
+        #[cfg(feature = "fast-path")]
+        const fn to_repr(bytes: usize) -> Option<Repr> {
+            match bytes {
+                $($bytes => Some(Bytes::$variant),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+sizes! {
+    S8 = 8, S9 = 9, S10 = 10, S11 = 11, S12 = 12, S13 = 13, S14 = 14, S15 = 15, S16 =
+    16, S17 = 17, S18 = 18, S19 = 19, S20 = 20, S21 = 21, S22 = 22, S23 = 23, S24 = 24,
+    S25 = 25, S26 = 26, S27 = 27, S28 = 28, S29 = 29, S30 = 30, S31 = 31, S32 = 32, S33
+    = 33, S34 = 34, S35 = 35, S36 = 36, S37 = 37, S38 = 38, S39 = 39, S40 = 40, S41 =
+    41, S42 = 42, S43 = 43, S44 = 44, S45 = 45, S46 = 46, S47 = 47, S48 = 48, S49 = 49,
+    S50 = 50, S51 = 51, S52 = 52, S53 = 53, S54 = 54, S55 = 55, S56 = 56, S57 = 57, S58
+    = 58, S59 = 59, S60 = 60, S61 = 61, S62 = 62, S63 = 63, S64 = 64
+}
+
+/// `bytes` as a [`Repr`], if it is within 8..=64.
+#[cfg(not(feature = "fast-path"))]
+const fn to_repr(bytes: usize) -> Option<Repr> {
+    if bytes < MIN_REPORT_SIZE || bytes > MAX_REPORT_SIZE {
+        return None;
+    }
+    // In range 8..=64, so it fits in a u8.
+    #[allow(clippy::cast_possible_truncation)]
+    Some(bytes as u8)
+}
 
 impl ReportSize {
     /// 64 bytes: nearly every FIDO device.
-    pub const FULL_SPEED: Self = Self(64);
+    pub const FULL_SPEED: Self = match to_repr(MAX_REPORT_SIZE) {
+        Some(size) => Self(size),
+        None => panic!("64 is a report size"),
+    };
     /// The smallest size accepted (8).
-    pub const MIN: Self = Self(8);
+    pub const MIN: Self = match to_repr(MIN_REPORT_SIZE) {
+        Some(size) => Self(size),
+        None => panic!("8 is a report size"),
+    };
 
     /// The report size of `bytes`.
     ///
     /// # Errors
     /// [`FrameError::InvalidReportSize`] outside 8..=64.
     pub const fn new(bytes: usize) -> Result<Self, FrameError> {
-        if bytes < MIN_REPORT_SIZE || bytes > MAX_REPORT_SIZE {
-            return Err(FrameError::InvalidReportSize { size: bytes });
+        match to_repr(bytes) {
+            Some(size) => Ok(Self(size)),
+            None => Err(FrameError::InvalidReportSize { size: bytes }),
         }
-        // In range 8..=64, so it fits in a u8.
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(Self(bytes as u8))
     }
 
     /// The size as a byte (for inline storage).
+    // A no-op cast in the compact build, where the size is stored as a `u8`.
+    #[allow(clippy::unnecessary_cast)]
     pub(crate) const fn as_u8(self) -> u8 {
-        self.0
+        self.0 as u8
     }
 
     /// The size in bytes.
@@ -123,13 +186,13 @@ impl TryFrom<usize> for ReportSize {
 
 impl fmt::Debug for ReportSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ReportSize({})", self.0)
+        write!(f, "ReportSize({})", self.get())
     }
 }
 
 impl fmt::Display for ReportSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} bytes", self.0)
+        write!(f, "{} bytes", self.get())
     }
 }
 

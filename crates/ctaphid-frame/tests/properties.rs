@@ -663,4 +663,41 @@ proptest! {
         prop_assert_eq!(got, expected);
         prop_assert_eq!(packetizer.write_all(&mut [0u8; 64]), Ok(0));
     }
+
+    /// Any mix of `next` (the iterator), `write_next` and `write_all` on one packetizer
+    /// writes what `write_next` alone writes: they share its state, whichever path
+    /// (a full packet built as a value, the last one through `write_next`) wrote the
+    /// report before.
+    #[test]
+    fn the_iterator_write_next_and_write_all_mix(
+        (size, cid, command, payload) in message(),
+        steps in prop::collection::vec(0u8..3, 1..300),
+    ) {
+        let expected: Vec<u8> = packetize(cid, command, &payload, size).concat();
+        let mut packetizer = Packetizer::new(cid, command, &payload, size).unwrap();
+        let mut got = Vec::new();
+        for step in steps.iter().cycle().take(400) {
+            if packetizer.reports_left() == 0 {
+                break;
+            }
+            let before = packetizer.reports_left();
+            match step {
+                0 => got.extend_from_slice(&packetizer.next().unwrap()),
+                1 => {
+                    let mut out = [0u8; 64];
+                    let n = packetizer.write_next(&mut out).unwrap().unwrap();
+                    got.extend_from_slice(&out[..n]);
+                }
+                _ => {
+                    let mut out = vec![0u8; 2 * size.get()];
+                    let n = packetizer.write_all(&mut out).unwrap();
+                    got.extend_from_slice(&out[..n]);
+                }
+            }
+            prop_assert!(packetizer.reports_left() < before, "every step writes a report");
+        }
+        prop_assert_eq!(packetizer.reports_left(), 0);
+        prop_assert!(packetizer.next().is_none());
+        prop_assert_eq!(got, expected);
+    }
 }
