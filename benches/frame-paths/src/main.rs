@@ -34,6 +34,12 @@ const PATHS: &[Path] = &[
         run: packetize_iter,
     },
     Path {
+        name: "packetize-iter-62",
+        report_size: 62,
+        sizes: SIZES_62,
+        run: packetize_iter,
+    },
+    Path {
         name: "packetize-hidapi",
         report_size: 64,
         sizes: SIZES_64,

@@ -141,6 +141,36 @@ fn round_trip_of_every_length_for_64_62_and_8_byte_reports() {
     }
 }
 
+/// An iterated report is its bytes: two reports with the same bytes are equal and
+/// print the same, whatever the payload holds past them (a report under 64 bytes may
+/// carry payload bytes past its end in its inline buffer).
+#[test]
+fn iterated_reports_are_equal_by_their_bytes() {
+    let size = ReportSize::new(62).unwrap();
+    let cid = ChannelId::new(0x0102_0304);
+    let first: Vec<u8> = (0..200u8).collect();
+    // The init packet holds 55 payload bytes: the 56th and 57th differ.
+    let mut second = first.clone();
+    second[55] ^= 0xFF;
+    second[56] ^= 0xFF;
+    let a = Packetizer::new(cid, Command::CBOR, &first, size)
+        .unwrap()
+        .next()
+        .unwrap();
+    let b = Packetizer::new(cid, Command::CBOR, &second, size)
+        .unwrap()
+        .next()
+        .unwrap();
+    assert_eq!(a.len(), 62);
+    assert_eq!(a, b);
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    let c = Packetizer::new(cid, Command::CBOR, &second[1..], size)
+        .unwrap()
+        .next()
+        .unwrap();
+    assert_ne!(a, c, "different bytes within the report");
+}
+
 #[test]
 fn a_payload_over_the_maximum_is_refused_for_every_report_size() {
     let sizes: Vec<usize> = if cfg!(miri) {
