@@ -16,7 +16,9 @@
 //!
 //! `bench-paths` times the same paths on the wall clock next to a `memcpy` of the same
 //! bytes, in alternating batches of about 0.3 ms (the fastest of 201; `--quick`: of
-//! 21), and writes the ratios into `benches/RESULTS.md` (its wall-clock paths section).
+//! 21), three runs of each binary (the median run and the spread: figures move between
+//! runs of one binary), and writes the ratios into `benches/RESULTS.md` (its wall-clock
+//! paths section).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,6 +35,8 @@ const TOLERANCE: f64 = 0.05;
 
 /// The builds measured: a label, whether ctaphid-frame has `fast-path`, the binaries.
 const BUILDS: [(&str, bool); 2] = [("default", true), ("compact", false)];
+/// Runs of each `frame-paths time` by `bench-paths`: the median and the spread.
+const RUNS: usize = 3;
 /// The binaries of each build: the many-call-site one and the one-site one.
 const BINARIES: [(&str, &str); 2] = [("frame-paths", ""), ("one-site", "/one-site")];
 
@@ -109,34 +113,60 @@ pub(crate) fn bench_paths(args: &[String]) -> Result<(), String> {
     }
     let load_before = crate::bench::load_average();
     let mut rows = String::from(
-        "| build | path | bytes | fastest ns/message | memcpy ns (same bytes) | vs memcpy |\n\
-         |---|---|---:|---:|---:|---:|\n",
+        "| build | path | bytes | ns/message (median run) | memcpy ns (same bytes) | vs memcpy: median | min | max |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for (build, fast) in BUILDS {
         let dir = build_harness(build, fast)?;
-        let mut command = cmd(&dir.join("frame-paths").to_string_lossy(), &["time"]);
-        if quick {
-            command.arg("--quick");
+        // (path, bytes, memcpy bytes) -> (ns, memcpy ns) of each run, in first-seen order.
+        let mut runs: Vec<(RowKey, Vec<(f64, f64)>)> = Vec::new();
+        for run in 1..=RUNS {
+            let mut command = cmd(&dir.join("frame-paths").to_string_lossy(), &["time"]);
+            if quick {
+                command.arg("--quick");
+            }
+            eprintln!("$ {build}: frame-paths time (run {run} of {RUNS})");
+            let text = output(command).ok_or("frame-paths time failed")?;
+            for line in text.lines() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let ["time", path, bytes, ns, copy, copy_bytes] = words.as_slice() else {
+                    continue;
+                };
+                let (Ok(ns), Ok(copy)) = (ns.parse::<f64>(), copy.parse::<f64>()) else {
+                    continue;
+                };
+                let key = (
+                    (*path).to_owned(),
+                    (*bytes).to_owned(),
+                    (*copy_bytes).to_owned(),
+                );
+                match runs.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, times)) => times.push((ns, copy)),
+                    None => runs.push((key, vec![(ns, copy)])),
+                }
+            }
         }
-        eprintln!("$ {build}: frame-paths time");
-        let text = output(command).ok_or("frame-paths time failed")?;
-        for line in text.lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let ["time", path, bytes, ns, copy, copy_bytes] = words.as_slice() else {
+        for ((path, bytes, copy_bytes), mut times) in runs {
+            // Each run's ratio is taken within the run (path and memcpy side by side);
+            // the row shows the run with the median ratio, and the spread over runs.
+            times.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+            let (Some(&(min_ns, min_copy)), Some(&(max_ns, max_copy))) =
+                (times.first(), times.last())
+            else {
                 continue;
             };
-            let (Ok(ns), Ok(copy)) = (ns.parse::<f64>(), copy.parse::<f64>()) else {
-                continue;
-            };
+            let (ns, copy) = times[times.len() / 2];
             let bytes = if bytes == copy_bytes {
-                (*bytes).to_owned()
+                bytes
             } else {
                 format!("{bytes} (memcpy of {copy_bytes})")
             };
             let _ = writeln!(
                 rows,
-                "| {build} | {path} | {bytes} | {ns:.1} | {copy:.1} | {:.2}x |",
-                ns / copy
+                "| {build} | {path} | {bytes} | {ns:.1} | {copy:.1} | {:.2}x | {:.2}x | {:.2}x |",
+                ns / copy,
+                min_ns / min_copy,
+                max_ns / max_copy,
             );
         }
     }
@@ -149,13 +179,18 @@ pub(crate) fn bench_paths(args: &[String]) -> Result<(), String> {
          the public API, five call sites of `write_next` and `feed`), each timed in\n\
          alternating batches of about 0.3 ms with a `memcpy` of the same bytes; the\n\
          fastest of 201 batches of each (the least disturbed: the machine is shared).\n\
-         Report sizes are run-time values, as from a HID descriptor.\n\n\
+         Each binary runs {RUNS} times (figures move between runs of one binary, with where\n\
+         the memory lands): the row is the run with the median ratio, min and max are\n\
+         the other runs'. Report sizes are run-time values, as from a HID descriptor.\n\n\
          {rows}",
         if quick { " --quick" } else { "" },
         crate::bench::machine(),
     );
     write_section(SECTION_WALL_CLOCK, &section)
 }
+
+/// A row of the wall-clock table: path, payload bytes, bytes of its `memcpy` baseline.
+type RowKey = (String, String, String);
 
 /// Builds the harness (release) with or without `fast-path` into its own target
 /// directory and returns the directory of its binaries.
