@@ -146,6 +146,8 @@ fn copy(bench: &mut Bench<'_>, n: u32) {
 
 /// `write_next` into one 64-byte report buffer, each report handed on (a firmware's
 /// send loop: `benches/firmware-size`'s `send`).
+// Inlined into each wrapper: one copy of the loop per path, as a firmware has its own.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn packetize(bench: &mut Bench<'_>, n: u32) {
     let size = black_box(bench.size);
@@ -184,6 +186,7 @@ fn packetize_62(bench: &mut Bench<'_>, n: u32) {
 }
 
 /// A device: every report fed as it is read, the message handed on when complete.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn reassemble(
     device: &mut Reassembler<&mut [u8; MAX_MESSAGE_LEN]>,
@@ -260,7 +263,7 @@ pub extern "C" fn _start() -> ! {
         bench.prepare(report_size, len);
         for &(name, run) in paths {
             let mut line = Line::new();
-            let _ = write!(line, "icount {name} {len} {MESSAGES}\n");
+            let _ = writeln!(line, "icount {name} {len} {MESSAGES}");
             semihosting::write(line.as_bytes());
             measure(run, &mut bench, MESSAGES);
             measure(run, &mut bench, 2 * MESSAGES);
@@ -272,7 +275,7 @@ pub extern "C" fn _start() -> ! {
 /// Ends the run with a failure, saying why (set-up errors: the paths never fail).
 fn fail(what: &str) -> ! {
     let mut line = Line::new();
-    let _ = write!(line, "cortex-m-icount: {what}\n");
+    let _ = writeln!(line, "cortex-m-icount: {what}");
     semihosting::write(line.as_bytes());
     semihosting::exit(false)
 }
@@ -288,7 +291,7 @@ fn panic(_info: &PanicInfo<'_>) -> ! {
     fail("panic")
 }
 
-/// A line of text for semihosting, NUL-terminated (what SYS_WRITE0 takes).
+/// A line of text for semihosting, NUL-terminated (what `SYS_WRITE0` takes).
 struct Line {
     bytes: [u8; 96],
     len: usize,

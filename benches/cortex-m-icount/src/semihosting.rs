@@ -1,11 +1,11 @@
 //! The two Arm semihosting calls the harness makes: write a line to QEMU's console, end
 //! the run with an exit status. A semihosting call is `BKPT 0xAB` with the operation in
-//! r0 and its argument in r1 (Arm's "Semihosting for AArch32 and AArch64"); QEMU serves
+//! r0 and its argument in r1 (Arm's "Semihosting for `AArch32` and `AArch64`"); QEMU serves
 //! it when started with `-semihosting-config enable=on,target=native`.
 
-/// SYS_WRITE0: writes a NUL-terminated string to the debug console.
+/// `SYS_WRITE0`: writes a NUL-terminated string to the debug console.
 const SYS_WRITE0: u32 = 0x04;
-/// SYS_EXIT: ends the program; on AArch32 the argument is the reason itself.
+/// `SYS_EXIT`: ends the program; on `AArch32` the argument is the reason itself.
 const SYS_EXIT: u32 = 0x18;
 /// The reason "application exit": QEMU exits with status 0.
 const ADP_STOPPED_APPLICATION_EXIT: u32 = 0x2_0026;
