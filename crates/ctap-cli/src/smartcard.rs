@@ -125,7 +125,7 @@ mod with_pcsc {
     use std::sync::atomic::Ordering;
 
     use ctap::device::pcsc::{self, CtapPcscDevice};
-    use ctap::device::{CallOptions, CtapDevice};
+    use ctap::device::{ApduConfig, CallOptions, CtapDevice};
     use ctap::types::{Command, Ctap2Command, KeepaliveStatus};
     use serde_json::json;
 
@@ -172,10 +172,13 @@ mod with_pcsc {
         }
     }
 
+    /// Opens the card; `--timeout` bounds the SELECT's getInfo probe too.
     fn open(cli: &Cli) -> Result<(String, CtapPcscDevice), Failure> {
+        let config =
+            ApduConfig::default().with_call_timeout(Some(crate::commands::call_timeout(cli)?));
         let device = match cli.device.as_deref().and_then(|d| d.strip_prefix("pcsc:")) {
-            Some(reader) => pcsc::open(reader)?,
-            None => pcsc::open_first()?,
+            Some(reader) => pcsc::open_with(reader, config)?,
+            None => pcsc::open_first_with(config)?,
         };
         let reader = device
             .connection()
@@ -185,19 +188,7 @@ mod with_pcsc {
     }
 
     fn options<'a>(cli: &Cli) -> Result<CallOptions<'a>, Failure> {
-        let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
-            .ok()
-            .filter(|t| !t.is_zero())
-            .ok_or_else(|| {
-                Failure::with_status(
-                    format!(
-                        "--timeout must be a positive number of seconds, got {}",
-                        cli.timeout
-                    ),
-                    2,
-                )
-            })?;
-        Ok(CallOptions::default().with_timeout(timeout))
+        Ok(CallOptions::default().with_timeout(crate::commands::call_timeout(cli)?))
     }
 
     fn print_json(value: &serde_json::Value) {
