@@ -21,10 +21,15 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub(crate) bind: Option<String>,
 
-    /// Give up on a call after this many seconds, even if the device keeps sending
-    /// keep-alives.
+    /// Give up after this many seconds, even if the device keeps sending keep-alives:
+    /// one deadline for the whole command (opening the device and every call it makes
+    /// share it). `inf` waits for ever.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0)]
     pub(crate) timeout: f64,
+
+    /// When the command line was read: the `--timeout` deadline counts from here.
+    #[arg(skip = std::time::Instant::now())]
+    pub(crate) started: std::time::Instant,
 
     /// One JSON document per command on stdout (field names are stable; see the README).
     #[arg(long, global = true)]

@@ -193,24 +193,45 @@ struct Session {
     ctap: Ctap2<Device>,
 }
 
-/// Opens `--device` for CTAP2, bounded by `--timeout` from INIT on. `virtual` is an
+/// Opens `--device` for CTAP2. `--timeout` is one deadline for the whole command: the
+/// INIT, the getInfo and every later call get what is left of it. `virtual` is an
 /// in-process authenticator that keeps its state in `$CTAP_VIRTUAL_STATE` when set.
 fn open(cli: &Cli) -> Result<Session, Failure> {
-    let timeout = crate::commands::call_timeout(cli)?;
     let Opened { device, .. } = target::open(
-        cli.device.as_deref(),
-        cli.bind.as_deref(),
-        DeviceConfig::default().with_call_timeout(Some(timeout)),
+        cli,
+        DeviceConfig::default().with_call_timeout(Some(crate::commands::time_left(cli)?)),
         VIRTUAL_TOUCH_DELAY,
     )?;
-    let ctap = Ctap2::new(device).map_err(failure)?;
+    let deadline = crate::commands::deadline(cli)?;
+    let ctap = Ctap2::new_until(device, deadline).map_err(|e| failure_in(cli, e))?;
     Ok(Session {
-        ctap: ctap.with_timeout(Some(timeout)),
+        ctap: ctap.with_deadline(deadline),
     })
 }
 
+/// A client error for people; a time-out is explained as the device layer's are
+/// (what was going on, and `--timeout`).
+fn failure_in(cli: &Cli, error: client::Error) -> Failure {
+    match error {
+        client::Error::Device(error @ ctap::device::Error::Timeout(_)) => {
+            crate::commands::explain(cli, error, "the CTAP2 request", None)
+        }
+        other => failure(other),
+    }
+}
+
 fn failure(error: client::Error) -> Failure {
-    Failure::new(error.to_string())
+    match error {
+        // The device saw only what was left of the command's deadline: its number would
+        // mislead, so name the option instead.
+        client::Error::Device(ctap::device::Error::Timeout(
+            ctap::device::TimeoutKind::Deadline(_),
+        )) => Failure::new(
+            "the authenticator did not finish in time: gave up at the end of --timeout \
+             (one deadline for the whole command); raise --timeout to wait longer",
+        ),
+        other => Failure::new(other.to_string()),
+    }
 }
 
 fn usage(message: impl Into<String>) -> Failure {

@@ -9,6 +9,7 @@ use ctap::virtual_device as vdev;
 use ctap::{OpenOptions, Target};
 
 use crate::Failure;
+use crate::cli::Cli;
 
 /// An open device.
 pub(crate) struct Opened {
@@ -31,11 +32,11 @@ pub(crate) const VIRTUAL_STATE_ENV: &str = "CTAP_VIRTUAL_STATE";
 /// one attached key. `touch_delay` is how long the in-process authenticator's simulated
 /// user takes to touch it.
 pub(crate) fn open(
-    device: Option<&str>,
-    bind: Option<&str>,
+    cli: &Cli,
     config: DeviceConfig,
     touch_delay: Duration,
 ) -> Result<Opened, Failure> {
+    let (device, bind) = (cli.device.as_deref(), cli.bind.as_deref());
     let target = match device {
         Some(name) => name.parse::<Target>()?,
         None => Target::Path(only_key()?),
@@ -73,7 +74,7 @@ pub(crate) fn open(
         }
     };
     let device =
-        opened.map_err(|e| crate::commands::explain(e, "INIT (opening the device)", None))?;
+        opened.map_err(|e| crate::commands::explain(cli, e, "INIT (opening the device)", None))?;
     let description = target.to_string();
     Ok(Opened {
         description,

@@ -154,6 +154,41 @@ fn new_reads_info_and_commands_carry_the_default_timeout() {
 }
 
 #[test]
+fn a_deadline_cuts_every_call_to_the_time_left() {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(10);
+    let opened = Scripted::default()
+        .message(&info(&[], &[]))
+        .ok(&[])
+        .ok(&[])
+        .ok(&[]);
+    let mut ctap = Ctap2::new_until(opened, Some(deadline))
+        .unwrap()
+        .with_timeout(Some(Duration::from_secs(60)));
+    // A per-call time-out longer than the time left is cut; a shorter one is kept.
+    ctap.selection(CallOptions::default()).unwrap();
+    ctap.selection(CallOptions::default().with_timeout(Duration::from_secs(1)))
+        .unwrap();
+    // Past the deadline, a call gets no time at all.
+    ctap = ctap.with_deadline(Some(start));
+    ctap.selection(CallOptions::default()).unwrap();
+    let timeouts = &ctap.device().timeouts;
+    let left = |t: Option<Duration>| t.expect("a deadline was passed down");
+    // The getInfo of opening and the first selection: at most the 10 s left, and
+    // (however slow the machine) not the 60 s default.
+    for call in [0, 1] {
+        let t = left(timeouts[call]);
+        assert!(
+            t <= Duration::from_secs(10) && t > Duration::from_secs(5),
+            "{t:?}"
+        );
+    }
+    assert_eq!(timeouts[2], Some(Duration::from_secs(1)));
+    assert_eq!(timeouts[3], Some(Duration::ZERO));
+}
+
+#[test]
 fn a_status_is_a_ctap_error_with_python_text() {
     let mut ctap = open(
         Scripted::default().status(StatusCode::PIN_INVALID),
