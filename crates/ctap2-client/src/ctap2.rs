@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ctap_device::{CallOptions, CtapDevice};
 use ctap_types::{Command, Ctap2Command, CtapError, StatusCode};
-use ctap2_proto::cbor::{CborMessage, Value};
+use ctap2_proto::cbor::{CborMessage, DecodeMode, Value};
 use ctap2_proto::{
     ClientPinRequest, ClientPinResponse, ConfigRequest, CredentialManagementRequest,
     CredentialManagementResponse, GetAssertionRequest, GetAssertionResponse, Info,
@@ -159,7 +159,7 @@ impl<D: CtapDevice> Ctap2<D> {
         if body.is_empty() {
             return Ok(None);
         }
-        Value::from_slice(&body)
+        Value::from_slice_with(&body, DecodeMode::Relaxed)
             .map(Some)
             .map_err(Error::response("a CTAP2 command"))
     }
@@ -386,13 +386,26 @@ fn send<D: CtapDevice>(
 
 /// Decodes an answer's body; an empty body is an empty map (a command whose answer has
 /// no members).
-fn decode<T: CborMessage>(command: &'static str, body: &[u8]) -> Result<T> {
+/// Reads the body of an authenticator's response (the CBOR after the status byte) as
+/// `T`, the way every command of [`Ctap2`] does: an empty body is an empty map, and the
+/// CBOR is read in [`DecodeMode::Relaxed`] (map keys in any order and long-form
+/// integers are accepted, as python-fido2 and libfido2 accept them from real keys;
+/// malformed CBOR, duplicate keys and indefinite lengths are not). `command` names the
+/// request in the error.
+///
+/// # Errors
+/// [`Error::InvalidResponse`] if the body does not decode as `T`.
+pub fn decode_response<T: CborMessage>(command: &'static str, body: &[u8]) -> Result<T> {
     if body.is_empty() {
         T::from_value(Value::Map(Vec::new()))
     } else {
-        T::from_cbor(body)
+        T::from_cbor_with(body, DecodeMode::Relaxed)
     }
     .map_err(Error::response(command))
+}
+
+fn decode<T: CborMessage>(command: &'static str, body: &[u8]) -> Result<T> {
+    decode_response(command, body)
 }
 
 /// A makeCredential request with the members every registration needs; the others
