@@ -10,7 +10,9 @@ use clap::{ArgMatches, Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ctap", version, propagate_version = true)]
 pub(crate) struct Cli {
-    /// The device: a hidapi path (see `ctap list`), `virtual` (the built-in software
+    /// The device: a hidapi path (see `ctap list`), `serial:SERIAL` (the one attached
+    /// key with that serial number), `touch` (every attached key waits for a touch; the
+    /// one touched first is used, within --timeout), `virtual` (the built-in software
     /// authenticator), or `udp:HOST:PORT` (a simulator, e.g. `ctap serve`). Default: the
     /// one attached key. With PC/SC support: `pcsc` (the first reader with a FIDO card)
     /// or `pcsc:READER`.
