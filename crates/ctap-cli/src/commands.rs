@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ctap::device::{CallOptions, CancelToken, CtapDevice, DeviceConfig, hid};
@@ -105,8 +105,14 @@ pub(crate) fn explain(
 }
 
 /// Ctrl-C for a command that can stop early: sets the flag and cancels the call in
-/// progress (the device gets CTAPHID_CANCEL).
+/// progress (the device gets CTAPHID_CANCEL). A process has one handler: the first call
+/// installs it, later ones (e.g. `--device touch`, then the command's own call) share
+/// its flag and token.
 pub(crate) fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> {
+    static INSTALLED: OnceLock<(Arc<AtomicBool>, CancelToken)> = OnceLock::new();
+    if let Some((interrupted, token)) = INSTALLED.get() {
+        return Ok((Arc::clone(interrupted), token.clone()));
+    }
     let token = CancelToken::new();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -117,6 +123,7 @@ pub(crate) fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> 
         })
         .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
     }
+    let _ = INSTALLED.set((Arc::clone(&interrupted), token.clone()));
     Ok((interrupted, token))
 }
 

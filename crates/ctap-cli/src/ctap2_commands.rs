@@ -358,15 +358,10 @@ struct Interaction {
 
 impl Interaction {
     fn new() -> Self {
-        let token = CancelToken::new();
-        let interrupted = Arc::new(AtomicBool::new(false));
-        let (handler_token, flag) = (token.clone(), Arc::clone(&interrupted));
-        // Only one handler per process: a second command in the same process keeps the
-        // first (tests); the cancel then does not reach it, nothing else breaks.
-        let _ = ctrlc::set_handler(move || {
-            flag.store(true, Ordering::SeqCst);
-            handler_token.cancel();
-        });
+        // The process's one handler (shared with `--device touch`); if it cannot be
+        // installed, Ctrl-C simply ends the process as it would without one.
+        let (interrupted, token) = crate::commands::on_interrupt()
+            .unwrap_or_else(|_| (Arc::new(AtomicBool::new(false)), CancelToken::new()));
         Self { token, interrupted }
     }
 

@@ -170,12 +170,15 @@ fn by_touch(cli: &Cli, config: DeviceConfig) -> Result<Opened, Failure> {
         return Err(Failure::new(message));
     }
     let count = devices.len();
+    // Ctrl-C cancels the wait on every key (each gets CTAPHID_CANCEL).
+    let (interrupted, token) = crate::commands::on_interrupt()?;
     eprintln!(
         "touch the key you mean ({count} key{} waiting for a touch)",
         if count == 1 { " is" } else { "s are" }
     );
-    let options =
-        ctap::select::TouchOptions::default().with_timeout(crate::commands::time_left(cli)?);
+    let options = ctap::select::TouchOptions::default()
+        .with_timeout(crate::commands::time_left(cli)?)
+        .with_cancel(token);
     match ctap::select::by_touch(devices, &options) {
         Ok((index, device)) => {
             let description = names.get(index).cloned().unwrap_or_default();
@@ -184,6 +187,9 @@ fn by_touch(cli: &Cli, config: DeviceConfig) -> Result<Opened, Failure> {
                 description,
                 device,
             })
+        }
+        Err(_) if interrupted.load(std::sync::atomic::Ordering::SeqCst) => {
+            Err(Failure::with_status("cancelled", 130))
         }
         Err(error @ Error::Timeout(_)) => Err(crate::commands::explain(
             cli,

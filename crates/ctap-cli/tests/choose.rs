@@ -245,3 +245,58 @@ fn touch_without_keys_says_so() {
     );
     assert_eq!(ran.code, Some(2), "{ran:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_the_touch_wait_on_every_key() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command as Process, Stdio};
+    let servers = [
+        Server::start(&["--touch-delay", "600000"]),
+        Server::start(&["--touch-delay", "600000"]),
+    ];
+    let keys = json!([
+        entry(&servers[0].address, None),
+        entry(&servers[1].address, None)
+    ]);
+    let mut choosing = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
+        .args(["--device", "touch", "--timeout", "60", "info"])
+        .env_remove("RUST_LOG")
+        .env(FAKE_DEVICES, keys.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(choosing.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.starts_with("touch the key you mean"), "{first:?}");
+    let started = Instant::now();
+    let status = Process::new("kill")
+        .args(["-INT", &choosing.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = loop {
+        if let Some(status) = choosing.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "--device touch did not end on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest.trim(), "ctap: cancelled", "{rest:?}");
+    // Both keys got CTAPHID_CANCEL: neither is still busy with the selection.
+    for server in &servers {
+        let ran = run_listing(
+            &json!([]),
+            &["--device", &server.address, "--timeout", "5", "wink"],
+        );
+        assert_eq!(ran.code, Some(0), "{ran:?}");
+    }
+}
