@@ -10,7 +10,9 @@ use clap::{ArgMatches, Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ctap", version, propagate_version = true)]
 pub(crate) struct Cli {
-    /// The device: a hidapi path (see `ctap list`), `virtual` (the built-in software
+    /// The device: a hidapi path (see `ctap list`), `serial:SERIAL` (the one attached
+    /// key with that serial number), `touch` (every attached key waits for a touch; the
+    /// one touched first is used, within --timeout), `virtual` (the built-in software
     /// authenticator), or `udp:HOST:PORT` (a simulator, e.g. `ctap serve`). Default: the
     /// one attached key. With PC/SC support: `pcsc` (the first reader with a FIDO card)
     /// or `pcsc:READER`.
@@ -21,10 +23,15 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub(crate) bind: Option<String>,
 
-    /// Give up on a call after this many seconds, even if the device keeps sending
-    /// keep-alives.
+    /// Give up after this many seconds, even if the device keeps sending keep-alives:
+    /// one deadline for the whole command (opening the device and every call it makes
+    /// share it). `inf` waits for ever.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0)]
     pub(crate) timeout: f64,
+
+    /// When the command line was read: the `--timeout` deadline counts from here.
+    #[arg(skip = std::time::Instant::now())]
+    pub(crate) started: std::time::Instant,
 
     /// One JSON document per command on stdout (field names are stable; see the README).
     #[arg(long, global = true)]

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ctap::device::{CallOptions, CancelToken, CtapDevice, DeviceConfig, hid};
@@ -57,6 +57,7 @@ pub(crate) fn run(cli: &Cli) -> Outcome {
 /// ran out (from its last keep-alive status) and names `--timeout`; other errors as
 /// they are. `doing` names the request (`PING`, `authenticatorSelection`).
 pub(crate) fn explain(
+    cli: &Cli,
     error: ctap::device::Error,
     doing: &str,
     last: Option<KeepaliveStatus>,
@@ -78,9 +79,12 @@ pub(crate) fn explain(
                 Some(other) => format!("the key kept sending keep-alives (status {other})"),
                 None => "the key had not answered".to_owned(),
             };
+            // The device saw what was left of the command's deadline; people set
+            // (and should be told) the whole of it.
+            let total = call_timeout(cli).unwrap_or(*limit);
             format!(
                 "{doing}: gave up after {} s (--timeout): {state}; raise --timeout to wait longer",
-                limit.as_secs_f64()
+                total.as_secs_f64()
             )
         }
         TimeoutKind::Silence(limit) => {
@@ -95,14 +99,20 @@ pub(crate) fn explain(
                 limit.as_secs_f64()
             )
         }
-        _ => format!("{doing}: {error}; --timeout sets how long a call may take"),
+        _ => format!("{doing}: {error}; --timeout sets how long a command may take"),
     };
     Failure::new(message)
 }
 
 /// Ctrl-C for a command that can stop early: sets the flag and cancels the call in
-/// progress (the device gets CTAPHID_CANCEL).
+/// progress (the device gets CTAPHID_CANCEL). A process has one handler: the first call
+/// installs it, later ones (e.g. `--device touch`, then the command's own call) share
+/// its flag and token.
 pub(crate) fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> {
+    static INSTALLED: OnceLock<(Arc<AtomicBool>, CancelToken)> = OnceLock::new();
+    if let Some((interrupted, token)) = INSTALLED.get() {
+        return Ok((Arc::clone(interrupted), token.clone()));
+    }
     let token = CancelToken::new();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -113,6 +123,7 @@ pub(crate) fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> 
         })
         .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
     }
+    let _ = INSTALLED.set((Arc::clone(&interrupted), token.clone()));
     Ok((interrupted, token))
 }
 
@@ -134,20 +145,36 @@ pub(crate) fn call_timeout(cli: &Cli) -> Result<Duration, Failure> {
         })
 }
 
-/// Opens the device; `--timeout` bounds the INIT (with its CHANNEL_BUSY retries) and
-/// is the default deadline of every call (LOCK included).
+/// What is left of `--timeout` now: the command has one deadline, counted from when
+/// its command line was read, that opening the device and every call share (`inf`:
+/// `Duration::MAX`, no deadline). Zero once it has passed (a call then ends at once
+/// with the deadline error).
+pub(crate) fn time_left(cli: &Cli) -> Result<Duration, Failure> {
+    let total = call_timeout(cli)?;
+    Ok(match cli.started.checked_add(total) {
+        Some(end) => end.saturating_duration_since(Instant::now()),
+        None => total,
+    })
+}
+
+/// The instant `--timeout` ends (`None`: too far ahead to represent, no deadline).
+pub(crate) fn deadline(cli: &Cli) -> Result<Option<Instant>, Failure> {
+    Ok(cli.started.checked_add(call_timeout(cli)?))
+}
+
+/// Opens the device; what is left of `--timeout` bounds the INIT (with its
+/// CHANNEL_BUSY retries).
 fn open(cli: &Cli) -> Result<Opened, Failure> {
-    let timeout = call_timeout(cli)?;
     target::open(
-        cli.device.as_deref(),
-        cli.bind.as_deref(),
-        DeviceConfig::default().with_call_timeout(Some(timeout)),
+        cli,
+        DeviceConfig::default().with_call_timeout(Some(time_left(cli)?)),
         target::VIRTUAL_TOUCH_DELAY,
     )
 }
 
+/// The options of one call: its deadline is what is left of `--timeout`.
 fn options<'a>(cli: &Cli) -> Result<CallOptions<'a>, Failure> {
-    Ok(CallOptions::default().with_timeout(call_timeout(cli)?))
+    Ok(CallOptions::default().with_timeout(time_left(cli)?))
 }
 
 fn print_json(value: &Json) {
@@ -251,7 +278,7 @@ fn info(cli: &Cli) -> Outcome {
                 &[Ctap2Command::GET_INFO.to_u8()],
                 options(cli)?.with_on_keepalive(&mut note),
             )
-            .map_err(|e| explain(e, "authenticatorGetInfo", last))?;
+            .map_err(|e| explain(cli, e, "authenticatorGetInfo", last))?;
         Some(get_info::decode(&answer).map_err(Failure::new)?)
     } else {
         None
@@ -331,7 +358,7 @@ fn ping(cli: &Cli, args: &PingArgs) -> Outcome {
                 if let Some(bar) = &progress {
                     bar.finish_and_clear();
                 }
-                return Err(explain(error, "PING", None));
+                return Err(explain(cli, error, "PING", None));
             }
         };
         rtts.push(sent.elapsed());
@@ -418,7 +445,7 @@ fn wink(cli: &Cli) -> Outcome {
     let Opened { mut device, .. } = open(cli)?;
     device
         .call_with(Command::WINK, &[], options(cli)?)
-        .map_err(|e| explain(e, "WINK", None))?;
+        .map_err(|e| explain(cli, e, "WINK", None))?;
     if cli.json {
         print_json(&json!({ "winked": true }));
     } else {
@@ -429,7 +456,11 @@ fn wink(cli: &Cli) -> Outcome {
 
 fn lock(cli: &Cli, seconds: u8) -> Outcome {
     let Opened { mut device, .. } = open(cli)?;
-    device.lock(seconds)?;
+    // `--seconds` is 0..=10 (clap checks), what `lock` takes; the call gets what is left
+    // of `--timeout`.
+    device
+        .call_with(Command::LOCK, &[seconds], options(cli)?)
+        .map_err(|e| explain(cli, e, "LOCK", None))?;
     if cli.json {
         print_json(
             &json!({ "locked_seconds": seconds, "channel": device.channel_id().to_string() }),
@@ -487,7 +518,7 @@ fn select(cli: &Cli) -> Outcome {
         }
         Err(error) => {
             let last = statuses.lock().ok().and_then(|seen| seen.last().copied());
-            Err(explain(error, "authenticatorSelection", last))
+            Err(explain(cli, error, "authenticatorSelection", last))
         }
     }
 }
@@ -501,7 +532,7 @@ fn raw(cli: &Cli, args: &RawArgs) -> Outcome {
     let mut note = |status| last = Some(status);
     let answer = device
         .call_with(command, &data, options(cli)?.with_on_keepalive(&mut note))
-        .map_err(|e| explain(e, &command.to_string(), last))?;
+        .map_err(|e| explain(cli, e, &command.to_string(), last))?;
     if cli.json {
         print_json(&json!({ "command": command.to_string(), "response": dissect::hex(&answer) }));
     } else {

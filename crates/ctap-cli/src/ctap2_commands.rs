@@ -193,24 +193,45 @@ struct Session {
     ctap: Ctap2<Device>,
 }
 
-/// Opens `--device` for CTAP2, bounded by `--timeout` from INIT on. `virtual` is an
+/// Opens `--device` for CTAP2. `--timeout` is one deadline for the whole command: the
+/// INIT, the getInfo and every later call get what is left of it. `virtual` is an
 /// in-process authenticator that keeps its state in `$CTAP_VIRTUAL_STATE` when set.
 fn open(cli: &Cli) -> Result<Session, Failure> {
-    let timeout = crate::commands::call_timeout(cli)?;
     let Opened { device, .. } = target::open(
-        cli.device.as_deref(),
-        cli.bind.as_deref(),
-        DeviceConfig::default().with_call_timeout(Some(timeout)),
+        cli,
+        DeviceConfig::default().with_call_timeout(Some(crate::commands::time_left(cli)?)),
         VIRTUAL_TOUCH_DELAY,
     )?;
-    let ctap = Ctap2::new(device).map_err(failure)?;
+    let deadline = crate::commands::deadline(cli)?;
+    let ctap = Ctap2::new_until(device, deadline).map_err(|e| failure_in(cli, e))?;
     Ok(Session {
-        ctap: ctap.with_timeout(Some(timeout)),
+        ctap: ctap.with_deadline(deadline),
     })
 }
 
+/// A client error for people; a time-out is explained as the device layer's are
+/// (what was going on, and `--timeout`).
+fn failure_in(cli: &Cli, error: client::Error) -> Failure {
+    match error {
+        client::Error::Device(error @ ctap::device::Error::Timeout(_)) => {
+            crate::commands::explain(cli, error, "the CTAP2 request", None)
+        }
+        other => failure(other),
+    }
+}
+
 fn failure(error: client::Error) -> Failure {
-    Failure::new(error.to_string())
+    match error {
+        // The device saw only what was left of the command's deadline: its number would
+        // mislead, so name the option instead.
+        client::Error::Device(ctap::device::Error::Timeout(
+            ctap::device::TimeoutKind::Deadline(_),
+        )) => Failure::new(
+            "the authenticator did not finish in time: gave up at the end of --timeout \
+             (one deadline for the whole command); raise --timeout to wait longer",
+        ),
+        other => Failure::new(other.to_string()),
+    }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
@@ -337,15 +358,10 @@ struct Interaction {
 
 impl Interaction {
     fn new() -> Self {
-        let token = CancelToken::new();
-        let interrupted = Arc::new(AtomicBool::new(false));
-        let (handler_token, flag) = (token.clone(), Arc::clone(&interrupted));
-        // Only one handler per process: a second command in the same process keeps the
-        // first (tests); the cancel then does not reach it, nothing else breaks.
-        let _ = ctrlc::set_handler(move || {
-            flag.store(true, Ordering::SeqCst);
-            handler_token.cancel();
-        });
+        // The process's one handler (shared with `--device touch`); if it cannot be
+        // installed, Ctrl-C simply ends the process as it would without one.
+        let (interrupted, token) = crate::commands::on_interrupt()
+            .unwrap_or_else(|_| (Arc::new(AtomicBool::new(false)), CancelToken::new()));
         Self { token, interrupted }
     }
 

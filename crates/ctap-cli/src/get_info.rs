@@ -6,23 +6,25 @@
 //! and `--json` alike, so a device cannot write escape sequences to the user's terminal.
 
 use ctap::ctap2::proto::Info;
-use ctap::ctap2::proto::cbor::{CborMessage as _, Value};
+use ctap::ctap2::proto::cbor::Value;
 use serde_json::{Map, Value as Json, json};
 
-/// A getInfo answer (the CBOR after the status byte) decoded by the library and
-/// rendered by [`members`]; the error says which member is wrong.
-///
-/// Relaxed: an answer that is readable but not in CTAP2's canonical form (keys out of
-/// order, long forms) is still shown, as python-fido2 would show it.
+/// A getInfo answer (the CBOR after the status byte) decoded by the library as the
+/// CTAP2 client decodes every response (`ctap2::decode_response`: an answer that is
+/// readable but not in CTAP2's canonical form, keys out of order or long forms, is
+/// accepted, as python-fido2 accepts it) and rendered by [`members`]; the error says
+/// which member is wrong.
 pub(crate) fn decode(cbor: &[u8]) -> Result<Map<String, Json>, String> {
-    let info = Value::from_slice_relaxed(cbor)
-        .and_then(Info::from_value)
-        .map_err(|e| {
-            format!(
-                "the authenticatorGetInfo answer does not decode: {e}\n  \
-                 (`ctap raw --cmd cbor --data 04` shows it raw)"
-            )
-        })?;
+    let info: Info = ctap::ctap2::decode_response("authenticatorGetInfo", cbor).map_err(|e| {
+        let reason = match e {
+            ctap::ctap2::Error::InvalidResponse { error, .. } => error.to_string(),
+            other => other.to_string(),
+        };
+        format!(
+            "the authenticatorGetInfo answer does not decode: {reason}\n  \
+             (`ctap raw --cmd cbor --data 04` shows it raw)"
+        )
+    })?;
     Ok(members(&info))
 }
 
@@ -242,7 +244,7 @@ fn uuid(aaguid: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ctap::ctap2::proto::cbor::MapBuilder;
+    use ctap::ctap2::proto::cbor::{CborMessage as _, MapBuilder};
 
     /// A getInfo answer as a device would send it (canonical CBOR).
     fn answer(extra: &[(i128, Value)]) -> Vec<u8> {
@@ -349,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn decode_is_the_library_decoder_relaxed() {
+    fn decode_is_the_clients_decoder_relaxed() {
         let canonical = answer(&[]);
         assert_eq!(
             decode(&canonical).unwrap(),

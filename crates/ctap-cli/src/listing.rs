@@ -6,8 +6,11 @@
 //! `serial_number`, `input_report_size`, `output_report_size`, and `error` for a device
 //! that cannot be used). When it is set, hidapi is not asked. It exists so the no-key
 //! and several-key paths can be tested on a machine without keys; it is read here and
-//! nowhere else.
+//! nowhere else. A fake entry's `path` may be any `--device` name (`udp:HOST:PORT`,
+//! `virtual`), so that choosing among several keys (`--device serial:...`, `--device
+//! touch`) runs end to end against `ctap serve --udp` authenticators.
 
+use ctap::Target;
 use ctap::device::{Error, OpenFailure, hid};
 use ctap::frame::ReportSize;
 use serde_json::Value as Json;
@@ -23,6 +26,16 @@ pub(crate) fn list_devices() -> Result<Vec<hid::DeviceEntry>, Failure> {
         Ok(text) => fake_devices(&text)
             .map_err(|reason| Failure::new(format!("{FAKE_DEVICES} is not a listing: {reason}"))),
         Err(_) => Ok(hid::list_devices()?),
+    }
+}
+
+/// What a listed path opens: the hidapi path itself, or, in a fake listing, whatever
+/// `--device` name it holds (see the module doc).
+pub(crate) fn target_of(path: &str) -> Result<Target, Failure> {
+    if std::env::var_os(FAKE_DEVICES).is_some() {
+        Ok(path.parse::<Target>()?)
+    } else {
+        Ok(Target::Path(path.to_owned()))
     }
 }
 

@@ -125,7 +125,7 @@ mod with_pcsc {
     use std::sync::atomic::Ordering;
 
     use ctap::device::pcsc::{self, CtapPcscDevice};
-    use ctap::device::{CallOptions, CtapDevice};
+    use ctap::device::{ApduConfig, CallOptions, CtapDevice};
     use ctap::types::{Command, Ctap2Command, KeepaliveStatus};
     use serde_json::json;
 
@@ -143,7 +143,9 @@ mod with_pcsc {
                 let data = dissect::parse_hex(&args.data.replace([' ', ':'], ""))
                     .map_err(|e| Failure::with_status(format!("--data: {e}"), 2))?;
                 let (_, mut device) = open(cli)?;
-                let answer = device.call_with(command, &data, options(cli)?)?;
+                let answer = device
+                    .call_with(command, &data, options(cli)?)
+                    .map_err(|e| crate::commands::explain(cli, e, &command.to_string(), None))?;
                 if cli.json {
                     print_json(
                         &json!({ "command": command.to_string(), "response": dissect::hex(&answer) }),
@@ -172,10 +174,14 @@ mod with_pcsc {
         }
     }
 
+    /// Opens the card; what is left of `--timeout` bounds the SELECT's getInfo probe
+    /// (one deadline for the whole command, as over HID).
     fn open(cli: &Cli) -> Result<(String, CtapPcscDevice), Failure> {
+        let config =
+            ApduConfig::default().with_call_timeout(Some(crate::commands::time_left(cli)?));
         let device = match cli.device.as_deref().and_then(|d| d.strip_prefix("pcsc:")) {
-            Some(reader) => pcsc::open(reader)?,
-            None => pcsc::open_first()?,
+            Some(reader) => pcsc::open_with(reader, config)?,
+            None => pcsc::open_first_with(config)?,
         };
         let reader = device
             .connection()
@@ -184,20 +190,9 @@ mod with_pcsc {
         Ok((format!("pcsc:{reader}"), device))
     }
 
+    /// The options of one call: its deadline is what is left of `--timeout`.
     fn options<'a>(cli: &Cli) -> Result<CallOptions<'a>, Failure> {
-        let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
-            .ok()
-            .filter(|t| !t.is_zero())
-            .ok_or_else(|| {
-                Failure::with_status(
-                    format!(
-                        "--timeout must be a positive number of seconds, got {}",
-                        cli.timeout
-                    ),
-                    2,
-                )
-            })?;
-        Ok(CallOptions::default().with_timeout(timeout))
+        Ok(CallOptions::default().with_timeout(crate::commands::time_left(cli)?))
     }
 
     fn print_json(value: &serde_json::Value) {
@@ -209,11 +204,14 @@ mod with_pcsc {
 
     /// A CTAP2 call whose status byte is checked.
     fn cbor(
+        cli: &Cli,
         device: &mut CtapPcscDevice,
         request: &[u8],
         options: CallOptions<'_>,
     ) -> Result<Vec<u8>, Failure> {
-        let mut answer = device.call_with(Command::CBOR, request, options)?;
+        let mut answer = device
+            .call_with(Command::CBOR, request, options)
+            .map_err(|e| crate::commands::explain(cli, e, "the CTAP2 request", None))?;
         match answer.first().copied() {
             Some(0) => {
                 answer.remove(0);
@@ -238,6 +236,7 @@ mod with_pcsc {
             .unwrap_or_default();
         let members = if capabilities.contains(ctap::types::Capabilities::CBOR) {
             let answer = cbor(
+                cli,
                 &mut device,
                 &[Ctap2Command::GET_INFO.to_u8()],
                 options(cli)?,
@@ -281,7 +280,12 @@ mod with_pcsc {
         let options = options(cli)?
             .with_cancel(token)
             .with_on_keepalive(&mut on_keepalive);
-        let result = cbor(&mut device, &[Ctap2Command::SELECTION.to_u8()], options);
+        let result = cbor(
+            cli,
+            &mut device,
+            &[Ctap2Command::SELECTION.to_u8()],
+            options,
+        );
         match result {
             Ok(_) => {
                 if json {

@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ctap::device::{CtapHidDevice, DeviceConfig, Error, HidConnection};
+use ctap::types::KeepaliveStatus;
 use ctap::virtual_device as vdev;
 use ctap::{OpenOptions, Target};
 
 use crate::Failure;
+use crate::cli::Cli;
 
 /// An open device.
 pub(crate) struct Opened {
@@ -31,14 +33,24 @@ pub(crate) const VIRTUAL_STATE_ENV: &str = "CTAP_VIRTUAL_STATE";
 /// one attached key. `touch_delay` is how long the in-process authenticator's simulated
 /// user takes to touch it.
 pub(crate) fn open(
-    device: Option<&str>,
-    bind: Option<&str>,
+    cli: &Cli,
     config: DeviceConfig,
     touch_delay: Duration,
 ) -> Result<Opened, Failure> {
-    let target = match device {
-        Some(name) => name.parse::<Target>()?,
-        None => Target::Path(only_key()?),
+    let (device, bind) = (cli.device.as_deref(), cli.bind.as_deref());
+    let target = match device.map(|name| (name, choice(name))) {
+        Some((_, Some(Choice::Touch))) => {
+            if bind.is_some() {
+                return Err(Failure::with_status(
+                    "--bind applies to --device udp:HOST:PORT only",
+                    2,
+                ));
+            }
+            return by_touch(cli, config);
+        }
+        Some((_, Some(Choice::Serial(serial)))) => crate::listing::target_of(&by_serial(serial)?)?,
+        Some((name, None)) => name.parse::<Target>()?,
+        None => crate::listing::target_of(&only_key()?)?,
     };
     let bind = match (bind, &target) {
         (None, _) => None,
@@ -73,12 +85,123 @@ pub(crate) fn open(
         }
     };
     let device =
-        opened.map_err(|e| crate::commands::explain(e, "INIT (opening the device)", None))?;
+        opened.map_err(|e| crate::commands::explain(cli, e, "INIT (opening the device)", None))?;
     let description = target.to_string();
     Ok(Opened {
         description,
         device,
     })
+}
+
+/// A key chosen among the listed ones rather than named by path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Choice<'a> {
+    /// `--device serial:SERIAL`: the one key whose HID serial string is SERIAL.
+    Serial(&'a str),
+    /// `--device touch`: the key the user touches (authenticatorSelection on all).
+    Touch,
+}
+
+/// The choice a `--device` name asks for, if it is one (`None`: a target).
+fn choice(device: &str) -> Option<Choice<'_>> {
+    if device == "touch" {
+        return Some(Choice::Touch);
+    }
+    device.strip_prefix("serial:").map(Choice::Serial)
+}
+
+/// The path of the one listed key whose serial number is `serial`; several are refused
+/// with the list of them, none with the list of the keys found.
+fn by_serial(serial: &str) -> Result<String, Failure> {
+    if serial.is_empty() {
+        return Err(Failure::with_status(
+            "--device serial: needs the key's serial number, e.g. --device serial:A1B2 \
+             (`ctap list` shows them)",
+            2,
+        ));
+    }
+    match ctap::select::by_serial_of(crate::listing::list_devices()?, serial) {
+        Ok(info) => Ok(info.path),
+        Err(Error::NotFound(text)) => Err(Failure::new(format!(
+            "--device serial:{}: found no {}",
+            ctap::device::hid::escape_device_string(serial),
+            text.strip_prefix("a ").unwrap_or(&text)
+        ))),
+        Err(Error::InvalidArgument(text)) => Err(Failure::new(
+            text.replace("choose one by path:", "choose one with --device PATH:"),
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `--device touch`: opens every usable listed key, sends each authenticatorSelection
+/// (a key blinks or lights while it waits for a touch), keeps the first one touched and
+/// cancels the others (`ctap::select::by_touch`). What is left of `--timeout` bounds
+/// opening the keys and the wait; the command then runs on the chosen key.
+fn by_touch(cli: &Cli, config: DeviceConfig) -> Result<Opened, Failure> {
+    let mut names = Vec::new();
+    let mut devices = Vec::new();
+    let mut unusable = Vec::new();
+    for entry in crate::listing::list_devices()? {
+        match entry {
+            Ok(info) => {
+                let target = crate::listing::target_of(&info.path)?;
+                let options = OpenOptions::default().with_config(config);
+                match ctap::open_with(&target, &options) {
+                    Ok(device) => {
+                        names.push(info.path);
+                        devices.push(device);
+                    }
+                    Err(error) => unusable.push(format!("{info}: {error}")),
+                }
+            }
+            Err(entry) => unusable.push(entry.to_string()),
+        }
+    }
+    if devices.is_empty() {
+        let mut message = String::from("--device touch: no usable FIDO security key found");
+        for line in &unusable {
+            message.push_str("\n  ");
+            message.push_str(line);
+        }
+        message.push_str(
+            "\nplug in a key, or try the built-in software authenticator: ctap --device virtual <command>",
+        );
+        return Err(Failure::new(message));
+    }
+    let count = devices.len();
+    // Ctrl-C cancels the wait on every key (each gets CTAPHID_CANCEL).
+    let (interrupted, token) = crate::commands::on_interrupt()?;
+    eprintln!(
+        "touch the key you mean ({count} key{} waiting for a touch)",
+        if count == 1 { " is" } else { "s are" }
+    );
+    let options = ctap::select::TouchOptions::default()
+        .with_timeout(crate::commands::time_left(cli)?)
+        .with_cancel(token);
+    match ctap::select::by_touch(devices, &options) {
+        Ok((index, device)) => {
+            let description = names.get(index).cloned().unwrap_or_default();
+            eprintln!("chosen by touch: {description}");
+            Ok(Opened {
+                description,
+                device,
+            })
+        }
+        Err(_) if interrupted.load(std::sync::atomic::Ordering::SeqCst) => {
+            Err(Failure::with_status("cancelled", 130))
+        }
+        Err(error @ Error::Timeout(_)) => Err(crate::commands::explain(
+            cli,
+            error,
+            &format!("--device touch ({count} keys)"),
+            Some(KeepaliveStatus::UPNEEDED),
+        )),
+        Err(error) => Err(Failure::new(format!(
+            "--device touch: no key could be chosen ({error}); a key without CTAP2 \
+             (authenticatorSelection) cannot be chosen by touch: name it with --device PATH"
+        ))),
+    }
 }
 
 /// The path of the one usable key, or a message that lists what was found.
@@ -98,9 +221,10 @@ fn only_key() -> Result<String, Failure> {
             );
             Err(Failure::new(message))
         }
-        Err(Error::InvalidArgument(text)) => Err(Failure::new(
-            text.replace("choose one by path:", "choose one with --device PATH:"),
-        )),
+        Err(Error::InvalidArgument(text)) => Err(Failure::new(text.replace(
+            "choose one by path:",
+            "choose one with --device PATH, --device serial:SERIAL or --device touch:",
+        ))),
         Err(other) => Err(other.into()),
     }
 }

@@ -1,6 +1,8 @@
 //! `--timeout` bounds every command, opening the device included, against a hostile
 //! device over UDP: one that sends KEEPALIVE forever, answers INIT with CHANNEL_BUSY
-//! forever, or never answers INIT. No value of `--timeout` panics.
+//! forever, never answers INIT, or answers INIT late and then sends KEEPALIVE forever
+//! (`--timeout` is one deadline for the whole command, not one per step). No value of
+//! `--timeout` panics.
 //!
 //! The deadline is the subject, so the time is measured on the wall clock, around the
 //! whole process (its start-up included).
@@ -21,6 +23,8 @@ enum Mode {
     KeepaliveForever,
     BusyInit,
     SilentInit,
+    /// INIT answered after this long, then KEEPALIVE forever.
+    SlowInitThenKeepalive(Duration),
 }
 
 /// The hostile device, serving on its own thread until dropped.
@@ -71,8 +75,18 @@ impl Drop for Hostile {
 fn serve(socket: &UdpSocket, mode: Mode, stop: &AtomicBool) {
     // Hosts whose request is answered with keep-alives, forever.
     let mut streams: HashMap<SocketAddr, [u8; 4]> = HashMap::new();
+    // INIT answers held back until their time: (due, peer, report).
+    let mut late: Vec<(Instant, SocketAddr, [u8; 64])> = Vec::new();
     let mut buf = [0u8; 128];
     while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        late.retain(|(due, peer, report)| {
+            let keep = *due > now;
+            if !keep {
+                let _ = socket.send_to(report, peer);
+            }
+            keep
+        });
         if let Ok((len, peer)) = socket.recv_from(&mut buf) {
             if len < 64 || buf[4] & 0x80 == 0 {
                 continue;
@@ -83,11 +97,19 @@ fn serve(socket: &UdpSocket, mode: Mode, stop: &AtomicBool) {
                 (0x06, Mode::BusyInit) => {
                     let _ = socket.send_to(&report(cid, 0x3F, &[0x06]), peer);
                 }
-                (0x06, Mode::KeepaliveForever) => {
+                (0x06, Mode::KeepaliveForever | Mode::SlowInitThenKeepalive(_)) => {
                     let mut answer = buf[7..15].to_vec();
                     answer.extend_from_slice(&CID);
                     answer.extend_from_slice(&[2, 1, 0, 0, 0x0D]);
-                    let _ = socket.send_to(&report(cid, 0x06, &answer), peer);
+                    let init = report(cid, 0x06, &answer);
+                    match mode {
+                        Mode::SlowInitThenKeepalive(delay) => {
+                            late.push((Instant::now() + delay, peer, init));
+                        }
+                        _ => {
+                            let _ = socket.send_to(&init, peer);
+                        }
+                    }
                 }
                 _ => {
                     streams.insert(peer, cid);
@@ -162,6 +184,51 @@ fn every_command_ends_at_its_deadline_against_init_busy_forever() {
 #[test]
 fn every_command_ends_at_its_deadline_against_init_never_answered() {
     every_command_ends_on_time(Mode::SilentInit);
+}
+
+#[test]
+fn timeout_is_one_deadline_for_opening_and_the_calls_together() {
+    // INIT is answered after 60% of --timeout, then the call gets keep-alives forever:
+    // with a deadline per step the command would take about 1.6 times --timeout.
+    let timeout = Duration::from_secs(2);
+    let device = Hostile::start(Mode::SlowInitThenKeepalive(timeout * 6 / 10));
+    let target = format!("udp:{}", device.address);
+    let commands: [&[&str]; 8] = [
+        &["info"],
+        &["ping"],
+        &["wink"],
+        &["lock", "--seconds", "1"],
+        &["select"],
+        &["raw", "--cmd", "cbor", "--data", "04"],
+        &["pin", "status"],
+        &["cred", "list"],
+    ];
+    let runs: Vec<_> = commands
+        .iter()
+        .map(|command| {
+            let mut args = vec!["--device", target.as_str(), "--timeout", "2"];
+            args.extend_from_slice(command);
+            let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+            thread::spawn(move || {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                (args.clone(), ctap(&refs))
+            })
+        })
+        .collect();
+    for run in runs {
+        let (args, (output, took)) = run.join().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--timeout"), "{args:?}: {stderr}");
+        // The whole command within --timeout, plus a margin for process start-up on a
+        // loaded machine (well under the 1.2 s a second full deadline would add).
+        assert!(
+            took >= timeout - Duration::from_millis(50)
+                && took <= timeout + Duration::from_millis(900),
+            "{args:?} took {took:?}: {stderr}"
+        );
+    }
 }
 
 #[test]

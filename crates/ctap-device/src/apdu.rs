@@ -287,6 +287,19 @@ pub struct ApduConfig {
     /// The longest answer accepted (GET RESPONSE parts are added up); a card that sends
     /// more breaks the protocol.
     pub max_response: usize,
+    /// The overall deadline of every operation that has no time-out of its own: the
+    /// getInfo probe when opening a `U2F_V2` applet, and each call whose
+    /// [`CallOptions::timeout`] is `None`. Same default and meaning as
+    /// [`DeviceConfig::call_timeout`](crate::DeviceConfig::call_timeout): 2 minutes
+    /// ([`DEFAULT_CALL_TIMEOUT`](crate::DEFAULT_CALL_TIMEOUT)), so that a card answering
+    /// 9100 forever cannot hold a call forever; [`CallOptions::timeout`] overrides it
+    /// ([`CallOptions::without_deadline`] still means none); `None` is the explicit
+    /// opt-in for "no deadline", and a time-out too long to add to the current time
+    /// also means none (never an overflow). When it passes the card gets the cancelling
+    /// poll and the call ends with [`TimeoutKind::Deadline`] (after at most
+    /// [`cancel_grace`](Self::cancel_grace) more). A single transmit that blocks in the
+    /// PC/SC service is not interrupted: the deadline is checked between APDUs.
+    pub call_timeout: Option<Duration>,
 }
 
 impl Default for ApduConfig {
@@ -296,6 +309,7 @@ impl Default for ApduConfig {
             poll_interval: Duration::from_millis(100),
             cancel_grace: Duration::from_millis(500),
             max_response: 1 << 16,
+            call_timeout: Some(crate::DEFAULT_CALL_TIMEOUT),
         }
     }
 }
@@ -319,6 +333,13 @@ impl ApduConfig {
     #[must_use]
     pub const fn with_cancel_grace(mut self, value: Duration) -> Self {
         self.cancel_grace = value;
+        self
+    }
+
+    /// Sets [`call_timeout`](Self::call_timeout) (`None`: no deadline).
+    #[must_use]
+    pub const fn with_call_timeout(mut self, value: Option<Duration>) -> Self {
+        self.call_timeout = value;
         self
     }
 }
@@ -551,7 +572,8 @@ impl<C: ApduConnection> CtapApduDevice<C> {
         request: &[u8],
         options: &mut CallOptions<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let deadline = Deadline::after(options.timeout, Instant::now());
+        let deadline =
+            Deadline::after(options.timeout.or(self.config.call_timeout), Instant::now());
         let (mut answer, mut sw) = self.exchange(
             CLA_NFCCTAP,
             INS_NFCCTAP_MSG,

@@ -28,7 +28,9 @@ pub trait CtapDevice {
     /// Sends `command` with `data` and returns the answer's payload, with the default
     /// options (no cancel token, no keep-alive callback, the device's default overall
     /// deadline and silence limit: for a [`CtapHidDevice`](crate::CtapHidDevice),
-    /// [`DeviceConfig::call_timeout`](crate::DeviceConfig::call_timeout), 2 minutes by
+    /// [`DeviceConfig::call_timeout`](crate::DeviceConfig::call_timeout), for a
+    /// [`CtapApduDevice`](crate::CtapApduDevice)
+    /// [`ApduConfig::call_timeout`](crate::ApduConfig::call_timeout), 2 minutes by
     /// default).
     ///
     /// # Errors
@@ -105,8 +107,8 @@ pub struct CallOptions<'a> {
     pub on_keepalive: Option<&'a mut dyn FnMut(KeepaliveStatus)>,
     /// The overall deadline of the call, whatever the device sends: it bounds the whole
     /// call (resynchronising, re-INIT, CHANNEL_BUSY retries, the CANCEL grace). `None`:
-    /// the device's default ([`DeviceConfig::call_timeout`](crate::DeviceConfig::call_timeout),
-    /// 2 minutes). A time-out too long to add to the current time (e.g.
+    /// the device's default ([`DeviceConfig::call_timeout`](crate::DeviceConfig::call_timeout)
+    /// or [`ApduConfig::call_timeout`](crate::ApduConfig::call_timeout), 2 minutes). A time-out too long to add to the current time (e.g.
     /// [`Duration::MAX`], see [`without_deadline`](Self::without_deadline)) means no
     /// deadline at all: then only the silence limit and the cancel token end the call.
     pub timeout: Option<Duration>,

@@ -260,10 +260,19 @@ pub fn open_with(reader: &str, config: ApduConfig) -> Result<CtapPcscDevice, Err
 /// # Errors
 /// [`Error::NotFound`] if no reader has one, [`Error::Open`] if pcscd cannot be reached.
 pub fn open_first() -> Result<CtapPcscDevice, Error> {
+    open_first_with(ApduConfig::default())
+}
+
+/// As [`open_first`], with an [`ApduConfig`] (e.g. its
+/// [`call_timeout`](ApduConfig::call_timeout)).
+///
+/// # Errors
+/// As [`open_first`].
+pub fn open_first_with(config: ApduConfig) -> Result<CtapPcscDevice, Error> {
     let context = establish()?;
     let names = reader_names(&context)?;
     for name in &names {
-        match open_on(&context, name, ApduConfig::default()) {
+        match open_on(&context, name, config.clone()) {
             Ok(device) => return Ok(device),
             Err(error) => log::debug!("pcsc:{name}: not a FIDO card: {error}"),
         }

@@ -10,6 +10,10 @@
 //!
 //! It is sans-IO: [`NfcApplet::process`] takes one command APDU and returns the response
 //! APDU; the vpcd driver ([`VpcdCard`](crate::VpcdCard)) or a test moves the bytes.
+//!
+//! One answer is the applet's own: authenticatorGetInfo's `transports` (0x09) says
+//! `["nfc"]`, the transport the host reached the key by (over CTAPHID the same
+//! authenticator says `["usb"]`); the rest of getInfo is the authenticator's.
 
 use std::fmt;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -22,6 +26,7 @@ use ctap_device::apdu::{
 };
 use ctap_device::{CallOptions, CancelToken, CtapDevice, CtapHidDevice, Error};
 use ctap_types::{Command, KeepaliveStatus};
+use ctap2_proto::cbor::Value;
 
 use crate::{VirtualAuthenticator, VirtualConnection};
 
@@ -85,6 +90,8 @@ pub struct NfcApplet {
     /// with the last of them.
     outgoing: Vec<u8>,
     outgoing_sw: StatusWord,
+    /// The running CBOR call is authenticatorGetInfo (its answer gets `transports`).
+    get_info: bool,
 }
 
 impl NfcApplet {
@@ -106,6 +113,7 @@ impl NfcApplet {
             chain: None,
             outgoing: Vec::new(),
             outgoing_sw: StatusWord::SUCCESS,
+            get_info: false,
         }
     }
 
@@ -174,6 +182,7 @@ impl NfcApplet {
             _ if !self.selected => status(StatusWord::CONDITIONS_NOT_SATISFIED),
             (CLA_NFCCTAP, INS_NFCCTAP_MSG) => {
                 self.abandon();
+                self.get_info = data.first() == Some(&GET_INFO);
                 self.start(Command::CBOR, data.to_vec());
                 let wait = if command.p1 & P1_GETRESPONSE_SUPPORTED != 0 {
                     self.config.answer_wait
@@ -233,6 +242,10 @@ impl NfcApplet {
     /// keep-alive status.
     fn poll(&mut self, wait: Duration, le: usize, extended: bool) -> Vec<u8> {
         match self.wait(wait) {
+            Some(Ok(answer)) if self.get_info => {
+                self.get_info = false;
+                self.answer(over_nfc(answer), le, extended)
+            }
             Some(Ok(answer)) => self.answer(answer, le, extended),
             // A CTAPHID ERROR is a CTAP status over NFC (python-fido2 reads it so too).
             Some(Err(Error::Hid(code))) => self.answer(vec![code.to_u8()], le, extended),
@@ -394,6 +407,37 @@ fn status(sw: StatusWord) -> Vec<u8> {
     sw.to_bytes().to_vec()
 }
 
+/// The authenticatorGetInfo command byte.
+const GET_INFO: u8 = 0x04;
+
+/// getInfo's `transports` member (CTAP 2.1 §6.4).
+const TRANSPORTS: i128 = 0x09;
+
+/// A successful authenticatorGetInfo answer with `transports` set to `["nfc"]`: the
+/// authenticator behind the applet answers as the USB key it is served as, and a host
+/// that reached it over NFC must read the transport it used. Anything else (an error
+/// status, an answer that does not decode) passes unchanged.
+fn over_nfc(answer: Vec<u8>) -> Vec<u8> {
+    let Some((&0, body)) = answer.split_first() else {
+        return answer;
+    };
+    let Ok(Value::Map(mut members)) = Value::from_slice(body) else {
+        return answer;
+    };
+    let nfc = Value::Array(vec![Value::text("nfc")]);
+    match members
+        .iter_mut()
+        .find(|(key, _)| *key == Value::Int(TRANSPORTS))
+    {
+        Some((_, value)) => *value = nfc,
+        None => members.push((Value::Int(TRANSPORTS), nfc)),
+    }
+    let mut rewritten = vec![0];
+    // The encoder sorts the members: the answer stays canonical.
+    Value::Map(members).encode_into(&mut rewritten);
+    rewritten
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -449,7 +493,34 @@ mod tests {
         assert_eq!(device.capabilities(), Capabilities::CBOR);
         let info = device.call(Command::CBOR, &[0x04]).unwrap();
         assert_eq!(info.first(), Some(&0x00));
-        assert_eq!(info, over_hid(&authenticator, &[0x04]));
+        // Everything as over CTAPHID but the transport the host came by.
+        assert_eq!(info, over_nfc(over_hid(&authenticator, &[0x04])));
+    }
+
+    #[test]
+    fn get_info_says_nfc_over_the_applet_and_usb_over_hid() {
+        use ctap2_proto::{CborMessage as _, Info};
+        let authenticator = authenticator(TouchPolicy::IMMEDIATE);
+        let mut device = card(&authenticator, AppletConfig::default(), host());
+        let over_card = device.call(Command::CBOR, &[0x04]).unwrap();
+        let info = Info::from_cbor(&over_card[1..]).expect("canonical getInfo");
+        assert_eq!(info.transports, ["nfc"]);
+        let info = Info::from_cbor(&over_hid(&authenticator, &[0x04])[1..]).unwrap();
+        assert_eq!(info.transports, ["usb"]);
+        // Only getInfo is rewritten: another answer (a PIN retries count) passes as it
+        // came, and a getInfo after it says nfc again.
+        let retries = device
+            .call(Command::CBOR, &[0x06, 0xA2, 0x01, 0x01, 0x02, 0x01])
+            .unwrap();
+        assert_eq!(
+            retries,
+            over_hid(&authenticator, &[0x06, 0xA2, 0x01, 0x01, 0x02, 0x01])
+        );
+        assert_eq!(device.call(Command::CBOR, &[0x04]).unwrap(), over_card);
+        // An error status and an answer that is not a map are not touched.
+        assert_eq!(over_nfc(vec![0x01]), [0x01]);
+        assert_eq!(over_nfc(vec![0x00, 0x80]), [0x00, 0x80]);
+        assert_eq!(over_nfc(Vec::new()), Vec::<u8>::new());
     }
 
     #[test]
@@ -462,7 +533,7 @@ mod tests {
         let mut device = card(&authenticator, applet, host());
         let info = device.call(Command::CBOR, &[0x04]).unwrap();
         assert!(info.len() > 3 * 16, "getInfo is {} bytes", info.len());
-        assert_eq!(info, over_hid(&authenticator, &[0x04]));
+        assert_eq!(info, over_nfc(over_hid(&authenticator, &[0x04])));
     }
 
     #[test]
@@ -473,7 +544,7 @@ mod tests {
         // reordered parts would make it answer INVALID_COMMAND (0x01) instead.
         let mut request = vec![0x04];
         request.extend(std::iter::repeat_n(0xA5, 700));
-        let expected = over_hid(&authenticator, &request);
+        let expected = over_nfc(over_hid(&authenticator, &request));
         assert_eq!(expected.first(), Some(&0x00));
         let mut short = card(&authenticator, AppletConfig::default(), host());
         assert_eq!(short.call(Command::CBOR, &request).unwrap(), expected);
@@ -485,7 +556,7 @@ mod tests {
         assert_eq!(extended.call(Command::CBOR, &request).unwrap(), expected);
         assert_eq!(
             extended.call(Command::CBOR, &[0x04]).unwrap(),
-            over_hid(&authenticator, &[0x04])
+            over_nfc(over_hid(&authenticator, &[0x04]))
         );
     }
 

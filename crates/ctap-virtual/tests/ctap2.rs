@@ -1783,3 +1783,38 @@ proptest! {
         prop_assert!(device.load_state(&valid).is_ok());
     }
 }
+
+/// Hosts read responses in the relaxed mode (keys in any order, long forms), but the
+/// authenticator keeps CTAP 2.1 §8's rule for requests: only canonical CBOR.
+#[test]
+fn requests_must_be_canonical_even_though_hosts_read_relaxed() {
+    let mut host = Host::new(config());
+    // clientPIN getRetries {1: 1, 2: 1}: canonical, answered.
+    assert_eq!(
+        host.ctap(0x06, &[0xA2, 0x01, 0x01, 0x02, 0x01]).status,
+        StatusCode::SUCCESS
+    );
+    for (params, why) in [
+        (&[0xA2, 0x02, 0x01, 0x01, 0x01][..], "keys out of order"),
+        (
+            &[0xA2, 0x01, 0x18, 0x01, 0x02, 0x01][..],
+            "value in a long form",
+        ),
+        (
+            &[0xA2, 0x18, 0x01, 0x01, 0x02, 0x01][..],
+            "key in a long form",
+        ),
+    ] {
+        assert_eq!(
+            host.ctap(0x06, params).status,
+            StatusCode::INVALID_CBOR,
+            "{why}"
+        );
+    }
+    // makeCredential with its first key (clientDataHash) in a long form.
+    let canonical = make_request("example.com", 1, Algorithm::ES256).to_cbor();
+    assert_eq!(canonical[1], 0x01, "key 1 follows the map head");
+    let long_key = [&canonical[..1], &[0x18, 0x01], &canonical[2..]].concat();
+    assert_eq!(host.ctap(0x01, &long_key).status, StatusCode::INVALID_CBOR);
+    assert_eq!(host.ctap(0x01, &canonical).status, StatusCode::SUCCESS);
+}

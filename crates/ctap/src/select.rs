@@ -158,22 +158,80 @@ fn check_status(answer: &[u8]) -> Result<(), Error> {
 /// The attached FIDO key whose serial number is `serial`.
 ///
 /// # Errors
-/// [`Error::NotFound`] if no listed key has that serial number, [`Error::Open`] if it
-/// has but cannot be used (with the reason), then as [`hid::list_devices`].
+/// As [`by_serial_of`], then as [`hid::list_devices`].
 ///
 /// [`hid::list_devices`]: ctap_device::hid::list_devices
 #[cfg(feature = "hidapi")]
 pub fn by_serial(serial: &str) -> Result<ctap_device::hid::HidDeviceInfo, Error> {
-    for entry in ctap_device::hid::list_devices()? {
-        match entry {
-            Ok(info) if info.serial_number.as_deref() == Some(serial) => return Ok(info),
-            Err(unusable) if unusable.info.serial_number.as_deref() == Some(serial) => {
-                return Err(unusable.error);
-            }
-            _ => {}
+    by_serial_of(ctap_device::hid::list_devices()?, serial)
+}
+
+/// [`by_serial`] over a listing the caller already has. The serial number must match
+/// the HID serial string exactly, and name one key: two keys with the same serial
+/// number (a vendor that gives every unit the same one, or none and an empty string)
+/// are refused rather than one picked at random.
+///
+/// # Errors
+/// [`Error::NotFound`] if no listed key has that serial number (its text lists the keys
+/// found, with their serial numbers); [`Error::InvalidArgument`] if several have it
+/// (its text lists them: pick one by path); the key's own error (typically
+/// [`Error::Open`] with the reason) if the one key with that serial number cannot be
+/// used.
+#[cfg(feature = "hidapi")]
+pub fn by_serial_of(
+    entries: Vec<ctap_device::hid::DeviceEntry>,
+    serial: &str,
+) -> Result<ctap_device::hid::HidDeviceInfo, Error> {
+    use ctap_device::hid::{HidDeviceInfo, escape_device_string};
+    let describe = |info: &HidDeviceInfo| match &info.serial_number {
+        Some(found) => format!("{info} serial {}", escape_device_string(found)),
+        None => format!("{info} (no serial number)"),
+    };
+    let wanted = escape_device_string(serial);
+    let mut others = Vec::new();
+    let mut matching = Vec::new();
+    for entry in entries {
+        let info = match &entry {
+            Ok(info) => info,
+            Err(unusable) => &unusable.info,
+        };
+        if info.serial_number.as_deref() == Some(serial) {
+            matching.push(entry);
+        } else {
+            others.push(describe(info));
         }
     }
-    Err(Error::NotFound(format!("serial number {serial}")))
+    match matching.len() {
+        0 => {
+            let mut message = format!("a FIDO security key with serial number {wanted}");
+            if others.is_empty() {
+                message.push_str(" (no keys found)");
+            } else {
+                message.push_str("; the keys found:");
+                for other in &others {
+                    message.push_str(&format!("\n  {other}"));
+                }
+            }
+            Err(Error::NotFound(message))
+        }
+        1 => match matching.pop() {
+            Some(Ok(info)) => Ok(info),
+            Some(Err(unusable)) => Err(unusable.error),
+            None => Err(Error::NotFound(wanted)),
+        },
+        count => {
+            let mut message = format!(
+                "{count} FIDO security keys have serial number {wanted}; choose one by path:"
+            );
+            for entry in &matching {
+                match entry {
+                    Ok(info) => message.push_str(&format!("\n  {}", describe(info))),
+                    Err(unusable) => message.push_str(&format!("\n  {unusable}")),
+                }
+            }
+            Err(Error::InvalidArgument(message))
+        }
+    }
 }
 
 /// The one usable FIDO key attached: what `ctap` uses without `--device`.
@@ -299,5 +357,95 @@ mod tests {
         let options = TouchOptions::default().with_timeout(Duration::from_millis(100));
         let error = by_touch(devices, &options).unwrap_err();
         assert!(matches!(error, Error::Timeout(_)), "{error}");
+    }
+}
+
+#[cfg(all(test, feature = "hidapi"))]
+mod serial_tests {
+    use super::*;
+    use ctap_device::OpenFailure;
+    use ctap_device::hid::{DeviceEntry, HidDeviceInfo, UnusableDevice};
+
+    fn key(path: &str, serial: Option<&str>) -> HidDeviceInfo {
+        HidDeviceInfo {
+            path: path.to_owned(),
+            vendor_id: 0x1050,
+            product_id: 0x0407,
+            product: Some("Key".to_owned()),
+            manufacturer: None,
+            serial_number: serial.map(str::to_owned),
+            report_sizes: None,
+        }
+    }
+
+    fn listing() -> Vec<DeviceEntry> {
+        vec![
+            Ok(key("/dev/hidraw1", Some("AAA"))),
+            Ok(key("/dev/hidraw2", Some("BBB"))),
+            Ok(key("/dev/hidraw3", Some("BBB"))),
+            Ok(key("/dev/hidraw4", None)),
+            Err(UnusableDevice {
+                info: key("/dev/hidraw5", Some("CCC")),
+                error: Error::Open {
+                    path: "/dev/hidraw5".to_owned(),
+                    kind: OpenFailure::Other,
+                    reason: "Permission denied".to_owned(),
+                    hint: None,
+                },
+            }),
+        ]
+    }
+
+    #[test]
+    fn one_key_with_the_serial_is_chosen() {
+        assert_eq!(by_serial_of(listing(), "AAA").unwrap().path, "/dev/hidraw1");
+    }
+
+    #[test]
+    fn several_keys_with_the_serial_are_refused_and_listed() {
+        let Err(Error::InvalidArgument(text)) = by_serial_of(listing(), "BBB") else {
+            panic!("two keys have serial BBB");
+        };
+        assert!(
+            text.starts_with("2 FIDO security keys have serial number BBB"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/dev/hidraw2") && text.contains("/dev/hidraw3"),
+            "{text}"
+        );
+        assert!(!text.contains("/dev/hidraw1"), "{text}");
+    }
+
+    #[test]
+    fn no_key_with_the_serial_lists_what_was_found() {
+        let Err(Error::NotFound(text)) = by_serial_of(listing(), "aaa") else {
+            panic!("serial numbers match exactly");
+        };
+        assert!(text.contains("serial number aaa"), "{text}");
+        assert!(
+            text.contains("/dev/hidraw1 (1050:0407 Key) serial AAA"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/dev/hidraw4 (1050:0407 Key) (no serial number)"),
+            "{text}"
+        );
+        let Err(Error::NotFound(text)) = by_serial_of(Vec::new(), "AAA") else {
+            panic!("nothing listed");
+        };
+        assert!(text.ends_with("(no keys found)"), "{text}");
+        // A device's serial string cannot write escape sequences to a terminal.
+        let Err(Error::NotFound(text)) = by_serial_of(Vec::new(), "\u{1b}[2J") else {
+            panic!("nothing listed");
+        };
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+
+    #[test]
+    fn the_one_key_with_the_serial_that_cannot_be_used_says_why() {
+        let error = by_serial_of(listing(), "CCC").unwrap_err();
+        assert!(matches!(error, Error::Open { .. }), "{error}");
+        assert!(error.to_string().contains("Permission denied"), "{error}");
     }
 }

@@ -2,11 +2,11 @@
 //! `fido2.ctap2.Ctap2`).
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ctap_device::{CallOptions, CtapDevice};
 use ctap_types::{Command, Ctap2Command, CtapError, StatusCode};
-use ctap2_proto::cbor::{CborMessage, Value};
+use ctap2_proto::cbor::{CborMessage, DecodeMode, Value};
 use ctap2_proto::{
     ClientPinRequest, ClientPinResponse, ConfigRequest, CredentialManagementRequest,
     CredentialManagementResponse, GetAssertionRequest, GetAssertionResponse, Info,
@@ -25,11 +25,13 @@ use crate::{Error, Result};
 /// `selection`, `reset`) take [`CallOptions`]: a cancel token and a keep-alive callback
 /// pass through to [`CtapDevice::call_with`] as they are. The others use the default
 /// options. Every call gets [`timeout`](Self::with_timeout) as its overall deadline
-/// unless its options set one.
+/// unless its options set one; a [`deadline`](Self::with_deadline) bounds every call
+/// together (a command of several calls ends by one instant).
 pub struct Ctap2<D> {
     device: D,
     info: Info,
     timeout: Option<Duration>,
+    deadline: Option<Instant>,
     rng: Box<dyn Randomness>,
 }
 
@@ -38,6 +40,7 @@ impl<D> fmt::Debug for Ctap2<D> {
         f.debug_struct("Ctap2")
             .field("info", &self.info)
             .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -48,7 +51,17 @@ impl<D: CtapDevice> Ctap2<D> {
     /// # Errors
     /// [`Error::Unsupported`] if the device has no CBOR capability; the errors of
     /// [`get_info`](Self::get_info).
-    pub fn new(mut device: D) -> Result<Self> {
+    pub fn new(device: D) -> Result<Self> {
+        Self::new_until(device, None)
+    }
+
+    /// As [`new`](Self::new), with a [`deadline`](Self::with_deadline) that bounds the
+    /// getInfo of opening too.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); a deadline that passes first ends the getInfo with the
+    /// device's time-out error.
+    pub fn new_until(mut device: D, deadline: Option<Instant>) -> Result<Self> {
         if !device
             .capabilities()
             .contains(ctap_types::Capabilities::CBOR)
@@ -63,13 +76,14 @@ impl<D: CtapDevice> Ctap2<D> {
                 &mut device,
                 Ctap2Command::GET_INFO,
                 None,
-                CallOptions::default(),
+                bounded(CallOptions::default(), deadline, Instant::now()),
             )?,
         )?;
         Ok(Self {
             device,
             info,
             timeout: None,
+            deadline,
             rng: Box::new(SystemRandom),
         })
     }
@@ -79,6 +93,18 @@ impl<D: CtapDevice> Ctap2<D> {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the instant by which every later call must end, whatever the per-call
+    /// time-outs say (`None`: none): each call's overall deadline is cut to the time
+    /// left, so a command made of several calls (PIN token, then the request) takes no
+    /// longer than the caller allows in total, however the time splits between the
+    /// calls. A call made after the instant ends at once with the device's
+    /// [`TimeoutKind::Deadline`](ctap_device::TimeoutKind::Deadline) error.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -133,7 +159,7 @@ impl<D: CtapDevice> Ctap2<D> {
         if body.is_empty() {
             return Ok(None);
         }
-        Value::from_slice(&body)
+        Value::from_slice_with(&body, DecodeMode::Relaxed)
             .map(Some)
             .map_err(Error::response("a CTAP2 command"))
     }
@@ -315,8 +341,23 @@ impl<D: CtapDevice> Ctap2<D> {
         if options.timeout.is_none() {
             options.timeout = self.timeout;
         }
+        let options = bounded(options, self.deadline, Instant::now());
         send(&mut self.device, command, request, options)
     }
+}
+
+/// `options` with its overall time-out cut to what is left until `deadline` at `now`
+/// (unchanged without a deadline).
+fn bounded(
+    mut options: CallOptions<'_>,
+    deadline: Option<Instant>,
+    now: Instant,
+) -> CallOptions<'_> {
+    if let Some(end) = deadline {
+        let left = end.saturating_duration_since(now);
+        options.timeout = Some(options.timeout.map_or(left, |timeout| timeout.min(left)));
+    }
+    options
 }
 
 /// One CTAP2 command: `command byte || CBOR` out, `status byte || CBOR` back; the body
@@ -345,13 +386,26 @@ fn send<D: CtapDevice>(
 
 /// Decodes an answer's body; an empty body is an empty map (a command whose answer has
 /// no members).
-fn decode<T: CborMessage>(command: &'static str, body: &[u8]) -> Result<T> {
+/// Reads the body of an authenticator's response (the CBOR after the status byte) as
+/// `T`, the way every command of [`Ctap2`] does: an empty body is an empty map, and the
+/// CBOR is read in [`DecodeMode::Relaxed`] (map keys in any order and long-form
+/// integers are accepted, as python-fido2 and libfido2 accept them from real keys;
+/// malformed CBOR, duplicate keys and indefinite lengths are not). `command` names the
+/// request in the error.
+///
+/// # Errors
+/// [`Error::InvalidResponse`] if the body does not decode as `T`.
+pub fn decode_response<T: CborMessage>(command: &'static str, body: &[u8]) -> Result<T> {
     if body.is_empty() {
         T::from_value(Value::Map(Vec::new()))
     } else {
-        T::from_cbor(body)
+        T::from_cbor_with(body, DecodeMode::Relaxed)
     }
     .map_err(Error::response(command))
+}
+
+fn decode<T: CborMessage>(command: &'static str, body: &[u8]) -> Result<T> {
+    decode_response(command, body)
 }
 
 /// A makeCredential request with the members every registration needs; the others

@@ -387,7 +387,8 @@ impl<'c, D: CtapDevice> LargeBlobs<'c, D> {
         if Sha256::digest(array).get(..CHECKSUM_LEN) != Some(checksum) {
             return Ok(Vec::new());
         }
-        Value::from_slice(array)
+        // Written by whichever platform stored it: read as responses are (relaxed).
+        Value::from_slice_with(array, ctap2_proto::DecodeMode::Relaxed)
             .and_then(|v| v.into_array("large-blob array"))
             .map_err(blob_error)
     }

@@ -154,6 +154,41 @@ fn new_reads_info_and_commands_carry_the_default_timeout() {
 }
 
 #[test]
+fn a_deadline_cuts_every_call_to_the_time_left() {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(10);
+    let opened = Scripted::default()
+        .message(&info(&[], &[]))
+        .ok(&[])
+        .ok(&[])
+        .ok(&[]);
+    let mut ctap = Ctap2::new_until(opened, Some(deadline))
+        .unwrap()
+        .with_timeout(Some(Duration::from_secs(60)));
+    // A per-call time-out longer than the time left is cut; a shorter one is kept.
+    ctap.selection(CallOptions::default()).unwrap();
+    ctap.selection(CallOptions::default().with_timeout(Duration::from_secs(1)))
+        .unwrap();
+    // Past the deadline, a call gets no time at all.
+    ctap = ctap.with_deadline(Some(start));
+    ctap.selection(CallOptions::default()).unwrap();
+    let timeouts = &ctap.device().timeouts;
+    let left = |t: Option<Duration>| t.expect("a deadline was passed down");
+    // The getInfo of opening and the first selection: at most the 10 s left, and
+    // (however slow the machine) not the 60 s default.
+    for call in [0, 1] {
+        let t = left(timeouts[call]);
+        assert!(
+            t <= Duration::from_secs(10) && t > Duration::from_secs(5),
+            "{t:?}"
+        );
+    }
+    assert_eq!(timeouts[2], Some(Duration::from_secs(1)));
+    assert_eq!(timeouts[3], Some(Duration::ZERO));
+}
+
+#[test]
 fn a_status_is_a_ctap_error_with_python_text() {
     let mut ctap = open(
         Scripted::default().status(StatusCode::PIN_INVALID),
@@ -1060,4 +1095,121 @@ fn a_bad_large_blob_checksum_reads_as_empty() {
     let mut ctap = open(device, &info(&[("largeBlobs", true)], &[2]));
     let mut blobs = LargeBlobs::new(&mut ctap, None).unwrap();
     assert!(blobs.read_blob_array().unwrap().is_empty());
+}
+
+/// A map encoded with its entries in the given order and as the given bytes (the
+/// encoder always sorts and shortens; real keys sometimes do neither).
+fn map_as_sent(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut out = vec![0xA0 | u8::try_from(entries.len()).unwrap()];
+    for (key, value) in entries {
+        out.extend_from_slice(key);
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+#[test]
+fn responses_in_non_canonical_cbor_are_read_as_python_fido2_reads_them() {
+    // getInfo: keys 3, 1, 5 (out of order), key 5 and the aaguid's length in long
+    // forms, maxMsgSize in a 32-bit head.
+    let aaguid = [&[0x58, 0x10][..], &[0x11; 16]].concat();
+    let versions = [&[0x81, 0x68][..], b"FIDO_2_0"].concat();
+    let get_info = map_as_sent(&[
+        (&[0x03], &aaguid),
+        (&[0x01], &versions),
+        (&[0x18, 0x05], &[0x1A, 0x00, 0x00, 0x04, 0xB0]),
+    ]);
+    assert!(Info::from_cbor(&get_info).is_err(), "not canonical");
+
+    // makeCredential: keys 3, 1, 2 with 2 in a long form; in the authenticator data
+    // a COSE key with its members reversed and alg -7 in a long form (38 06).
+    let (_, public) = es256_key();
+    let canonical_data = auth_data(Some(public.clone()), 0);
+    let key_len = public.to_cbor().len();
+    let (head, _) = canonical_data.split_at(canonical_data.len() - key_len);
+    let member = |key: i128| {
+        let Value::Map(entries) = public.to_value() else {
+            panic!("a COSE key is a map");
+        };
+        entries
+            .into_iter()
+            .find(|(k, _)| *k == Value::Int(key))
+            .map(|(_, v)| v.to_vec())
+            .unwrap()
+    };
+    let (x, y, kty) = (member(-2), member(-3), member(1));
+    let cose = map_as_sent(&[
+        (&[0x22], &y),
+        (&[0x21], &x),
+        (&[0x20], &[0x01]),
+        (&[0x03], &[0x38, 0x06]),
+        (&[0x01], &kty),
+    ]);
+    let data = [head, &cose[..]].concat();
+    let data_field = [
+        &[0x59][..],
+        &u16::try_from(data.len()).unwrap().to_be_bytes(),
+        &data,
+    ]
+    .concat();
+    let make_credential = map_as_sent(&[
+        (&[0x03], &[0xA0]),
+        (&[0x01], &[0x64, b'n', b'o', b'n', b'e']),
+        (&[0x18, 0x02], &data_field),
+    ]);
+    assert!(
+        MakeCredentialResponse::from_cbor(&make_credential).is_err(),
+        "not canonical"
+    );
+
+    let device = Scripted::default().ok(&get_info).ok(&make_credential);
+    let mut ctap = Ctap2::new(device).expect("the getInfo is read");
+    assert_eq!(ctap.info().versions, ["FIDO_2_0"]);
+    assert_eq!(ctap.info().aaguid, [0x11; 16]);
+    assert_eq!(ctap.info().max_msg_size, Some(1200));
+
+    let request = make_credential_request(
+        [0xCD; 32],
+        RpEntity {
+            id: RP.into(),
+            name: None,
+        },
+        UserEntity {
+            id: vec![1],
+            name: None,
+            display_name: None,
+        },
+        &[Algorithm::ES256],
+    );
+    let attestation = ctap
+        .make_credential(&request, CallOptions::default())
+        .expect("the makeCredential answer is read");
+    let attested = attestation.auth_data.attested_credential.as_ref().unwrap();
+    assert_eq!(attested.public_key, public);
+    assert_eq!(attestation.statement, AttestationStatement::None);
+    assert_eq!(
+        attestation.verify(RP, &[0xCD; 32]).unwrap(),
+        AttestationType::None
+    );
+}
+
+#[test]
+fn malformed_and_duplicate_key_responses_are_still_refused() {
+    let info_bytes = info(&[], &[]).to_cbor();
+    for (body, why) in [
+        // {1: 1, 0x18 0x01: 2}: key 1 twice, once in a long form.
+        (
+            map_as_sent(&[(&[0x01], &[0x01]), (&[0x18, 0x01], &[0x02])]),
+            "duplicate key",
+        ),
+        ([&info_bytes[..], &[0x00]].concat(), "trailing byte"),
+        (vec![0xBF, 0x01, 0x01, 0xFF], "indefinite-length map"),
+        (info_bytes[..info_bytes.len() - 1].to_vec(), "truncated"),
+    ] {
+        let error = Ctap2::new(Scripted::default().ok(&body)).unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidResponse { .. }),
+            "{why}: {error}"
+        );
+    }
 }

@@ -8,7 +8,7 @@
 
 use alloc::vec::Vec;
 
-use crate::cbor::{CborMessage as _, Error, Value};
+use crate::cbor::{CborMessage as _, DecodeMode, Error, Value};
 use crate::cose::CoseKey;
 
 /// The flags byte of authenticator data.
@@ -104,8 +104,12 @@ impl AuthenticatorData {
     ///
     /// # Errors
     /// `InvalidLength` when it is too short or has bytes left over, `InvalidCbor` when the
-    /// COSE key or the extensions are not canonical CBOR, `UnexpectedType` when the
-    /// extensions are not a map.
+    /// COSE key or the extensions are not CBOR, `UnexpectedType` when the extensions are
+    /// not a map.
+    ///
+    /// Authenticator data is only ever made by an authenticator and read by a host, so
+    /// its COSE key and extensions are read in [`DecodeMode::Relaxed`] (keys in any
+    /// order, long-form integers), as the responses that carry it are.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let (head, mut rest) = bytes.split_first_chunk::<37>().ok_or(Error::InvalidLength(
             "authenticator data shorter than 37 bytes",
@@ -130,7 +134,7 @@ impl AuthenticatorData {
                 return Err(Error::InvalidLength("credentialId"));
             }
             let (credential_id, after) = after.split_at(len);
-            let (key, after) = Value::from_prefix(after)?;
+            let (key, after) = Value::from_prefix_with(after, DecodeMode::Relaxed)?;
             rest = after;
             Some(AttestedCredentialData {
                 aaguid: *aaguid,
@@ -141,7 +145,7 @@ impl AuthenticatorData {
             None
         };
         let extensions = if flags.contains(Flags::ED) {
-            let (value, after) = Value::from_prefix(rest)?;
+            let (value, after) = Value::from_prefix_with(rest, DecodeMode::Relaxed)?;
             if !matches!(value, Value::Map(_)) {
                 return Err(Error::UnexpectedType("extensions"));
             }

@@ -6,11 +6,19 @@
 //! their encoding, then bytewise (for CTAP's keys: unsigned integer keys ascending, then
 //! negative ones from -1 down; text keys shorter first, then bytewise).
 //!
-//! Decoding is strict, as §8 recommends ("decoders SHOULD reject CBOR that is not validly
-//! encoded in the CTAP2 canonical CBOR encoding form and SHOULD reject messages with
-//! duplicate map keys"): a non-shortest length, an indefinite length, unsorted or
-//! duplicate map keys, a tag, a float, an undefined or other simple value, invalid UTF-8,
-//! trailing bytes or nesting deeper than [`MAX_DEPTH`] are all `CTAP2_ERR_INVALID_CBOR`.
+//! Decoding has two [`DecodeMode`]s. [`DecodeMode::Canonical`] (the default, and what
+//! an authenticator uses on requests) is strict, as §8 recommends ("decoders SHOULD
+//! reject CBOR that is not validly encoded in the CTAP2 canonical CBOR encoding form and
+//! SHOULD reject messages with duplicate map keys"): a non-shortest length, an
+//! indefinite length, unsorted or duplicate map keys, a tag, a float, an undefined or
+//! other simple value, invalid UTF-8, trailing bytes or nesting deeper than
+//! [`MAX_DEPTH`] are all `CTAP2_ERR_INVALID_CBOR`.
+//!
+//! [`DecodeMode::Relaxed`] is for a host reading an authenticator's responses: real
+//! keys sometimes send map keys out of order or integers in a longer form than needed,
+//! and python-fido2 and libfido2 read those. The canonical form is a rule for what each
+//! side sends and what an authenticator accepts, not a reason for a host to refuse a
+//! key, so the relaxed mode accepts exactly those two deviations and nothing else.
 
 use alloc::{string::String, vec::Vec};
 use core::fmt;
@@ -21,6 +29,23 @@ use ctap_types::StatusCode;
 /// messages to four levels; this leaves room for extensions (hmac-secret's key
 /// agreement inside `extensions` inside a request is three) and bounds recursion.
 pub const MAX_DEPTH: usize = 8;
+
+/// How strictly [`Value::from_slice_with`] and [`Value::from_prefix_with`] read CBOR.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DecodeMode {
+    /// The CTAP2 canonical form only (CTAP 2.1 §8.1): what an authenticator accepts in
+    /// requests.
+    #[default]
+    Canonical,
+    /// Also map keys in any order and integers, lengths and map keys not in their
+    /// shortest form: what a host accepts in responses (as python-fido2 and libfido2
+    /// do). Everything else stays refused: malformed or truncated CBOR, trailing
+    /// bytes, duplicate map keys (compared by value, so `01` and `18 01` are the same
+    /// key), indefinite lengths (CTAP 2.1 §8 forbids them for both sides and
+    /// python-fido2 refuses them too), tags, floats, simple values other than
+    /// false/true/null, invalid UTF-8 and nesting deeper than [`MAX_DEPTH`].
+    Relaxed,
+}
 
 /// One CBOR data item of the CTAP2 subset.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -166,10 +191,15 @@ impl Value {
     /// # Errors
     /// [`Error::InvalidCbor`] for anything outside the CTAP2 canonical subset.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, Error> {
-        let mut decoder = Decoder {
-            input: bytes,
-            canonical: true,
-        };
+        Self::from_slice_with(bytes, DecodeMode::Canonical)
+    }
+
+    /// Decodes exactly one value filling all of `bytes`, in `mode`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCbor`] for anything `mode` refuses.
+    pub fn from_slice_with(bytes: &[u8], mode: DecodeMode) -> Result<Self, Error> {
+        let mut decoder = Decoder::new(bytes, mode);
         let value = decoder.value(0)?;
         if !decoder.input.is_empty() {
             return Err(Error::InvalidCbor("trailing bytes after the value"));
@@ -183,33 +213,26 @@ impl Value {
     /// # Errors
     /// [`Error::InvalidCbor`] for anything outside the CTAP2 canonical subset.
     pub fn from_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
-        let mut decoder = Decoder {
-            input: bytes,
-            canonical: true,
-        };
+        Self::from_prefix_with(bytes, DecodeMode::Canonical)
+    }
+
+    /// Decodes one value at the start of `bytes` in `mode`; returns it and the rest.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCbor`] for anything `mode` refuses.
+    pub fn from_prefix_with(bytes: &[u8], mode: DecodeMode) -> Result<(Self, &[u8]), Error> {
+        let mut decoder = Decoder::new(bytes, mode);
         let value = decoder.value(0)?;
         Ok((value, decoder.input))
     }
 
-    /// Decodes exactly one value filling all of `bytes`, as [`from_slice`](Self::from_slice)
-    /// but accepting what CTAP2's canonical form forbids and readers such as
-    /// python-fido2 accept: map keys in any order and integers or lengths not in their
-    /// shortest form. For showing what a device answered (`ctap info`), where refusing
-    /// a sloppy but readable answer helps nobody. Duplicate keys, indefinite lengths,
-    /// tags, floats and nesting deeper than [`MAX_DEPTH`] are still refused.
+    /// [`from_slice_with`](Self::from_slice_with) in [`DecodeMode::Relaxed`]: how a
+    /// host reads an authenticator's response.
     ///
     /// # Errors
-    /// [`Error::InvalidCbor`] for anything else outside the CTAP2 subset.
+    /// [`Error::InvalidCbor`] for anything the relaxed mode refuses.
     pub fn from_slice_relaxed(bytes: &[u8]) -> Result<Self, Error> {
-        let mut decoder = Decoder {
-            input: bytes,
-            canonical: false,
-        };
-        let value = decoder.value(0)?;
-        if !decoder.input.is_empty() {
-            return Err(Error::InvalidCbor("trailing bytes after the value"));
-        }
-        Ok(value)
+        Self::from_slice_with(bytes, DecodeMode::Relaxed)
     }
 
     /// The integer, or `UnexpectedType(what)`.
@@ -326,6 +349,13 @@ struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
+    fn new(input: &'a [u8], mode: DecodeMode) -> Self {
+        Self {
+            input,
+            canonical: mode == DecodeMode::Canonical,
+        }
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         if n > self.input.len() {
             return Err(Error::InvalidCbor("truncated"));
@@ -421,9 +451,7 @@ impl<'a> Decoder<'a> {
                     let key = self.value(depth + 1)?;
                     let key_bytes = start.get(..start.len() - self.input.len()).unwrap_or(&[]);
                     if !self.canonical {
-                        if entries.iter().any(|(k, _)| *k == key) {
-                            return Err(Error::InvalidCbor("duplicate map key"));
-                        }
+                        // Duplicates are found once the map is read, by value.
                     } else if let Some(previous) = previous {
                         match canonical_order(previous, key_bytes) {
                             core::cmp::Ordering::Less => {}
@@ -439,6 +467,9 @@ impl<'a> Decoder<'a> {
                     let value = self.value(depth + 1)?;
                     entries.push((key, value));
                 }
+                if !self.canonical {
+                    refuse_duplicate_keys(&entries)?;
+                }
                 Value::Map(entries)
             }
             6 => return Err(Error::InvalidCbor("tags are not used by CTAP2")),
@@ -450,6 +481,18 @@ impl<'a> Decoder<'a> {
             },
         })
     }
+}
+
+/// `InvalidCbor` if two keys of a map read in the relaxed mode are the same value
+/// (however each was encoded): their canonical encodings are sorted and compared with
+/// their neighbours, so a hostile map costs `n log n`, not `n²`.
+fn refuse_duplicate_keys(entries: &[(Value, Value)]) -> Result<(), Error> {
+    let mut keys: Vec<Vec<u8>> = entries.iter().map(|(key, _)| key.to_vec()).collect();
+    keys.sort_unstable_by(|a, b| canonical_order(a, b));
+    if keys.windows(2).any(|pair| pair.first() == pair.get(1)) {
+        return Err(Error::InvalidCbor("duplicate map key"));
+    }
+    Ok(())
 }
 
 /// A map with integer keys being read member by member (requests and responses).
@@ -594,6 +637,15 @@ pub trait CborMessage: Sized {
     fn from_cbor(bytes: &[u8]) -> Result<Self, Error> {
         Self::from_value(Value::from_slice(bytes)?)
     }
+
+    /// Decodes CBOR read in `mode` ([`DecodeMode::Relaxed`] for an authenticator's
+    /// response).
+    ///
+    /// # Errors
+    /// As [`Value::from_slice_with`] and [`from_value`](Self::from_value).
+    fn from_cbor_with(bytes: &[u8], mode: DecodeMode) -> Result<Self, Error> {
+        Self::from_value(Value::from_slice_with(bytes, mode)?)
+    }
 }
 
 #[cfg(test)]
@@ -714,7 +766,16 @@ mod tests {
             ("a20101 01f6", "duplicate key"),
             ("a2 1801 01 01 f6", "duplicate key in a long form"),
             ("a3 01 01 02 01 01 f6", "duplicate key, not adjacent"),
+            (
+                "a2 6161 01 7801 61 02",
+                "duplicate text key, one length long-form",
+            ),
             ("5f41014102ff", "indefinite byte string"),
+            ("9f01ff", "indefinite array"),
+            ("bf0101ff", "indefinite map"),
+            ("62c328", "invalid UTF-8"),
+            ("f7", "undefined"),
+            ("42 01", "truncated"),
             ("c11a514b67b0", "tag"),
             ("f93c00", "half float"),
             ("0000", "trailing byte"),
@@ -728,6 +789,45 @@ mod tests {
         assert_eq!(
             Value::from_slice_relaxed(&deep),
             Err(Error::InvalidCbor("nested too deep"))
+        );
+        // The mode is what the named entry points use.
+        let unsorted = hex("a2020101f6");
+        assert_eq!(
+            Value::from_slice_with(&unsorted, DecodeMode::Canonical),
+            Value::from_slice(&unsorted)
+        );
+        assert_eq!(
+            Value::from_slice_with(&unsorted, DecodeMode::Relaxed),
+            Value::from_slice_relaxed(&unsorted)
+        );
+        let long_one = hex("1801ff");
+        let (value, rest) = Value::from_prefix_with(&long_one, DecodeMode::Relaxed).unwrap();
+        assert_eq!((value, rest), (Value::Int(1), &[0xFF][..]));
+        assert!(Value::from_prefix(&long_one).is_err());
+    }
+
+    #[test]
+    fn relaxed_duplicate_check_covers_large_maps() {
+        // A map of 20000 distinct keys in descending order (every one out of place)
+        // decodes; one duplicate at the end is found.
+        let n: u32 = 20_000;
+        let mut map = vec![0xBA];
+        map.extend_from_slice(&n.to_be_bytes());
+        for key in (0..n).rev() {
+            map.push(0x1A);
+            map.extend_from_slice(&key.to_be_bytes());
+            map.push(0xF6);
+        }
+        let Ok(Value::Map(entries)) = Value::from_slice_relaxed(&map) else {
+            panic!("the map does not decode");
+        };
+        assert_eq!(entries.len(), 20_000);
+        // Key 0 (the last) once more, in place of key 1.
+        let at = map.len() - 12;
+        map[at..at + 5].copy_from_slice(&[0x1A, 0, 0, 0, 0]);
+        assert_eq!(
+            Value::from_slice_relaxed(&map),
+            Err(Error::InvalidCbor("duplicate map key"))
         );
     }
 

@@ -15,7 +15,7 @@ pub mod management;
 pub mod pin;
 
 pub use authdata::{AttestedCredentialData, AuthenticatorData, Flags};
-pub use cbor::{CborMessage, Error, Value};
+pub use cbor::{CborMessage, DecodeMode, Error, Value};
 pub use client_pin::{ClientPinRequest, ClientPinResponse, PinSubCommand};
 pub use cose::{Algorithm, CoseKey};
 pub use credentials::{

@@ -2,7 +2,7 @@
 //! against the script, byte for byte, and answered from it.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ctap_types::{Capabilities, Command, KeepaliveStatus, StatusCode};
 
@@ -525,4 +525,136 @@ fn atr_parsing_is_total() {
     for len in 0..12 {
         let _ = atr_announces_extended_length(&atr[..len]);
     }
+}
+
+/// A card whose request 0x0B never finishes: it answers 9100 (UPNEEDED) to every poll,
+/// the cancelling one included, until a new NFCCTAP_MSG starts another request. Any
+/// other request is answered at once (status 00).
+#[derive(Debug, Default)]
+struct PendingForeverCard {
+    stuck: bool,
+    polls: usize,
+}
+
+impl ApduConnection for PendingForeverCard {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Error> {
+        match command {
+            [0x00, INS_SELECT, ..] => Ok(b"FIDO_2_0\x90\x00".to_vec()),
+            [CLA_NFCCTAP, INS_NFCCTAP_MSG, _, _, 1, request, 0x00] => {
+                self.stuck = *request == 0x0B;
+                Ok(if self.stuck {
+                    vec![0x02, 0x91, 0x00]
+                } else {
+                    vec![0x00, 0x90, 0x00]
+                })
+            }
+            [CLA_NFCCTAP, INS_NFCCTAP_GETRESPONSE, ..] if self.stuck => {
+                self.polls += 1;
+                Ok(vec![0x02, 0x91, 0x00])
+            }
+            _ => Ok(vec![0x6D, 0x00]),
+        }
+    }
+    fn close(&mut self) {}
+}
+
+/// Runs one call on another thread, so that a call that never ends fails the test
+/// instead of hanging it; returns the device, the result and how long it took.
+fn call_on_thread(
+    mut device: CtapApduDevice<PendingForeverCard>,
+    request: u8,
+    timeout: Option<Duration>,
+) -> (
+    CtapApduDevice<PendingForeverCard>,
+    Result<Vec<u8>, Error>,
+    Duration,
+) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let options = CallOptions {
+            timeout,
+            ..CallOptions::default()
+        };
+        let result = device.call_with(Command::CBOR, &[request], options);
+        let _ = sender.send((device, result, start.elapsed()));
+    });
+    receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the call never ended: no deadline bounded a card answering 9100 forever")
+}
+
+#[test]
+fn default_call_timeout_is_the_hid_default() {
+    assert_eq!(
+        ApduConfig::default().call_timeout,
+        Some(crate::DEFAULT_CALL_TIMEOUT)
+    );
+    assert_eq!(
+        ApduConfig::default().with_call_timeout(None).call_timeout,
+        None
+    );
+}
+
+#[test]
+fn card_answering_9100_forever_ends_at_the_configured_call_timeout() {
+    // CallOptions::timeout is None: the device's call_timeout bounds the call.
+    let timeout = Duration::from_millis(300);
+    let grace = Duration::from_millis(100);
+    let config = ApduConfig::default()
+        .with_poll_interval(Duration::from_millis(10))
+        .with_cancel_grace(grace)
+        .with_call_timeout(Some(timeout));
+    let device = CtapApduDevice::with_config(PendingForeverCard::default(), config).unwrap();
+    let (device, result, took) = call_on_thread(device, 0x0B, None);
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout(crate::TimeoutKind::Deadline(d)) if d == timeout),
+        "{error}"
+    );
+    assert!(
+        device.connection().unwrap().polls > 1,
+        "the card was polled"
+    );
+    // Near the deadline: it ends after it (plus the cancel grace the card ignored),
+    // with a generous margin for a loaded machine.
+    assert!(took >= timeout + grace, "ended early: {took:?}");
+    assert!(
+        took < timeout + grace + Duration::from_secs(5),
+        "ended late: {took:?}"
+    );
+    // The device still works: the next request is answered.
+    let (_, result, _) = call_on_thread(device, 0x04, None);
+    assert_eq!(result.unwrap(), [0x00]);
+}
+
+#[test]
+fn call_options_timeout_overrides_the_configured_call_timeout() {
+    let config = ApduConfig::default()
+        .with_poll_interval(Duration::from_millis(10))
+        .with_cancel_grace(Duration::ZERO)
+        .with_call_timeout(Some(Duration::from_secs(3600)));
+    let device = CtapApduDevice::with_config(PendingForeverCard::default(), config).unwrap();
+    let timeout = Duration::from_millis(100);
+    let (_, result, took) = call_on_thread(device, 0x0B, Some(timeout));
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout(crate::TimeoutKind::Deadline(d)) if d == timeout),
+        "{error}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+#[test]
+fn no_configured_call_timeout_waits_for_the_card() {
+    // call_timeout None is the opt-out: a slow card is polled until it answers.
+    let mut card = ScriptedCard::selected_fido2().then(&msg_apdu(&[0x0B]), &[0x02], 0x9100);
+    for _ in 0..20 {
+        card = card.then(&POLL, &[0x02], 0x9100);
+    }
+    card = card.then(&POLL, &[0x00], 0x9000);
+    let config = fast().with_call_timeout(None);
+    let mut device = CtapApduDevice::with_config(card, config).unwrap();
+    assert_eq!(device.call(Command::CBOR, &[0x0B]).unwrap(), [0x00]);
+    assert_eq!(remaining(&device), 0);
 }
