@@ -8,7 +8,10 @@
 /// overlapping in the middle, or one byte. A run-time length (report sizes other than
 /// 64, the compact path) then costs a few moves instead of a `memcpy` call per report;
 /// a constant length folds to the moves it needs.
-#[cfg_attr(not(feature = "fast-path"), allow(dead_code))]
+#[cfg_attr(
+    all(not(feature = "fast-path"), target_pointer_width = "32"),
+    allow(dead_code)
+)]
 #[inline(always)]
 pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let len = dst.len().min(src.len());
@@ -35,28 +38,25 @@ pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     ends!(1);
 }
 
-/// Copies one packet's data into the reassembler's buffer: [`copy_short`] with
-/// `fast-path`; without it (firmware, where code size counts more: `copy_short`
-/// inlined at each site cost 156 bytes of flash) a small loop, word by word on 32-bit
-/// targets ([`copy_words`]) and byte by byte elsewhere.
+/// Copies one packet's data into the reassembler's buffer: [`copy_short`] (a few
+/// fixed-size moves) with `fast-path` and in any 64-bit build; word by word
+/// ([`copy_words`]) in the compact build of a 32-bit target, where flash is scarce
+/// (`copy_short` inlined at each site cost firmware 156 bytes).
 ///
-/// Why two loops: at opt-level "z" a byte loop stays a byte loop, 6 instructions a
+/// Why words there: at opt-level "z" a byte loop stays a byte loop, 6 instructions a
 /// byte on a Cortex-M4 (`cargo xtask cortex-m-icount`: 52128 instructions to
-/// reassemble 7609 B), where the word loop takes 19362 for 48 bytes more flash (1504 B
-/// of the 1536 budget); loads and stores of unaligned words are single instructions
-/// there (a core without them, such as a Cortex-M0, gets byte moves from the
-/// compiler, as before). A 64-bit host vectorises the byte loop or calls `memcpy`
-/// (8286 x86-64 instructions for 7609 B) and runs the word loop slower (15368).
+/// reassemble 7609 B); the word loop takes 19362 for 48 bytes more flash (1504 B of
+/// the 1536 budget, `cargo xtask size`). Unaligned word loads and stores are single
+/// instructions on a Cortex-M3/M4/M7; for a core without them (a Cortex-M0) the
+/// compiler moves bytes, as before. Why not words everywhere: on x86-64 the word
+/// loop took 15368 instructions where a byte loop (vectorised, or a `memcpy` call)
+/// took 8286 and `copy_short` 7904 for the compact build's 7609-byte reassembly.
 #[inline(always)]
 pub(crate) fn copy_packet(dst: &mut [u8], src: &[u8]) {
-    #[cfg(feature = "fast-path")]
+    #[cfg(any(feature = "fast-path", not(target_pointer_width = "32")))]
     copy_short(dst, src);
     #[cfg(all(not(feature = "fast-path"), target_pointer_width = "32"))]
     copy_words(dst, src);
-    #[cfg(all(not(feature = "fast-path"), not(target_pointer_width = "32")))]
-    for (dst, &src) in dst.iter_mut().zip(src) {
-        *dst = src;
-    }
 }
 
 /// Copies `src` into `dst` (the shorter length of the two) four bytes at a time, then
