@@ -338,19 +338,28 @@ fn median_in(text: &str) -> Option<f64> {
 /// `CPU model, N cores, rustc version`.
 pub(crate) fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|line| {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
-            (key.trim() == "model name").then(|| value.trim().to_owned())
+            (key.trim() == name).then(|| value.trim().to_owned())
         })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
+    };
+    let cpu = field("model name").unwrap_or_else(|| "unknown CPU".to_owned());
+    // The model name alone can hide the generation ("AMD EPYC" under KVM): family and
+    // model say which core the figures come from.
+    let generation = match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!(" (family {family}, model {model})"),
+        _ => String::new(),
+    };
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let rustc = util::output(util::cmd("rustc", &["--version"])).map_or_else(
         || "rustc (version unknown)".to_owned(),
         |v| v.trim().to_owned(),
     );
-    format!("{cpu}, {cores} cores; {rustc}")
+    format!(
+        "{cpu}{generation}, {cores} cores, {} baseline target features (no `-C target-cpu`); {rustc}",
+        std::env::consts::ARCH
+    )
 }
 
 /// Just enough JSON for criterion's estimates files (no dependency in xtask).
