@@ -5,33 +5,13 @@
 
 mod support;
 
-use std::process::Child;
 use std::time::{Duration, Instant};
+use support::Server;
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
 const FAKE_DEVICES: &str = "CTAP_CLI_FAKE_DEVICES";
-
-/// A `ctap serve --udp` authenticator, stopped when dropped.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Self {
-        let (child, address) = support::serve_udp(extra);
-        Self { child, address }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One listing entry for `path` with serial number `serial`.
 fn entry(path: &str, serial: Option<&str>) -> Value {

@@ -8,6 +8,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
+use support::Server;
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
@@ -68,26 +69,6 @@ fn run_json(args: &[&str]) -> Value {
     all.extend_from_slice(args);
     let text = run_ok(&all);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// `ctap serve --udp 127.0.0.1:0`, killed on drop.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Self {
-        let (child, address) = support::serve_udp(extra);
-        Self { child, address }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -7,8 +7,9 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read as _};
 use std::net::UdpSocket;
-use std::process::{Child, Command as Process, Output, Stdio};
+use std::process::{Command as Process, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::Server;
 
 use assert_cmd::Command;
 
@@ -35,26 +36,6 @@ fn workspace_file(name: &str) -> String {
         .join("../..")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// `ctap serve --udp 127.0.0.1:0`, killed on drop.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Self {
-        let (child, address) = support::serve_udp(extra);
-        Self { child, address }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -281,6 +281,31 @@ impl<'a> Packetizer<'a> {
         })
     }
 
+    /// The iterator's next report of `size`-byte reports (a constant where it pays):
+    /// a full one from [`next_full`](Self::next_full), the last ones through
+    /// `write_next` and a read back (once per message). `last` is initialised in its
+    /// branch: a zeroed buffer declared for every report cost four stores each.
+    #[cfg(feature = "fast-path")]
+    #[inline(always)]
+    fn next_report(&mut self, size: usize) -> Option<Report> {
+        let mut last;
+        let parts = match self.next_full(size) {
+            Some(parts) => parts,
+            None => match self.write_next({
+                last = [0; MAX_REPORT_SIZE];
+                &mut last
+            }) {
+                Ok(Some(_)) => Parts::of(&last)?,
+                // The buffer always holds a report: `Err` cannot happen.
+                Ok(None) | Err(_) => return None,
+            },
+        };
+        Some(Report {
+            bytes: parts.bytes(),
+            len: self.report_size.as_u8(),
+        })
+    }
+
     /// Reports in the whole message (at least one).
     #[must_use]
     pub const fn report_count(&self) -> usize {
@@ -470,49 +495,16 @@ impl Iterator for Packetizer<'_> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Report> {
-        // Only the last packets are written in memory first (one read back per
-        // message). `last` is initialised in its branch: a zeroed buffer declared for
-        // every report cost four stores each. 64-byte reports take a copy of this
-        // code of their own, where the size is a constant: through one copy for every
-        // size they took 352 ns for 7609 B, with their own 317 (299 when other sizes
-        // were left to `write_next`, at 1254 ns for 7351 B of 62-byte reports).
+        // 64-byte reports take a copy of `next_report` of their own, where the size is
+        // a constant: through one copy for every size they took 352 ns for 7609 B,
+        // with their own 306 (299 when other sizes were left to `write_next`, at 1254
+        // ns for 7351 B of 62-byte reports).
         #[cfg(feature = "fast-path")]
         if self.report_size == ReportSize::FULL_SPEED {
-            let mut last;
-            let parts = match self.next_full(MAX_REPORT_SIZE) {
-                Some(parts) => parts,
-                None => match self.write_next({
-                    last = [0; MAX_REPORT_SIZE];
-                    &mut last
-                }) {
-                    Ok(Some(_)) => Parts::of(&last)?,
-                    // The inline buffer always holds a report: `Err` cannot happen.
-                    Ok(None) | Err(_) => return None,
-                },
-            };
-            return Some(Report {
-                bytes: parts.bytes(),
-                len: self.report_size.as_u8(),
-            });
+            return self.next_report(MAX_REPORT_SIZE);
         }
         #[cfg(feature = "fast-path")]
-        {
-            let mut last;
-            let parts = match self.next_full(self.report_size.get()) {
-                Some(parts) => parts,
-                None => match self.write_next({
-                    last = [0; MAX_REPORT_SIZE];
-                    &mut last
-                }) {
-                    Ok(Some(_)) => Parts::of(&last)?,
-                    Ok(None) | Err(_) => return None,
-                },
-            };
-            Some(Report {
-                bytes: parts.bytes(),
-                len: self.report_size.as_u8(),
-            })
-        }
+        return self.next_report(self.report_size.get());
         #[cfg(not(feature = "fast-path"))]
         {
             let mut report = Report {

@@ -1,4 +1,6 @@
-//! Shared by the CLI's test files (each includes it with `mod support;`).
+//! Shared by the CLI's test files (each includes it with `mod support;`; not every
+//! file uses every helper).
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -32,4 +34,26 @@ pub(crate) fn serve_udp(extra: &[&str]) -> (Child, String) {
         "first line: {first:?}"
     );
     (child, address)
+}
+
+/// A `ctap serve --udp 127.0.0.1:0` authenticator, killed when dropped.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    /// Its `udp:HOST:PORT`.
+    pub(crate) address: String,
+}
+
+impl Server {
+    /// Starts one with `extra` arguments (see [`serve_udp`]).
+    pub(crate) fn start(extra: &[&str]) -> Self {
+        let (child, address) = serve_udp(extra);
+        Self { child, address }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
