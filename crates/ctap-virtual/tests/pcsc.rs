@@ -78,6 +78,57 @@ impl Inserted {
     }
 }
 
+/// authenticatorMakeCredential for example.com with an excludeList of 24 unknown
+/// 32-byte credential ids (about 1 KiB).
+fn long_make_credential() -> Vec<u8> {
+    use ctap2_proto::{
+        Algorithm, CborMessage as _, CredentialDescriptor, CredentialParameters,
+        MakeCredentialRequest, RpEntity, UserEntity,
+    };
+    let request = MakeCredentialRequest {
+        client_data_hash: vec![0x11; 32],
+        rp: RpEntity {
+            id: "example.com".into(),
+            name: None,
+        },
+        user: UserEntity {
+            id: vec![7; 16],
+            name: Some("long".into()),
+            display_name: None,
+        },
+        pub_key_cred_params: vec![CredentialParameters::public_key(Algorithm::ES256)],
+        exclude_list: Some(
+            (0..24u8)
+                .map(|n| CredentialDescriptor::public_key(&[n; 32]))
+                .collect(),
+        ),
+        extensions: None,
+        options: None,
+        pin_uv_auth_param: None,
+        pin_uv_auth_protocol: None,
+        enterprise_attestation: None,
+        attestation_formats_preference: None,
+    };
+    let mut bytes = vec![0x01];
+    bytes.extend(request.to_cbor());
+    bytes
+}
+
+/// A successful makeCredential answer for example.com.
+fn assert_made_for_example_com(answer: &[u8]) {
+    use ctap2_proto::{CborMessage as _, MakeCredentialResponse};
+    use sha2::Digest as _;
+    let Some((&0, body)) = answer.split_first() else {
+        panic!("makeCredential failed: {:02x?}", answer.first());
+    };
+    let response = MakeCredentialResponse::from_cbor(body).expect("a makeCredential answer");
+    let auth_data = response.auth_data().expect("its authenticator data");
+    assert_eq!(
+        auth_data.rp_id_hash[..],
+        sha2::Sha256::digest(b"example.com")[..]
+    );
+}
+
 /// getInfo read through the card is getInfo over CTAPHID but for the transport the
 /// host came by: `["nfc"]` where CTAPHID says `["usb"]`.
 fn assert_get_info_as_over_hid(over_card: &[u8], over_hid: &[u8]) {
@@ -156,8 +207,11 @@ fn long_messages_through_chaining_and_get_response() {
     let card = Inserted::new(TouchPolicy::IMMEDIATE, applet);
     let expected = card.over_hid(&[0x04]);
     assert!(expected.len() > 64, "getInfo is {} bytes", expected.len());
-    let mut request = vec![0x04];
-    request.extend(std::iter::repeat_n(0x5A, 900));
+    // About 1 KiB of makeCredential whose every byte counts: an excludeList of 24
+    // credential ids this authenticator does not know. A part lost, doubled or
+    // reordered breaks the CBOR (INVALID_CBOR), so success means all of it arrived.
+    let request = long_make_credential();
+    assert!(request.len() > 900, "{} bytes", request.len());
     for (mode, extended) in [
         (ExtendedLength::Never, false),
         (ExtendedLength::Always, true),
@@ -167,13 +221,10 @@ fn long_messages_through_chaining_and_get_response() {
         let mut device = card.open_with(ApduConfig::default().with_extended_length(mode));
         assert_eq!(device.uses_extended_length(), extended);
         assert_get_info_as_over_hid(&device.call(Command::CBOR, &[0x04]).unwrap(), &expected);
-        // 901 bytes: four chained parts, or one extended APDU; the command byte is
-        // in the first part, so a lost part would answer INVALID_COMMAND (getInfo
-        // takes no parameters: the 900 bytes after it are ignored).
-        assert_get_info_as_over_hid(
-            &device.call(Command::CBOR, &request).unwrap(),
-            &card.over_hid(&request),
-        );
+        // Four or more chained parts, or one extended APDU.
+        let answer = device.call(Command::CBOR, &request).unwrap();
+        assert_made_for_example_com(&answer);
+        assert_made_for_example_com(&card.over_hid(&request));
     }
 }
 
