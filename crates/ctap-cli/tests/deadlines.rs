@@ -133,6 +133,28 @@ fn ctap(args: &[&str]) -> (std::process::Output, Duration) {
     (output, start.elapsed())
 }
 
+/// Runs each of `commands` as `ctap --device TARGET --timeout TIMEOUT COMMAND...`, all
+/// at once, and returns each one's arguments, output and duration, in order.
+fn in_parallel(
+    target: &str,
+    timeout: &str,
+    commands: &[&[&str]],
+) -> Vec<(Vec<String>, (std::process::Output, Duration))> {
+    let runs: Vec<_> = commands
+        .iter()
+        .map(|command| {
+            let mut args = vec!["--device", target, "--timeout", timeout];
+            args.extend_from_slice(command);
+            let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+            thread::spawn(move || {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                (args.clone(), ctap(&refs))
+            })
+        })
+        .collect();
+    runs.into_iter().map(|run| run.join().unwrap()).collect()
+}
+
 /// Runs every device command with `--timeout 1` against `mode`, in parallel; each must
 /// fail, without a panic, within the deadline plus a margin for process start-up on a
 /// loaded machine.
@@ -147,20 +169,7 @@ fn every_command_ends_on_time(mode: Mode) {
         &["select"],
         &["raw", "--cmd", "ping", "--data", "0102"],
     ];
-    let runs: Vec<_> = commands
-        .iter()
-        .map(|command| {
-            let mut args = vec!["--device", target.as_str(), "--timeout", "1"];
-            args.extend_from_slice(command);
-            let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
-            thread::spawn(move || {
-                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-                (args.clone(), ctap(&refs))
-            })
-        })
-        .collect();
-    for run in runs {
-        let (args, (output, took)) = run.join().unwrap();
+    for (args, (output, took)) in in_parallel(&target, "1", &commands) {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{mode:?} {args:?} succeeded");
         assert!(!stderr.contains("panicked"), "{mode:?} {args:?}: {stderr}");
@@ -203,20 +212,7 @@ fn timeout_is_one_deadline_for_opening_and_the_calls_together() {
         &["pin", "status"],
         &["cred", "list"],
     ];
-    let runs: Vec<_> = commands
-        .iter()
-        .map(|command| {
-            let mut args = vec!["--device", target.as_str(), "--timeout", "2"];
-            args.extend_from_slice(command);
-            let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
-            thread::spawn(move || {
-                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-                (args.clone(), ctap(&refs))
-            })
-        })
-        .collect();
-    for run in runs {
-        let (args, (output, took)) = run.join().unwrap();
+    for (args, (output, took)) in in_parallel(&target, "2", &commands) {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{args:?} succeeded");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
