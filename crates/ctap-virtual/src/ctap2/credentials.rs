@@ -80,24 +80,37 @@ fn option_or(value: Option<bool>, default: bool) -> bool {
 }
 
 impl Ctap2 {
+    /// The first two steps of makeCredential and getAssertion (§6.1.2, §6.2.2), the
+    /// same for both: a zero-length pinUvAuthParam asks for a touch only (`true`: that
+    /// probe is now pending and the command answers once it is decided); a
+    /// pinUvAuthParam must come with a protocol this authenticator supports.
+    fn pin_probe_or_protocol(
+        &mut self,
+        param: Option<&[u8]>,
+        protocol: Option<u64>,
+    ) -> Result<bool> {
+        match param {
+            Some([]) => {
+                self.pending = Some(Pending::PinProbe);
+                Ok(true)
+            }
+            Some(_) => super::protocol(protocol).map(|_| false),
+            None => Ok(false),
+        }
+    }
+
     pub(super) fn make_credential(
         &mut self,
         now: Instant,
         config: &Config,
         request: MakeCredentialRequest,
     ) -> Result<Option<Vec<u8>>> {
-        // §6.1.2 step 1: a zero-length pinUvAuthParam asks for a touch only.
-        if request
-            .pin_uv_auth_param
-            .as_ref()
-            .is_some_and(Vec::is_empty)
-        {
-            self.pending = Some(Pending::PinProbe);
+        // §6.1.2 steps 1 and 2.
+        if self.pin_probe_or_protocol(
+            request.pin_uv_auth_param.as_deref(),
+            request.pin_uv_auth_protocol,
+        )? {
             return Ok(None);
-        }
-        // Step 2: the protocol must come with the param, and be one we support.
-        if request.pin_uv_auth_param.is_some() {
-            super::protocol(request.pin_uv_auth_protocol)?;
         }
         // Step 3: the first supported algorithm of the RP's list.
         let alg = request
@@ -328,16 +341,12 @@ impl Ctap2 {
         _config: &Config,
         request: GetAssertionRequest,
     ) -> Result<Option<Vec<u8>>> {
-        if request
-            .pin_uv_auth_param
-            .as_ref()
-            .is_some_and(Vec::is_empty)
-        {
-            self.pending = Some(Pending::PinProbe);
+        // §6.2.2 steps 1 and 2.
+        if self.pin_probe_or_protocol(
+            request.pin_uv_auth_param.as_deref(),
+            request.pin_uv_auth_protocol,
+        )? {
             return Ok(None);
-        }
-        if request.pin_uv_auth_param.is_some() {
-            super::protocol(request.pin_uv_auth_protocol)?;
         }
         let options = request.options.unwrap_or_default();
         // §6.2.2 step 5: "rk" is not an option of getAssertion.
