@@ -9,8 +9,11 @@ use ctap::ctap2::proto::{Permissions, PinProtocol};
 use ctap::ctap2::{ClientPin, Ctap2, PinToken};
 use zeroize::Zeroizing;
 
+use ctap::types::StatusCode;
+
 use crate::device::Device;
-use crate::error::{self, Failure, usage};
+use crate::error::{self, Doing, Failure, Situation, usage};
+use crate::globals::Global;
 
 /// The environment variable a PIN may come from (instead of `--pin` or a prompt).
 pub(crate) const PIN_ENV: &str = "CTAP_PIN";
@@ -92,8 +95,10 @@ pub(crate) fn pin_is_set(ctap: &Ctap2<Device>) -> bool {
     ctap.info().option("clientPin") == Some(true)
 }
 
-/// A token with `permissions` (for `rp_id`), from the PIN.
+/// A token with `permissions` (for `rp_id`), from the PIN (`--pin`, `CTAP_PIN` or a
+/// prompt). A refusal is explained (see [`token_with_pin`]).
 pub(crate) fn token(
+    global: &Global,
     ctap: &mut Ctap2<Device>,
     args: &PinArgs,
     permissions: Permissions,
@@ -101,11 +106,67 @@ pub(crate) fn token(
 ) -> Result<PinToken, Failure> {
     if !pin_is_set(ctap) {
         return Err(Failure::new(
-            "no PIN is set on the authenticator (set one with `ctap pin set`)",
-        ));
+            "no PIN is set on the authenticator (getInfo: clientPin is false)",
+        )
+        .with_next("set one with `ctap pin set`"));
     }
     let pin = pin(args, "PIN: ")?;
-    client_pin(ctap, args)?
-        .get_pin_token(&pin, permissions, rp_id)
-        .map_err(error::ctap2)
+    token_with_pin(global, ctap, args, &pin, permissions, rp_id)
+}
+
+/// A token with `permissions` (for `rp_id`) from `pin`. A refusal keeps the key's status
+/// and says what to do: the tries left after a wrong PIN (asked with getPINRetries),
+/// a power cycle after three in a row, `ctap pin change` when a change is forced.
+pub(crate) fn token_with_pin(
+    global: &Global,
+    ctap: &mut Ctap2<Device>,
+    args: &PinArgs,
+    pin: &str,
+    permissions: Permissions,
+    rp_id: Option<&str>,
+) -> Result<PinToken, Failure> {
+    match client_pin(ctap, args)?.get_pin_token(pin, permissions, rp_id) {
+        Ok(token) => Ok(token),
+        Err(refused) => Err(refusal(global, ctap, args, Doing::PinToken, refused)),
+    }
+}
+
+/// A clientPin request (`doing`) the key refused, explained: after PIN_INVALID with the
+/// tries left (getPINRetries, CTAP 2.1 §6.5.5.2), which the key counts down per wrong
+/// PIN (§6.5.5.7 step 3).
+pub(crate) fn refusal(
+    global: &Global,
+    ctap: &mut Ctap2<Device>,
+    args: &PinArgs,
+    doing: Doing,
+    refused: ctap::ctap2::Error,
+) -> Failure {
+    let mut situation = Situation::new(global, doing).with_info(ctap.info());
+    if refused.status() == Some(StatusCode::PIN_INVALID) {
+        situation.retries = client_pin(ctap, args)
+            .ok()
+            .and_then(|mut pin| pin.get_pin_retries().ok())
+            .map(|retries| retries.retries);
+    }
+    error::ctap2_in(&situation, refused)
+}
+
+/// Checks a new PIN against the key's policy before it is sent (CTAP 2.1 §6.5.1: at
+/// least getInfo's minPINLength Unicode code points, 4 if absent; at most 63 bytes of
+/// UTF-8): a PIN that breaks it is a usage error (exit status 2) naming the limit.
+pub(crate) fn check_new_pin(ctap: &Ctap2<Device>, new: &str) -> Result<(), Failure> {
+    let minimum = ctap.info().min_pin_length.unwrap_or(4);
+    let length = new.chars().count();
+    if u64::try_from(length).unwrap_or(u64::MAX) < minimum {
+        return Err(usage(format!(
+            "the new PIN has {length} characters; this key needs at least {minimum} characters (its minPINLength; CTAP 2.1 section 6.5.1)"
+        )));
+    }
+    if new.len() > 63 {
+        return Err(usage(format!(
+            "the new PIN is {} bytes of UTF-8; a PIN is at most 63 bytes (CTAP 2.1 section 6.5.1)",
+            new.len()
+        )));
+    }
+    Ok(())
 }

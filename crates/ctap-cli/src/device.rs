@@ -8,7 +8,9 @@ pub(crate) mod choose;
 pub(crate) mod listing;
 pub(crate) mod pcsc;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -194,38 +196,61 @@ pub(crate) fn on_interrupt() -> Result<(Arc<AtomicBool>, CancelToken), Failure> 
     Ok((interrupted, token))
 }
 
-/// A CTAP2 call that may wait for a touch: Ctrl-C cancels it, and the keep-alive
-/// statuses are shown on stderr (not with `--json`).
+/// A CTAP2 call that may wait for a touch: Ctrl-C cancels it, the keep-alive statuses
+/// are shown on stderr (not with `--json`), and the last one explains a time-out.
 pub(crate) struct Interaction {
-    pub(crate) token: CancelToken,
+    token: CancelToken,
     interrupted: Arc<AtomicBool>,
+    last: Rc<Cell<Option<KeepaliveStatus>>>,
+    show: Box<dyn FnMut(KeepaliveStatus)>,
 }
 
 impl Interaction {
-    pub(crate) fn new() -> Self {
+    /// For a command run with `--json` (`json`: no keep-alive text on stderr) or not.
+    pub(crate) fn new(json: bool) -> Self {
         // The process's one handler (shared with `--device touch`); if it cannot be
         // installed, Ctrl-C simply ends the process as it would without one.
         let (interrupted, token) = on_interrupt()
             .unwrap_or_else(|_| (Arc::new(AtomicBool::new(false)), CancelToken::new()));
-        Self { token, interrupted }
-    }
-
-    /// A failed call: `cancelled` (exit status 130) after Ctrl-C, else explained.
-    pub(crate) fn failure(&self, error: client::Error) -> Failure {
-        if self.interrupted.load(Ordering::SeqCst) && error.is_cancelled() {
-            Failure::with_status("cancelled", 130)
-        } else {
-            error::ctap2(error)
+        let last = Rc::new(Cell::new(None));
+        let seen = Rc::clone(&last);
+        let show = Box::new(move |status| {
+            seen.set(Some(status));
+            if !json && status == KeepaliveStatus::UPNEEDED {
+                eprintln!("touch the key");
+            }
+        });
+        Self {
+            token,
+            interrupted,
+            last,
+            show,
         }
     }
-}
 
-/// What a CTAP2 call shows of its keep-alives: "touch the key" on UPNEEDED (on stderr,
-/// not with `--json`).
-pub(crate) fn on_keepalive(json: bool) -> impl FnMut(KeepaliveStatus) {
-    move |status| {
-        if !json && status == KeepaliveStatus::UPNEEDED {
-            eprintln!("touch the key");
+    /// The options of the call: Ctrl-C cancels it, keep-alives are shown and noted.
+    pub(crate) fn options(&mut self) -> CallOptions<'_> {
+        CallOptions::default()
+            .with_cancel(self.token.clone())
+            .with_on_keepalive(&mut *self.show)
+    }
+
+    /// A failed call: `cancelled` (exit status 130) after Ctrl-C; a time-out with what
+    /// the key was doing (e.g. waiting for a touch); a status explained in `situation`.
+    pub(crate) fn failure(
+        &self,
+        global: &Global,
+        situation: &error::Situation,
+        failed: client::Error,
+    ) -> Failure {
+        if self.interrupted.load(Ordering::SeqCst) && failed.is_cancelled() {
+            return Failure::with_status("cancelled", 130);
+        }
+        match failed {
+            client::Error::Device(timeout @ ctap::device::Error::Timeout(_)) => {
+                error::explain(global, timeout, situation.doing.request(), self.last.get())
+            }
+            other => error::ctap2_in(situation, other),
         }
     }
 }

@@ -58,9 +58,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            if !failure.message.is_empty() {
-                eprintln!("ctap: {}", failure.message);
-            }
+            output::print_failure(&failure, cli.global.json);
             ExitCode::from(failure.status)
         }
     }

@@ -5,6 +5,7 @@
 //! shadow std's in every module of the crate.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value as Json;
 
@@ -56,8 +57,37 @@ pub(crate) fn print_line(args: fmt::Arguments<'_>) {
     }
 }
 
+/// Whether this run printed its `--json` document already (then a failure after it, such
+/// as a signature that did not verify, adds no error document: stdout stays one
+/// document).
+static PRINTED_JSON: AtomicBool = AtomicBool::new(false);
+
+/// Notes that the command's JSON document is on stdout (for output written without
+/// [`print_json`]).
+pub(crate) fn json_printed() {
+    PRINTED_JSON.store(true, Ordering::SeqCst);
+}
+
+/// Prints a failure: its text on stderr (`ctap: ...`), and with `--json` also its error
+/// document on stdout, unless the command printed its document already. Nothing for a
+/// failure without a message (a closed stdout, an interrupt already reported).
+pub(crate) fn print_failure(failure: &Failure, json: bool) {
+    use std::io::Write as _;
+    if failure.message.is_empty() {
+        return;
+    }
+    eprintln!("ctap: {}", failure.text());
+    if json && !PRINTED_JSON.load(Ordering::SeqCst) {
+        let document =
+            serde_json::to_string_pretty(&failure.json()).unwrap_or_else(|_| String::new());
+        // Not println!: stdout may be what failed; then there is nowhere to write.
+        let _ = writeln!(std::io::stdout(), "{document}");
+    }
+}
+
 /// One JSON document on stdout, pretty-printed.
 pub(crate) fn print_json(value: &Json) {
+    json_printed();
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())

@@ -127,6 +127,7 @@ fn decode(global: &Global, args: &DecodeArgs) -> Outcome {
     let mut problems = 0usize;
     let mut first = true;
     if global.json {
+        crate::output::json_printed();
         write!(out, "{{\n  \"events\": [")?;
     }
     let mut write_failed = false;

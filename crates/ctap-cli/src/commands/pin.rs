@@ -5,9 +5,9 @@ use ctap::ctap2::proto::PinProtocol;
 use ctap::ctap2::{self as client, ClientPin, Ctap2};
 use serde_json::json;
 
-use crate::auth::{PinArgs, client_pin, new_pin, pin};
+use crate::auth::{PinArgs, check_new_pin, client_pin, new_pin, pin, refusal};
 use crate::device::{self, Device};
-use crate::error::{self, Outcome};
+use crate::error::{self, Doing, Outcome};
 use crate::globals::Global;
 use crate::output::{done, print_json};
 
@@ -48,18 +48,20 @@ pub(crate) fn run(global: &Global, command: &PinCommand) -> Outcome {
         PinCommand::Status => pin_status(global, ctap),
         PinCommand::Set(args) => {
             let new = new_pin(args.new.as_ref())?;
-            client_pin(ctap, &args.auth)?
-                .set_pin(&new)
-                .map_err(error::ctap2)?;
+            check_new_pin(ctap, &new)?;
+            if let Err(refused) = client_pin(ctap, &args.auth)?.set_pin(&new) {
+                return Err(refusal(global, ctap, &args.auth, Doing::PinSet, refused));
+            }
             done(global, "PIN set", &json!({ "pin_set": true }));
             Ok(())
         }
         PinCommand::Change(args) => {
             let old = pin(&args.auth, "Current PIN: ")?;
             let new = new_pin(args.new.as_ref())?;
-            client_pin(ctap, &args.auth)?
-                .change_pin(&old, &new)
-                .map_err(error::ctap2)?;
+            check_new_pin(ctap, &new)?;
+            if let Err(refused) = client_pin(ctap, &args.auth)?.change_pin(&old, &new) {
+                return Err(refusal(global, ctap, &args.auth, Doing::PinChange, refused));
+            }
             done(global, "PIN changed", &json!({ "pin_changed": true }));
             Ok(())
         }

@@ -1,11 +1,10 @@
 //! `ctap reset`: authenticatorReset (every credential and the PIN gone).
 
 use clap::Args;
-use ctap::device::CallOptions;
 use serde_json::json;
 
-use crate::device::{self, Interaction, on_keepalive};
-use crate::error::{Outcome, usage};
+use crate::device::{self, Interaction};
+use crate::error::{Doing, Outcome, Situation, usage};
 use crate::globals::Global;
 use crate::output::done;
 
@@ -25,12 +24,11 @@ pub(crate) fn run(global: &Global, args: &ResetArgs) -> Outcome {
         ));
     }
     let mut ctap = device::open_ctap2(global)?;
-    let interaction = Interaction::new();
-    let mut keepalive = on_keepalive(global.json);
-    let options = CallOptions::default()
-        .with_cancel(interaction.token.clone())
-        .with_on_keepalive(&mut keepalive);
-    ctap.reset(options).map_err(|e| interaction.failure(e))?;
+    let mut interaction = Interaction::new(global.json);
+    if let Err(refused) = ctap.reset(interaction.options()) {
+        let situation = Situation::new(global, Doing::Reset);
+        return Err(interaction.failure(global, &situation, refused));
+    }
     done(
         global,
         "the authenticator is reset: no credentials, no PIN",

@@ -4,13 +4,12 @@ use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
 use ctap::ctap2::proto::{CoseKey, Flags, Permissions};
 use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
-use ctap::device::CallOptions;
 use serde_json::{Value as Json, json};
 
 use super::{random_challenge, user_json};
-use crate::auth::{PinArgs, client_pin, pin, pin_is_set};
-use crate::device::{self, Device, Interaction, on_keepalive};
-use crate::error::{self, Failure, Outcome, usage};
+use crate::auth::{PinArgs, pin, pin_is_set, token_with_pin};
+use crate::device::{self, Device, Interaction};
+use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
 use crate::globals::Global;
 use crate::output::{hex, parse_hex, print_json};
 
@@ -57,28 +56,37 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
     if pin_is_set(ctap) {
         let pin_value = pin(&args.auth, "PIN: ")?;
         if given_key.is_none() && CredentialManagement::<Device>::is_supported(ctap.info()) {
-            let cm_token = client_pin(ctap, &args.auth)?
-                .get_pin_token(&pin_value, Permissions::CREDENTIAL_MANAGEMENT, None)
-                .map_err(error::ctap2)?;
-            stored = stored_keys(ctap, cm_token, &args.rp)?;
+            let cm_token = token_with_pin(
+                global,
+                ctap,
+                &args.auth,
+                &pin_value,
+                Permissions::CREDENTIAL_MANAGEMENT,
+                None,
+            )?;
+            stored = stored_keys(global, ctap, cm_token, &args.rp)?;
         }
-        let token = client_pin(ctap, &args.auth)?
-            .get_pin_token(&pin_value, Permissions::GET_ASSERTION, Some(&args.rp))
-            .map_err(error::ctap2)?;
+        let token = token_with_pin(
+            global,
+            ctap,
+            &args.auth,
+            &pin_value,
+            Permissions::GET_ASSERTION,
+            Some(&args.rp),
+        )?;
         token.authorize_get_assertion(&mut request);
     } else if args.uv {
         return Err(Failure::new(
             "--uv needs a PIN, and none is set (set one with `ctap pin set`)",
         ));
     }
-    let interaction = Interaction::new();
-    let mut keepalive = on_keepalive(global.json);
-    let options = CallOptions::default()
-        .with_cancel(interaction.token.clone())
-        .with_on_keepalive(&mut keepalive);
+    let mut interaction = Interaction::new(global.json);
+    let situation = Situation::new(global, Doing::GetAssertion)
+        .for_rp(&args.rp)
+        .with_info(ctap.info());
     let assertions = ctap
-        .get_assertions(&request, options)
-        .map_err(|e| interaction.failure(e))?;
+        .get_assertions(&request, interaction.options())
+        .map_err(|e| interaction.failure(global, &situation, e))?;
     let mut results = Vec::new();
     let mut failed = false;
     for assertion in &assertions {
@@ -150,16 +158,19 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
 
 /// The public keys of `rp_id`'s discoverable credentials (none if it has none).
 fn stored_keys(
+    global: &Global,
     ctap: &mut Ctap2<Device>,
     token: PinToken,
     rp_id: &str,
 ) -> Result<Vec<(Vec<u8>, CoseKey)>, Failure> {
-    let mut cm = CredentialManagement::new(ctap, token).map_err(error::ctap2)?;
-    let rps = cm.enumerate_rps().map_err(error::ctap2)?;
+    let situation = Situation::new(global, Doing::CredentialManagement);
+    let failed = |error| error::ctap2_in(&situation, error);
+    let mut cm = CredentialManagement::new(ctap, token).map_err(failed)?;
+    let rps = cm.enumerate_rps().map_err(failed)?;
     let Some(rp) = rps.iter().find(|rp| rp.rp.id == rp_id) else {
         return Ok(Vec::new());
     };
-    let creds = cm.enumerate_creds(&rp.rp_id_hash).map_err(error::ctap2)?;
+    let creds = cm.enumerate_creds(&rp.rp_id_hash).map_err(failed)?;
     Ok(creds
         .into_iter()
         .map(|c| (c.credential_id.id, c.public_key))

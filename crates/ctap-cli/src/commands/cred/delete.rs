@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::auth::{PinArgs, token};
 use crate::device;
-use crate::error::{self, Failure, Outcome};
+use crate::error::{self, Doing, Outcome, Situation};
 use crate::globals::Global;
 use crate::output::{done, hex, parse_hex};
 
@@ -26,15 +26,24 @@ pub(crate) fn run(global: &Global, args: &CredDeleteArgs) -> Outcome {
     let id = parse_hex("--id", &args.id)?;
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
-    let token = token(ctap, &args.auth, Permissions::CREDENTIAL_MANAGEMENT, None)?;
+    let token = token(
+        global,
+        ctap,
+        &args.auth,
+        Permissions::CREDENTIAL_MANAGEMENT,
+        None,
+    )?;
+    let situation = Situation::new(global, Doing::CredentialManagement);
+    let failed = |error| error::ctap2_in(&situation, error);
     CredentialManagement::new(ctap, token)
-        .map_err(error::ctap2)?
+        .map_err(failed)?
         .delete_cred(&CredentialDescriptor::public_key(&id))
         .map_err(|error| match error.status() {
             Some(StatusCode::NO_CREDENTIALS) => {
-                Failure::new(format!("no credential with id {} ({error})", hex(&id)))
+                let text = format!("{error}: this key has no credential with id {}", hex(&id));
+                failed(error).with_message(text)
             }
-            _ => error::ctap2(error),
+            _ => failed(error),
         })?;
     done(
         global,

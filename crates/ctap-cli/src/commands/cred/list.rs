@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 use super::{algorithm_name, user_json};
 use crate::auth::{PinArgs, token};
 use crate::device;
-use crate::error::{self, Outcome};
+use crate::error::{self, Doing, Outcome, Situation};
 use crate::globals::Global;
 use crate::output::{hex, print_json};
 
@@ -23,12 +23,20 @@ pub(crate) struct CredListArgs {
 pub(crate) fn run(global: &Global, args: &CredListArgs) -> Outcome {
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
-    let token = token(ctap, &args.auth, Permissions::CREDENTIAL_MANAGEMENT, None)?;
-    let mut cm = CredentialManagement::new(ctap, token).map_err(error::ctap2)?;
-    let metadata = cm.get_metadata().map_err(error::ctap2)?;
+    let token = token(
+        global,
+        ctap,
+        &args.auth,
+        Permissions::CREDENTIAL_MANAGEMENT,
+        None,
+    )?;
+    let situation = Situation::new(global, Doing::CredentialManagement);
+    let failed = |error| error::ctap2_in(&situation, error);
+    let mut cm = CredentialManagement::new(ctap, token).map_err(failed)?;
+    let metadata = cm.get_metadata().map_err(failed)?;
     let mut rps = Vec::new();
-    for rp in cm.enumerate_rps().map_err(error::ctap2)? {
-        let creds = cm.enumerate_creds(&rp.rp_id_hash).map_err(error::ctap2)?;
+    for rp in cm.enumerate_rps().map_err(failed)? {
+        let creds = cm.enumerate_creds(&rp.rp_id_hash).map_err(failed)?;
         rps.push((rp, creds));
     }
     if global.json {

@@ -5,13 +5,12 @@ use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
 use ctap::ctap2::proto::{Algorithm, Flags, Options, Permissions, RpEntity, UserEntity};
 use ctap::ctap2::{self as client};
-use ctap::device::CallOptions;
 use serde_json::json;
 
 use super::{Alg, algorithm_name, random_challenge};
 use crate::auth::{PinArgs, pin_is_set, token};
-use crate::device::{self, Interaction, on_keepalive};
-use crate::error::{Failure, Outcome};
+use crate::device::{self, Interaction};
+use crate::error::{Doing, Failure, Outcome, Situation};
 use crate::globals::Global;
 use crate::output::{hex, print_json};
 
@@ -64,6 +63,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
     // With a PIN set, use it (as browsers do); --uv without a PIN cannot be honoured.
     if pin_is_set(ctap) {
         let token = token(
+            global,
             ctap,
             &args.auth,
             Permissions::MAKE_CREDENTIAL,
@@ -75,14 +75,13 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
             "--uv needs a PIN, and none is set (set one with `ctap pin set`)",
         ));
     }
-    let interaction = Interaction::new();
-    let mut keepalive = on_keepalive(global.json);
-    let options = CallOptions::default()
-        .with_cancel(interaction.token.clone())
-        .with_on_keepalive(&mut keepalive);
+    let mut interaction = Interaction::new(global.json);
+    let situation = Situation::new(global, Doing::MakeCredential)
+        .for_rp(&args.rp)
+        .with_info(ctap.info());
     let attestation = ctap
-        .make_credential(&request, options)
-        .map_err(|e| interaction.failure(e))?;
+        .make_credential(&request, interaction.options())
+        .map_err(|e| interaction.failure(global, &situation, e))?;
     let verdict = attestation.verify(&args.rp, &client_data_hash);
     let Some(credential) = attestation.credential() else {
         return Err(Failure::new("the authenticator returned no credential"));
