@@ -29,13 +29,43 @@ pub(crate) struct PinArgs {
     pub(crate) pin_protocol: Option<u8>,
 }
 
-/// The PIN from `--pin`, `$CTAP_PIN` or a prompt; zeroized when dropped.
-pub(crate) fn pin(args: &PinArgs, prompt: &str) -> Result<Zeroizing<String>, Failure> {
+/// The PIN if it was given without a prompt (`--pin`, `$CTAP_PIN`); zeroized when
+/// dropped.
+pub(crate) fn given_pin(args: &PinArgs) -> Result<Option<Zeroizing<String>>, Failure> {
     if let Some(pin) = &args.pin {
-        return Ok(Zeroizing::new(pin.clone()));
+        return Ok(Some(Zeroizing::new(pin.clone())));
     }
     if let Ok(pin) = std::env::var(PIN_ENV) {
-        return Ok(Zeroizing::new(pin));
+        return Ok(Some(Zeroizing::new(pin)));
+    }
+    Ok(None)
+}
+
+/// When an operation uses the PIN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PinUse {
+    /// It cannot be done without: given, or asked for.
+    Needed,
+    /// It can be done without: used if given (user verification then comes with it),
+    /// never asked for.
+    IfGiven,
+    /// `--no-pin`: not used even if given.
+    Never,
+}
+
+/// The PIN for an operation that uses it as `use_`: `None` when it goes without.
+pub(crate) fn pin_for(args: &PinArgs, use_: PinUse) -> Result<Option<Zeroizing<String>>, Failure> {
+    match use_ {
+        PinUse::Needed => pin(args, "PIN: ").map(Some),
+        PinUse::IfGiven => given_pin(args),
+        PinUse::Never => Ok(None),
+    }
+}
+
+/// The PIN from `--pin`, `$CTAP_PIN` or a prompt; zeroized when dropped.
+pub(crate) fn pin(args: &PinArgs, prompt: &str) -> Result<Zeroizing<String>, Failure> {
+    if let Some(pin) = given_pin(args)? {
+        return Ok(pin);
     }
     if std::io::stdin().is_terminal() {
         return rpassword::prompt_password(prompt)

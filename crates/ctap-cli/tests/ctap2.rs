@@ -363,3 +363,103 @@ fn serve_reset_window_is_counted_from_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("or `none`"), "{stderr}");
 }
+
+/// Issue 25: the PIN is asked for only when the operation needs it. With a PIN set and
+/// none given (stdin is not a terminal, so a prompt would be a usage error), what can go
+/// without it does; what cannot says a PIN is needed.
+#[test]
+fn the_pin_is_needed_only_where_the_key_needs_it() {
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        target.json(&["pin", "set", "--new", "1234"]);
+        // Non-discoverable with makeCredUvNotRqd (CTAP 2.1 section 6.1.2): no PIN.
+        let made = target.json(&["cred", "make", "--rp", "a.com"]);
+        assert_eq!(made["user_verified"], false, "{made}");
+        let id = made["credential_id"].as_str().unwrap();
+        let key = made["public_key"].as_str().unwrap();
+        // An allow list and no --uv: no PIN either.
+        let asserted = target.json(&[
+            "cred",
+            "assert",
+            "--rp",
+            "a.com",
+            "--cred-id",
+            id,
+            "--public-key",
+            key,
+        ]);
+        assert_eq!(asserted["assertions"][0]["verified"], true, "{asserted}");
+        assert_eq!(asserted["assertions"][0]["user_verified"], false);
+        assert_eq!(asserted["assertions"][0]["user_present"], true);
+        // --uv with the PIN: verified.
+        let asserted = target.json(&[
+            "cred",
+            "assert",
+            "--rp",
+            "a.com",
+            "--cred-id",
+            id,
+            "--public-key",
+            key,
+            "--uv",
+            "--pin",
+            "1234",
+        ]);
+        assert_eq!(asserted["assertions"][0]["user_verified"], true);
+        // A PIN given but not needed is used; --no-pin keeps it out.
+        let made = target.json(&["cred", "make", "--rp", "a.com", "--pin", "1234"]);
+        assert_eq!(made["user_verified"], true);
+        let made = target.json(&["cred", "make", "--rp", "a.com", "--no-pin"]);
+        assert_eq!(made["user_verified"], false);
+        let error = target.fails(&["cred", "make", "--rp", "a.com", "--no-pin", "--uv"], 2);
+        assert!(error.contains("--no-pin"), "{error}");
+        // Discoverable: the PIN is needed (and none was given).
+        let error = target.fails(&["cred", "make", "--rp", "a.com", "--resident"], 2);
+        assert!(error.contains("a PIN is needed"), "{error}");
+        let error = target.fails(&["cred", "assert", "--rp", "a.com"], 2);
+        assert!(error.contains("a PIN is needed"), "{error}");
+        // alwaysUv: every credential needs it.
+        target.json(&["config", "always-uv", "--pin", "1234"]);
+        let error = target.fails(&["cred", "make", "--rp", "a.com"], 2);
+        assert!(error.contains("a PIN is needed"), "{error}");
+    }
+}
+
+/// `cred assert --silent` (up=false, fido2-assert -t up=false): no touch is asked for,
+/// so even an authenticator that refuses every touch answers; UP is clear.
+#[test]
+fn a_silent_assertion_needs_no_touch_and_no_pin() {
+    let target = Target::udp(&["--deny", "--pin", "1234"]);
+    let approving = Target::udp(&["--pin", "1234"]);
+    let made = approving.json(&["cred", "make", "--rp", "a.com"]);
+    let id = made["credential_id"].as_str().unwrap();
+    let key = made["public_key"].as_str().unwrap();
+    let asserted = approving.json(&[
+        "cred",
+        "assert",
+        "--rp",
+        "a.com",
+        "--cred-id",
+        id,
+        "--public-key",
+        key,
+        "--silent",
+    ]);
+    assert_eq!(asserted["assertions"][0]["verified"], true, "{asserted}");
+    assert_eq!(asserted["assertions"][0]["user_present"], false);
+    assert_eq!(asserted["assertions"][0]["user_verified"], false);
+    // An authenticator that refuses every touch answers a silent check at once: it has
+    // no such credential (NO_CREDENTIALS), rather than OPERATION_DENIED for a touch.
+    let error = target.fails(
+        &[
+            "cred",
+            "assert",
+            "--rp",
+            "a.com",
+            "--cred-id",
+            id,
+            "--silent",
+        ],
+        1,
+    );
+    assert!(error.contains("NO_CREDENTIALS"), "{error}");
+}

@@ -2,12 +2,12 @@
 
 use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
-use ctap::ctap2::proto::{CoseKey, Flags, Permissions};
+use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions};
 use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
 use serde_json::{Value as Json, json};
 
 use super::{random_challenge, user_json};
-use crate::auth::{PinArgs, pin, pin_is_set, token_with_pin};
+use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
 use crate::globals::Global;
@@ -25,9 +25,16 @@ pub(crate) struct CredAssertArgs {
     /// verify with; without it the key is looked up with credential management.
     #[arg(long, value_name = "HEX")]
     public_key: Option<String>,
-    /// Require user verification (the PIN).
+    /// Require user verification (the PIN), even where the key does not need it.
     #[arg(long)]
     uv: bool,
+    /// Never use the PIN, even if one is given (as fido2-assert without -v).
+    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    no_pin: bool,
+    /// A silent check (up=false, as fido2-assert -t up=false): no touch and no PIN; the
+    /// key says whether it holds the credential, and the signature is checked.
+    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    silent: bool,
     #[command(flatten)]
     auth: PinArgs,
 }
@@ -51,10 +58,20 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
     let ctap = &mut ctap;
     let client_data_hash = random_challenge()?;
     let mut request = client::get_assertion_request(&args.rp, client_data_hash, &allow);
+    if args.silent {
+        request.options = Some(Options {
+            up: Some(false),
+            ..Options::default()
+        });
+    }
+    if args.uv && !pin_is_set(ctap) {
+        return Err(Failure::new(
+            "--uv needs a PIN, and none is set (set one with `ctap pin set`)",
+        ));
+    }
     // Keys to verify with: given, or the discoverable credentials' (needs the PIN).
     let mut stored: Vec<(Vec<u8>, CoseKey)> = Vec::new();
-    if pin_is_set(ctap) {
-        let pin_value = pin(&args.auth, "PIN: ")?;
+    if let Some(pin_value) = pin_for(&args.auth, pin_use(ctap.info(), args, allow.is_empty()))? {
         if given_key.is_none() && CredentialManagement::<Device>::is_supported(ctap.info()) {
             let cm_token = token_with_pin(
                 global,
@@ -75,10 +92,6 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             Some(&args.rp),
         )?;
         token.authorize_get_assertion(&mut request);
-    } else if args.uv {
-        return Err(Failure::new(
-            "--uv needs a PIN, and none is set (set one with `ctap pin set`)",
-        ));
     }
     let mut interaction = Interaction::new(global.json);
     let situation = Situation::new(global, Doing::GetAssertion)
@@ -112,6 +125,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                     "credential_id": hex(id),
                     "sign_count": assertion.auth_data.sign_count,
                     "user": user_json(assertion.user()),
+                    "user_present": assertion.auth_data.flags.contains(Flags::UP),
                     "user_verified": assertion.auth_data.flags.contains(Flags::UV),
                     "verified": verdict.as_ref().map(Result::is_ok),
                     "error": match verdict {
@@ -137,6 +151,10 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                     hex(&user.id)
                 );
             }
+            println!(
+                "user present      {}",
+                assertion.auth_data.flags.contains(Flags::UP)
+            );
             println!(
                 "user verified     {}",
                 assertion.auth_data.flags.contains(Flags::UV)
@@ -175,4 +193,22 @@ fn stored_keys(
         .into_iter()
         .map(|c| (c.credential_id.id, c.public_key))
         .collect())
+}
+
+/// Whether this getAssertion needs the PIN, from getInfo and the request: with alwaysUv
+/// always (CTAP 2.1 §6.2.2 step 6); with `--uv` always; with a PIN set and no
+/// `--cred-id`, yes: a discoverable credential protected by credProtect level 2 is only
+/// found with user verification (CTAP 2.1 §12.1), and the PIN also reads the public
+/// keys to verify with. With an allow list, or `--silent` (up=false, no user
+/// verification), the PIN is used only if given, and never with `--no-pin`.
+fn pin_use(info: &Info, args: &CredAssertArgs, discoverable: bool) -> PinUse {
+    let pin_set = info.option("clientPin") == Some(true);
+    let always_uv = info.option("alwaysUv") == Some(true);
+    if args.no_pin || args.silent || !pin_set {
+        PinUse::Never
+    } else if args.uv || always_uv || discoverable {
+        PinUse::Needed
+    } else {
+        PinUse::IfGiven
+    }
 }

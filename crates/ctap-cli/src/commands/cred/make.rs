@@ -3,12 +3,12 @@
 
 use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
-use ctap::ctap2::proto::{Algorithm, Flags, Options, Permissions, RpEntity, UserEntity};
+use ctap::ctap2::proto::{Algorithm, Flags, Info, Options, Permissions, RpEntity, UserEntity};
 use ctap::ctap2::{self as client};
 use serde_json::json;
 
 use super::{Alg, algorithm_name, random_challenge};
-use crate::auth::{PinArgs, pin_is_set, token};
+use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Interaction};
 use crate::error::{Doing, Failure, Outcome, Situation};
 use crate::globals::Global;
@@ -25,9 +25,13 @@ pub(crate) struct CredMakeArgs {
     /// A discoverable (resident) credential.
     #[arg(long)]
     resident: bool,
-    /// Require user verification (the PIN).
+    /// Require user verification (the PIN), even where the key does not need it.
     #[arg(long)]
     uv: bool,
+    /// Never use the PIN, even if one is given (as fido2-cred without -v); a key that
+    /// needs it then refuses with PUAT_REQUIRED.
+    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    no_pin: bool,
     /// The algorithm.
     #[arg(long, value_enum, default_value_t = Alg::Es256)]
     alg: Alg,
@@ -60,20 +64,22 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
             ..Options::default()
         });
     }
-    // With a PIN set, use it (as browsers do); --uv without a PIN cannot be honoured.
-    if pin_is_set(ctap) {
-        let token = token(
+    if args.uv && !pin_is_set(ctap) {
+        return Err(Failure::new(
+            "--uv needs a PIN, and none is set (set one with `ctap pin set`)",
+        ));
+    }
+    let use_ = pin_use(ctap.info(), args);
+    if let Some(pin) = pin_for(&args.auth, use_)? {
+        let token = token_with_pin(
             global,
             ctap,
             &args.auth,
+            &pin,
             Permissions::MAKE_CREDENTIAL,
             Some(&args.rp),
         )?;
         token.authorize_make_credential(&mut request);
-    } else if args.uv {
-        return Err(Failure::new(
-            "--uv needs a PIN, and none is set (set one with `ctap pin set`)",
-        ));
     }
     let mut interaction = Interaction::new(global.json);
     let situation = Situation::new(global, Doing::MakeCredential)
@@ -134,4 +140,23 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         }
     }
     verdict.map(drop).map_err(|e| Failure::new(e.to_string()))
+}
+
+/// Whether this makeCredential needs the PIN, from getInfo (CTAP 2.1 §6.1.2 steps 6 to
+/// 8): with alwaysUv always; with a PIN set, for a discoverable credential, and for
+/// any credential unless makeCredUvNotRqd is true; with `--uv` always. Otherwise the
+/// PIN is used only if given (`--pin`, `CTAP_PIN`), and never with `--no-pin`.
+fn pin_use(info: &Info, args: &CredMakeArgs) -> PinUse {
+    let pin_set = info.option("clientPin") == Some(true);
+    let always_uv = info.option("alwaysUv") == Some(true);
+    let uv_not_required = info.option("makeCredUvNotRqd") == Some(true);
+    if args.no_pin {
+        PinUse::Never
+    } else if args.uv || (pin_set && (always_uv || args.resident || !uv_not_required)) {
+        PinUse::Needed
+    } else if pin_set {
+        PinUse::IfGiven
+    } else {
+        PinUse::Never
+    }
 }
