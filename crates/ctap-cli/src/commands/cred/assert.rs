@@ -29,11 +29,11 @@ pub(crate) struct CredAssertArgs {
     #[arg(long)]
     uv: bool,
     /// Never use the PIN, even if one is given (as fido2-assert without -v).
-    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    #[arg(long, conflicts_with_all = ["uv", "pin", "pin_file", "pin_stdin"])]
     no_pin: bool,
     /// A silent check (up=false, as fido2-assert -t up=false): no touch and no PIN; the
     /// key says whether it holds the credential, and the signature is checked.
-    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    #[arg(long, conflicts_with_all = ["uv", "pin", "pin_file", "pin_stdin"])]
     silent: bool,
     #[command(flatten)]
     auth: PinArgs,
@@ -76,7 +76,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             let cm_token = token_with_pin(
                 global,
                 ctap,
-                &args.auth,
+                &args.auth.protocol,
                 &pin_value,
                 Permissions::CREDENTIAL_MANAGEMENT,
                 None,
@@ -86,7 +86,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         let token = token_with_pin(
             global,
             ctap,
-            &args.auth,
+            &args.auth.protocol,
             &pin_value,
             Permissions::GET_ASSERTION,
             Some(&args.rp),

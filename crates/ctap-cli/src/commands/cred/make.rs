@@ -30,7 +30,7 @@ pub(crate) struct CredMakeArgs {
     uv: bool,
     /// Never use the PIN, even if one is given (as fido2-cred without -v); a key that
     /// needs it then refuses with PUAT_REQUIRED.
-    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    #[arg(long, conflicts_with_all = ["uv", "pin", "pin_file", "pin_stdin"])]
     no_pin: bool,
     /// The algorithm.
     #[arg(long, value_enum, default_value_t = Alg::Es256)]
@@ -74,7 +74,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         let token = token_with_pin(
             global,
             ctap,
-            &args.auth,
+            &args.auth.protocol,
             &pin,
             Permissions::MAKE_CREDENTIAL,
             Some(&args.rp),
