@@ -6,7 +6,7 @@ use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions};
 use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
 use serde_json::{Value as Json, json};
 
-use super::{random_challenge, user_json};
+use super::{check_rp, parse_id, random_challenge, user_json};
 use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
@@ -41,10 +41,11 @@ pub(crate) struct CredAssertArgs {
 
 /// Runs `ctap cred assert`.
 pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
+    check_rp(&args.rp)?;
     let allow: Vec<Vec<u8>> = args
         .cred_ids
         .iter()
-        .map(|id| parse_hex("--cred-id", id))
+        .map(|id| parse_id("--cred-id", id))
         .collect::<Result<_, _>>()?;
     let given_key = args
         .public_key

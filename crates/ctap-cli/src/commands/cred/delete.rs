@@ -10,7 +10,7 @@ use crate::auth::{PinArgs, token};
 use crate::device;
 use crate::error::{self, Doing, Outcome, Situation};
 use crate::globals::Global;
-use crate::output::{done, hex, parse_hex};
+use crate::output::{done, hex};
 
 #[derive(Debug, Args)]
 pub(crate) struct CredDeleteArgs {
@@ -23,7 +23,7 @@ pub(crate) struct CredDeleteArgs {
 
 /// Runs `ctap cred delete`.
 pub(crate) fn run(global: &Global, args: &CredDeleteArgs) -> Outcome {
-    let id = parse_hex("--id", &args.id)?;
+    let id = super::parse_id("--id", &args.id)?;
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
     let token = token(

@@ -7,7 +7,7 @@ use ctap::ctap2::proto::{Algorithm, Flags, Info, Options, Permissions, RpEntity,
 use ctap::ctap2::{self as client};
 use serde_json::json;
 
-use super::{Alg, algorithm_name, random_challenge};
+use super::{Alg, algorithm_name, check_rp, check_user_field, random_challenge};
 use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Interaction};
 use crate::error::{Doing, Failure, Outcome, Situation};
@@ -41,6 +41,8 @@ pub(crate) struct CredMakeArgs {
 
 /// Runs `ctap cred make`.
 pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
+    check_rp(&args.rp)?;
+    check_user_field("--user", args.user.as_bytes())?;
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
     let alg = match args.alg {

@@ -73,3 +73,48 @@ pub(crate) fn random_challenge() -> Result<[u8; 32], Failure> {
         .map_err(error::ctap2)?;
     Ok(challenge)
 }
+
+/// The most bytes of a user id (a user handle is at most 64 bytes, WebAuthn §5.4.3) and
+/// of a user's name or display name: an authenticator may truncate those to 64 bytes
+/// (WebAuthn §5.4.1 and §6.4.1) and some deployed keys refuse longer ones, so a longer
+/// one is refused here, by name, rather than by the key or as a message size.
+pub(crate) const MAX_ENTITY_BYTES: usize = 64;
+
+/// `--rp`: not empty (an RP ID is a domain name). A usage error before anything is sent.
+pub(crate) fn check_rp(rp: &str) -> Result<(), Failure> {
+    if rp.trim().is_empty() {
+        return Err(error::usage(
+            "--rp is empty: give the relying party's id, a domain name such as example.com",
+        ));
+    }
+    Ok(())
+}
+
+/// A user field given for a credential (`option` names it): not empty, and at most
+/// [`MAX_ENTITY_BYTES`] bytes. A usage error before anything is sent.
+pub(crate) fn check_user_field(option: &str, value: &[u8]) -> Result<(), Failure> {
+    if value.is_empty() {
+        return Err(error::usage(format!("{option} is empty")));
+    }
+    if value.len() > MAX_ENTITY_BYTES {
+        return Err(error::usage(format!(
+            "{option} is {} bytes; the most is {MAX_ENTITY_BYTES} (a user id is at most 64 \
+             bytes, WebAuthn section 5.4.3; a key may cut a name to 64 bytes or refuse a \
+             longer one, WebAuthn section 6.4.1)",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A credential id the user gave as hex (`option` names it): not empty. A usage error
+/// before anything is sent.
+pub(crate) fn parse_id(option: &str, text: &str) -> Result<Vec<u8>, Failure> {
+    let id = crate::output::parse_hex(option, text)?;
+    if id.is_empty() {
+        return Err(error::usage(format!(
+            "{option} is empty: give the credential id as hex"
+        )));
+    }
+    Ok(id)
+}
