@@ -217,7 +217,7 @@ fn pin_argument_errors() {
 fn config_always_uv_and_min_pin_length() {
     for target in [Target::virtual_device(), Target::udp(&[])] {
         target.json(&["pin", "set", "--new", "1234"]);
-        let toggled = target.json(&["config", "always-uv", "--pin", "1234"]);
+        let toggled = target.json(&["config", "always-uv", "on", "--pin", "1234"]);
         assert_eq!(toggled["always_uv"], true);
         // alwaysUv: even a non-discoverable credential needs the PIN now.
         let output = target
@@ -231,7 +231,7 @@ fn config_always_uv_and_min_pin_length() {
         assert_eq!(status["min_pin_length"], 6);
         // The 4-digit PIN is now too short: it must be changed before any other use.
         assert_eq!(status["force_pin_change"], true);
-        let error = target.fails(&["config", "always-uv", "--pin", "1234"], 1);
+        let error = target.fails(&["config", "always-uv", "off", "--pin", "1234"], 1);
         assert!(error.contains("PIN_POLICY_VIOLATION"), "{error}");
         // Shorter than the new minimum: refused before it is sent (usage, status 2).
         let error = target.fails(&["pin", "change", "--pin", "1234", "--new", "12345"], 2);
@@ -240,7 +240,7 @@ fn config_always_uv_and_min_pin_length() {
         // The minimum can only grow (CTAP 2.1 section 6.11.4): refused before sending.
         let error = target.fails(&["config", "min-pin-length", "4", "--pin", "123456"], 2);
         assert!(error.contains("can only grow, and it is 6"), "{error}");
-        let toggled = target.json(&["config", "always-uv", "--pin", "123456"]);
+        let toggled = target.json(&["config", "always-uv", "off", "--pin", "123456"]);
         assert_eq!(toggled["always_uv"], false);
     }
 }
@@ -418,7 +418,7 @@ fn the_pin_is_needed_only_where_the_key_needs_it() {
         let error = target.fails(&["cred", "assert", "--rp", "a.com"], 2);
         assert!(error.contains("a PIN is needed"), "{error}");
         // alwaysUv: every credential needs it.
-        target.json(&["config", "always-uv", "--pin", "1234"]);
+        target.json(&["config", "always-uv", "on", "--pin", "1234"]);
         let error = target.fails(&["cred", "make", "--rp", "a.com"], 2);
         assert!(error.contains("a PIN is needed"), "{error}");
     }
@@ -462,4 +462,55 @@ fn a_silent_assertion_needs_no_touch_and_no_pin() {
         1,
     );
     assert!(error.contains("NO_CREDENTIALS"), "{error}");
+}
+
+/// `config always-uv on|off` sets a state, not a toggle: asking for the state the key is
+/// in already sends nothing (`changed: false`) and leaves it so.
+#[test]
+fn always_uv_on_and_off_are_states_not_a_toggle() {
+    let target = Target::virtual_device();
+    let off = target.json(&["config", "always-uv", "off"]);
+    assert_eq!(off["always_uv"], false);
+    assert_eq!(off["changed"], false);
+    let on = target.json(&["config", "always-uv", "on"]);
+    assert_eq!(
+        (on["always_uv"].clone(), on["changed"].clone()),
+        (true.into(), true.into())
+    );
+    let again = target.json(&["config", "always-uv", "on"]);
+    assert_eq!(
+        (again["always_uv"].clone(), again["changed"].clone()),
+        (true.into(), false.into())
+    );
+    let error = target.fails(&["config", "always-uv"], 2);
+    assert!(error.contains("<STATE>"), "{error}");
+}
+
+/// `config force-pin-change` (forceChangePin, CTAP 2.1 section 6.11.4): the PIN must be
+/// changed before it is used again; without a PIN it says to set one.
+#[test]
+fn force_pin_change_then_the_pin_must_be_changed() {
+    let target = Target::virtual_device();
+    let error = target.fails(&["config", "force-pin-change"], 1);
+    assert!(
+        error.contains("next: set one with `ctap pin set`"),
+        "{error}"
+    );
+    target.json(&["pin", "set", "--new", "1234"]);
+    let forced = target.json(&["config", "force-pin-change", "--pin", "1234"]);
+    assert_eq!(forced["force_pin_change"], true);
+    assert_eq!(target.json(&["pin", "status"])["force_pin_change"], true);
+    let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
+    assert!(error.contains("`ctap pin change`"), "{error}");
+    target.json(&["pin", "change", "--pin", "1234", "--new", "5678"]);
+    assert_eq!(target.json(&["pin", "status"])["force_pin_change"], false);
+}
+
+/// `config enterprise-attestation`: a key without the `ep` option (the software
+/// authenticator) is told so before anything is sent.
+#[test]
+fn enterprise_attestation_needs_the_ep_option() {
+    let target = Target::virtual_device();
+    let error = target.fails(&["config", "enterprise-attestation"], 1);
+    assert!(error.contains("no `ep` option"), "{error}");
 }
