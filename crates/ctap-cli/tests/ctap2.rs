@@ -125,7 +125,7 @@ fn with_a_pin_both_protocols_on_virtual_and_udp() {
                 made["public_key"]
             );
 
-            let mut delete = vec!["cred", "delete", "--id", &id];
+            let mut delete = vec!["cred", "delete", "--cred-id", &id, "--yes"];
             delete.extend_from_slice(&auth);
             assert_eq!(target.json(&delete)["deleted"], id.as_str());
             let error = target.fails(&delete, 1);
@@ -513,4 +513,120 @@ fn enterprise_attestation_needs_the_ep_option() {
     let target = Target::virtual_device();
     let error = target.fails(&["config", "enterprise-attestation"], 1);
     assert!(error.contains("no `ep` option"), "{error}");
+}
+
+/// `cred update` (updateUserInformation, CTAP 2.1 section 6.8.6): the name and display
+/// name change, the user id stays, what is not given is kept.
+#[test]
+fn cred_update_changes_the_user_names() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    let made = target.json(&[
+        "cred",
+        "make",
+        "--rp",
+        "a.com",
+        "--resident",
+        "--user",
+        "alice",
+        "--pin",
+        "1234",
+    ]);
+    let id = made["credential_id"].as_str().unwrap();
+    let updated = target.json(&[
+        "cred",
+        "update",
+        "--cred-id",
+        id,
+        "--display-name",
+        "Alice A.",
+        "--pin",
+        "1234",
+    ]);
+    assert_eq!(updated["user"]["name"], "alice");
+    assert_eq!(updated["user"]["display_name"], "Alice A.");
+    let updated = target.json(&[
+        "cred",
+        "update",
+        "--cred-id",
+        id,
+        "--user-name",
+        "alice2",
+        "--pin",
+        "1234",
+    ]);
+    assert_eq!(updated["user"]["display_name"], "Alice A.");
+    let listed = target.json(&["cred", "list", "--pin", "1234"]);
+    let user = &listed["rps"][0]["credentials"][0]["user"];
+    assert_eq!(user["name"], "alice2");
+    assert_eq!(user["display_name"], "Alice A.");
+    assert_eq!(user["id"], "616c696365", "the user id is kept: {user}");
+    let error = target.fails(&["cred", "update", "--cred-id", id, "--pin", "1234"], 2);
+    assert!(error.contains("nothing to update"), "{error}");
+    let error = target.fails(
+        &[
+            "cred",
+            "update",
+            "--cred-id",
+            "00",
+            "--user-name",
+            "x",
+            "--pin",
+            "1234",
+        ],
+        1,
+    );
+    assert!(
+        error.contains("no discoverable credential with id 00"),
+        "{error}"
+    );
+}
+
+/// `cred delete` asks first; without a terminal to ask on it needs --yes, and without
+/// it nothing is deleted.
+#[test]
+fn cred_delete_asks_unless_yes() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    let made = target.json(&[
+        "cred",
+        "make",
+        "--rp",
+        "a.com",
+        "--resident",
+        "--pin",
+        "1234",
+    ]);
+    let id = made["credential_id"].as_str().unwrap();
+    let error = target.fails(&["cred", "delete", "--cred-id", id, "--pin", "1234"], 2);
+    assert!(error.contains("add --yes"), "{error}");
+    assert_eq!(
+        target.json(&["cred", "list", "--pin", "1234"])["existing"],
+        1
+    );
+    let deleted = target.json(&["cred", "delete", "--cred-id", id, "--yes", "--pin", "1234"]);
+    assert_eq!(deleted["deleted"], id);
+    assert_eq!(
+        target.json(&["cred", "list", "--pin", "1234"])["existing"],
+        0
+    );
+}
+
+/// `pin verify`: a right PIN puts the retries back to the maximum (CTAP 2.1 section
+/// 6.5.5.7), a wrong one uses one up and says how many are left.
+#[test]
+fn pin_verify_checks_the_pin() {
+    let target = Target::virtual_device();
+    let error = target.fails(&["pin", "verify", "--pin", "1234"], 1);
+    assert!(error.contains("`ctap pin set`"), "{error}");
+    target.json(&["pin", "set", "--new", "1234"]);
+    let error = target.fails(&["pin", "verify", "--pin", "0000"], 1);
+    assert!(
+        error.contains("PIN_INVALID: wrong PIN; 7 tries left"),
+        "{error}"
+    );
+    assert_eq!(target.json(&["pin", "status"])["retries"], 7);
+    let verified = target.json(&["pin", "verify", "--pin", "1234"]);
+    assert_eq!(verified["pin_verified"], true);
+    assert_eq!(target.json(&["pin", "status"])["retries"], 8);
 }

@@ -1,15 +1,16 @@
 //! `ctap pin status|set|change`: the PIN (clientPin).
 
 use clap::{Args, Subcommand};
-use ctap::ctap2::proto::PinProtocol;
+use ctap::ctap2::proto::{Permissions, PinProtocol};
 use ctap::ctap2::{self as client, ClientPin, Ctap2};
 use serde_json::json;
 
 use crate::auth::{
-    NewPinArgs, PinArgs, ProtocolArgs, check_new_pin, client_pin, new_pin, pin, refusal,
+    NewPinArgs, PinArgs, ProtocolArgs, check_new_pin, client_pin, new_pin, pin, pin_is_set,
+    refusal, token_with_pin,
 };
 use crate::device::{self, Device};
-use crate::error::{self, Doing, Outcome};
+use crate::error::{self, Doing, Failure, Outcome};
 use crate::globals::Global;
 use crate::output::{done, print_json};
 
@@ -23,6 +24,9 @@ pub(crate) enum PinCommand {
     /// Change the PIN (the current one as the other commands take it, the new one as
     /// `pin set` does).
     Change(PinChangeArgs),
+    /// Check the PIN: a right one resets the retries to the maximum, a wrong one uses
+    /// one up (and says how many are left).
+    Verify(PinArgs),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +64,27 @@ pub(crate) fn run(global: &Global, command: &PinCommand) -> Outcome {
                 ));
             }
             done(global, "PIN set", &json!({ "pin_set": true }));
+            Ok(())
+        }
+        PinCommand::Verify(args) => {
+            if !pin_is_set(ctap) {
+                return Err(Failure::new("no PIN is set on the authenticator")
+                    .with_next("set one with `ctap pin set`"));
+            }
+            // Any token proves the PIN (CTAP 2.1 §6.5.5.7: the retries are reset on
+            // success); ask for a permission the key has, without an RP ID.
+            let info = ctap.info();
+            let permission = if info.option("credMgmt") == Some(true) {
+                Permissions::CREDENTIAL_MANAGEMENT
+            } else if info.option("authnrCfg") == Some(true) {
+                Permissions::AUTHENTICATOR_CONFIG
+            } else {
+                Permissions::GET_ASSERTION
+            };
+            let rp = (permission == Permissions::GET_ASSERTION).then_some("ctap.invalid");
+            let pin = pin(args, "PIN: ")?;
+            token_with_pin(global, ctap, &args.protocol, &pin, permission, rp)?;
+            done(global, "the PIN is right", &json!({ "pin_verified": true }));
             Ok(())
         }
         PinCommand::Change(args) => {

@@ -5,10 +5,13 @@ mod assert;
 mod delete;
 mod list;
 mod make;
+mod update;
 
 use clap::{Subcommand, ValueEnum};
-use ctap::ctap2::proto::{Algorithm, UserEntity};
-use ctap::ctap2::{self as client, Randomness as _};
+use ctap::ctap2::proto::{Algorithm, RpEntity, UserEntity};
+use ctap::ctap2::{self as client, CredentialInfo, CredentialManagement, Randomness as _};
+
+use crate::device::Device;
 use serde_json::{Value as Json, json};
 
 use crate::error::{self, Failure, Outcome};
@@ -24,8 +27,10 @@ pub(crate) enum CredCommand {
     Assert(assert::CredAssertArgs),
     /// The discoverable credentials, by RP (needs the PIN).
     List(list::CredListArgs),
-    /// Delete a discoverable credential (needs the PIN).
+    /// Delete a discoverable credential (needs the PIN; asks first unless --yes).
     Delete(delete::CredDeleteArgs),
+    /// Change a discoverable credential's user name or display name (needs the PIN).
+    Update(update::CredUpdateArgs),
 }
 
 /// A credential algorithm on the command line.
@@ -44,6 +49,7 @@ pub(crate) fn run(global: &Global, command: &CredCommand) -> Outcome {
         CredCommand::Assert(args) => assert::run(global, args),
         CredCommand::List(args) => list::run(global, args),
         CredCommand::Delete(args) => delete::run(global, args),
+        CredCommand::Update(args) => update::run(global, args),
     }
 }
 
@@ -117,4 +123,21 @@ pub(crate) fn parse_id(option: &str, text: &str) -> Result<Vec<u8>, Failure> {
         )));
     }
     Ok(id)
+}
+
+/// The discoverable credential with id `id` and its RP, looked up with credential
+/// management (enumerateRPs, then enumerateCredentials of each); `None` if the key has
+/// none with that id.
+pub(crate) fn find_credential(
+    cm: &mut CredentialManagement<'_, Device>,
+    id: &[u8],
+) -> Result<Option<(RpEntity, CredentialInfo)>, client::Error> {
+    for rp in cm.enumerate_rps()? {
+        for credential in cm.enumerate_creds(&rp.rp_id_hash)? {
+            if credential.credential_id.id == id {
+                return Ok(Some((rp.rp, credential)));
+            }
+        }
+    }
+    Ok(None)
 }
