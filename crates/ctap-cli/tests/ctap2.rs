@@ -630,3 +630,144 @@ fn pin_verify_checks_the_pin() {
     assert_eq!(verified["pin_verified"], true);
     assert_eq!(target.json(&["pin", "status"])["retries"], 8);
 }
+
+/// `cred make --user-id/--user-name/--display-name`: the user entity as given (a
+/// discoverable credential keeps it; credential management shows it).
+#[test]
+fn cred_make_takes_the_user_entity() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    target.json(&[
+        "cred",
+        "make",
+        "--rp",
+        "a.com",
+        "--resident",
+        "--user-id",
+        "0a0b0c",
+        "--user-name",
+        "bob",
+        "--display-name",
+        "Bob B.",
+        "--pin",
+        "1234",
+    ]);
+    let listed = target.json(&["cred", "list", "--pin", "1234"]);
+    let user = &listed["rps"][0]["credentials"][0]["user"];
+    assert_eq!(user["id"], "0a0b0c");
+    assert_eq!(user["name"], "bob");
+    assert_eq!(user["display_name"], "Bob B.");
+    let long = "ab".repeat(65);
+    let error = target.fails(&["cred", "make", "--rp", "a.com", "--user-id", &long], 2);
+    assert!(error.contains("--user-id is 65 bytes"), "{error}");
+    let error = target.fails(&["cred", "make", "--rp", "a.com", "--display-name", ""], 2);
+    assert!(error.contains("--display-name is empty"), "{error}");
+}
+
+/// A caller-given clientDataHash is signed over as given (the attestation and the
+/// assertion verify with it), and `--client-data FILE` is hashed with SHA-256 as libfido2
+/// does.
+#[test]
+fn cred_make_and_assert_take_the_client_data_hash() {
+    let target = Target::virtual_device();
+    let hash = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let made = target.json(&["cred", "make", "--rp", "a.com", "--client-data-hash", hash]);
+    assert_eq!(made["client_data_hash"], hash);
+    assert_eq!(made["attestation"]["verified"], true, "{made}");
+    let id = made["credential_id"].as_str().unwrap();
+    let key = made["public_key"].as_str().unwrap();
+    let file = std::env::temp_dir().join(format!("ctap-cli-cdata-{}", std::process::id()));
+    std::fs::write(&file, b"abc").unwrap();
+    let asserted = target.json(&[
+        "cred",
+        "assert",
+        "--rp",
+        "a.com",
+        "--cred-id",
+        id,
+        "--public-key",
+        key,
+        "--client-data",
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    // SHA-256("abc") (FIPS 180-2 appendix B.1).
+    assert_eq!(
+        asserted["client_data_hash"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(asserted["assertions"][0]["verified"], true, "{asserted}");
+    let error = target.fails(
+        &[
+            "cred",
+            "make",
+            "--rp",
+            "a.com",
+            "--client-data-hash",
+            "0011",
+        ],
+        2,
+    );
+    assert!(error.contains("--client-data-hash is 2 bytes"), "{error}");
+}
+
+/// Extensions: credProtect and hmac-secret come back in the authenticator data (and
+/// credProtect in credential management); largeBlobKey and credBlob are checked
+/// against getInfo's extensions before sending.
+#[test]
+fn cred_make_asks_for_extensions() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    let made = target.json(&[
+        "cred",
+        "make",
+        "--rp",
+        "a.com",
+        "--resident",
+        "--cred-protect",
+        "2",
+        "--hmac-secret",
+        "--pin",
+        "1234",
+    ]);
+    assert_eq!(made["extensions"]["credProtect"], 2, "{made}");
+    assert_eq!(made["extensions"]["hmac-secret"], true, "{made}");
+    let listed = target.json(&["cred", "list", "--pin", "1234"]);
+    assert_eq!(listed["rps"][0]["credentials"][0]["cred_protect"], 2);
+    let error = target.fails(&["cred", "make", "--rp", "a.com", "--cred-protect", "4"], 2);
+    assert!(error.contains("--cred-protect"), "{error}");
+    let info = target.json(&["info"]);
+    let known = |id: &str| {
+        info["get_info"]["extensions"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|e| e == id))
+    };
+    for (id, args) in [
+        ("largeBlobKey", vec!["--large-blob-key"]),
+        ("credBlob", vec!["--cred-blob", "0102"]),
+    ] {
+        let mut make = vec![
+            "cred",
+            "make",
+            "--rp",
+            "b.com",
+            "--resident",
+            "--pin",
+            "1234",
+        ];
+        make.extend_from_slice(&args);
+        if known(id) {
+            let made = target.json(&make);
+            assert!(
+                made["large_blob_key"].is_string() || made["extensions"]["credBlob"] == true,
+                "{made}"
+            );
+        } else {
+            let error = target.fails(&make, 1);
+            assert!(
+                error.contains(&format!("does not support the {id} extension")),
+                "{error}"
+            );
+        }
+    }
+}

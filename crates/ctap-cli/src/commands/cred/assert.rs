@@ -2,11 +2,11 @@
 
 use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
-use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions};
+use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions, Value};
 use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
 use serde_json::{Value as Json, json};
 
-use super::{check_rp, parse_id, random_challenge, user_json};
+use super::{ClientDataArgs, check_rp, extensions_json, parse_id, user_json};
 use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
@@ -35,6 +35,14 @@ pub(crate) struct CredAssertArgs {
     /// key says whether it holds the credential, and the signature is checked.
     #[arg(long, conflicts_with_all = ["uv", "pin", "pin_file", "pin_stdin"])]
     silent: bool,
+    /// Read the credential's credBlob (getCredBlob, CTAP 2.1 §12.2).
+    #[arg(long)]
+    cred_blob: bool,
+    /// Ask for the credential's largeBlobKey (CTAP 2.1 §12.3).
+    #[arg(long)]
+    large_blob_key: bool,
+    #[command(flatten)]
+    client_data: ClientDataArgs,
     #[command(flatten)]
     auth: PinArgs,
 }
@@ -57,8 +65,26 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         .transpose()?;
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
-    let client_data_hash = random_challenge()?;
+    let client_data_hash = args.client_data.hash()?;
     let mut request = client::get_assertion_request(&args.rp, client_data_hash, &allow);
+    let mut extensions = Vec::new();
+    for (asked, id) in [
+        (args.cred_blob, "credBlob"),
+        (args.large_blob_key, "largeBlobKey"),
+    ] {
+        if !asked {
+            continue;
+        }
+        if !ctap.info().extensions.iter().any(|known| known == id) {
+            return Err(Failure::new(format!(
+                "this key does not support the {id} extension (getInfo extensions: {})",
+                ctap.info().extensions.join(", ")
+            )));
+        }
+        let input = if id == "credBlob" { "getCredBlob" } else { id };
+        extensions.push((input.to_owned(), Value::Bool(true)));
+    }
+    request.extensions = (!extensions.is_empty()).then_some(extensions);
     if args.silent {
         request.options = Some(Options {
             up: Some(false),
@@ -127,6 +153,8 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                     "sign_count": assertion.auth_data.sign_count,
                     "user": user_json(assertion.user()),
                     "user_present": assertion.auth_data.flags.contains(Flags::UP),
+                    "extensions": extensions_json(assertion.auth_data.extensions.as_ref()),
+                    "large_blob_key": assertion.response.large_blob_key.as_deref().map(hex),
                     "user_verified": assertion.auth_data.flags.contains(Flags::UV),
                     "verified": verdict.as_ref().map(Result::is_ok),
                     "error": match verdict {
@@ -137,7 +165,11 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 })
             })
             .collect();
-        print_json(&json!({ "rp": args.rp, "assertions": items }));
+        print_json(&json!({
+            "rp": args.rp,
+            "client_data_hash": hex(&client_data_hash),
+            "assertions": items,
+        }));
     } else {
         for (n, (assertion, id, verdict)) in results.iter().enumerate() {
             if n > 0 {
@@ -156,6 +188,12 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 "user present      {}",
                 assertion.auth_data.flags.contains(Flags::UP)
             );
+            if let Some(extensions) = &assertion.auth_data.extensions {
+                println!("extensions        {}", extensions_json(Some(extensions)));
+            }
+            if let Some(key) = &assertion.response.large_blob_key {
+                println!("large blob key    {}", hex(key));
+            }
             println!(
                 "user verified     {}",
                 assertion.auth_data.flags.contains(Flags::UV)

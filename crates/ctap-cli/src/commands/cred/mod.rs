@@ -7,7 +7,9 @@ mod list;
 mod make;
 mod update;
 
-use clap::{Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
 use ctap::ctap2::proto::{Algorithm, RpEntity, UserEntity};
 use ctap::ctap2::{self as client, CredentialInfo, CredentialManagement, Randomness as _};
 
@@ -70,6 +72,71 @@ pub(crate) fn user_json(user: Option<&UserEntity>) -> Json {
             "display_name": user.display_name,
         })
     })
+}
+
+/// The clientDataHash the caller gives (`--client-data-hash`, or `--client-data` hashed),
+/// else a random one.
+#[derive(Debug, Args)]
+pub(crate) struct ClientDataArgs {
+    /// The clientDataHash, 32 bytes as hex (e.g. the SHA-256 of a WebAuthn
+    /// clientDataJSON holding the RP's challenge); default: random.
+    #[arg(long, value_name = "HEX", conflicts_with = "client_data")]
+    pub(crate) client_data_hash: Option<String>,
+    /// A file (`-`: standard input) whose SHA-256 is the clientDataHash, as libfido2's
+    /// fido_cred_set_clientdata hashes client data.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client_data: Option<PathBuf>,
+}
+
+/// The most bytes of `--client-data` read (a clientDataJSON is a few hundred).
+const MAX_CLIENT_DATA: u64 = 1 << 20;
+
+impl ClientDataArgs {
+    /// The clientDataHash: given, hashed from the file, or random.
+    pub(crate) fn hash(&self) -> Result<[u8; 32], Failure> {
+        use sha2::Digest as _;
+        use std::io::Read as _;
+        if let Some(text) = &self.client_data_hash {
+            let bytes = crate::output::parse_hex("--client-data-hash", text)?;
+            return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                error::usage(format!(
+                    "--client-data-hash is {} bytes; a clientDataHash is a SHA-256, 32 bytes",
+                    bytes.len()
+                ))
+            });
+        }
+        let Some(path) = &self.client_data else {
+            return random_challenge();
+        };
+        let mut data = Vec::new();
+        let read = if path.as_os_str() == "-" {
+            std::io::stdin()
+                .lock()
+                .take(MAX_CLIENT_DATA + 1)
+                .read_to_end(&mut data)
+        } else {
+            std::fs::File::open(path)
+                .and_then(|file| file.take(MAX_CLIENT_DATA + 1).read_to_end(&mut data))
+        };
+        read.map_err(|e| {
+            error::usage(format!(
+                "--client-data: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        if u64::try_from(data.len()).unwrap_or(u64::MAX) > MAX_CLIENT_DATA {
+            return Err(error::usage(format!(
+                "--client-data: {} is over {MAX_CLIENT_DATA} bytes",
+                path.display()
+            )));
+        }
+        Ok(sha2::Sha256::digest(&data).into())
+    }
+}
+
+/// Authenticator data extension outputs (a CBOR map) as JSON, by extension id.
+pub(crate) fn extensions_json(extensions: Option<&ctap::ctap2::proto::cbor::Value>) -> Json {
+    extensions.map_or(Json::Null, crate::get_info::to_json)
 }
 
 pub(crate) fn random_challenge() -> Result<[u8; 32], Failure> {
