@@ -18,6 +18,7 @@ mod raw;
 mod reset;
 mod select;
 mod serve;
+mod u2f;
 mod wink;
 
 use clap::Subcommand;
@@ -57,9 +58,13 @@ pub(crate) enum Command {
     /// Register, sign in, list and delete credentials.
     #[command(subcommand)]
     Cred(cred::CredCommand),
-    /// authenticatorConfig: alwaysUv, minimum PIN length.
+    /// authenticatorConfig: alwaysUv, minimum PIN length, forced PIN change, enterprise
+    /// attestation.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// CTAP1/U2F register and authenticate.
+    #[command(subcommand)]
+    U2f(u2f::U2fCommand),
     /// Print a shell completion script (e.g. `ctap completions bash >
     /// ~/.local/share/bash-completion/completions/ctap`).
     Completions(completions::CompletionsArgs),
@@ -84,6 +89,7 @@ impl Command {
             Self::Reset(_) => "reset",
             Self::Cred(_) => "cred",
             Self::Config(_) => "config",
+            Self::U2f(_) => "u2f",
             Self::Completions(_) => "completions",
             Self::Man => "man",
         }
@@ -134,6 +140,7 @@ pub(crate) fn run(
         Command::Reset(args) => reset::run(global, args),
         Command::Cred(command) => cred::run(global, command),
         Command::Config(command) => config::run(global, command),
+        Command::U2f(command) => u2f::run(global, command),
         Command::Completions(args) => completions::run(args, definition()),
         Command::Man => man::run(definition()),
     }
