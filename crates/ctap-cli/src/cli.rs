@@ -28,11 +28,16 @@ pub(crate) fn check_applicable(cli: &Cli, matches: &ArgMatches) -> Result<(), St
         return Ok(());
     };
     let name = cli.command.name();
+    let serve = name == "serve";
     for (id, flag) in [
         ("device", "--device"),
         ("bind", "--bind"),
         ("timeout", "--timeout"),
+        ("touch_delay", "--touch-delay"),
     ] {
+        if serve && id == "touch_delay" {
+            continue;
+        }
         if given(matches, id) {
             return Err(format!("{flag} does not apply to `ctap {name}`: {why}"));
         }

@@ -32,14 +32,10 @@ pub(crate) struct Opened {
     pub(crate) device: ctap::Device,
 }
 
-/// The touch delay of the in-process authenticator for the CTAPHID commands: long
-/// enough that `ctap select` shows the UPNEEDED keep-alive, short enough for a demo.
-pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(1000);
-
-/// How long the in-process authenticator's simulated user takes to touch it in the
-/// CTAP2 commands (shorter than the others' demo delay: a PIN-protected `cred make`
-/// waits for two).
-pub(crate) const VIRTUAL_CTAP2_TOUCH_DELAY: Duration = Duration::from_millis(200);
+/// How long the in-process authenticator's simulated user takes to touch it unless
+/// `--touch-delay` says otherwise (issue 27: short, so `cred make` is quick, yet long
+/// enough that `ctap select` shows the UPNEEDED keep-alive).
+pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(100);
 
 /// The environment variable naming a state file for `--device virtual`, so that its
 /// credentials, PIN and counters outlive one run (the format of `ctap serve --state`):
@@ -52,18 +48,18 @@ pub(crate) fn open(global: &Global) -> Result<Opened, Failure> {
     open_with(
         global,
         DeviceConfig::default().with_call_timeout(Some(time_left(global)?)),
-        VIRTUAL_TOUCH_DELAY,
     )
 }
 
 /// Opens the device `--device` names (with `--bind` for UDP); without `--device`, the
-/// one attached key. `touch_delay` is how long the in-process authenticator's simulated
-/// user takes to touch it.
-pub(crate) fn open_with(
-    global: &Global,
-    config: DeviceConfig,
-    touch_delay: Duration,
-) -> Result<Opened, Failure> {
+/// one attached key. `--touch-delay` is how long the in-process authenticator's
+/// simulated user takes to touch it (and applies to nothing else).
+pub(crate) fn open_with(global: &Global, config: DeviceConfig) -> Result<Opened, Failure> {
+    if global.touch_delay.is_some() && global.device.as_deref() != Some("virtual") {
+        return Err(error::usage(
+            "--touch-delay applies to --device virtual (and `ctap serve`) only",
+        ));
+    }
     let (device, bind) = (global.device.as_deref(), global.bind.as_deref());
     let target = match device.map(|name| (name, choose::choice(name))) {
         Some((_, Some(choose::Choice::Touch))) => {
@@ -94,6 +90,9 @@ pub(crate) fn open_with(
             ));
         }
     };
+    let touch_delay = global
+        .touch_delay
+        .map_or(VIRTUAL_TOUCH_DELAY, Duration::from_millis);
     let virtual_config =
         vdev::Config::default().with_touch(vdev::TouchPolicy::Approve { after: touch_delay });
     let opened = match (&target, std::env::var_os(VIRTUAL_STATE_ENV)) {
@@ -136,7 +135,6 @@ pub(crate) fn open_ctap2(global: &Global) -> Result<Ctap2<Device>, Failure> {
     let Opened { device, .. } = open_with(
         global,
         DeviceConfig::default().with_call_timeout(Some(time_left(global)?)),
-        VIRTUAL_CTAP2_TOUCH_DELAY,
     )?;
     let deadline = deadline(global)?;
     let ctap = Ctap2::new_until(device, deadline).map_err(|e| error::ctap2_opening(global, e))?;

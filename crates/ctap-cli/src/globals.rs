@@ -31,6 +31,12 @@ pub(crate) struct Global {
     #[arg(skip = std::time::Instant::now())]
     pub(crate) started: std::time::Instant,
 
+    /// Milliseconds the built-in authenticator waits before a request that needs a touch
+    /// is approved: for `--device virtual` (default 100) and `ctap serve` (default
+    /// 1000).
+    #[arg(long, global = true, value_name = "MS")]
+    pub(crate) touch_delay: Option<u64>,
+
     /// One JSON document per command on stdout (field names are stable; see the README).
     #[arg(long, global = true)]
     pub(crate) json: bool,

@@ -22,9 +22,6 @@ pub(crate) struct ServeArgs {
     /// HOST:PORT (its first reader: 127.0.0.1:35963).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "udp")]
     pub(crate) vpcd: Option<String>,
-    /// Milliseconds before a request that needs a touch is approved.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub(crate) touch_delay: u64,
     /// Refuse every request that needs a touch (OPERATION_DENIED).
     #[arg(long)]
     pub(crate) deny: bool,
@@ -55,7 +52,9 @@ fn parse_reset_window(text: &str) -> Result<ResetWindow, String> {
 }
 
 pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
-    let after = Duration::from_millis(args.touch_delay);
+    // The global --touch-delay; a served authenticator stands for a key on a desk, so
+    // its default is a second (--device virtual's is shorter).
+    let after = Duration::from_millis(global.touch_delay.unwrap_or(1000));
     let touch = if args.deny {
         vdev::TouchPolicy::Deny { after }
     } else {
