@@ -23,7 +23,7 @@ mod wink;
 
 use clap::Subcommand;
 
-use crate::device::pcsc;
+use crate::device::{VIRTUAL_STATE_ENV, pcsc};
 use crate::error::Outcome;
 use crate::globals::Global;
 
@@ -95,6 +95,22 @@ impl Command {
         }
     }
 
+    /// Whether the command changes what an authenticator keeps (PIN, credentials,
+    /// counters, settings): on `--device virtual` without a state file that change is
+    /// gone when the command ends, and the user is told so.
+    fn changes_state(&self) -> bool {
+        match self {
+            Self::Pin(command) => !matches!(
+                command,
+                pin::PinCommand::Status | pin::PinCommand::Verify(_)
+            ),
+            Self::Cred(command) => !matches!(command, cred::CredCommand::List(_)),
+            Self::Reset(_) | Self::Config(_) => true,
+            Self::U2f(command) => matches!(command, u2f::U2fCommand::Register(_)),
+            _ => false,
+        }
+    }
+
     /// Why the device options (`--device`, `--bind`, `--timeout`) mean nothing to this
     /// command, if they do not.
     pub(crate) fn talks_to_no_device(&self) -> Option<&'static str> {
@@ -125,6 +141,16 @@ pub(crate) fn run(
             other => pcsc::Request::Other(other.name()),
         };
         return pcsc::run(global, &request);
+    }
+    if global.device.as_deref() == Some("virtual")
+        && std::env::var_os(VIRTUAL_STATE_ENV).is_none()
+        && command.changes_state()
+    {
+        eprintln!(
+            "ctap: note: --device virtual is a new authenticator in every run and forgets \
+             this one's changes when it ends; set {VIRTUAL_STATE_ENV}=FILE to keep its PIN, \
+             credentials and counters across runs"
+        );
     }
     match command {
         Command::List => list::run(global),

@@ -63,38 +63,37 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     let config = vdev::Config::default()
         .with_touch(touch)
         .with_reset_window(args.reset_window.0);
-    let mut device = vdev::Authenticator::new(config);
-    // Starting the server is plugging the key in: the reset window starts now.
-    device.power_up(std::time::Instant::now());
-    if let Some(path) = &args.state {
-        device
-            .use_state_file(vdev::StateFile::new(path))
-            .map_err(|e| Failure::new(e.to_string()))?;
-    }
-    if let Some(pin) = &args.pin {
-        if device.info().option("clientPin") != Some(true) {
-            device
-                .set_pin(pin)
-                .map_err(|e| Failure::new(format!("--pin: {e}")))?;
-        }
-    }
     if let Some(vpcd) = &args.vpcd {
+        let device = authenticator(config, args)?;
         return serve_vpcd(global, vpcd, device);
     }
+    // The socket first: a port that cannot be had must not leave a new state file
+    // behind (issue 25), so the state is loaded (and first written) after binding.
     let addr = device::resolve(args.udp.as_deref().unwrap_or_default())?;
     let socket = std::net::UdpSocket::bind(addr)
         .map_err(|e| Failure::new(format!("cannot listen on {addr}: {e}")))?;
-    let server = vdev::UdpServer::with_authenticator(socket, device);
-    let local = server
+    let local = socket
         .local_addr()
         .map_err(|e| Failure::new(e.to_string()))?;
+    if !local.ip().is_loopback() {
+        eprintln!(
+            "ctap: warning: listening on {local}, beyond this machine's loopback: anyone who \
+             can reach it can use this authenticator (and spend its PIN tries); \
+             --udp 127.0.0.1:PORT keeps it local"
+        );
+    }
+    let device = authenticator(config, args)?;
+    let server = vdev::UdpServer::with_authenticator(socket, device);
     // The handlers go in before the announcement: a supervisor (or a test) that sends
     // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
     let stop = server.stop_handle();
     ctrlc::set_handler(move || stop.stop())
         .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
     if global.json {
-        println!("{}", json!({ "listening": local.to_string() }));
+        println!(
+            "{}",
+            json!({ "listening": local.to_string(), "device": format!("udp:{local}") })
+        );
     } else {
         println!("listening on udp:{local}");
     }
@@ -113,6 +112,27 @@ const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
 /// and answers it until the reader goes away or the process is interrupted.
+/// The authenticator to serve: powered up now (the reset window starts), with its
+/// state file (loaded if it exists, written from now on) and the preset PIN.
+fn authenticator(config: vdev::Config, args: &ServeArgs) -> Result<vdev::Authenticator, Failure> {
+    let mut device = vdev::Authenticator::new(config);
+    // Starting the server is plugging the key in: the reset window starts now.
+    device.power_up(std::time::Instant::now());
+    if let Some(path) = &args.state {
+        device
+            .use_state_file(vdev::StateFile::new(path))
+            .map_err(|e| Failure::new(e.to_string()))?;
+    }
+    if let Some(pin) = &args.pin {
+        if device.info().option("clientPin") != Some(true) {
+            device
+                .set_pin(pin)
+                .map_err(|e| Failure::new(format!("--pin: {e}")))?;
+        }
+    }
+    Ok(device)
+}
+
 fn serve_vpcd(global: &Global, address: &str, device: vdev::Authenticator) -> Outcome {
     let authenticator = vdev::VirtualAuthenticator::with_authenticator(device);
     let started = Instant::now();
