@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-/// The global options.
+/// The global options (listed under their own heading in every `--help`, after the
+/// command's own options).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// The device: a hidapi path (see `ctap list`), `serial:SERIAL` (the one attached
     /// key with that serial number), `touch` (every attached key waits for a touch; the

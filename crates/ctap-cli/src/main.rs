@@ -32,13 +32,13 @@ mod globals;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use crate::error::{Failure, Outcome};
 use crate::output::StdoutFailed;
 
 fn main() -> ExitCode {
-    let matches = cli::Cli::command().get_matches();
+    let matches = cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     }
     init_logging(cli.global.verbose);
     let outcome: Outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        commands::run(&cli.global, &cli.command, cli::Cli::command)
+        commands::run(&cli.global, &cli.command, cli::command)
     }))
     .unwrap_or_else(|unwound| match unwound.downcast::<StdoutFailed>() {
         Ok(failed) => Err(Failure::stdout(failed.0)),
