@@ -7,6 +7,7 @@
 pub(crate) mod choose;
 pub(crate) mod listing;
 pub(crate) mod pcsc;
+pub(crate) mod trace;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -124,8 +125,8 @@ pub(crate) fn open_with(global: &Global, config: DeviceConfig) -> Result<Opened,
     })
 }
 
-/// The device of a CTAP2 session.
-pub(crate) type Device = CtapHidDevice<Box<dyn HidConnection>>;
+/// The device of a CTAP2 session (its requests and answers decoded at `-vv`).
+pub(crate) type Device = trace::Traced<CtapHidDevice<Box<dyn HidConnection>>>;
 
 /// Opens `--device` for CTAP2 (INIT, then getInfo). `--timeout` is one deadline for the
 /// whole command: the INIT, the getInfo and every later call get what is left of it.
@@ -137,7 +138,8 @@ pub(crate) fn open_ctap2(global: &Global) -> Result<Ctap2<Device>, Failure> {
         DeviceConfig::default().with_call_timeout(Some(time_left(global)?)),
     )?;
     let deadline = deadline(global)?;
-    let ctap = Ctap2::new_until(device, deadline).map_err(|e| error::ctap2_opening(global, e))?;
+    let ctap = Ctap2::new_until(trace::Traced(device), deadline)
+        .map_err(|e| error::ctap2_opening(global, e))?;
     Ok(ctap.with_deadline(deadline))
 }
 

@@ -43,8 +43,8 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
-    /// Show the frame trace on stderr (-v: every report sent and received; -vv: also the
-    /// software authenticator's side).
+    /// Show a trace on stderr (-v: every report sent and received; -vv: also every CTAP2
+    /// request and answer decoded; -vvv: also the software authenticator's side).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 }

@@ -64,15 +64,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-v`: the device layer's frame trace; `-vv`: also the software authenticator's
-/// decisions (and every other crate at trace level). Each line starts with the
-/// milliseconds since the program started, so a trace shows its timing (keep-alive
-/// periods, time-outs) without a clock-time dependency.
+/// `-v`: the device layer's frame trace; `-vv`: also every CTAP2 request and answer
+/// decoded (`device::trace`); `-vvv`: also the software authenticator's decisions (and
+/// every other crate at trace level). Each line starts with the milliseconds since the
+/// program started, so a trace shows its timing (keep-alive periods, time-outs) without
+/// a clock-time dependency.
 fn init_logging(verbose: u8) {
     use std::io::Write as _;
+    let decoded = format!("warn,ctap_device=trace,{}=debug", device::trace::TARGET);
     let filter = match verbose {
         0 => "warn",
         1 => "warn,ctap_device=trace",
+        2 => decoded.as_str(),
         _ => "trace",
     };
     let started = std::time::Instant::now();

@@ -771,3 +771,51 @@ fn cred_make_asks_for_extensions() {
         }
     }
 }
+
+/// `-vv` decodes every CTAP2 request and answer (command, members by name, status)
+/// between the report trace (`-v`) and the authenticator's own (`-vvv`); byte strings
+/// show only their length.
+#[test]
+fn double_verbose_decodes_the_ctap2_requests() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    let stderr = |flag: &str| {
+        let output = target
+            .command(&[flag, "cred", "make", "--rp", "a.com", "--pin", "1234"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let decoded = stderr("-vv");
+    assert!(
+        decoded.contains("-> CLIENT_PIN {pinUvAuthProtocol=2, subCommand=2}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("pinHashEnc=<32 bytes>, permissions=1, rpId=\"a.com\"}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("-> MAKE_CREDENTIAL {clientDataHash=<32 bytes>, rp={\"id\", \"name\"}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("pinUvAuthParam=<32 bytes>, pinUvAuthProtocol=2}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("<- 0x00 - SUCCESS {1=\"packed\""),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains(" send "),
+        "the reports are still traced: {decoded}"
+    );
+    assert!(!decoded.contains("ctap_virtual"), "{decoded}");
+    let reports = stderr("-v");
+    assert!(!reports.contains("MAKE_CREDENTIAL"), "{reports}");
+    let everything = stderr("-vvv");
+    assert!(everything.contains("MAKE_CREDENTIAL {"), "{everything}");
+    assert!(everything.contains("ctap_virtual"), "{everything}");
+}
