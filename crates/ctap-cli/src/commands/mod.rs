@@ -118,6 +118,7 @@ impl Command {
             Self::List => Some("it lists every key"),
             Self::Frame(_) | Self::Completions(_) | Self::Man => Some("it talks to no device"),
             Self::Serve(_) => Some("it is the device; see --udp"),
+            Self::Cred(cred::CredCommand::Verify(_)) => Some("it checks its input offline"),
             _ => None,
         }
     }
