@@ -68,8 +68,9 @@ pub(crate) enum Command {
     /// Print a shell completion script (e.g. `ctap completions bash >
     /// ~/.local/share/bash-completion/completions/ctap`).
     Completions(completions::CompletionsArgs),
-    /// Print the man page (roff), e.g. `ctap man > ~/.local/share/man/man1/ctap.1`.
-    Man,
+    /// Print a man page (roff): ctap(1) or a command's, e.g. ctap-pin(1); --dir writes
+    /// them all (`ctap man --dir ~/.local/share/man/man1`).
+    Man(man::ManArgs),
 }
 
 impl Command {
@@ -91,7 +92,7 @@ impl Command {
             Self::Config(_) => "config",
             Self::U2f(_) => "u2f",
             Self::Completions(_) => "completions",
-            Self::Man => "man",
+            Self::Man(_) => "man",
         }
     }
 
@@ -116,7 +117,7 @@ impl Command {
     pub(crate) fn talks_to_no_device(&self) -> Option<&'static str> {
         match self {
             Self::List => Some("it lists every key"),
-            Self::Frame(_) | Self::Completions(_) | Self::Man => Some("it talks to no device"),
+            Self::Frame(_) | Self::Completions(_) | Self::Man(_) => Some("it talks to no device"),
             Self::Serve(_) => Some("it is the device; see --udp"),
             Self::Cred(cred::CredCommand::Verify(_)) => Some("it checks its input offline"),
             _ => None,
@@ -169,6 +170,6 @@ pub(crate) fn run(
         Command::Config(command) => config::run(global, command),
         Command::U2f(command) => u2f::run(global, command),
         Command::Completions(args) => completions::run(args, definition()),
-        Command::Man => man::run(definition()),
+        Command::Man(args) => man::run(args, definition()),
     }
 }
