@@ -468,42 +468,44 @@ fn a_silent_assertion_needs_no_touch_and_no_pin() {
 /// in already sends nothing (`changed: false`) and leaves it so.
 #[test]
 fn always_uv_on_and_off_are_states_not_a_toggle() {
-    let target = Target::virtual_device();
-    let off = target.json(&["config", "always-uv", "off"]);
-    assert_eq!(off["always_uv"], false);
-    assert_eq!(off["changed"], false);
-    let on = target.json(&["config", "always-uv", "on"]);
-    assert_eq!(
-        (on["always_uv"].clone(), on["changed"].clone()),
-        (true.into(), true.into())
-    );
-    let again = target.json(&["config", "always-uv", "on"]);
-    assert_eq!(
-        (again["always_uv"].clone(), again["changed"].clone()),
-        (true.into(), false.into())
-    );
-    let error = target.fails(&["config", "always-uv"], 2);
-    assert!(error.contains("<STATE>"), "{error}");
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        let off = target.json(&["config", "always-uv", "off"]);
+        assert_eq!(off["always_uv"], false);
+        assert_eq!(off["changed"], false);
+        let on = target.json(&["config", "always-uv", "on"]);
+        assert_eq!(
+            (on["always_uv"].clone(), on["changed"].clone()),
+            (true.into(), true.into())
+        );
+        let again = target.json(&["config", "always-uv", "on"]);
+        assert_eq!(
+            (again["always_uv"].clone(), again["changed"].clone()),
+            (true.into(), false.into())
+        );
+        let error = target.fails(&["config", "always-uv"], 2);
+        assert!(error.contains("<STATE>"), "{error}");
+    }
 }
 
 /// `config force-pin-change` (forceChangePin, CTAP 2.1 section 6.11.4): the PIN must be
 /// changed before it is used again; without a PIN it says to set one.
 #[test]
 fn force_pin_change_then_the_pin_must_be_changed() {
-    let target = Target::virtual_device();
-    let error = target.fails(&["config", "force-pin-change"], 1);
-    assert!(
-        error.contains("next: set one with `ctap pin set`"),
-        "{error}"
-    );
-    target.json(&["pin", "set", "--new", "1234"]);
-    let forced = target.json(&["config", "force-pin-change", "--pin", "1234"]);
-    assert_eq!(forced["force_pin_change"], true);
-    assert_eq!(target.json(&["pin", "status"])["force_pin_change"], true);
-    let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
-    assert!(error.contains("`ctap pin change`"), "{error}");
-    target.json(&["pin", "change", "--pin", "1234", "--new", "5678"]);
-    assert_eq!(target.json(&["pin", "status"])["force_pin_change"], false);
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        let error = target.fails(&["config", "force-pin-change"], 1);
+        assert!(
+            error.contains("next: set one with `ctap pin set`"),
+            "{error}"
+        );
+        target.json(&["pin", "set", "--new", "1234"]);
+        let forced = target.json(&["config", "force-pin-change", "--pin", "1234"]);
+        assert_eq!(forced["force_pin_change"], true);
+        assert_eq!(target.json(&["pin", "status"])["force_pin_change"], true);
+        let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
+        assert!(error.contains("`ctap pin change`"), "{error}");
+        target.json(&["pin", "change", "--pin", "1234", "--new", "5678"]);
+        assert_eq!(target.json(&["pin", "status"])["force_pin_change"], false);
+    }
 }
 
 /// `config enterprise-attestation`: a key without the `ep` option (the software
@@ -519,116 +521,119 @@ fn enterprise_attestation_needs_the_ep_option() {
 /// name change, the user id stays, what is not given is kept.
 #[test]
 fn cred_update_changes_the_user_names() {
-    let target = Target::virtual_device();
-    target.json(&["pin", "set", "--new", "1234"]);
-    let made = target.json(&[
-        "cred",
-        "make",
-        "--rp",
-        "a.com",
-        "--resident",
-        "--user",
-        "alice",
-        "--pin",
-        "1234",
-    ]);
-    let id = made["credential_id"].as_str().unwrap();
-    let updated = target.json(&[
-        "cred",
-        "update",
-        "--cred-id",
-        id,
-        "--display-name",
-        "Alice A.",
-        "--pin",
-        "1234",
-    ]);
-    assert_eq!(updated["user"]["name"], "alice");
-    assert_eq!(updated["user"]["display_name"], "Alice A.");
-    let updated = target.json(&[
-        "cred",
-        "update",
-        "--cred-id",
-        id,
-        "--user-name",
-        "alice2",
-        "--pin",
-        "1234",
-    ]);
-    assert_eq!(updated["user"]["display_name"], "Alice A.");
-    let listed = target.json(&["cred", "list", "--pin", "1234"]);
-    let user = &listed["rps"][0]["credentials"][0]["user"];
-    assert_eq!(user["name"], "alice2");
-    assert_eq!(user["display_name"], "Alice A.");
-    assert_eq!(user["id"], "616c696365", "the user id is kept: {user}");
-    let error = target.fails(&["cred", "update", "--cred-id", id, "--pin", "1234"], 2);
-    assert!(error.contains("nothing to update"), "{error}");
-    let error = target.fails(
-        &[
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        target.json(&["pin", "set", "--new", "1234"]);
+        let made = target.json(&[
+            "cred",
+            "make",
+            "--rp",
+            "a.com",
+            "--resident",
+            "--user",
+            "alice",
+            "--pin",
+            "1234",
+        ]);
+        let id = made["credential_id"].as_str().unwrap();
+        let updated = target.json(&[
             "cred",
             "update",
             "--cred-id",
-            "00",
-            "--user-name",
-            "x",
+            id,
+            "--display-name",
+            "Alice A.",
             "--pin",
             "1234",
-        ],
-        1,
-    );
-    assert!(
-        error.contains("no discoverable credential with id 00"),
-        "{error}"
-    );
+        ]);
+        assert_eq!(updated["user"]["name"], "alice");
+        assert_eq!(updated["user"]["display_name"], "Alice A.");
+        let updated = target.json(&[
+            "cred",
+            "update",
+            "--cred-id",
+            id,
+            "--user-name",
+            "alice2",
+            "--pin",
+            "1234",
+        ]);
+        assert_eq!(updated["user"]["display_name"], "Alice A.");
+        let listed = target.json(&["cred", "list", "--pin", "1234"]);
+        let user = &listed["rps"][0]["credentials"][0]["user"];
+        assert_eq!(user["name"], "alice2");
+        assert_eq!(user["display_name"], "Alice A.");
+        assert_eq!(user["id"], "616c696365", "the user id is kept: {user}");
+        let error = target.fails(&["cred", "update", "--cred-id", id, "--pin", "1234"], 2);
+        assert!(error.contains("nothing to update"), "{error}");
+        let error = target.fails(
+            &[
+                "cred",
+                "update",
+                "--cred-id",
+                "00",
+                "--user-name",
+                "x",
+                "--pin",
+                "1234",
+            ],
+            1,
+        );
+        assert!(
+            error.contains("no discoverable credential with id 00"),
+            "{error}"
+        );
+    }
 }
 
 /// `cred delete` asks first; without a terminal to ask on it needs --yes, and without
 /// it nothing is deleted.
 #[test]
 fn cred_delete_asks_unless_yes() {
-    let target = Target::virtual_device();
-    target.json(&["pin", "set", "--new", "1234"]);
-    let made = target.json(&[
-        "cred",
-        "make",
-        "--rp",
-        "a.com",
-        "--resident",
-        "--pin",
-        "1234",
-    ]);
-    let id = made["credential_id"].as_str().unwrap();
-    let error = target.fails(&["cred", "delete", "--cred-id", id, "--pin", "1234"], 2);
-    assert!(error.contains("add --yes"), "{error}");
-    assert_eq!(
-        target.json(&["cred", "list", "--pin", "1234"])["existing"],
-        1
-    );
-    let deleted = target.json(&["cred", "delete", "--cred-id", id, "--yes", "--pin", "1234"]);
-    assert_eq!(deleted["deleted"], id);
-    assert_eq!(
-        target.json(&["cred", "list", "--pin", "1234"])["existing"],
-        0
-    );
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        target.json(&["pin", "set", "--new", "1234"]);
+        let made = target.json(&[
+            "cred",
+            "make",
+            "--rp",
+            "a.com",
+            "--resident",
+            "--pin",
+            "1234",
+        ]);
+        let id = made["credential_id"].as_str().unwrap();
+        let error = target.fails(&["cred", "delete", "--cred-id", id, "--pin", "1234"], 2);
+        assert!(error.contains("add --yes"), "{error}");
+        assert_eq!(
+            target.json(&["cred", "list", "--pin", "1234"])["existing"],
+            1
+        );
+        let deleted = target.json(&["cred", "delete", "--cred-id", id, "--yes", "--pin", "1234"]);
+        assert_eq!(deleted["deleted"], id);
+        assert_eq!(
+            target.json(&["cred", "list", "--pin", "1234"])["existing"],
+            0
+        );
+    }
 }
 
 /// `pin verify`: a right PIN puts the retries back to the maximum (CTAP 2.1 section
 /// 6.5.5.7), a wrong one uses one up and says how many are left.
 #[test]
 fn pin_verify_checks_the_pin() {
-    let target = Target::virtual_device();
-    let error = target.fails(&["pin", "verify", "--pin", "1234"], 1);
-    assert!(error.contains("`ctap pin set`"), "{error}");
-    target.json(&["pin", "set", "--new", "1234"]);
-    let error = target.fails(&["pin", "verify", "--pin", "0000"], 1);
-    assert!(
-        error.contains("PIN_INVALID: wrong PIN; 7 tries left"),
-        "{error}"
-    );
-    assert_eq!(target.json(&["pin", "status"])["retries"], 7);
-    let verified = target.json(&["pin", "verify", "--pin", "1234"]);
-    assert_eq!(verified["pin_verified"], true);
-    assert_eq!(target.json(&["pin", "status"])["retries"], 8);
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        let error = target.fails(&["pin", "verify", "--pin", "1234"], 1);
+        assert!(error.contains("`ctap pin set`"), "{error}");
+        target.json(&["pin", "set", "--new", "1234"]);
+        let error = target.fails(&["pin", "verify", "--pin", "0000"], 1);
+        assert!(
+            error.contains("PIN_INVALID: wrong PIN; 7 tries left"),
+            "{error}"
+        );
+        assert_eq!(target.json(&["pin", "status"])["retries"], 7);
+        let verified = target.json(&["pin", "verify", "--pin", "1234"]);
+        assert_eq!(verified["pin_verified"], true);
+        assert_eq!(target.json(&["pin", "status"])["retries"], 8);
+    }
 }
 
 /// `cred make --user-id/--user-name/--display-name`: the user entity as given (a

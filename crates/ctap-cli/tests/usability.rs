@@ -454,6 +454,15 @@ fn release_builds_carry_no_debug_info_and_benches_do() {
         "{}",
         section("release")
     );
+    // What keeps the `ctap` binary under 3 MiB (the README's figure): no symbols, fat
+    // LTO, one codegen unit.
+    for setting in ["strip = \"symbols\"", "lto = \"fat\"", "codegen-units = 1"] {
+        assert!(
+            section("release").contains(setting),
+            "{setting}: {}",
+            section("release")
+        );
+    }
     assert!(
         section("bench").contains("debug = 1"),
         "{}",
