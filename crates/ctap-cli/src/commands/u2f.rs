@@ -46,7 +46,8 @@ const SW_WRONG_DATA: u16 = 0x6A80;
 /// `ctap u2f ...`
 #[derive(Debug, Subcommand)]
 pub(crate) enum U2fCommand {
-    /// U2F_REGISTER: a new key handle and public key for an application.
+    /// U2F_REGISTER: a new key handle and public key for an application (the attestation
+    /// signature checked against the certificate's key).
     Register(RegisterArgs),
     /// U2F_AUTHENTICATE: sign with a key handle (and verify with --public-key).
     Authenticate(AuthenticateArgs),
@@ -108,6 +109,20 @@ fn register(global: &Global, args: &RegisterArgs) -> Outcome {
         x: registration.x,
         y: registration.y,
     };
+    // §4.3: the attestation signature is over 0x00, the application parameter, the
+    // challenge parameter, the key handle and the public key, by the certificate's key.
+    let signed = [
+        &[0x00][..],
+        &application,
+        &challenge,
+        registration.key_handle,
+        &[0x04],
+        &registration.x,
+        &registration.y,
+    ]
+    .concat();
+    let verified = certificate_key(registration.certificate)
+        .map(|key| key.verify(&signed, registration.signature));
     if global.json {
         print_json(&json!({
             "rp": args.rp,
@@ -116,13 +131,46 @@ fn register(global: &Global, args: &RegisterArgs) -> Outcome {
             "certificate": hex(registration.certificate),
             "signature": hex(registration.signature),
             "client_data_hash": hex(&challenge),
+            "verified": verified,
         }));
     } else {
         println!("credential id     {}", hex(registration.key_handle));
         println!("public key        {}", hex(&public_key.to_cbor()));
         println!("certificate       {}", hex(registration.certificate));
+        match verified {
+            Some(true) => println!("attestation       verified"),
+            Some(false) => println!("attestation       NOT verified"),
+            None => println!("attestation       not checked (the certificate's key is not P-256)"),
+        }
+    }
+    if verified == Some(false) {
+        return Err(Failure::new(
+            "the registration's attestation signature does not verify",
+        ));
     }
     Ok(())
+}
+
+/// The DER SubjectPublicKeyInfo of a P-256 key (id-ecPublicKey, prime256v1, RFC 5480):
+/// the attestation key of a U2F certificate is found by it.
+const P256_SPKI: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The P-256 key in an attestation certificate (the uncompressed point after its
+/// SubjectPublicKeyInfo header); `None` for another kind of key.
+fn certificate_key(certificate: &[u8]) -> Option<CoseKey> {
+    let at = certificate
+        .windows(P256_SPKI.len())
+        .position(|window| window == P256_SPKI)?;
+    let point = certificate.get(at + P256_SPKI.len()..)?;
+    let (&0x04, rest) = point.split_first()? else {
+        return None;
+    };
+    let (x, rest) = rest.split_first_chunk::<32>()?;
+    let (y, _) = rest.split_first_chunk::<32>()?;
+    Some(CoseKey::Es256 { x: *x, y: *y })
 }
 
 fn authenticate(global: &Global, args: &AuthenticateArgs) -> Outcome {
