@@ -43,6 +43,13 @@ pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(100);
 /// every command reads it, so `ctap info` shows the PIN `ctap pin set` stored.
 pub(crate) const VIRTUAL_STATE_ENV: &str = "CTAP_VIRTUAL_STATE";
 
+/// The state file `--device virtual` keeps its state in: `$CTAP_VIRTUAL_STATE` when set
+/// and not empty (an empty value, as `CTAP_VIRTUAL_STATE= ctap ...` leaves it, means
+/// none; it is no file name).
+pub(crate) fn virtual_state() -> Option<std::ffi::OsString> {
+    std::env::var_os(VIRTUAL_STATE_ENV).filter(|path| !path.is_empty())
+}
+
 /// Opens the device for a CTAPHID command; what is left of `--timeout` bounds the INIT
 /// (with its CHANNEL_BUSY retries).
 pub(crate) fn open(global: &Global) -> Result<Opened, Failure> {
@@ -96,7 +103,7 @@ pub(crate) fn open_with(global: &Global, config: DeviceConfig) -> Result<Opened,
         .map_or(VIRTUAL_TOUCH_DELAY, Duration::from_millis);
     let virtual_config =
         vdev::Config::default().with_touch(vdev::TouchPolicy::Approve { after: touch_delay });
-    let opened = match (&target, std::env::var_os(VIRTUAL_STATE_ENV)) {
+    let opened = match (&target, virtual_state()) {
         (Target::Virtual, Some(path)) => {
             let authenticator = vdev::VirtualAuthenticator::new(virtual_config);
             authenticator

@@ -82,6 +82,38 @@ fn serve_writes_no_state_file_when_it_cannot_bind() {
     );
 }
 
+/// The same for `serve --vpcd`: a reader that cannot be reached (nothing listens on the
+/// port; serve gives up after its 10 s of patience) leaves no state file.
+#[test]
+fn serve_vpcd_writes_no_state_file_when_the_reader_is_not_there() {
+    let state =
+        std::env::temp_dir().join(format!("ctap-cli-noreader-{}.state", std::process::id()));
+    let _ = std::fs::remove_file(&state);
+    // A port just freed: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = Command::new(cargo_bin("ctap"))
+        .args([
+            "serve",
+            "--vpcd",
+            &format!("127.0.0.1:{port}"),
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach the vpcd reader"), "{stderr}");
+    assert!(
+        !state.exists(),
+        "a state file was written before the reader was reached"
+    );
+}
+
 #[test]
 fn virtual_says_its_changes_are_thrown_away() {
     let run = |args: &[&str], state: Option<&std::path::Path>| {
@@ -107,4 +139,29 @@ fn virtual_says_its_changes_are_thrown_away() {
     let stderr = run(&["cred", "make", "--rp", "a.com"], Some(&state));
     let _ = std::fs::remove_file(&state);
     assert!(!stderr.contains("note"), "{stderr}");
+}
+
+/// An empty `CTAP_VIRTUAL_STATE` (as `CTAP_VIRTUAL_STATE= ctap ...` leaves it) is no state
+/// file: nothing is written under an empty name (it was: `.tmp` in the current
+/// directory), and the note says the change is thrown away.
+#[test]
+fn an_empty_virtual_state_variable_is_no_file() {
+    let dir = std::env::temp_dir().join(format!("ctap-cli-empty-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = Command::new(cargo_bin("ctap"))
+        .current_dir(&dir)
+        .args(["--device", "virtual", "cred", "make", "--rp", "a.com"])
+        .env("CTAP_VIRTUAL_STATE", "")
+        .env_remove("CTAP_PIN")
+        .output()
+        .unwrap();
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(output.status.success(), "{output:?}");
+    assert!(left.is_empty(), "files written: {left:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("forgets this one's changes"));
 }

@@ -23,7 +23,7 @@ mod wink;
 
 use clap::Subcommand;
 
-use crate::device::{VIRTUAL_STATE_ENV, pcsc};
+use crate::device::{self, VIRTUAL_STATE_ENV, pcsc};
 use crate::error::Outcome;
 use crate::globals::Global;
 
@@ -145,7 +145,7 @@ pub(crate) fn run(
         return pcsc::run(global, &request);
     }
     if global.device.as_deref() == Some("virtual")
-        && std::env::var_os(VIRTUAL_STATE_ENV).is_none()
+        && device::virtual_state().is_none()
         && command.changes_state()
     {
         eprintln!(

@@ -64,8 +64,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
         .with_touch(touch)
         .with_reset_window(args.reset_window.0);
     if let Some(vpcd) = &args.vpcd {
-        let device = authenticator(config, args)?;
-        return serve_vpcd(global, vpcd, device);
+        return serve_vpcd(global, vpcd, config, args);
     }
     // The socket first: a port that cannot be had must not leave a new state file
     // behind (issue 25), so the state is loaded (and first written) after binding.
@@ -82,7 +81,8 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
              --udp 127.0.0.1:PORT keeps it local"
         );
     }
-    let device = authenticator(config, args)?;
+    let mut device = powered_up(config);
+    load_state(&mut device, args)?;
     let server = vdev::UdpServer::with_authenticator(socket, device);
     // The handlers go in before the announcement: a supervisor (or a test) that sends
     // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
@@ -112,12 +112,18 @@ const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
 /// and answers it until the reader goes away or the process is interrupted.
-/// The authenticator to serve: powered up now (the reset window starts), with its
-/// state file (loaded if it exists, written from now on) and the preset PIN.
-fn authenticator(config: vdev::Config, args: &ServeArgs) -> Result<vdev::Authenticator, Failure> {
+/// The authenticator to serve, powered up now: starting the server is plugging the key
+/// in, so the reset window starts here.
+fn powered_up(config: vdev::Config) -> vdev::Authenticator {
     let mut device = vdev::Authenticator::new(config);
-    // Starting the server is plugging the key in: the reset window starts now.
     device.power_up(std::time::Instant::now());
+    device
+}
+
+/// `--state` (loaded if the file exists, else written from now on) and `--pin`: called
+/// once the socket is bound or the reader reached, so a server that cannot start leaves
+/// no new state file behind.
+fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
     if let Some(path) = &args.state {
         device
             .use_state_file(vdev::StateFile::new(path))
@@ -130,11 +136,11 @@ fn authenticator(config: vdev::Config, args: &ServeArgs) -> Result<vdev::Authent
                 .map_err(|e| Failure::new(format!("--pin: {e}")))?;
         }
     }
-    Ok(device)
+    Ok(())
 }
 
-fn serve_vpcd(global: &Global, address: &str, device: vdev::Authenticator) -> Outcome {
-    let authenticator = vdev::VirtualAuthenticator::with_authenticator(device);
+fn serve_vpcd(global: &Global, address: &str, config: vdev::Config, args: &ServeArgs) -> Outcome {
+    let authenticator = vdev::VirtualAuthenticator::with_authenticator(powered_up(config));
     let started = Instant::now();
     let card = loop {
         let applet = vdev::NfcApplet::new(authenticator.clone());
@@ -151,6 +157,9 @@ fn serve_vpcd(global: &Global, address: &str, device: vdev::Authenticator) -> Ou
             }
         }
     };
+    // The reader is reached: now the state file (see `load_state`), before anything is
+    // announced and before a host can have selected the applet.
+    authenticator.with_device(|device| load_state(device, args))?;
     // Handlers first: a supervisor that signals as soon as it reads the first line must
     // get a clean stop, not a kill.
     let stop = card.stop_handle()?;
