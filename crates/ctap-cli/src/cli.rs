@@ -37,7 +37,11 @@ pub(crate) fn command() -> clap::Command {
     ] {
         command = command.mut_subcommand(name, |sub| hide(sub, ids));
     }
-    command
+    // `cred verify` checks its input offline.
+    let offline = &["device", "bind", "timeout", "touch_delay"][..];
+    command.mut_subcommand("cred", |cred| {
+        cred.mut_subcommand("verify", |verify| hide(verify, offline))
+    })
 }
 
 /// `command` with hidden stand-ins for the global options `ids`, and its subcommands
