@@ -145,7 +145,7 @@ fn credential(global: &Global, lines: &[String]) -> Outcome {
     } else {
         // fido2-cred -V's output: the credential id, then the PEM public key.
         println!("{}", base64(&credential.credential_id));
-        print!("{pem}");
+        println!("{}", pem.trim_end());
     }
     Ok(())
 }
