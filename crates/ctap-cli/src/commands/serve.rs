@@ -31,7 +31,7 @@ pub(crate) struct ServeArgs {
     pub(crate) state: Option<std::path::PathBuf>,
     /// Start with this PIN set (if the state has none yet).
     #[arg(long, value_name = "PIN")]
-    pub(crate) pin: Option<String>,
+    pub(crate) pin: Option<crate::auth::SecretArg>,
     /// How long after start (power-up) authenticatorReset is allowed, in seconds, or
     /// `none` for any time (CTAP 2.1 section 6.6 asks for 10 s after power-up).
     #[arg(long, value_name = "SECS|none", default_value = "10", value_parser = parse_reset_window)]
@@ -132,7 +132,7 @@ fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
     if let Some(pin) = &args.pin {
         if device.info().option("clientPin") != Some(true) {
             device
-                .set_pin(pin)
+                .set_pin(pin.expose())
                 .map_err(|e| Failure::new(format!("--pin: {e}")))?;
         }
     }
