@@ -824,3 +824,61 @@ fn double_verbose_decodes_the_ctap2_requests() {
     assert!(everything.contains("MAKE_CREDENTIAL {"), "{everything}");
     assert!(everything.contains("ctap_virtual"), "{everything}");
 }
+
+/// On a terminal `cred delete` asks first, naming whose credential it is: `n` keeps it
+/// (status 1), `y` deletes it. The terminal is util-linux's `script` (a pseudo-terminal
+/// around the command); skipped where there is none.
+#[cfg(unix)]
+#[test]
+fn cred_delete_asks_on_a_terminal() {
+    let Some(script) = support::on_path("script") else {
+        support::skip("no `script` (util-linux) to give cred delete a terminal");
+        return;
+    };
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    let made = target.json(&[
+        "cred",
+        "make",
+        "--rp",
+        "a.com",
+        "--resident",
+        "--user-name",
+        "carol",
+        "--pin",
+        "1234",
+    ]);
+    let id = made["credential_id"].as_str().unwrap();
+    let delete = format!(
+        "{} --device virtual cred delete --cred-id {id} --pin 1234",
+        assert_cmd::cargo::cargo_bin("ctap").display()
+    );
+    let answer = |reply: &str| {
+        let output = Command::new(&script)
+            .args(["-qec", &delete, "/dev/null"])
+            .env("CTAP_VIRTUAL_STATE", target.state.as_ref().unwrap())
+            .env_remove("CTAP_PIN")
+            .write_stdin(reply)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), text)
+    };
+    let (code, text) = answer("n\n");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("delete the credential of carol for a.com for good? [y/N]"),
+        "{text}"
+    );
+    assert!(text.contains("not deleted"), "{text}");
+    assert_eq!(
+        target.json(&["cred", "list", "--pin", "1234"])["existing"],
+        1
+    );
+    let (code, text) = answer("y\n");
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        target.json(&["cred", "list", "--pin", "1234"])["existing"],
+        0
+    );
+}
