@@ -263,3 +263,60 @@ fn bad_tool_input_is_a_usage_error_naming_the_line() {
     let error = target.fails(&["--json", "cred", "make", "--fido2-tools"], 2);
     assert!(error.contains("choose one"), "{error}");
 }
+
+/// U2F in libfido2's formats (fido2-cred -M -u, fido2-assert -G -u): `ctap u2f register
+/// --fido2-tools` prints a fido-u2f credential (the authenticator data as CTAP 2.1
+/// section 10.2 maps a registration) that `ctap cred verify` and fido2-cred -V check,
+/// and `u2f authenticate --fido2-tools` an assertion fido2-assert -V checks.
+#[test]
+fn u2f_in_the_tools_formats_verifies_both_ways() {
+    let target = Target::virtual_device();
+    let made = ctap_with_input(
+        &target,
+        &["u2f", "register", "--fido2-tools"],
+        &format!("{CLIENT_DATA_HASH}\nexample.com\nalice\nYWxpY2U=\n"),
+    );
+    let lines: Vec<&str> = made.lines().collect();
+    assert_eq!(lines.len(), 7, "{made}");
+    assert_eq!(lines[2], "fido-u2f");
+    let verified = offline_ok(&["cred", "verify"], &made);
+    assert_eq!(verified.lines().next(), Some(lines[4]));
+    // A changed client data hash breaks the attestation.
+    let mut wrong: Vec<&str> = lines.clone();
+    let other_hash = "HwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    wrong[0] = other_hash;
+    assert_eq!(
+        offline(&["cred", "verify"], &wrong.join("\n"))
+            .status
+            .code(),
+        Some(1)
+    );
+    let asserted = ctap_with_input(
+        &target,
+        &["u2f", "authenticate", "--fido2-tools"],
+        &format!("{CLIENT_DATA_HASH}\nexample.com\n{}\n", lines[4]),
+    );
+    assert_eq!(asserted.lines().count(), 4, "{asserted}");
+    let key = Temp::new(
+        "u2f.pem",
+        verified
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .as_bytes(),
+    );
+    let key_path = key.0.to_str().unwrap();
+    let checked = offline_ok(
+        &["cred", "verify", "--assertion", "--key", key_path],
+        &asserted,
+    );
+    assert!(checked.contains("verified"), "{checked}");
+    if let Some(output) = tool("fido2-cred", &["-V"], &made) {
+        assert!(output.status.success(), "fido2-cred -V: {output:?}");
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), verified);
+    }
+    if let Some(output) = tool("fido2-assert", &["-V", key_path, "es256"], &asserted) {
+        assert!(output.status.success(), "fido2-assert -V: {output:?}");
+    }
+}

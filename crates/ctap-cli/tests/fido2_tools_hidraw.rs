@@ -66,6 +66,15 @@ printf '%s\nexample.com\n%s\n' "$cdh" "$id2" > "$dir/in2"
 fido2-assert -G -i "$dir/in2" -o "$dir/assert2" /dev/hidraw0
 "$CTAP" cred verify --assertion --key "$dir/key2.pem" < "$dir/assert2"
 echo "2 ok"
+# 3. U2F: fido2-cred -M -u registers, ctap checks it and authenticates with it.
+fido2-cred -M -u -i "$dir/in" -o "$dir/cred3" /dev/hidraw0
+"$CTAP" cred verify < "$dir/cred3" > "$dir/verified3"
+sed -n '2,$p' "$dir/verified3" > "$dir/key3.pem"
+id3=$(sed -n 5p "$dir/cred3")
+printf '%s\nexample.com\n%s\n' "$cdh" "$id3" \
+    | "$CTAP" --device /dev/hidraw0 u2f authenticate --fido2-tools > "$dir/assert3"
+fido2-assert -V -i "$dir/assert3" "$dir/key3.pem" es256
+echo "3 ok"
 rm -r "$dir"
 "#;
 

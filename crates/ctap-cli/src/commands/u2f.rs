@@ -18,6 +18,7 @@ use ctap::types::Command;
 use serde_json::json;
 use sha2::Digest as _;
 
+use super::cred::fido2_tools::{self, certificate_key};
 use super::cred::{ClientDataArgs, check_rp, parse_id};
 use crate::device::{self, Opened, on_interrupt};
 use crate::error::{Failure, Outcome, explain, usage};
@@ -57,8 +58,14 @@ pub(crate) enum U2fCommand {
 pub(crate) struct RegisterArgs {
     /// The application (an RP ID, origin or AppID URL): its SHA-256 is the application
     /// parameter, so an RP ID here gives a credential CTAP2 `cred assert --rp` finds.
-    #[arg(long, value_name = "ID")]
-    rp: String,
+    #[arg(long, value_name = "ID", required_unless_present = "fido2_tools")]
+    rp: Option<String>,
+    /// fido2-cred -M -u's formats: its input on stdin (client data hash, RP id, user
+    /// name, user id) and its output (format fido-u2f, the authenticator data as CTAP
+    /// 2.1 section 10.2 maps a registration), which fido2-cred -V and `ctap cred verify`
+    /// check.
+    #[arg(long, conflicts_with_all = ["rp", "client_data_hash", "client_data"])]
+    fido2_tools: bool,
     #[command(flatten)]
     client_data: ClientDataArgs,
 }
@@ -66,11 +73,20 @@ pub(crate) struct RegisterArgs {
 #[derive(Debug, Args)]
 pub(crate) struct AuthenticateArgs {
     /// The application, as given to `u2f register`.
-    #[arg(long, value_name = "ID")]
-    rp: String,
+    #[arg(long, value_name = "ID", required_unless_present = "fido2_tools")]
+    rp: Option<String>,
     /// The key handle, hex (as `u2f register` prints it).
-    #[arg(long, value_name = "HEX")]
-    cred_id: String,
+    #[arg(long, value_name = "HEX", required_unless_present = "fido2_tools")]
+    cred_id: Option<String>,
+    /// fido2-assert -G -u's formats: its input on stdin (client data hash, RP id, key
+    /// handle) and its output (the authenticator data as CTAP 2.1 section 10.3 maps an
+    /// authentication, and the signature), which fido2-assert -V and `ctap cred verify
+    /// --assertion` check.
+    #[arg(
+        long,
+        conflicts_with_all = ["rp", "cred_id", "client_data_hash", "client_data", "check_only"]
+    )]
+    fido2_tools: bool,
     /// The public key, hex of its COSE key (as `u2f register` prints it), to verify the
     /// signature with.
     #[arg(long, value_name = "HEX")]
@@ -91,9 +107,28 @@ pub(crate) fn run(global: &Global, command: &U2fCommand) -> Outcome {
 }
 
 fn register(global: &Global, args: &RegisterArgs) -> Outcome {
-    check_rp(&args.rp)?;
-    let challenge = args.client_data.hash()?;
-    let application: [u8; 32] = sha2::Sha256::digest(args.rp.as_bytes()).into();
+    if args.fido2_tools && global.json {
+        return Err(usage(
+            "--fido2-tools and --json are two output formats: choose one",
+        ));
+    }
+    let (rp_id, challenge) = if args.fido2_tools {
+        // fido2-cred(1) -M: client data hash, RP id, user name, user id (U2F keeps no
+        // user: lines 3 and 4 are read and checked, as fido2-cred -u does, not sent).
+        let lines = fido2_tools::read_lines("--fido2-tools")?;
+        let challenge = fido2_tools::client_data_hash(&lines, 1)?;
+        let rp_id = fido2_tools::line(&lines, 2, "relying party id")?.to_owned();
+        fido2_tools::line(&lines, 3, "user name")?;
+        fido2_tools::base64_line(&lines, 4, "user id")?;
+        (rp_id, challenge)
+    } else {
+        (
+            args.rp.clone().unwrap_or_default(),
+            args.client_data.hash()?,
+        )
+    };
+    check_rp(&rp_id)?;
+    let application: [u8; 32] = sha2::Sha256::digest(rp_id.as_bytes()).into();
     let data = [challenge.as_slice(), &application].concat();
     let (sw, answer) = exchange(global, INS_REGISTER, 0, &data, true)?;
     if sw != SW_NO_ERROR {
@@ -123,9 +158,31 @@ fn register(global: &Global, args: &RegisterArgs) -> Outcome {
     .concat();
     let verified = certificate_key(registration.certificate)
         .map(|key| key.verify(&signed, registration.signature));
-    if global.json {
+    if args.fido2_tools {
+        use crate::output::base64;
+        // CTAP 2.1 §10.2: rpIdHash, flags UP|AT, counter 0, AAGUID zero, the key handle
+        // as credential id, the key as a COSE key.
+        let length = u16::try_from(registration.key_handle.len()).unwrap_or(u16::MAX);
+        let auth_data = [
+            &application[..],
+            &[0x41],
+            &[0, 0, 0, 0],
+            &[0; 16],
+            &length.to_be_bytes(),
+            registration.key_handle,
+            &public_key.to_cbor(),
+        ]
+        .concat();
+        println!("{}", base64(&challenge));
+        println!("{rp_id}");
+        println!("fido-u2f");
+        println!("{}", fido2_tools::authdata_base64(&auth_data));
+        println!("{}", base64(registration.key_handle));
+        println!("{}", base64(registration.signature));
+        println!("{}", base64(registration.certificate));
+    } else if global.json {
         print_json(&json!({
-            "rp": args.rp,
+            "rp": rp_id,
             "credential_id": hex(registration.key_handle),
             "public_key": hex(&public_key.to_cbor()),
             "certificate": hex(registration.certificate),
@@ -151,31 +208,28 @@ fn register(global: &Global, args: &RegisterArgs) -> Outcome {
     Ok(())
 }
 
-/// The DER SubjectPublicKeyInfo of a P-256 key (id-ecPublicKey, prime256v1, RFC 5480):
-/// the attestation key of a U2F certificate is found by it.
-const P256_SPKI: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-];
-
-/// The P-256 key in an attestation certificate (the uncompressed point after its
-/// SubjectPublicKeyInfo header); `None` for another kind of key.
-fn certificate_key(certificate: &[u8]) -> Option<CoseKey> {
-    let at = certificate
-        .windows(P256_SPKI.len())
-        .position(|window| window == P256_SPKI)?;
-    let point = certificate.get(at + P256_SPKI.len()..)?;
-    let (&0x04, rest) = point.split_first()? else {
-        return None;
-    };
-    let (x, rest) = rest.split_first_chunk::<32>()?;
-    let (y, _) = rest.split_first_chunk::<32>()?;
-    Some(CoseKey::Es256 { x: *x, y: *y })
-}
-
 fn authenticate(global: &Global, args: &AuthenticateArgs) -> Outcome {
-    check_rp(&args.rp)?;
-    let key_handle = parse_id("--cred-id", &args.cred_id)?;
+    if args.fido2_tools && global.json {
+        return Err(usage(
+            "--fido2-tools and --json are two output formats: choose one",
+        ));
+    }
+    let (rp_id, key_handle, challenge) = if args.fido2_tools {
+        // fido2-assert(1) -G: client data hash, RP id, credential id (a key handle).
+        let lines = fido2_tools::read_lines("--fido2-tools")?;
+        let challenge = fido2_tools::client_data_hash(&lines, 1)?;
+        let rp_id = fido2_tools::line(&lines, 2, "relying party id")?.to_owned();
+        let key_handle = fido2_tools::base64_line(&lines, 3, "credential id")?;
+        (rp_id, key_handle, challenge)
+    } else {
+        let key_handle = parse_id("--cred-id", args.cred_id.as_deref().unwrap_or_default())?;
+        (
+            args.rp.clone().unwrap_or_default(),
+            key_handle,
+            args.client_data.hash()?,
+        )
+    };
+    check_rp(&rp_id)?;
     let key_handle_len = u8::try_from(key_handle.len()).map_err(|_| {
         usage(format!(
             "--cred-id is {} bytes; a U2F key handle is at most 255",
@@ -190,8 +244,7 @@ fn authenticate(global: &Global, args: &AuthenticateArgs) -> Outcome {
                 .map_err(|e| usage(format!("--public-key: not a COSE key: {e}")))
         })
         .transpose()?;
-    let challenge = args.client_data.hash()?;
-    let application: [u8; 32] = sha2::Sha256::digest(args.rp.as_bytes()).into();
+    let application: [u8; 32] = sha2::Sha256::digest(rp_id.as_bytes()).into();
     let data = [
         challenge.as_slice(),
         &application,
@@ -247,11 +300,21 @@ fn authenticate(global: &Global, args: &AuthenticateArgs) -> Outcome {
     // §5.4: the signature is over application, presence, counter, challenge.
     let signed = [&application[..], &[presence], counter, &challenge].concat();
     let verified = public_key.map(|key| key.verify(&signed, signature));
+    if args.fido2_tools {
+        use crate::output::base64;
+        // CTAP 2.1 §10.3: rpIdHash, the presence byte as flags, the counter.
+        let auth_data = [&application[..], &[presence], counter].concat();
+        println!("{}", base64(&challenge));
+        println!("{rp_id}");
+        println!("{}", fido2_tools::authdata_base64(&auth_data));
+        println!("{}", base64(signature));
+        return Ok(());
+    }
     let counter = u32::from_be_bytes(*counter);
     let present = presence & 0x01 != 0;
     if global.json {
         print_json(&json!({
-            "rp": args.rp,
+            "rp": rp_id,
             "credential_id": hex(&key_handle),
             "user_present": present,
             "sign_count": counter,

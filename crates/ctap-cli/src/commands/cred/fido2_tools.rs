@@ -176,3 +176,19 @@ pub(crate) fn parse_pem(what: &str, text: &str) -> Result<CoseKey, Failure> {
         "{what}: not a P-256 or Ed25519 public key (SubjectPublicKeyInfo)"
     )))
 }
+
+/// The P-256 key in an X.509 certificate (DER): the uncompressed point after the fixed
+/// SubjectPublicKeyInfo header of a P-256 key (RFC 5480), enough for the attestation
+/// certificates of U2F keys, which are P-256; `None` for another kind of key.
+pub(crate) fn certificate_key(certificate: &[u8]) -> Option<CoseKey> {
+    let at = certificate
+        .windows(P256_SPKI.len())
+        .position(|window| window == P256_SPKI)?;
+    let point = certificate.get(at + P256_SPKI.len()..)?;
+    let (&0x04, rest) = point.split_first()? else {
+        return None;
+    };
+    let (x, rest) = rest.split_first_chunk::<32>()?;
+    let (y, _) = rest.split_first_chunk::<32>()?;
+    Some(CoseKey::Es256 { x: *x, y: *y })
+}

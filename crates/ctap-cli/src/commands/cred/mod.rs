@@ -3,7 +3,7 @@
 
 mod assert;
 mod delete;
-mod fido2_tools;
+pub(crate) mod fido2_tools;
 mod list;
 mod make;
 mod update;

@@ -10,6 +10,7 @@ use ctap::ctap2::proto::cbor::CborMessage as _;
 use ctap::ctap2::proto::{Algorithm, GetAssertionResponse, MakeCredentialResponse, Value};
 use ctap::ctap2::{self as client};
 use serde_json::json;
+use sha2::Digest as _;
 
 use super::fido2_tools::{self, authdata_line, base64_line, client_data_hash, line};
 use super::{algorithm_name, check_rp};
@@ -104,9 +105,45 @@ fn credential(global: &Global, lines: &[String]) -> Outcome {
             }
             Value::Map(members)
         }
+        // WebAuthn §8.6 (fido-u2f): the U2F registration signature over 0x00,
+        // rpIdHash, clientDataHash, credential id and the public key (0x04 || x || y),
+        // by the certificate's P-256 key; ctap2-client types only packed, so it is
+        // checked here.
+        "fido-u2f" => {
+            let signature = base64_line(lines, 6, "attestation signature")?;
+            let certificate = base64_line(lines, 7, "attestation certificate")?;
+            let ctap::ctap2::proto::CoseKey::Es256 { x, y } = &credential.public_key else {
+                return Err(Failure::new("fido-u2f: the credential key is not P-256"));
+            };
+            let key = fido2_tools::certificate_key(&certificate)
+                .ok_or_else(|| Failure::new("fido-u2f: the certificate's key is not P-256"))?;
+            let rp_id_hash = auth_data.get(..32).unwrap_or_default();
+            let expected: [u8; 32] = sha2::Sha256::digest(rp_id.as_bytes()).into();
+            if rp_id_hash != expected {
+                return Err(Failure::new(format!(
+                    "the credential does not verify: its rpIdHash is not {rp_id:?}'s"
+                )));
+            }
+            let signed = [
+                &[0x00][..],
+                rp_id_hash,
+                &client_data_hash,
+                &credential.credential_id,
+                &[0x04],
+                x,
+                y,
+            ]
+            .concat();
+            if !key.verify(&signed, &signature) {
+                return Err(Failure::new(
+                    "the credential does not verify: fido-u2f attestation signature",
+                ));
+            }
+            return print_credential(global, rp_id, format, &credential, "basic");
+        }
         other => {
             return Err(Failure::new(format!(
-                "format {other:?}: only packed and none are checked"
+                "format {other:?}: only packed, fido-u2f and none are checked"
             )));
         }
     };
@@ -122,6 +159,22 @@ fn credential(global: &Global, lines: &[String]) -> Outcome {
     let kind = attestation
         .verify(rp_id, &client_data_hash)
         .map_err(|e| Failure::new(format!("the credential does not verify: {e}")))?;
+    let kind = match kind {
+        client::AttestationType::None => "none",
+        client::AttestationType::SelfAttestation => "self",
+        client::AttestationType::Basic => "basic",
+    };
+    print_credential(global, rp_id, format, &credential, kind)
+}
+
+/// A verified credential: as fido2-cred -V prints it (id, PEM key), or as JSON.
+fn print_credential(
+    global: &Global,
+    rp_id: &str,
+    format: &str,
+    credential: &ctap::ctap2::proto::AttestedCredentialData,
+    kind: &str,
+) -> Outcome {
     let pem = fido2_tools::pem(&credential.public_key).ok_or_else(|| {
         Failure::new("the credential key is neither P-256 nor Ed25519: no PEM for it")
     })?;
@@ -134,11 +187,7 @@ fn credential(global: &Global, lines: &[String]) -> Outcome {
             "pem": pem,
             "attestation": {
                 "format": format,
-                "type": match kind {
-                    client::AttestationType::None => "none",
-                    client::AttestationType::SelfAttestation => "self",
-                    client::AttestationType::Basic => "basic",
-                },
+                "type": kind,
                 "verified": true,
             },
         }));
