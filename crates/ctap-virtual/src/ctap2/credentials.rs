@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ctap_types::StatusCode;
+use ctap_types::{ChannelId, StatusCode};
 use ctap2_proto::authdata::{AttestedCredentialData, AuthenticatorData, Flags};
 use ctap2_proto::cbor::{IntMap, Value};
 use ctap2_proto::cose::CoseKey;
@@ -17,6 +17,7 @@ use ctap2_proto::{
 
 use super::keys::{CredentialId, KIND_DISCOVERABLE, KIND_SERVER_SIDE, sha256};
 use super::state::Resident;
+use super::token::RpScope;
 use super::{
     ALGORITHMS, CONTINUATION_TIMEOUT, Ctap2, MAX_CREDENTIALS_IN_LIST, Pending, Result, answer,
 };
@@ -120,9 +121,14 @@ impl Ctap2 {
             .map(|p| p.alg)
             .find(|alg| ALGORITHMS.contains(alg))
             .ok_or(StatusCode::UNSUPPORTED_ALGORITHM)?;
-        // Step 5: options. up=false makes no sense for a new credential; uv needs a
-        // built-in method this authenticator does not have.
-        let options = request.options.unwrap_or_default();
+        // Step 5: options. With a pinUvAuthParam "uv" is treated as false (step 5's
+        // first rule: CTAP 2.0 platforms send both); otherwise uv needs a built-in
+        // method this authenticator does not have. up=false makes no sense for a new
+        // credential.
+        let mut options = request.options.unwrap_or_default();
+        if request.pin_uv_auth_param.is_some() {
+            options.uv = Some(false);
+        }
         if options.up == Some(false) {
             return Err(StatusCode::INVALID_OPTION);
         }
@@ -134,28 +140,34 @@ impl Ctap2 {
         if request.enterprise_attestation.is_some() {
             return Err(StatusCode::INVALID_PARAMETER);
         }
-        // Steps 6-11: user verification through a pinUvAuthToken.
+        // Step 6: alwaysUv. The clientPin option ID is always present here (clientPin
+        // is supported), so an authenticator without a PIN (6.2.1) and a request
+        // without a pinUvAuthParam (6.4.1) both get PUAT_REQUIRED: the platform is to
+        // set a PIN, or ask for one.
+        if self.state.always_uv && (self.state.pin.is_none() || request.pin_uv_auth_param.is_none())
+        {
+            return Err(StatusCode::PUAT_REQUIRED);
+        }
+        // Steps 7-11: user verification through a pinUvAuthToken.
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
+                // Step 11.1: verify, mc permission, permissions RP ID, userVerified;
+                // an unbound token is bound to rp.id.
                 self.check_token(
                     now,
                     request.pin_uv_auth_protocol,
                     param,
                     &request.client_data_hash,
                     Permissions::MAKE_CREDENTIAL,
-                    Some(&request.rp.id),
+                    RpScope::Bind(&request.rp.id),
                 )?;
                 true
             }
             None => {
-                // With a PIN set, discoverable credentials need it (makeCredUvNotRqd
-                // covers only non-discoverable ones), and alwaysUv needs it always.
-                if self.state.always_uv || (self.state.pin.is_some() && discoverable) {
-                    return Err(if self.state.pin.is_some() {
-                        StatusCode::PUAT_REQUIRED
-                    } else {
-                        StatusCode::PIN_NOT_SET
-                    });
+                // Step 7 (makeCredUvNotRqd is true unless alwaysUv): with a PIN set a
+                // discoverable credential needs it.
+                if self.state.pin.is_some() && discoverable {
+                    return Err(StatusCode::PUAT_REQUIRED);
                 }
                 false
             }
@@ -338,7 +350,8 @@ impl Ctap2 {
     pub(super) fn get_assertion(
         &mut self,
         now: Instant,
-        _config: &Config,
+        config: &Config,
+        caller: ChannelId,
         request: GetAssertionRequest,
     ) -> Result<Option<Vec<u8>>> {
         // §6.2.2 steps 1 and 2.
@@ -348,8 +361,14 @@ impl Ctap2 {
         )? {
             return Ok(None);
         }
-        let options = request.options.unwrap_or_default();
-        // §6.2.2 step 5: "rk" is not an option of getAssertion.
+        // §6.2.2 step 4: options. With a pinUvAuthParam "uv" is treated as false
+        // (CTAP 2.0 platforms send both); "rk" is not an option of getAssertion; uv
+        // needs a built-in method this authenticator does not have; up defaults to
+        // true.
+        let mut options = request.options.unwrap_or_default();
+        if request.pin_uv_auth_param.is_some() {
+            options.uv = Some(false);
+        }
         if options.rk.is_some() {
             return Err(StatusCode::UNSUPPORTED_OPTION);
         }
@@ -357,24 +376,28 @@ impl Ctap2 {
             return Err(StatusCode::INVALID_OPTION);
         }
         let up = option_or(options.up, true);
+        // Step 5: alwaysUv applies when "up" is true; a silent assertion (up=false)
+        // goes on without a token. clientPin is supported, so PUAT_REQUIRED both
+        // without a PIN and without a pinUvAuthParam.
+        if self.state.always_uv
+            && up
+            && (self.state.pin.is_none() || request.pin_uv_auth_param.is_none())
+        {
+            return Err(StatusCode::PUAT_REQUIRED);
+        }
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
+                // Step 6.1: verify, ga permission, permissions RP ID, userVerified; an
+                // unbound token is bound to rpId.
                 self.check_token(
                     now,
                     request.pin_uv_auth_protocol,
                     param,
                     &request.client_data_hash,
                     Permissions::GET_ASSERTION,
-                    Some(&request.rp_id),
+                    RpScope::Bind(&request.rp_id),
                 )?;
                 true
-            }
-            None if self.state.always_uv => {
-                return Err(if self.state.pin.is_some() {
-                    StatusCode::PUAT_REQUIRED
-                } else {
-                    StatusCode::PIN_NOT_SET
-                });
             }
             None => false,
         };
@@ -438,7 +461,8 @@ impl Ctap2 {
             self.pending = Some(Pending::GetAssertion(Box::new(plan)));
             Ok(None)
         } else {
-            self.finish_get_assertion(now, plan).map(Some)
+            self.finish_get_assertion(now, config, caller, plan)
+                .map(Some)
         }
     }
 
@@ -479,32 +503,47 @@ impl Ctap2 {
         })
     }
 
+    /// The first assertion of `plan`; the rest wait for getNextAssertion on `caller`'s
+    /// channel.
     pub(super) fn finish_get_assertion(
         &mut self,
         now: Instant,
+        config: &Config,
+        caller: ChannelId,
         plan: AssertionPlan,
     ) -> Result<Vec<u8>> {
         let count = plan.credentials.len();
         let first = self.assertion(&plan, 0, true)?;
         if plan.discovered && count > 1 {
-            self.next_assertions = Some(NextAssertions {
+            let next = NextAssertions {
                 plan,
                 next: 1,
                 expires: now + CONTINUATION_TIMEOUT,
-            });
+            };
+            self.next_assertions.put(caller, next, config.max_channels);
         }
         Ok(first)
     }
 
-    pub(super) fn get_next_assertion(&mut self, now: Instant) -> Result<Vec<u8>> {
-        let mut next = self.next_assertions.take().ok_or(StatusCode::NOT_ALLOWED)?;
+    /// authenticatorGetNextAssertion (§6.3) on `caller`'s channel: NOT_ALLOWED unless
+    /// that channel's getAssertion left credentials (another channel's are not its).
+    pub(super) fn get_next_assertion(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        caller: ChannelId,
+    ) -> Result<Vec<u8>> {
+        let mut next = self
+            .next_assertions
+            .take(caller)
+            .ok_or(StatusCode::NOT_ALLOWED)?;
         if next.expires <= now || next.next >= next.plan.credentials.len() {
             return Err(StatusCode::NOT_ALLOWED);
         }
         let answer = self.assertion(&next.plan, next.next, false)?;
         next.next += 1;
         next.expires = now + CONTINUATION_TIMEOUT;
-        self.next_assertions = Some(next);
+        self.next_assertions.put(caller, next, config.max_channels);
         Ok(answer)
     }
 
