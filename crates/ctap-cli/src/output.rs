@@ -1,0 +1,101 @@
+//! Output, in one place: stdout lines that never panic, a command's result as text or
+//! as one JSON document (`--json`), and the byte encodings shown to people (hex).
+//!
+//! This module is declared first with `#[macro_use]`, so its `println!` and `eprintln!`
+//! shadow std's in every module of the crate.
+
+use std::fmt;
+
+use serde_json::Value as Json;
+
+use crate::error::{Failure, usage};
+use crate::globals::Global;
+
+/// `println!` for this crate (it shadows std's in every module): the same, except that
+/// a write that fails does not panic. The command unwinds with [`StdoutFailed`] instead
+/// (running destructors: a `select` still sends CANCEL) and `main` ends it: a closed
+/// stdout quietly with status 0, another write error with a message and status 1.
+macro_rules! println {
+    () => {
+        $crate::output::print_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::print_line(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` for this crate: the same, except that a closed stderr is ignored rather
+/// than a panic (there is nowhere left to report it).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Why a [`println!`] unwound: writing to stdout failed.
+#[derive(Debug)]
+pub(crate) struct StdoutFailed(pub(crate) std::io::Error);
+
+/// What [`println!`] does: one line to stdout, or an unwind with [`StdoutFailed`] (not a
+/// panic: no panic message is printed).
+pub(crate) fn print_line(args: fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        drop(out);
+        if cfg!(panic = "abort") {
+            // No unwinding to `main` in such a build: end here, with the same outcome.
+            let failure = Failure::stdout(error);
+            if !failure.message.is_empty() {
+                eprintln!("ctap: {failure}");
+            }
+            std::process::exit(i32::from(failure.status));
+        }
+        std::panic::resume_unwind(Box::new(StdoutFailed(error)));
+    }
+}
+
+/// One JSON document on stdout, pretty-printed.
+pub(crate) fn print_json(value: &Json) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+/// A command's result: `value` with `--json`, else the line `text`.
+pub(crate) fn done(global: &Global, text: &str, value: &Json) {
+    if global.json {
+        print_json(value);
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Lower-case hex of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    ctap::types::Hex(bytes).to_string()
+}
+
+/// The bytes of the hex the user gave for option `what` (spaces and colons between
+/// the digits are allowed); anything else is a usage error naming the option.
+pub(crate) fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, Failure> {
+    let text: String = text.chars().filter(|c| !matches!(c, ' ' | ':')).collect();
+    if text.len() % 2 != 0 {
+        return Err(usage(format!("{what}: odd number of hex digits")));
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| usage(format!("{what}: not hex: {text:?}")))
+        })
+        .collect()
+}
+
+/// A string from a device, safe for the terminal (control characters escaped).
+pub(crate) fn escape(text: &str) -> String {
+    ctap::device::hid::escape_device_string(text)
+}
