@@ -32,8 +32,8 @@ impl Ctap2 {
         let sub = request.sub_command;
         if sub == PinSubCommand::GET_PIN_RETRIES {
             // §6.5.5.2 says nothing about a PIN not set; the widely deployed keys
-            // (YubiKey 5, SoloKeys, OpenSK, Nitrokey 3) answer PIN_NOT_SET, and clients
-            // read getInfo's clientPin first.
+            // answer PIN_NOT_SET (what the conformance suites of issue 22 expect), and
+            // clients read getInfo's clientPin first.
             if self.state.pin.is_none() {
                 return Err(StatusCode::PIN_NOT_SET);
             }
