@@ -2425,3 +2425,103 @@ fn continuations_belong_to_their_channel() {
     let second: CredentialManagementResponse = host.call(0x0A, &next_rp).ok();
     assert_ne!(second.rp, rps.rp);
 }
+
+/// Issue 22: stored entity fields stay within the limits (user.id at most 64 bytes,
+/// WebAuthn §5.4.3; names truncated to 64 bytes on a code point boundary, CTAP 2.1
+/// §6.1.2), so one registration cannot make the RP's listing too long to send.
+#[test]
+fn stored_entity_fields_stay_within_their_limits() {
+    let mut host = Host::new(config());
+    let mut huge = resident(make_request("example.com", 1, Algorithm::ES256));
+    huge.user.id = vec![7; 7400];
+    assert_eq!(
+        host.make_credential(&huge).status,
+        StatusCode::INVALID_LENGTH
+    );
+    huge.user.id = vec![7; 65];
+    assert_eq!(
+        host.make_credential(&huge).status,
+        StatusCode::INVALID_LENGTH
+    );
+    let long_rp = resident(make_request(&"a".repeat(254), 1, Algorithm::ES256));
+    assert_eq!(
+        host.make_credential(&long_rp).status,
+        StatusCode::INVALID_LENGTH
+    );
+    assert_eq!(host.device.discoverable_credentials(), 0);
+    // 64 bytes of id are fine; names are cut to 64 bytes without splitting a "€".
+    let mut long = resident(make_request("example.com", 1, Algorithm::ES256));
+    long.user.id = vec![7; 64];
+    long.user.name = Some(format!("ab{}", "€".repeat(30)));
+    long.user.display_name = Some("x".repeat(1000));
+    long.rp.name = Some("é".repeat(100));
+    register(&mut host, &long);
+    assert!(host.device.set_pin("1234").is_ok());
+    let cm = host
+        .token(
+            PinProtocol::One,
+            "1234",
+            Some(Permissions::CREDENTIAL_MANAGEMENT),
+            None,
+        )
+        .unwrap();
+    let rps: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_RPS_BEGIN,
+        None,
+    )
+    .ok();
+    assert_eq!(rps.rp.unwrap().name, Some("é".repeat(32)));
+    let by_rp = CredentialManagementParams {
+        rp_id_hash: Some(sha256(b"example.com").to_vec()),
+        ..Default::default()
+    };
+    let listed: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+        Some(by_rp),
+    )
+    .ok();
+    let stored = listed.user.unwrap();
+    assert_eq!(stored.id, vec![7; 64]);
+    assert_eq!(
+        stored.name,
+        Some(format!("ab{}", "€".repeat(20))),
+        "62 bytes"
+    );
+    assert_eq!(stored.display_name, Some("x".repeat(64)));
+    // updateUserInformation keeps the same limits.
+    let update = CredentialManagementParams {
+        credential_id: listed.credential_id.clone(),
+        user: Some(UserEntity {
+            id: vec![7; 64],
+            name: Some("y".repeat(500)),
+            display_name: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &cm,
+            CredMgmtSubCommand::UPDATE_USER_INFORMATION,
+            Some(update)
+        )
+        .status,
+        StatusCode::SUCCESS
+    );
+    let by_rp = CredentialManagementParams {
+        rp_id_hash: Some(sha256(b"example.com").to_vec()),
+        ..Default::default()
+    };
+    let listed: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+        Some(by_rp),
+    )
+    .ok();
+    assert_eq!(listed.user.unwrap().name, Some("y".repeat(64)));
+}

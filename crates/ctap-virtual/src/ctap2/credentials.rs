@@ -28,6 +28,49 @@ const CRED_PROTECT_UV_OPTIONAL: u8 = 1;
 const CRED_PROTECT_UV_OPTIONAL_WITH_LIST: u8 = 2;
 const CRED_PROTECT_UV_REQUIRED: u8 = 3;
 
+/// The longest user handle accepted (WebAuthn §5.4.3: user.id "maximum size of 64
+/// bytes"; CTAP 2.1 §6.1 takes the entity from WebAuthn).
+pub(crate) const MAX_USER_ID_BYTES: usize = 64;
+/// The longest RP ID accepted (a DNS name has at most 253 bytes).
+pub(crate) const MAX_RP_ID_BYTES: usize = 253;
+/// rp.name, user.name and user.displayName are stored truncated to 64 bytes, on a
+/// UTF-8 code point boundary (CTAP 2.1 §6.1.2 lets an authenticator truncate them to
+/// 64 bytes; WebAuthn §6.4.1 "String Truncation").
+pub(crate) const MAX_NAME_BYTES: usize = 64;
+
+/// The entity fields a makeCredential (or updateUserInformation) may store, within
+/// the limits above: `INVALID_LENGTH` for a user.id over 64 bytes or an RP ID over
+/// 253 (the spec names no status; an over-long item is what INVALID_LENGTH means),
+/// names truncated. So one registration cannot make the answers that carry the
+/// entity (getAssertion, the enumerations) too long for everyone.
+pub(crate) fn limit_entities(rp: Option<&mut RpEntity>, user: &mut UserEntity) -> Result<()> {
+    if user.id.len() > MAX_USER_ID_BYTES {
+        return Err(StatusCode::INVALID_LENGTH);
+    }
+    if let Some(rp) = rp {
+        if rp.id.len() > MAX_RP_ID_BYTES {
+            return Err(StatusCode::INVALID_LENGTH);
+        }
+        truncate_name(rp.name.as_mut());
+    }
+    truncate_name(user.name.as_mut());
+    truncate_name(user.display_name.as_mut());
+    Ok(())
+}
+
+/// Truncates `name` to [`MAX_NAME_BYTES`] on a code point boundary.
+fn truncate_name(name: Option<&mut String>) {
+    if let Some(name) = name {
+        if name.len() > MAX_NAME_BYTES {
+            let end = (0..=MAX_NAME_BYTES)
+                .rev()
+                .find(|&i| name.is_char_boundary(i))
+                .unwrap_or(0);
+            name.truncate(end);
+        }
+    }
+}
+
 /// A makeCredential that passed its checks and waits for the touch.
 pub(crate) struct MakeCredentialPlan {
     client_data_hash: Vec<u8>,
@@ -104,7 +147,7 @@ impl Ctap2 {
         &mut self,
         now: Instant,
         config: &Config,
-        request: MakeCredentialRequest,
+        mut request: MakeCredentialRequest,
     ) -> Result<Option<Vec<u8>>> {
         // §6.1.2 steps 1 and 2.
         if self.pin_probe_or_protocol(
@@ -113,6 +156,8 @@ impl Ctap2 {
         )? {
             return Ok(None);
         }
+        // The stored entity fields within their limits (see `limit_entities`).
+        limit_entities(Some(&mut request.rp), &mut request.user)?;
         // Step 3: the first supported algorithm of the RP's list.
         let alg = request
             .pub_key_cred_params

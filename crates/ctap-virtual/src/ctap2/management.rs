@@ -165,7 +165,8 @@ impl Ctap2 {
             _ => {
                 // updateUserInformation: the user id must stay the same.
                 let id = credential(&params)?;
-                let user = params.user.ok_or(StatusCode::MISSING_PARAMETER)?;
+                let mut user = params.user.ok_or(StatusCode::MISSING_PARAMETER)?;
+                super::credentials::limit_entities(None, &mut user)?;
                 let rp_id_hash = self
                     .state
                     .credentials
