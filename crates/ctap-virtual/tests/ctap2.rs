@@ -263,6 +263,7 @@ fn user(n: u8) -> UserEntity {
         id: vec![n; 8],
         name: Some(format!("user{n}")),
         display_name: Some(format!("User {n}")),
+        icon: None,
     }
 }
 
@@ -272,6 +273,7 @@ fn make_request(rp: &str, n: u8, alg: Algorithm) -> MakeCredentialRequest {
         rp: RpEntity {
             id: rp.into(),
             name: None,
+            icon: None,
         },
         user: user(n),
         pub_key_cred_params: vec![CredentialParameters::public_key(alg)],
@@ -2499,6 +2501,7 @@ fn stored_entity_fields_stay_within_their_limits() {
             id: vec![7; 64],
             name: Some("y".repeat(500)),
             display_name: None,
+            icon: None,
         }),
         ..Default::default()
     };
@@ -2524,4 +2527,94 @@ fn stored_entity_fields_stay_within_their_limits() {
     )
     .ok();
     assert_eq!(listed.user.unwrap().name, Some("y".repeat(64)));
+}
+
+/// Issue 22: CTAP 2.0 entities carry `icon`. It is type-checked (a text string, else
+/// CBOR_UNEXPECTED_TYPE, CTAP 2.1 §8), stored with a discoverable credential and
+/// returned as given: by credential management, and by getAssertion with UV (user
+/// identifiable information, §6.2.2 step 12). Icons over 256 bytes are not stored.
+#[test]
+fn entity_icons_are_type_checked_stored_and_returned_as_given() {
+    let mut host = Host::new(config());
+    let mut request = resident(make_request("example.com", 1, Algorithm::ES256));
+    request.rp.icon = Some("https://example.com/rp.png".into());
+    request.user.icon = Some("https://example.com/user1.png".into());
+    // The wrong type: an integer icon.
+    let mut value = request.to_value();
+    if let Value::Map(entries) = &mut value {
+        for (key, member) in entries.iter_mut() {
+            if *key == Value::Int(3) {
+                if let Value::Map(user) = member {
+                    for (field, icon) in user.iter_mut() {
+                        if *field == Value::text("icon") {
+                            *icon = Value::Int(7);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        host.ctap(0x01, &value.to_vec()).status,
+        StatusCode::CBOR_UNEXPECTED_TYPE
+    );
+    let (id, _) = register(&mut host, &request);
+    let mut long = resident(make_request("example.com", 2, Algorithm::ES256));
+    long.user.icon = Some(format!("data:image/png;base64,{}", "A".repeat(300)));
+    register(&mut host, &long);
+    // Without UV getAssertion gives the user id only.
+    let plain: GetAssertionResponse = host
+        .get_assertion(&assertion_request("example.com", Some(&id)))
+        .ok();
+    assert_eq!(plain.user.unwrap().icon, None);
+    assert!(host.device.set_pin("1234").is_ok());
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Some(Permissions::GET_ASSERTION),
+            None,
+        )
+        .unwrap();
+    let verified: GetAssertionResponse = host
+        .get_assertion(&signed_assertion("example.com", Some(&id), &token, true))
+        .ok();
+    assert_eq!(verified.user.unwrap().icon, request.user.icon);
+    let cm = host
+        .token(
+            PinProtocol::One,
+            "1234",
+            Some(Permissions::CREDENTIAL_MANAGEMENT),
+            None,
+        )
+        .unwrap();
+    let rps: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_RPS_BEGIN,
+        None,
+    )
+    .ok();
+    assert_eq!(rps.rp.unwrap().icon, request.rp.icon);
+    let by_rp = CredentialManagementParams {
+        rp_id_hash: Some(sha256(b"example.com").to_vec()),
+        ..Default::default()
+    };
+    let first: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+        Some(by_rp),
+    )
+    .ok();
+    let next_cred = CredentialManagementRequest {
+        sub_command: CredMgmtSubCommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
+        sub_command_params: None,
+        pin_uv_auth_protocol: None,
+        pin_uv_auth_param: None,
+    };
+    let second: CredentialManagementResponse = host.call(0x0A, &next_cred).ok();
+    let mut icons = [first.user.unwrap(), second.user.unwrap()].map(|user| (user.id[0], user.icon));
+    icons.sort();
+    assert_eq!(icons, [(1, request.user.icon.clone()), (2, None)]);
 }

@@ -33,6 +33,7 @@ fn rp() -> RpEntity {
     RpEntity {
         id: RP.into(),
         name: Some("Example".into()),
+        icon: None,
     }
 }
 
@@ -41,6 +42,7 @@ fn user(id: u8) -> UserEntity {
         id: vec![id; 8],
         name: Some(format!("user{id}")),
         display_name: None,
+        icon: None,
     }
 }
 
@@ -325,6 +327,7 @@ fn credential_management_lists_and_deletes_with_both_protocols() {
             id: user(1).id,
             name: Some("renamed".into()),
             display_name: Some("Renamed User".into()),
+            icon: None,
         };
         cm.update_user_info(&CredentialDescriptor::public_key(&first_id), &renamed)
             .unwrap();

@@ -37,11 +37,17 @@ pub(crate) const MAX_RP_ID_BYTES: usize = 253;
 /// UTF-8 code point boundary (CTAP 2.1 §6.1.2 lets an authenticator truncate them to
 /// 64 bytes; WebAuthn §6.4.1 "String Truncation").
 pub(crate) const MAX_NAME_BYTES: usize = 64;
+/// The longest rp.icon / user.icon stored (CTAP 2.0 entities; a URL). A longer one
+/// (a large `data:` URL, say) is not stored: the credential is made without it, since
+/// cutting a URL would not give the icon back as given.
+pub(crate) const MAX_ICON_BYTES: usize = 256;
 
 /// The entity fields a makeCredential (or updateUserInformation) may store, within
 /// the limits above: `INVALID_LENGTH` for a user.id over 64 bytes or an RP ID over
 /// 253 (the spec names no status; an over-long item is what INVALID_LENGTH means),
-/// names truncated. So one registration cannot make the answers that carry the
+/// names truncated, icons over 256 bytes left out (icons of the right type are
+/// stored and returned as given; the wrong type was CBOR_UNEXPECTED_TYPE when the
+/// request was decoded). So one registration cannot make the answers that carry the
 /// entity (getAssertion, the enumerations) too long for everyone.
 pub(crate) fn limit_entities(rp: Option<&mut RpEntity>, user: &mut UserEntity) -> Result<()> {
     if user.id.len() > MAX_USER_ID_BYTES {
@@ -52,10 +58,22 @@ pub(crate) fn limit_entities(rp: Option<&mut RpEntity>, user: &mut UserEntity) -
             return Err(StatusCode::INVALID_LENGTH);
         }
         truncate_name(rp.name.as_mut());
+        drop_long_icon(&mut rp.icon);
     }
     truncate_name(user.name.as_mut());
     truncate_name(user.display_name.as_mut());
+    drop_long_icon(&mut user.icon);
     Ok(())
+}
+
+/// Forgets an icon over [`MAX_ICON_BYTES`].
+fn drop_long_icon(icon: &mut Option<String>) {
+    if icon
+        .as_ref()
+        .is_some_and(|icon| icon.len() > MAX_ICON_BYTES)
+    {
+        *icon = None;
+    }
 }
 
 /// Truncates `name` to [`MAX_NAME_BYTES`] on a code point boundary.
@@ -636,11 +654,13 @@ impl Ctap2 {
         }
         .to_bytes();
         let signature = key.sign(&[auth_data.as_slice(), &plan.client_data_hash].concat());
-        // §6.2.2 step 12: user identifiable information only after UV.
+        // §6.2.2 step 12: user identifiable information (name, displayName, and the
+        // CTAP 2.0 icon) only after UV.
         let user = found.user.as_ref().map(|user| UserEntity {
             id: user.id.clone(),
             name: user.name.clone().filter(|_| plan.uv),
             display_name: user.display_name.clone().filter(|_| plan.uv),
+            icon: user.icon.clone().filter(|_| plan.uv),
         });
         Ok(answer(&GetAssertionResponse {
             credential: Some(CredentialDescriptor::public_key(&found.id)),

@@ -48,11 +48,13 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
     let rp = RpEntity {
         id: args.rp.clone(),
         name: Some(args.rp.clone()),
+        icon: None,
     };
     let user = UserEntity {
         id: args.user.as_bytes().to_vec(),
         name: Some(args.user.clone()),
         display_name: None,
+        icon: None,
     };
     let mut request = client::make_credential_request(client_data_hash, rp, user, &[alg]);
     if args.resident {
