@@ -2349,9 +2349,9 @@ fn a_pin_check_whose_retry_cannot_be_saved_fails_closed() {
     assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
     let broken = Arc::new(AtomicBool::new(true));
     let disk = broken.clone();
-    host.device.on_state_save(move |_| {
+    host.device.save_state_with(move |_| {
         if disk.load(Ordering::SeqCst) {
-            Err("disk full".into())
+            Err(std::io::Error::other("disk full"))
         } else {
             Ok(())
         }

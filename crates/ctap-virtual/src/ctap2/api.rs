@@ -69,9 +69,9 @@ impl Authenticator {
     /// Calls `sink` with the new state bytes after every command that changed the
     /// persistent state (the seam for persistence; see
     /// [`use_state_file`](Self::use_state_file)). For a sink that can fail, use
-    /// [`on_state_save`](Self::on_state_save).
+    /// [`save_state_with`](Self::save_state_with).
     pub fn on_state_change(&mut self, mut sink: impl FnMut(&[u8]) + Send + 'static) {
-        self.on_state_save(move |bytes| {
+        self.save_state_with(move |bytes| {
             sink(bytes);
             Ok(())
         });
@@ -82,9 +82,9 @@ impl Authenticator {
     /// command), and a PIN check whose retry counter cannot be saved fails closed
     /// (`CTAP1_ERR_OTHER`, no attempt made), so no retry is ever counted only in
     /// memory.
-    pub fn on_state_save(
+    pub fn save_state_with(
         &mut self,
-        sink: impl FnMut(&[u8]) -> Result<(), String> + Send + 'static,
+        sink: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
     ) {
         self.ctap2_parts().0.set_sink(Some(Box::new(sink)));
     }
@@ -107,7 +107,12 @@ impl Authenticator {
             }
             None => file.save(&self.state_bytes())?,
         }
-        self.on_state_save(move |bytes| file.save(bytes).map_err(|error| error.to_string()));
+        self.save_state_with(move |bytes| {
+            file.save(bytes).map_err(|error| {
+                log::error!("{error}");
+                std::io::Error::other(error)
+            })
+        });
         Ok(())
     }
 }

@@ -96,9 +96,9 @@ enum Pending {
     Reset,
 }
 
-/// A callback that persists the state file bytes after each change; `Err(reason)`
-/// when they could not be saved.
-pub(crate) type StateSink = Box<dyn FnMut(&[u8]) -> std::result::Result<(), String> + Send>;
+/// A callback that persists the state file bytes after each change; an error means
+/// the bytes are not durable.
+pub(crate) type StateSink = Box<dyn FnMut(&[u8]) -> std::io::Result<()> + Send>;
 
 /// The CTAP2 state machine.
 pub(crate) struct Ctap2 {
@@ -400,22 +400,28 @@ impl Ctap2 {
         self.dirty = true;
     }
 
-    /// Hands the changed state to the sink. `Err(reason)` when the sink could not save
-    /// it (the change then stays in memory and is offered again after the next
-    /// command); `Ok` when nothing changed or there is no sink.
-    pub(crate) fn persist(&mut self) -> std::result::Result<(), String> {
-        if !std::mem::take(&mut self.dirty) {
+    /// Hands the changed state to the sink. `Err(CTAP1_ERR_OTHER)` when the sink could
+    /// not save it (the state then stays marked as changed and the next call tries
+    /// again); `Ok` when nothing changed or there is no sink. A command that must not
+    /// act on a change that is not durable (the PIN retry decrement) calls it first.
+    pub(crate) fn persist(&mut self) -> Result<()> {
+        if !self.dirty {
             return Ok(());
         }
         let Some(sink) = self.sink.as_mut() else {
+            self.dirty = false;
             return Ok(());
         };
-        let result = sink(&self.state.to_file_bytes());
-        if let Err(reason) = &result {
-            log::error!("the state could not be saved: {reason}");
-            self.dirty = true;
+        match sink(&self.state.to_file_bytes()) {
+            Ok(()) => {
+                self.dirty = false;
+                Ok(())
+            }
+            Err(error) => {
+                log::error!("the state could not be saved: {error}");
+                Err(StatusCode::OTHER)
+            }
         }
-        result
     }
 
     /// The token in use at `now`, after the usage timer observer ran (§6.5.2.1

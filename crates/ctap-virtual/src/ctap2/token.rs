@@ -10,7 +10,9 @@
 //! only from a PIN, and getPinToken / getPinUvAuthTokenUsingPinWithPermissions call
 //! beginUsingPinUvAuthToken(userIsPresent: false) (§6.5.5.7.1 and §6.5.5.7.2), so
 //! getUserPresentFlagValue() is always false here and every makeCredential and
-//! getAssertion with up waits for its own touch.
+//! getAssertion with up waits for its own touch. A token from built-in UV may begin
+//! with userIsPresent true (§6.5.5.7.3 step 13); until such tokens exist here, asking
+//! for the touch anyway is stricter than §6.1.2 step 14.1.2, never weaker.
 
 use std::time::{Duration, Instant};
 
