@@ -2394,9 +2394,23 @@ fn continuations_belong_to_their_channel() {
         StatusCode::SUCCESS,
         "getInfo between"
     );
+    // The other channel's own getAssertion does not replace the first one's either.
+    let theirs: GetAssertionResponse = host
+        .get_assertion(&assertion_request("a.example", None))
+        .ok();
+    assert_eq!(theirs.number_of_credentials, Some(2));
     host.cid = owner;
     let next: GetAssertionResponse = host.ctap(0x08, &[]).ok();
     assert_ne!(next.credential, first.credential);
+    assert_eq!(
+        host.ctap(0x08, &[]).status,
+        StatusCode::NOT_ALLOWED,
+        "only two"
+    );
+    host.cid = other;
+    let their_next: GetAssertionResponse = host.ctap(0x08, &[]).ok();
+    assert_ne!(their_next.credential, theirs.credential);
+    host.cid = owner;
     // The same for an enumeration.
     let cm = host
         .token(
