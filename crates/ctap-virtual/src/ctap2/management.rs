@@ -145,20 +145,15 @@ impl Ctap2 {
             }
             CredMgmtSubCommand::DELETE_CREDENTIAL => {
                 let id = credential(&params)?;
-                let index = self
-                    .state
-                    .credentials
-                    .iter()
-                    .position(|c| c.id == id)
-                    .ok_or(StatusCode::NO_CREDENTIALS)?;
                 let rp_id_hash = self
                     .state
                     .credentials
-                    .get(index)
+                    .iter()
+                    .find(|c| c.id == id)
                     .map(Resident::rp_id_hash)
                     .ok_or(StatusCode::NO_CREDENTIALS)?;
                 self.token_scope_allows(&rp_id_hash)?;
-                self.state.credentials.remove(index);
+                self.state.credentials.retain(|c| c.id != id);
                 self.dirty = true;
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
             }
