@@ -32,7 +32,7 @@ from fido2.attestation import PackedAttestation
 from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.cose import CoseKey
 from fido2.ctap import STATUS, CtapError
-from fido2.ctap1 import Ctap1
+from fido2.ctap1 import ApduError, Ctap1
 from fido2.ctap2 import ClientPin, Config, Ctap2, CredentialManagement
 from fido2.ctap2.extensions import CredProtectExtension, HmacSecretExtension
 from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
@@ -403,8 +403,15 @@ def ctap2_tests(test, dev, touch_delay):
     def client_pin_protocol_2_set_change_and_token():
         ctap2 = Ctap2(dev)
         pin = ClientPin(ctap2, PinProtocolV2())
-        assert pin.get_pin_retries() == (8, False)
+        # No PIN, no retry counter: PIN_NOT_SET, as the deployed keys answer.
+        try:
+            pin.get_pin_retries()
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_NOT_SET, e
+        else:
+            raise AssertionError("getPINRetries without a PIN answered")
         pin.set_pin("1234")
+        assert pin.get_pin_retries() == (8, False)
         assert Ctap2(dev).get_info().options["clientPin"] is True
         try:
             pin.set_pin("5678")
@@ -459,6 +466,54 @@ def ctap2_tests(test, dev, touch_delay):
             raise AssertionError("bad pinUvAuthParam accepted")
 
     @test
+    def one_token_per_operation_that_collects_user_presence():
+        # CTAP 2.1 §6.1.2 step 14.4 / §6.2.2 step 9: a second use of the same token
+        # fails with PIN_AUTH_INVALID; a silent assertion (up=false) does not spend it.
+        ctap2 = Ctap2(dev)
+        protocol = PinProtocolV2()
+        both = ClientPin.PERMISSION.MAKE_CREDENTIAL | ClientPin.PERMISSION.GET_ASSERTION
+        token = ClientPin(ctap2, protocol).get_pin_token(PIN, both, RP["id"])
+
+        def make(n):
+            cdh = os.urandom(32)
+            return ctap2.make_credential(
+                cdh, RP, user(n), [{"type": "public-key", "alg": -7}],
+                pin_uv_param=protocol.authenticate(token, cdh),
+                pin_uv_protocol=protocol.VERSION,
+            )
+
+        att = make(40)
+        assert att.auth_data.is_user_verified()
+        try:
+            make(41)
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_AUTH_INVALID, e
+        else:
+            raise AssertionError("a spent token made a second credential")
+        token = ClientPin(ctap2, protocol).get_pin_token(PIN, both, RP["id"])
+        allow = [{"type": "public-key", "id": att.auth_data.credential_data.credential_id}]
+
+        def assert_with(up):
+            cdh = os.urandom(32)
+            return ctap2.get_assertion(
+                RP["id"], cdh, allow, options={"up": up},
+                pin_uv_param=protocol.authenticate(token, cdh),
+                pin_uv_protocol=protocol.VERSION,
+            )
+
+        for _ in range(2):
+            silent = assert_with(False)
+            assert silent.auth_data.is_user_verified()
+            assert not silent.auth_data.is_user_present()
+        assert assert_with(True).auth_data.is_user_present()
+        try:
+            assert_with(True)
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_AUTH_INVALID, e
+        else:
+            raise AssertionError("a spent token made a second assertion")
+
+    @test
     def fido2_client_registers_and_authenticates_with_pin():
         interaction = PinInteraction(PIN)
         client = Fido2Client(dev, DefaultClientDataCollector(ORIGIN), interaction)
@@ -501,6 +556,30 @@ def ctap2_tests(test, dev, touch_delay):
             raise AssertionError("deleted twice")
 
     @test
+    def an_rp_scoped_credential_management_token_reaches_only_its_rp():
+        # CTAP 2.1 §6.8.2-§6.8.4: a cm token with a permissions RP ID.
+        ctap2 = Ctap2(dev)
+        protocol = PinProtocolV2()
+        token = ClientPin(ctap2, protocol).get_pin_token(
+            PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT, "multi.example"
+        )
+        credman = CredentialManagement(ctap2, protocol, token)
+        for refused in (credman.get_metadata, credman.enumerate_rps):
+            try:
+                refused()
+            except CtapError as e:
+                assert e.code == CtapError.ERR.PIN_AUTH_INVALID, e
+            else:
+                raise AssertionError(f"{refused.__name__} with an RP-scoped token")
+        assert len(credman.enumerate_creds(sha256(b"multi.example"))) == 2
+        try:
+            credman.enumerate_creds(sha256(b"example.com"))
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_AUTH_INVALID, e
+        else:
+            raise AssertionError("another RP's credentials listed")
+
+    @test
     def config_toggle_always_uv_and_min_pin_length():
         ctap2 = Ctap2(dev)
         protocol = PinProtocolV2()
@@ -509,10 +588,21 @@ def ctap2_tests(test, dev, touch_delay):
         )
         config = Config(ctap2, protocol, token)
         config.toggle_always_uv()
-        assert Ctap2(dev).get_info().options["alwaysUv"] is True
+        info = Ctap2(dev).get_info()
+        assert info.options["alwaysUv"] is True
+        # CTAP 2.1 §7.2: alwaysUv disables CTAP1/U2F.
+        assert "U2F_V2" not in info.versions, info.versions
+        try:
+            Ctap1(dev).register(os.urandom(32), sha256(b"u2f.example"))
+        except ApduError as e:
+            assert e.code == 0x6986, hex(e.code)
+        else:
+            raise AssertionError("U2F REGISTER under alwaysUv")
         config.toggle_always_uv()
         info = Ctap2(dev).get_info()
         assert info.options["alwaysUv"] is False
+        assert "U2F_V2" in info.versions, info.versions
+        Ctap1(dev).register(os.urandom(32), sha256(b"u2f.example"))
         config.set_min_pin_length(6)
         assert Ctap2(dev).get_info().min_pin_length == 6
         try:

@@ -472,7 +472,10 @@ impl Core {
         match Ctap2Command::new(command) {
             command @ Ctap2Command::SELECTION => self.start_touch_wait(now, cid, command),
             // Everything else (unknown commands too) is the CTAP2 authenticator's.
-            command => match self.ctap2.handle(now, &self.config, command, _parameters) {
+            command => match self
+                .ctap2
+                .handle(now, &self.config, cid, command, _parameters)
+            {
                 Outcome::Answer(answer) => self.send(cid, Command::CBOR, &answer),
                 Outcome::Touch => self.start_touch_wait(now, cid, command),
             },
@@ -541,7 +544,7 @@ impl Core {
                     if wait.command == Ctap2Command::RESET {
                         self.stats.resets += 1;
                     }
-                    let answer = self.ctap2.touched(now, &self.config);
+                    let answer = self.ctap2.touched(now, &self.config, wait.cid);
                     self.send(wait.cid, Command::CBOR, &answer);
                 }
             }

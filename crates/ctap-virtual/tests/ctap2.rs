@@ -244,6 +244,12 @@ impl Host {
             .to_vec())
     }
 
+    /// getPINRetries' status alone (PIN_NOT_SET without a PIN).
+    fn retries_status(&mut self) -> StatusCode {
+        self.client_pin(&ClientPinRequest::new(PinSubCommand::GET_PIN_RETRIES, None))
+            .status
+    }
+
     fn retries(&mut self) -> (u64, bool) {
         let reply: ClientPinResponse = self
             .client_pin(&ClientPinRequest::new(PinSubCommand::GET_PIN_RETRIES, None))
@@ -257,6 +263,7 @@ fn user(n: u8) -> UserEntity {
         id: vec![n; 8],
         name: Some(format!("user{n}")),
         display_name: Some(format!("User {n}")),
+        icon: None,
     }
 }
 
@@ -266,6 +273,7 @@ fn make_request(rp: &str, n: u8, alg: Algorithm) -> MakeCredentialRequest {
         rp: RpEntity {
             id: rp.into(),
             name: None,
+            icon: None,
         },
         user: user(n),
         pub_key_cred_params: vec![CredentialParameters::public_key(alg)],
@@ -692,7 +700,9 @@ fn client_pin_with_both_protocols_and_its_errors() {
     let mut host = Host::new(config());
     for protocol in [PinProtocol::One, PinProtocol::Two] {
         let mut host = Host::new(config());
-        assert_eq!(host.retries(), (8, false));
+        // getPINRetries without a PIN: PIN_NOT_SET (the spec is silent; deployed keys
+        // answer so).
+        assert_eq!(host.retries_status(), StatusCode::PIN_NOT_SET);
         assert_eq!(
             host.token(protocol, "1234", None, None),
             Err(StatusCode::PIN_NOT_SET)
@@ -897,7 +907,7 @@ fn pin_retries_block_per_power_cycle_and_for_good() {
         StatusCode::PIN_BLOCKED
     );
     assert_eq!(host.ctap(0x07, &[]).status, StatusCode::SUCCESS);
-    assert_eq!(host.retries(), (8, false));
+    assert_eq!(host.retries_status(), StatusCode::PIN_NOT_SET);
     assert_eq!(host.info().option("clientPin"), Some(false));
 }
 
@@ -906,6 +916,13 @@ fn tokens_carry_permissions_rp_binding_and_expire() {
     let mut host = Host::new(config());
     assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
     let protocol = PinProtocol::Two;
+    // (Registered first: a makeCredential collects user presence, which spends the
+    // token in use, CTAP 2.1 §6.1.2 step 14.4.)
+    let (id, key) = register(&mut host, &make_request("example.com", 1, Algorithm::ES256));
+    let (other_id, _) = register(
+        &mut host,
+        &make_request("other.example", 1, Algorithm::ES256),
+    );
     let token = host
         .token(
             protocol,
@@ -922,17 +939,9 @@ fn tokens_carry_permissions_rp_binding_and_expire() {
         host.make_credential(&request).status,
         StatusCode::PIN_AUTH_INVALID
     );
-    let (id, key) = register(&mut host, &make_request("example.com", 1, Algorithm::ES256));
-    let (other_id, _) = register(
-        &mut host,
-        &make_request("other.example", 1, Algorithm::ES256),
-    );
     let mut assertion = assertion_request("example.com", Some(&id));
     assertion.pin_uv_auth_param = Some(protocol.authenticate(&token, &assertion.client_data_hash));
     assertion.pin_uv_auth_protocol = Some(2);
-    let response: GetAssertionResponse = host.get_assertion(&assertion).ok();
-    assert!(response.auth_data().unwrap().flags.contains(Flags::UV));
-    verify_assertion(&assertion, &response, &key);
     // Bound to example.com.
     let mut elsewhere = assertion.clone();
     elsewhere.rp_id = "other.example".into();
@@ -950,12 +959,10 @@ fn tokens_carry_permissions_rp_binding_and_expire() {
         host.get_assertion(&wrong_protocol).status,
         StatusCode::PIN_AUTH_INVALID
     );
-    // Ten minutes later the token has expired.
-    host.advance(Duration::from_secs(601));
-    assert_eq!(
-        host.get_assertion(&assertion).status,
-        StatusCode::PIN_AUTH_INVALID
-    );
+    // None of those spent it.
+    let response: GetAssertionResponse = host.get_assertion(&assertion).ok();
+    assert!(response.auth_data().unwrap().flags.contains(Flags::UV));
+    verify_assertion(&assertion, &response, &key);
     // forcePINChange (set through authenticatorConfig) refuses tokens until changed.
     let token = host
         .token(
@@ -984,10 +991,17 @@ fn tokens_carry_permissions_rp_binding_and_expire() {
         (info.min_pin_length, info.force_pin_change),
         (Some(6), Some(true))
     );
+    // CTAP 2.1 §6.5.5.7.1: getPinToken answers PIN_INVALID under forcePINChange;
+    // §6.5.5.7.2: the permissions form PIN_POLICY_VIOLATION.
     assert_eq!(
         host.token(protocol, "1234", None, None),
+        Err(StatusCode::PIN_INVALID)
+    );
+    assert_eq!(
+        host.token(protocol, "1234", Some(Permissions::GET_ASSERTION), None),
         Err(StatusCode::PIN_POLICY_VIOLATION)
     );
+    assert_eq!(host.retries(), (8, false), "the PIN itself was right");
     assert_eq!(
         host.change_pin(protocol, "1234", "12345"),
         StatusCode::PIN_POLICY_VIOLATION
@@ -1268,11 +1282,12 @@ fn authenticator_config_always_uv_and_min_pin_length() {
     assert_eq!(host.call(0x0D, &toggle).status, StatusCode::SUCCESS);
     assert_eq!(host.info().option("alwaysUv"), Some(true));
     assert_eq!(host.info().option("makeCredUvNotRqd"), Some(false));
-    // alwaysUv without a PIN: nothing can verify the user.
+    // alwaysUv without a PIN: nothing can verify the user. clientPin is supported, so
+    // the platform hears PUAT_REQUIRED (CTAP 2.1 §6.1.2 step 6.2.1), not PIN_NOT_SET.
     assert_eq!(
         host.make_credential(&make_request("example.com", 1, Algorithm::ES256))
             .status,
-        StatusCode::PIN_NOT_SET
+        StatusCode::PUAT_REQUIRED
     );
     assert_eq!(
         host.call(0x0D, &toggle).status,
@@ -1669,6 +1684,27 @@ fn an_answer_over_the_maximum_message_is_other_not_silence() {
     let mut host = Host::new(config);
     let request = make_request("example.com", 1, Algorithm::ES256);
     assert_eq!(host.make_credential(&request).status, StatusCode::OTHER);
+    // Issue 22: an answer that cannot be sent leaves nothing behind: no stored
+    // credential, no bumped counter, no state change handed to the sink.
+    let saves = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = saves.clone();
+    host.device.on_state_change(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert_eq!(
+        host.make_credential(&resident(request.clone())).status,
+        StatusCode::OTHER
+    );
+    assert_eq!(host.device.discoverable_credentials(), 0);
+    assert_eq!(saves.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let mut none = request.clone();
+    none.attestation_formats_preference = Some(vec!["none".into()]);
+    let response: MakeCredentialResponse = host.make_credential(&none).ok();
+    assert_eq!(
+        response.auth_data().unwrap().sign_count,
+        1,
+        "never bumped before"
+    );
     // A short answer still fits.
     let mut host = Host::new(config.with_attestation(Attestation::None));
     assert_eq!(host.make_credential(&request).status, StatusCode::SUCCESS);
@@ -1789,6 +1825,7 @@ proptest! {
 #[test]
 fn requests_must_be_canonical_even_though_hosts_read_relaxed() {
     let mut host = Host::new(config());
+    assert!(host.device.set_pin("1234").is_ok());
     // clientPIN getRetries {1: 1, 2: 1}: canonical, answered.
     assert_eq!(
         host.ctap(0x06, &[0xA2, 0x01, 0x01, 0x02, 0x01]).status,
@@ -1817,4 +1854,781 @@ fn requests_must_be_canonical_even_though_hosts_read_relaxed() {
     let long_key = [&canonical[..1], &[0x18, 0x01], &canonical[2..]].concat();
     assert_eq!(host.ctap(0x01, &long_key).status, StatusCode::INVALID_CBOR);
     assert_eq!(host.ctap(0x01, &canonical).status, StatusCode::SUCCESS);
+}
+
+// ---- Issue 22: the rules a real CTAP 2.1 key keeps ----
+
+/// A getAssertion for `rp` signed with `token` (protocol two), `up` as given.
+fn signed_assertion(rp: &str, allow: Option<&[u8]>, token: &[u8], up: bool) -> GetAssertionRequest {
+    let mut request = assertion_request(rp, allow);
+    request.options = Some(Options {
+        up: Some(up),
+        ..Options::default()
+    });
+    request.pin_uv_auth_param =
+        Some(PinProtocol::Two.authenticate(token, &request.client_data_hash));
+    request.pin_uv_auth_protocol = Some(2);
+    request
+}
+
+fn signed_make(mut request: MakeCredentialRequest, token: &[u8]) -> MakeCredentialRequest {
+    request.pin_uv_auth_param =
+        Some(PinProtocol::Two.authenticate(token, &request.client_data_hash));
+    request.pin_uv_auth_protocol = Some(2);
+    request
+}
+
+/// CTAP 2.1 §6.1.2 step 14.4 and §6.2.2 step 9: once makeCredential or getAssertion
+/// has collected user presence, the token's userVerified flag and every permission but
+/// lbw are cleared: one token, one such operation. A silent assertion (up=false)
+/// collects none and spends nothing.
+#[test]
+fn a_token_authorizes_one_operation_that_collects_user_presence() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let all = Permissions(
+        Permissions::MAKE_CREDENTIAL.0
+            | Permissions::GET_ASSERTION.0
+            | Permissions::CREDENTIAL_MANAGEMENT.0,
+    );
+    let token = host
+        .token(PinProtocol::Two, "1234", Some(all), Some("example.com"))
+        .unwrap();
+    let first = signed_make(
+        resident(make_request("example.com", 1, Algorithm::ES256)),
+        &token,
+    );
+    let response: MakeCredentialResponse = host.make_credential(&first).ok();
+    assert!(response.auth_data().unwrap().flags.contains(Flags::UV));
+    let id = response
+        .auth_data()
+        .unwrap()
+        .attested_credential
+        .unwrap()
+        .credential_id;
+    // The same token again: spent (§6.1.2 step 14.4).
+    let second = signed_make(
+        resident(make_request("example.com", 2, Algorithm::ES256)),
+        &token,
+    );
+    assert_eq!(
+        host.make_credential(&second).status,
+        StatusCode::PIN_AUTH_INVALID
+    );
+    assert_eq!(
+        host.get_assertion(&signed_assertion("example.com", None, &token, false))
+            .status,
+        StatusCode::PIN_AUTH_INVALID,
+        "ga went with it"
+    );
+    let mut metadata = CredentialManagementRequest {
+        sub_command: CredMgmtSubCommand::GET_CREDS_METADATA,
+        sub_command_params: None,
+        pin_uv_auth_protocol: Some(2),
+        pin_uv_auth_param: None,
+    };
+    metadata.pin_uv_auth_param =
+        Some(PinProtocol::Two.authenticate(&token, &metadata.auth_message()));
+    assert_eq!(
+        host.call(0x0A, &metadata).status,
+        StatusCode::PIN_AUTH_INVALID,
+        "cm too"
+    );
+    // A fresh token: silent assertions do not spend it; one with up does.
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Some(Permissions::GET_ASSERTION),
+            Some("example.com"),
+        )
+        .unwrap();
+    for _ in 0..2 {
+        let reply = host.get_assertion(&signed_assertion("example.com", Some(&id), &token, false));
+        let response: GetAssertionResponse = reply.ok();
+        let flags = response.auth_data().unwrap().flags;
+        assert!(flags.contains(Flags::UV) && !flags.contains(Flags::UP));
+    }
+    let response: GetAssertionResponse = host
+        .get_assertion(&signed_assertion("example.com", Some(&id), &token, true))
+        .ok();
+    let flags = response.auth_data().unwrap().flags;
+    assert!(flags.contains(Flags::UV) && flags.contains(Flags::UP));
+    assert_eq!(
+        host.get_assertion(&signed_assertion("example.com", Some(&id), &token, true))
+            .status,
+        StatusCode::PIN_AUTH_INVALID,
+        "§6.2.2 step 9"
+    );
+    // A touch the user refuses collects no presence: the token survives it.
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Some(Permissions::GET_ASSERTION),
+            Some("example.com"),
+        )
+        .unwrap();
+    host.device.set_touch_policy(TouchPolicy::Deny {
+        after: Duration::ZERO,
+    });
+    assert_eq!(
+        host.get_assertion(&signed_assertion("example.com", Some(&id), &token, true))
+            .status,
+        StatusCode::OPERATION_DENIED
+    );
+    host.device.set_touch_policy(TouchPolicy::Approve {
+        after: Duration::ZERO,
+    });
+    assert_eq!(
+        host.get_assertion(&signed_assertion("example.com", Some(&id), &token, true))
+            .status,
+        StatusCode::SUCCESS
+    );
+}
+
+/// CTAP 2.1 §6.5.2.1: a token not used within the initial usage time limit (30 s on
+/// USB) stops being in use; a used one lasts the max usage time period (10 min).
+#[test]
+fn token_usage_timer_follows_the_initial_and_max_usage_limits() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let id = register(&mut host, &make_request("example.com", 1, Algorithm::ES256)).0;
+    let ga = Some(Permissions::GET_ASSERTION);
+    let token = host.token(PinProtocol::Two, "1234", ga, None).unwrap();
+    host.advance(Duration::from_secs(30));
+    assert_eq!(
+        host.get_assertion(&signed_assertion("example.com", Some(&id), &token, false))
+            .status,
+        StatusCode::PIN_AUTH_INVALID,
+        "unused for the initial usage time limit"
+    );
+    let token = host.token(PinProtocol::Two, "1234", ga, None).unwrap();
+    host.advance(Duration::from_secs(29));
+    let silent = signed_assertion("example.com", Some(&id), &token, false);
+    assert_eq!(host.get_assertion(&silent).status, StatusCode::SUCCESS);
+    host.advance(Duration::from_secs(570));
+    assert_eq!(
+        host.get_assertion(&silent).status,
+        StatusCode::SUCCESS,
+        "599 s, used"
+    );
+    host.advance(Duration::from_secs(1));
+    assert_eq!(
+        host.get_assertion(&silent).status,
+        StatusCode::PIN_AUTH_INVALID,
+        "the max usage time period"
+    );
+}
+
+/// CTAP 2.1 §6.1.2 step 5 and §6.2.2 step 4: with a pinUvAuthParam the "uv" option is
+/// treated as false (CTAP 2.0 platforms send both), not refused.
+#[test]
+fn uv_true_with_a_pin_uv_auth_param_is_treated_as_false() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let uv = Some(Options {
+        uv: Some(true),
+        ..Options::default()
+    });
+    let token = host.token(PinProtocol::Two, "1234", None, None).unwrap();
+    let mut request = make_request("example.com", 1, Algorithm::ES256);
+    request.options = uv;
+    let (id, _) = register(&mut host, &signed_make(request.clone(), &token));
+    let token = host.token(PinProtocol::Two, "1234", None, None).unwrap();
+    let mut assertion = signed_assertion("example.com", Some(&id), &token, true);
+    assertion.options = uv;
+    let response: GetAssertionResponse = host.get_assertion(&assertion).ok();
+    assert!(response.auth_data().unwrap().flags.contains(Flags::UV));
+    // Without a pinUvAuthParam uv still needs built-in UV, which this has not.
+    assert_eq!(
+        host.make_credential(&request_without_auth(request)).status,
+        StatusCode::INVALID_OPTION
+    );
+}
+
+fn request_without_auth(mut request: MakeCredentialRequest) -> MakeCredentialRequest {
+    request.pin_uv_auth_param = None;
+    request.pin_uv_auth_protocol = None;
+    request
+}
+
+/// CTAP 2.1 §6.8.2-§6.8.6: a cm token with a permissions RP ID reaches only that RP.
+#[test]
+fn an_rp_scoped_credential_management_token_reaches_only_its_rp() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::One, "1234"), StatusCode::SUCCESS);
+    let mut ids = Vec::new();
+    for (rp, n) in [("a.example", 1), ("b.example", 2)] {
+        let token = host.token(PinProtocol::One, "1234", None, None).unwrap();
+        let mut request = resident(make_request(rp, n, Algorithm::ES256));
+        request.pin_uv_auth_param =
+            Some(PinProtocol::One.authenticate(&token, &request.client_data_hash));
+        request.pin_uv_auth_protocol = Some(1);
+        ids.push(register(&mut host, &request).0);
+    }
+    let cm = Some(Permissions::CREDENTIAL_MANAGEMENT);
+    let scoped = host
+        .token(PinProtocol::One, "1234", cm, Some("a.example"))
+        .unwrap();
+    for sub in [
+        CredMgmtSubCommand::GET_CREDS_METADATA,
+        CredMgmtSubCommand::ENUMERATE_RPS_BEGIN,
+    ] {
+        assert_eq!(
+            cred_mgmt(&mut host, &scoped, sub, None).status,
+            StatusCode::PIN_AUTH_INVALID,
+            "§6.8.2/§6.8.3: no permissions RP ID allowed ({sub:?})"
+        );
+    }
+    let by_rp = |rp: &str| CredentialManagementParams {
+        rp_id_hash: Some(sha256(rp.as_bytes()).to_vec()),
+        ..Default::default()
+    };
+    let own: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &scoped,
+        CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+        Some(by_rp("a.example")),
+    )
+    .ok();
+    assert_eq!(own.credential_id.unwrap().id, ids[0]);
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &scoped,
+            CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+            Some(by_rp("b.example"))
+        )
+        .status,
+        StatusCode::PIN_AUTH_INVALID,
+        "§6.8.4"
+    );
+    let of = |id: &[u8]| CredentialManagementParams {
+        credential_id: Some(CredentialDescriptor::public_key(id)),
+        ..Default::default()
+    };
+    let update = |id: &[u8], n: u8| CredentialManagementParams {
+        user: Some(user(n)),
+        ..of(id)
+    };
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &scoped,
+            CredMgmtSubCommand::UPDATE_USER_INFORMATION,
+            Some(update(&ids[1], 2))
+        )
+        .status,
+        StatusCode::PIN_AUTH_INVALID,
+        "§6.8.6"
+    );
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &scoped,
+            CredMgmtSubCommand::DELETE_CREDENTIAL,
+            Some(of(&ids[1]))
+        )
+        .status,
+        StatusCode::PIN_AUTH_INVALID,
+        "§6.8.5"
+    );
+    assert_eq!(
+        host.device.discoverable_credentials(),
+        2,
+        "b.example's is still there"
+    );
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &scoped,
+            CredMgmtSubCommand::UPDATE_USER_INFORMATION,
+            Some(update(&ids[0], 1))
+        )
+        .status,
+        StatusCode::SUCCESS
+    );
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &scoped,
+            CredMgmtSubCommand::DELETE_CREDENTIAL,
+            Some(of(&ids[0]))
+        )
+        .status,
+        StatusCode::SUCCESS
+    );
+    // A token without an rpId gets one from its first mc/ga (§6.2.2 step 6.1), and
+    // then it is RP-scoped for credential management too.
+    let both = Some(Permissions(
+        Permissions::CREDENTIAL_MANAGEMENT.0 | Permissions::GET_ASSERTION.0,
+    ));
+    let token = host.token(PinProtocol::One, "1234", both, None).unwrap();
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &token,
+            CredMgmtSubCommand::GET_CREDS_METADATA,
+            None
+        )
+        .status,
+        StatusCode::SUCCESS
+    );
+    let mut silent = assertion_request("b.example", Some(&ids[1]));
+    silent.options = Some(Options {
+        up: Some(false),
+        ..Options::default()
+    });
+    silent.pin_uv_auth_param =
+        Some(PinProtocol::One.authenticate(&token, &silent.client_data_hash));
+    silent.pin_uv_auth_protocol = Some(1);
+    assert_eq!(host.get_assertion(&silent).status, StatusCode::SUCCESS);
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &token,
+            CredMgmtSubCommand::GET_CREDS_METADATA,
+            None
+        )
+        .status,
+        StatusCode::PIN_AUTH_INVALID
+    );
+}
+
+/// CTAP 2.1 §7.2 alwaysUv: CTAP1/U2F off (no U2F_V2, REGISTER and AUTHENTICATE
+/// refused); silent assertions still work without a token; otherwise PUAT_REQUIRED,
+/// with or without a PIN (§6.1.2 step 6, §6.2.2 step 5).
+#[test]
+fn always_uv_disables_u2f_and_keeps_silent_assertions() {
+    let mut host = Host::new(config());
+    let id = register(&mut host, &make_request("example.com", 1, Algorithm::ES256)).0;
+    let toggle = ConfigRequest {
+        sub_command: ConfigSubCommand::TOGGLE_ALWAYS_UV,
+        sub_command_params: None,
+        pin_uv_auth_protocol: None,
+        pin_uv_auth_param: None,
+    };
+    assert_eq!(host.call(0x0D, &toggle).status, StatusCode::SUCCESS);
+    assert_eq!(host.info().versions, ["FIDO_2_0", "FIDO_2_1"]);
+    let app = sha256(b"example.com");
+    let apdu = |ins: u8, p1: u8, data: &[u8]| {
+        let len = u16::try_from(data.len()).unwrap().to_be_bytes();
+        [&[0, ins, p1, 0, 0, len[0], len[1]][..], data, &[0, 0]].concat()
+    };
+    let cid = host.cid;
+    let mut msg = |apdu: Vec<u8>| {
+        host.send(cid, Command::MSG, &apdu);
+        host.messages().pop().unwrap().1
+    };
+    assert_eq!(
+        msg(apdu(1, 0, &[[7; 32], app].concat())),
+        [0x69, 0x86],
+        "REGISTER"
+    );
+    let auth = [&[7; 32][..], &app, &[51], &id].concat();
+    assert_eq!(msg(apdu(2, 0x03, &auth)), [0x69, 0x86], "AUTHENTICATE");
+    let mut silent = assertion_request("example.com", Some(&id));
+    silent.options = Some(Options {
+        up: Some(false),
+        ..Options::default()
+    });
+    assert_eq!(host.get_assertion(&silent).status, StatusCode::SUCCESS);
+    assert_eq!(
+        host.get_assertion(&assertion_request("example.com", Some(&id)))
+            .status,
+        StatusCode::PUAT_REQUIRED
+    );
+    assert!(host.device.set_pin("1234").is_ok());
+    assert_eq!(
+        host.get_assertion(&assertion_request("example.com", Some(&id)))
+            .status,
+        StatusCode::PUAT_REQUIRED
+    );
+    assert_eq!(host.get_assertion(&silent).status, StatusCode::SUCCESS);
+    // Off again: U2F is back.
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Some(Permissions::AUTHENTICATOR_CONFIG),
+            None,
+        )
+        .unwrap();
+    let mut signed = toggle.clone();
+    signed.pin_uv_auth_protocol = Some(2);
+    signed.pin_uv_auth_param = Some(PinProtocol::Two.authenticate(&token, &toggle.auth_message()));
+    assert_eq!(host.call(0x0D, &signed).status, StatusCode::SUCCESS);
+    assert_eq!(host.info().versions, ["U2F_V2", "FIDO_2_0", "FIDO_2_1"]);
+    host.send(cid, Command::MSG, &apdu(2, 0x03, &auth));
+    let signed = host.messages().pop().unwrap().1;
+    assert_eq!(&signed[signed.len() - 2..], [0x90, 0x00]);
+}
+
+/// CTAP 2.1 §6.5.5.6: under forcePINChange the new PIN must differ from the old.
+#[test]
+fn change_pin_under_force_pin_change_refuses_the_same_pin() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Some(Permissions::AUTHENTICATOR_CONFIG),
+            None,
+        )
+        .unwrap();
+    let mut force = ConfigRequest {
+        sub_command: ConfigSubCommand::SET_MIN_PIN_LENGTH,
+        sub_command_params: Some(
+            SetMinPinLengthParams {
+                force_change_pin: Some(true),
+                ..Default::default()
+            }
+            .to_value(),
+        ),
+        pin_uv_auth_protocol: Some(2),
+        pin_uv_auth_param: None,
+    };
+    force.pin_uv_auth_param = Some(PinProtocol::Two.authenticate(&token, &force.auth_message()));
+    assert_eq!(host.call(0x0D, &force).status, StatusCode::SUCCESS);
+    assert_eq!(host.info().force_pin_change, Some(true));
+    assert_eq!(
+        host.change_pin(PinProtocol::Two, "1234", "1234"),
+        StatusCode::PIN_POLICY_VIOLATION
+    );
+    assert_eq!(host.info().force_pin_change, Some(true));
+    assert_eq!(
+        host.change_pin(PinProtocol::Two, "1234", "4321"),
+        StatusCode::SUCCESS
+    );
+    assert_eq!(host.info().force_pin_change, Some(false));
+    // Without forcePINChange the same PIN again is allowed.
+    assert_eq!(
+        host.change_pin(PinProtocol::Two, "4321", "4321"),
+        StatusCode::SUCCESS
+    );
+}
+
+/// Issue 22 / CTAP 2.1 §6.5.5.7.1: a pinHashEnc that does not decrypt costs a retry
+/// and counts toward the three per power cycle like a wrong PIN ("if an error results,
+/// or a mismatch is detected"), so retries cannot be drained within one power cycle.
+#[test]
+fn a_pin_hash_enc_of_a_wrong_length_counts_toward_the_per_boot_limit() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (key, _) = host.shared_secret(PinProtocol::Two);
+        let mut request = ClientPinRequest::new(PinSubCommand::GET_PIN_TOKEN, Some(2));
+        request.key_agreement = Some(key);
+        request.pin_hash_enc = Some(vec![0; 5]);
+        statuses.push(host.client_pin(&request).status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::PIN_INVALID,
+            StatusCode::PIN_INVALID,
+            StatusCode::PIN_AUTH_BLOCKED,
+            StatusCode::PIN_AUTH_BLOCKED,
+            StatusCode::PIN_AUTH_BLOCKED,
+            StatusCode::PIN_AUTH_BLOCKED,
+        ]
+    );
+    assert_eq!(host.retries(), (5, true), "three retries spent, no more");
+}
+
+/// Issue 22: the retry counter is saved before the PIN is checked; when it cannot be,
+/// the check fails closed and costs nothing.
+#[test]
+fn a_pin_check_whose_retry_cannot_be_saved_fails_closed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let broken = Arc::new(AtomicBool::new(true));
+    let disk = broken.clone();
+    host.device.save_state_with(move |_| {
+        if disk.load(Ordering::SeqCst) {
+            Err(std::io::Error::other("disk full"))
+        } else {
+            Ok(())
+        }
+    });
+    for pin in ["0000", "0000", "0000", "0000", "1234"] {
+        assert_eq!(
+            host.token(PinProtocol::Two, pin, None, None),
+            Err(StatusCode::OTHER)
+        );
+    }
+    assert_eq!(host.retries(), (8, false), "nothing counted in memory only");
+    broken.store(false, Ordering::SeqCst);
+    assert!(host.token(PinProtocol::Two, "1234", None, None).is_ok());
+}
+
+/// Issue 22: getNextAssertion and the enumerations belong to the channel that began
+/// them; another channel gets NOT_ALLOWED and cannot end them.
+#[test]
+fn continuations_belong_to_their_channel() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::One, "1234"), StatusCode::SUCCESS);
+    for (rp, n) in [("a.example", 1), ("a.example", 2), ("b.example", 3)] {
+        let token = host.token(PinProtocol::One, "1234", None, None).unwrap();
+        let mut request = resident(make_request(rp, n, Algorithm::ES256));
+        request.pin_uv_auth_param =
+            Some(PinProtocol::One.authenticate(&token, &request.client_data_hash));
+        request.pin_uv_auth_protocol = Some(1);
+        register(&mut host, &request);
+    }
+    let owner = host.cid;
+    let other = host.open();
+    let first: GetAssertionResponse = host
+        .get_assertion(&assertion_request("a.example", None))
+        .ok();
+    assert_eq!(first.number_of_credentials, Some(2));
+    host.cid = other;
+    assert_eq!(host.ctap(0x08, &[]).status, StatusCode::NOT_ALLOWED);
+    assert_eq!(
+        host.ctap(0x04, &[]).status,
+        StatusCode::SUCCESS,
+        "getInfo between"
+    );
+    // The other channel's own getAssertion does not replace the first one's either.
+    let theirs: GetAssertionResponse = host
+        .get_assertion(&assertion_request("a.example", None))
+        .ok();
+    assert_eq!(theirs.number_of_credentials, Some(2));
+    host.cid = owner;
+    let next: GetAssertionResponse = host.ctap(0x08, &[]).ok();
+    assert_ne!(next.credential, first.credential);
+    assert_eq!(
+        host.ctap(0x08, &[]).status,
+        StatusCode::NOT_ALLOWED,
+        "only two"
+    );
+    host.cid = other;
+    let their_next: GetAssertionResponse = host.ctap(0x08, &[]).ok();
+    assert_ne!(their_next.credential, theirs.credential);
+    host.cid = owner;
+    // The same for an enumeration.
+    let cm = host
+        .token(
+            PinProtocol::One,
+            "1234",
+            Some(Permissions::CREDENTIAL_MANAGEMENT),
+            None,
+        )
+        .unwrap();
+    let rps: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_RPS_BEGIN,
+        None,
+    )
+    .ok();
+    assert_eq!(rps.total_rps, Some(2));
+    let next_rp = CredentialManagementRequest {
+        sub_command: CredMgmtSubCommand::ENUMERATE_RPS_GET_NEXT_RP,
+        sub_command_params: None,
+        pin_uv_auth_protocol: None,
+        pin_uv_auth_param: None,
+    };
+    host.cid = other;
+    assert_eq!(host.call(0x0A, &next_rp).status, StatusCode::NOT_ALLOWED);
+    assert_eq!(host.ctap(0x04, &[]).status, StatusCode::SUCCESS);
+    host.cid = owner;
+    let second: CredentialManagementResponse = host.call(0x0A, &next_rp).ok();
+    assert_ne!(second.rp, rps.rp);
+}
+
+/// Issue 22: stored entity fields stay within the limits (user.id at most 64 bytes,
+/// WebAuthn §5.4.3; names truncated to 64 bytes on a code point boundary, CTAP 2.1
+/// §6.1.2), so one registration cannot make the RP's listing too long to send.
+#[test]
+fn stored_entity_fields_stay_within_their_limits() {
+    let mut host = Host::new(config());
+    let mut huge = resident(make_request("example.com", 1, Algorithm::ES256));
+    huge.user.id = vec![7; 7400];
+    assert_eq!(
+        host.make_credential(&huge).status,
+        StatusCode::INVALID_LENGTH
+    );
+    huge.user.id = vec![7; 65];
+    assert_eq!(
+        host.make_credential(&huge).status,
+        StatusCode::INVALID_LENGTH
+    );
+    let long_rp = resident(make_request(&"a".repeat(254), 1, Algorithm::ES256));
+    assert_eq!(
+        host.make_credential(&long_rp).status,
+        StatusCode::INVALID_LENGTH
+    );
+    assert_eq!(host.device.discoverable_credentials(), 0);
+    // 64 bytes of id are fine; names are cut to 64 bytes without splitting a "€".
+    let mut long = resident(make_request("example.com", 1, Algorithm::ES256));
+    long.user.id = vec![7; 64];
+    long.user.name = Some(format!("ab{}", "€".repeat(30)));
+    long.user.display_name = Some("x".repeat(1000));
+    long.rp.name = Some("é".repeat(100));
+    register(&mut host, &long);
+    assert!(host.device.set_pin("1234").is_ok());
+    let cm = host
+        .token(
+            PinProtocol::One,
+            "1234",
+            Some(Permissions::CREDENTIAL_MANAGEMENT),
+            None,
+        )
+        .unwrap();
+    let rps: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_RPS_BEGIN,
+        None,
+    )
+    .ok();
+    assert_eq!(rps.rp.unwrap().name, Some("é".repeat(32)));
+    let by_rp = CredentialManagementParams {
+        rp_id_hash: Some(sha256(b"example.com").to_vec()),
+        ..Default::default()
+    };
+    let listed: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+        Some(by_rp),
+    )
+    .ok();
+    let stored = listed.user.unwrap();
+    assert_eq!(stored.id, vec![7; 64]);
+    assert_eq!(
+        stored.name,
+        Some(format!("ab{}", "€".repeat(20))),
+        "62 bytes"
+    );
+    assert_eq!(stored.display_name, Some("x".repeat(64)));
+    // updateUserInformation keeps the same limits.
+    let update = CredentialManagementParams {
+        credential_id: listed.credential_id.clone(),
+        user: Some(UserEntity {
+            id: vec![7; 64],
+            name: Some("y".repeat(500)),
+            display_name: None,
+            icon: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        cred_mgmt(
+            &mut host,
+            &cm,
+            CredMgmtSubCommand::UPDATE_USER_INFORMATION,
+            Some(update)
+        )
+        .status,
+        StatusCode::SUCCESS
+    );
+    let by_rp = CredentialManagementParams {
+        rp_id_hash: Some(sha256(b"example.com").to_vec()),
+        ..Default::default()
+    };
+    let listed: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+        Some(by_rp),
+    )
+    .ok();
+    assert_eq!(listed.user.unwrap().name, Some("y".repeat(64)));
+}
+
+/// Issue 22: CTAP 2.0 entities carry `icon`. It is type-checked (a text string, else
+/// CBOR_UNEXPECTED_TYPE, CTAP 2.1 §8), stored with a discoverable credential and
+/// returned as given: by credential management, and by getAssertion with UV (user
+/// identifiable information, §6.2.2 step 12). Icons over 256 bytes are not stored.
+#[test]
+fn entity_icons_are_type_checked_stored_and_returned_as_given() {
+    let mut host = Host::new(config());
+    let mut request = resident(make_request("example.com", 1, Algorithm::ES256));
+    request.rp.icon = Some("https://example.com/rp.png".into());
+    request.user.icon = Some("https://example.com/user1.png".into());
+    // The wrong type: an integer icon.
+    let mut value = request.to_value();
+    if let Value::Map(entries) = &mut value {
+        for (key, member) in entries.iter_mut() {
+            if *key == Value::Int(3) {
+                if let Value::Map(user) = member {
+                    for (field, icon) in user.iter_mut() {
+                        if *field == Value::text("icon") {
+                            *icon = Value::Int(7);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        host.ctap(0x01, &value.to_vec()).status,
+        StatusCode::CBOR_UNEXPECTED_TYPE
+    );
+    let (id, _) = register(&mut host, &request);
+    let mut long = resident(make_request("example.com", 2, Algorithm::ES256));
+    long.user.icon = Some(format!("data:image/png;base64,{}", "A".repeat(300)));
+    register(&mut host, &long);
+    // Without UV getAssertion gives the user id only.
+    let plain: GetAssertionResponse = host
+        .get_assertion(&assertion_request("example.com", Some(&id)))
+        .ok();
+    assert_eq!(plain.user.unwrap().icon, None);
+    assert!(host.device.set_pin("1234").is_ok());
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Some(Permissions::GET_ASSERTION),
+            None,
+        )
+        .unwrap();
+    let verified: GetAssertionResponse = host
+        .get_assertion(&signed_assertion("example.com", Some(&id), &token, true))
+        .ok();
+    assert_eq!(verified.user.unwrap().icon, request.user.icon);
+    let cm = host
+        .token(
+            PinProtocol::One,
+            "1234",
+            Some(Permissions::CREDENTIAL_MANAGEMENT),
+            None,
+        )
+        .unwrap();
+    let rps: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_RPS_BEGIN,
+        None,
+    )
+    .ok();
+    assert_eq!(rps.rp.unwrap().icon, request.rp.icon);
+    let by_rp = CredentialManagementParams {
+        rp_id_hash: Some(sha256(b"example.com").to_vec()),
+        ..Default::default()
+    };
+    let first: CredentialManagementResponse = cred_mgmt(
+        &mut host,
+        &cm,
+        CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN,
+        Some(by_rp),
+    )
+    .ok();
+    let next_cred = CredentialManagementRequest {
+        sub_command: CredMgmtSubCommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
+        sub_command_params: None,
+        pin_uv_auth_protocol: None,
+        pin_uv_auth_param: None,
+    };
+    let second: CredentialManagementResponse = host.call(0x0A, &next_cred).ok();
+    let mut icons = [first.user.unwrap(), second.user.unwrap()].map(|user| (user.id[0], user.icon));
+    icons.sort();
+    assert_eq!(icons, [(1, request.user.icon.clone()), (2, None)]);
 }

@@ -90,11 +90,13 @@ fn long_make_credential() -> Vec<u8> {
         rp: RpEntity {
             id: "example.com".into(),
             name: None,
+            icon: None,
         },
         user: UserEntity {
             id: vec![7; 16],
             name: Some("long".into()),
             display_name: None,
+            icon: None,
         },
         pub_key_cred_params: vec![CredentialParameters::public_key(Algorithm::ES256)],
         exclude_list: Some(

@@ -579,11 +579,13 @@ fn protocol_two_known_answers_token_with_permissions() {
         RpEntity {
             id: "example.com".into(),
             name: None,
+            icon: None,
         },
         UserEntity {
             id: vec![1],
             name: None,
             display_name: None,
+            icon: None,
         },
         &[Algorithm::ES256],
     );
@@ -900,6 +902,7 @@ fn get_assertions_follows_number_of_credentials() {
             id: vec![id],
             name: None,
             display_name: None,
+            icon: None,
         }),
         number_of_credentials: n,
         user_selected: None,
@@ -933,6 +936,7 @@ fn credential_management_authenticates_begin_commands_only() {
         rp: Some(RpEntity {
             id: id.into(),
             name: None,
+            icon: None,
         }),
         rp_id_hash: Some(Sha256::digest(id.as_bytes()).to_vec()),
         total_rps: (id == "a.com").then_some(2),
@@ -1173,11 +1177,13 @@ fn responses_in_non_canonical_cbor_are_read_as_python_fido2_reads_them() {
         RpEntity {
             id: RP.into(),
             name: None,
+            icon: None,
         },
         UserEntity {
             id: vec![1],
             name: None,
             display_name: None,
+            icon: None,
         },
         &[Algorithm::ES256],
     );

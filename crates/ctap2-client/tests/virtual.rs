@@ -33,6 +33,7 @@ fn rp() -> RpEntity {
     RpEntity {
         id: RP.into(),
         name: Some("Example".into()),
+        icon: None,
     }
 }
 
@@ -41,6 +42,7 @@ fn user(id: u8) -> UserEntity {
         id: vec![id; 8],
         name: Some(format!("user{id}")),
         display_name: None,
+        icon: None,
     }
 }
 
@@ -150,8 +152,11 @@ fn pin_set_change_and_tokens_with_both_protocols() {
         assert_eq!(ctap.info().option("clientPin"), Some(false));
         {
             let mut pin = ClientPin::with_protocol(&mut ctap, protocol);
-            assert_eq!(pin.get_pin_retries().unwrap().retries, 8);
+            // No PIN yet: PIN_NOT_SET, as the widely deployed keys answer.
+            let none = pin.get_pin_retries().unwrap_err();
+            assert_eq!(none.status(), Some(StatusCode::PIN_NOT_SET));
             pin.set_pin("1234").unwrap();
+            assert_eq!(pin.get_pin_retries().unwrap().retries, 8);
             let again = pin.set_pin("5678").unwrap_err();
             assert_eq!(
                 again.status(),
@@ -181,8 +186,16 @@ fn pin_set_change_and_tokens_with_both_protocols() {
         attestation.verify(RP, &[1; 32]).unwrap();
         let key = attestation.credential().unwrap().public_key.clone();
 
+        // A CTAP 2.1 token authorizes one operation that collects user presence
+        // (§6.1.2 step 14.4): the registration spent it, the assertion needs another.
         let cdh = [0x77; 32];
         let mut request = get_assertion_request(RP, cdh, &[]);
+        token.authorize_get_assertion(&mut request);
+        let spent = ctap
+            .get_assertion(&request, CallOptions::default())
+            .unwrap_err();
+        assert_eq!(spent.status(), Some(StatusCode::PIN_AUTH_INVALID));
+        let token = self::token(&mut ctap, protocol, "1234", MC_GA);
         token.authorize_get_assertion(&mut request);
         let assertion = ctap
             .get_assertion(&request, CallOptions::default())
@@ -195,6 +208,8 @@ fn pin_set_change_and_tokens_with_both_protocols() {
         );
         assertion.verify(RP, &cdh, &key).unwrap();
         assert_eq!(assertion.user().unwrap().id, user(1).id);
+        // An unspent token, for the changePIN check below.
+        let token = self::token(&mut ctap, protocol, "1234", MC_GA);
 
         ClientPin::with_protocol(&mut ctap, protocol)
             .change_pin("1234", "87654321")
@@ -279,8 +294,10 @@ fn credential_management_lists_and_deletes_with_both_protocols() {
         ClientPin::with_protocol(&mut ctap, protocol)
             .set_pin("1234")
             .unwrap();
+        // One token per registration (CTAP 2.1 §6.1.2 step 14.4).
         let mc = token(&mut ctap, protocol, "1234", MC_GA);
         let first = register(&mut ctap, Algorithm::ES256, true, Some(&mc), 1).unwrap();
+        let mc = token(&mut ctap, protocol, "1234", MC_GA);
         register(&mut ctap, Algorithm::EDDSA, true, Some(&mc), 2).unwrap();
 
         let cm_token = token(
@@ -310,6 +327,7 @@ fn credential_management_lists_and_deletes_with_both_protocols() {
             id: user(1).id,
             name: Some("renamed".into()),
             display_name: Some("Renamed User".into()),
+            icon: None,
         };
         cm.update_user_info(&CredentialDescriptor::public_key(&first_id), &renamed)
             .unwrap();

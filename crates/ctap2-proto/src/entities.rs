@@ -14,6 +14,9 @@ pub struct RpEntity {
     pub id: String,
     /// A human-palatable name.
     pub name: Option<String>,
+    /// A URL of an image for the RP (CTAP 2.0 / WebAuthn Level 1 `icon`; Level 2
+    /// dropped it, older RPs and suites still send it).
+    pub icon: Option<String>,
 }
 
 /// `PublicKeyCredentialUserEntity`.
@@ -25,6 +28,8 @@ pub struct UserEntity {
     pub name: Option<String>,
     /// The display name.
     pub display_name: Option<String>,
+    /// A URL of an image for the account (CTAP 2.0 / WebAuthn Level 1 `icon`).
+    pub icon: Option<String>,
 }
 
 /// `PublicKeyCredentialDescriptor`.
@@ -76,18 +81,22 @@ impl RpEntity {
         if let Some(name) = &self.name {
             entries.push((Value::text("name"), Value::text(name)));
         }
+        if let Some(icon) = &self.icon {
+            entries.push((Value::text("icon"), Value::text(icon)));
+        }
         Value::Map(entries)
     }
 
     /// From CBOR.
     ///
     /// # Errors
-    /// Wrong types, missing `id`.
+    /// Wrong types (`icon` included), missing `id`.
     pub fn from_value(value: Value) -> Result<Self, Error> {
         let mut map = TextMap::new(value, "rp")?;
         Ok(Self {
             id: map.require("id", "rp.id")?.into_text("rp.id")?,
             name: opt_text(&mut map, "name", "rp.name")?,
+            icon: opt_text(&mut map, "icon", "rp.icon")?,
         })
     }
 }
@@ -103,19 +112,23 @@ impl UserEntity {
         if let Some(name) = &self.display_name {
             entries.push((Value::text("displayName"), Value::text(name)));
         }
+        if let Some(icon) = &self.icon {
+            entries.push((Value::text("icon"), Value::text(icon)));
+        }
         Value::Map(entries)
     }
 
     /// From CBOR.
     ///
     /// # Errors
-    /// Wrong types, missing `id`.
+    /// Wrong types (`icon` included), missing `id`.
     pub fn from_value(value: Value) -> Result<Self, Error> {
         let mut map = TextMap::new(value, "user")?;
         Ok(Self {
             id: map.require("id", "user.id")?.into_bytes("user.id")?,
             name: opt_text(&mut map, "name", "user.name")?,
             display_name: opt_text(&mut map, "displayName", "user.displayName")?,
+            icon: opt_text(&mut map, "icon", "user.icon")?,
         })
     }
 }

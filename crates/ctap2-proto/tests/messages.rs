@@ -32,11 +32,13 @@ fn make_credential() -> MakeCredentialRequest {
         rp: RpEntity {
             id: "example.com".into(),
             name: Some("Example".into()),
+            icon: None,
         },
         user: UserEntity {
             id: vec![2; 4],
             name: Some("alice".into()),
             display_name: Some("Alice".into()),
+            icon: None,
         },
         pub_key_cred_params: vec![
             CredentialParameters::public_key(Algorithm::ES256),
@@ -164,6 +166,7 @@ fn every_response_round_trips() {
             id: vec![4],
             name: None,
             display_name: None,
+            icon: None,
         }),
         number_of_credentials: Some(2),
         user_selected: Some(true),
@@ -186,6 +189,7 @@ fn every_response_round_trips() {
         rp: Some(RpEntity {
             id: "a.example".into(),
             name: None,
+            icon: None,
         }),
         rp_id_hash: Some(vec![6; 32]),
         total_rps: Some(1),
@@ -193,6 +197,7 @@ fn every_response_round_trips() {
             id: vec![7],
             name: Some("u".into()),
             display_name: None,
+            icon: None,
         }),
         credential_id: Some(CredentialDescriptor::public_key(&[8; 16])),
         public_key: Some(CoseKey::EdDsa { x: [9; 32] }),

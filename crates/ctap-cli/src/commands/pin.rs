@@ -104,7 +104,9 @@ pub(crate) fn run(global: &Global, command: &PinCommand) -> Outcome {
 fn pin_status(global: &Global, ctap: &mut Ctap2<Device>) -> Outcome {
     let info = ctap.info().clone();
     let supported = ClientPin::<Device>::is_supported(&info);
-    let retries = if supported {
+    // Without a PIN there is no retry counter: a CTAP 2.1 key answers getPINRetries
+    // with PIN_NOT_SET, so it is asked only once a PIN is set.
+    let retries = if supported && info.option("clientPin") == Some(true) {
         Some(
             ClientPin::with_protocol(
                 ctap,

@@ -27,7 +27,7 @@ impl Authenticator {
     pub fn set_pin(&mut self, pin: &str) -> Result<(), StatusCode> {
         let ctap2 = self.ctap2_parts().0;
         let result = ctap2.set_pin(pin);
-        ctap2.persist();
+        let _ = ctap2.persist();
         result
     }
 
@@ -68,8 +68,24 @@ impl Authenticator {
 
     /// Calls `sink` with the new state bytes after every command that changed the
     /// persistent state (the seam for persistence; see
-    /// [`use_state_file`](Self::use_state_file)).
-    pub fn on_state_change(&mut self, sink: impl FnMut(&[u8]) + Send + 'static) {
+    /// [`use_state_file`](Self::use_state_file)). For a sink that can fail, use
+    /// [`save_state_with`](Self::save_state_with).
+    pub fn on_state_change(&mut self, mut sink: impl FnMut(&[u8]) + Send + 'static) {
+        self.save_state_with(move |bytes| {
+            sink(bytes);
+            Ok(())
+        });
+    }
+
+    /// Like [`on_state_change`](Self::on_state_change), for a sink that says whether it
+    /// saved: `Err(reason)` keeps the change pending (offered again after the next
+    /// command), and a PIN check whose retry counter cannot be saved fails closed
+    /// (`CTAP1_ERR_OTHER`, no attempt made), so no retry is ever counted only in
+    /// memory.
+    pub fn save_state_with(
+        &mut self,
+        sink: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
+    ) {
         self.ctap2_parts().0.set_sink(Some(Box::new(sink)));
     }
 
@@ -91,10 +107,11 @@ impl Authenticator {
             }
             None => file.save(&self.state_bytes())?,
         }
-        self.on_state_change(move |bytes| {
-            if let Err(error) = file.save(bytes) {
+        self.save_state_with(move |bytes| {
+            file.save(bytes).map_err(|error| {
                 log::error!("{error}");
-            }
+                std::io::Error::other(error)
+            })
         });
         Ok(())
     }

@@ -10,7 +10,8 @@ use zeroize::Zeroizing;
 
 use super::keys::sha256;
 use super::state::MAX_PIN_RETRIES;
-use super::{Ctap2, Result, TOKEN_LIFETIME, Token, answer};
+use super::token::Token;
+use super::{Ctap2, Result, answer};
 
 /// Wrong PINs in one power cycle before PIN_AUTH_BLOCKED (§6.5.5.5).
 pub(crate) const PIN_FAILURES_PER_POWER_CYCLE: u8 = 3;
@@ -30,6 +31,12 @@ impl Ctap2 {
     ) -> Result<Vec<u8>> {
         let sub = request.sub_command;
         if sub == PinSubCommand::GET_PIN_RETRIES {
+            // §6.5.5.2 says nothing about a PIN not set; the widely deployed keys
+            // answer PIN_NOT_SET (what the conformance suites of issue 22 expect), and
+            // clients read getInfo's clientPin first.
+            if self.state.pin.is_none() {
+                return Err(StatusCode::PIN_NOT_SET);
+            }
             return Ok(answer(&ClientPinResponse {
                 pin_retries: Some(u64::from(self.state.pin_retries)),
                 power_cycle_state: Some(
@@ -79,7 +86,7 @@ impl Ctap2 {
                 if !shared.verify(new_pin_enc, param) {
                     return Err(StatusCode::PIN_AUTH_INVALID);
                 }
-                self.store_new_pin(&shared, new_pin_enc)?;
+                self.store_new_pin(&shared, new_pin_enc, false)?;
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
             }
             PinSubCommand::CHANGE_PIN => {
@@ -97,7 +104,10 @@ impl Ctap2 {
                     return Err(StatusCode::PIN_AUTH_INVALID);
                 }
                 self.check_pin_hash(&shared, pin_hash_enc)?;
-                self.store_new_pin(&shared, new_pin_enc)?;
+                // §6.5.5.6: while forcePINChange is set the new PIN must differ from
+                // the current one.
+                let forced = self.state.force_pin_change;
+                self.store_new_pin(&shared, new_pin_enc, forced)?;
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
             }
             _ => {
@@ -128,20 +138,30 @@ impl Ctap2 {
                 self.pin_usable()?;
                 let shared = self.decapsulate(protocol, peer)?;
                 self.check_pin_hash(&shared, pin_hash_enc)?;
+                // After the PIN check (which reset the retries): getPinToken answers
+                // PIN_INVALID (§6.5.5.7.1), the permissions form PIN_POLICY_VIOLATION
+                // (§6.5.5.7.2), until changePIN clears forcePINChange.
                 if self.state.force_pin_change {
-                    return Err(StatusCode::PIN_POLICY_VIOLATION);
+                    return Err(if with_permissions {
+                        StatusCode::PIN_POLICY_VIOLATION
+                    } else {
+                        StatusCode::PIN_INVALID
+                    });
                 }
                 let value: [u8; 32] = self.rng.array();
                 let encrypted = shared
                     .encrypt(&value, &mut self.rng)
                     .map_err(|e| e.status())?;
-                self.token = Some(Token {
+                // resetPinUvAuthToken (the previous token is gone), then
+                // beginUsingPinUvAuthToken(userIsPresent: false) with the permissions and
+                // the permissions RP ID of the request.
+                self.token = Some(Token::begin_using(
                     value,
                     protocol,
                     permissions,
-                    rp_id: request.rp_id.filter(|_| with_permissions),
-                    expires: now + TOKEN_LIFETIME,
-                });
+                    request.rp_id.filter(|_| with_permissions),
+                    now,
+                ));
                 Ok(answer(&ClientPinResponse {
                     pin_uv_auth_token: Some(encrypted),
                     ..ClientPinResponse::default()
@@ -175,14 +195,27 @@ impl Ctap2 {
         Ok(())
     }
 
-    /// §6.5.5.5 "verify the PIN": the retry counter goes down before the check and back
-    /// to 8 on success; a wrong PIN regenerates the key agreement key.
+    /// The PIN check of changePIN (§6.5.5.6), getPinToken (§6.5.5.7.1) and
+    /// getPinUvAuthTokenUsingPinWithPermissions (§6.5.5.7.2): "The authenticator
+    /// decrements the pinRetries counter by 1" (saved before anything else: when it
+    /// cannot be saved the check fails closed, `CTAP1_ERR_OTHER`, and costs nothing, so
+    /// a retry is never counted only in memory), then decrypts pinHashEnc and compares;
+    /// "if an error results, or a mismatch is detected" (a pinHashEnc of a wrong length
+    /// included) the key agreement key is regenerated and the attempt counts toward the
+    /// three per power cycle. A match resets the counter to 8.
     fn check_pin_hash(&mut self, shared: &SharedSecret, pin_hash_enc: &[u8]) -> Result<()> {
-        self.state.pin_retries = self.state.pin_retries.saturating_sub(1);
+        let retries = self.state.pin_retries;
+        self.state.pin_retries = retries.saturating_sub(1);
         self.dirty = true;
-        let hash = shared.decrypt(pin_hash_enc).map_err(|e| e.status())?;
+        if self.persist().is_err() {
+            self.state.pin_retries = retries;
+            return Err(StatusCode::OTHER);
+        }
         let stored = self.state.pin.map(|(hash, _)| hash).unwrap_or_default();
-        if hash.len() == 16 && bool::from(hash.ct_eq(&stored)) {
+        let matches = shared
+            .decrypt(pin_hash_enc)
+            .is_ok_and(|hash| hash.len() == 16 && bool::from(hash.ct_eq(&stored)));
+        if matches {
             self.state.pin_retries = MAX_PIN_RETRIES;
             self.pin_failures_since_power_up = 0;
             return Ok(());
@@ -199,7 +232,13 @@ impl Ctap2 {
     }
 
     /// Decrypts newPinEnc (64 bytes of padded PIN), checks the policy, stores the PIN.
-    fn store_new_pin(&mut self, shared: &SharedSecret, new_pin_enc: &[u8]) -> Result<()> {
+    /// `differ`: a new PIN equal to the current one is PIN_POLICY_VIOLATION.
+    fn store_new_pin(
+        &mut self,
+        shared: &SharedSecret,
+        new_pin_enc: &[u8],
+        differ: bool,
+    ) -> Result<()> {
         let padded = shared.decrypt(new_pin_enc).map_err(|e| e.status())?;
         if padded.len() != 64 {
             return Err(StatusCode::INVALID_PARAMETER);
@@ -207,6 +246,12 @@ impl Ctap2 {
         let end = padded.iter().position(|&b| b == 0).unwrap_or(padded.len());
         let pin = Zeroizing::new(padded.get(..end).unwrap_or_default().to_vec());
         let pin = std::str::from_utf8(&pin).map_err(|_| StatusCode::PIN_POLICY_VIOLATION)?;
+        if differ {
+            let current = self.state.pin.map(|(hash, _)| hash).unwrap_or_default();
+            if bool::from(pin_hash_left(pin).ct_eq(&current)) {
+                return Err(StatusCode::PIN_POLICY_VIOLATION);
+            }
+        }
         self.set_pin(pin)
     }
 
@@ -218,9 +263,7 @@ impl Ctap2 {
         if code_points < usize::from(self.state.min_pin_length) || pin.len() > MAX_PIN_BYTES {
             return Err(StatusCode::PIN_POLICY_VIOLATION);
         }
-        let hash = sha256(pin.as_bytes());
-        let mut left = [0; 16];
-        left.copy_from_slice(hash.get(..16).unwrap_or(&[0; 16]));
+        let left = pin_hash_left(pin);
         self.state.pin = Some((left, u8::try_from(code_points).unwrap_or(u8::MAX)));
         self.state.pin_retries = MAX_PIN_RETRIES;
         self.state.force_pin_change = false;
@@ -228,4 +271,12 @@ impl Ctap2 {
         self.dirty = true;
         Ok(())
     }
+}
+
+/// `LEFT(SHA-256(pin), 16)`, the form the PIN is kept in (§6.5.5.5).
+fn pin_hash_left(pin: &str) -> [u8; 16] {
+    let hash = sha256(pin.as_bytes());
+    let mut left = [0; 16];
+    left.copy_from_slice(hash.get(..16).unwrap_or(&[0; 16]));
+    left
 }

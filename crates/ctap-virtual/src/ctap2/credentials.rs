@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ctap_types::StatusCode;
+use ctap_types::{ChannelId, StatusCode};
 use ctap2_proto::authdata::{AttestedCredentialData, AuthenticatorData, Flags};
 use ctap2_proto::cbor::{IntMap, Value};
 use ctap2_proto::cose::CoseKey;
@@ -17,6 +17,7 @@ use ctap2_proto::{
 
 use super::keys::{CredentialId, KIND_DISCOVERABLE, KIND_SERVER_SIDE, sha256};
 use super::state::Resident;
+use super::token::RpScope;
 use super::{
     ALGORITHMS, CONTINUATION_TIMEOUT, Ctap2, MAX_CREDENTIALS_IN_LIST, Pending, Result, answer,
 };
@@ -26,6 +27,67 @@ use crate::{Attestation, Config};
 const CRED_PROTECT_UV_OPTIONAL: u8 = 1;
 const CRED_PROTECT_UV_OPTIONAL_WITH_LIST: u8 = 2;
 const CRED_PROTECT_UV_REQUIRED: u8 = 3;
+
+/// The longest user handle accepted (WebAuthn §5.4.3: user.id "maximum size of 64
+/// bytes"; CTAP 2.1 §6.1 takes the entity from WebAuthn).
+pub(crate) const MAX_USER_ID_BYTES: usize = 64;
+/// The longest RP ID accepted (a DNS name has at most 253 bytes).
+pub(crate) const MAX_RP_ID_BYTES: usize = 253;
+/// rp.name, user.name and user.displayName are stored truncated to 64 bytes, on a
+/// UTF-8 code point boundary (CTAP 2.1 §6.1.2 lets an authenticator truncate them to
+/// 64 bytes; WebAuthn §6.4.1 "String Truncation").
+pub(crate) const MAX_NAME_BYTES: usize = 64;
+/// The longest rp.icon / user.icon stored (CTAP 2.0 entities; a URL). A longer one
+/// (a large `data:` URL, say) is not stored: the credential is made without it, since
+/// cutting a URL would not give the icon back as given.
+pub(crate) const MAX_ICON_BYTES: usize = 256;
+
+/// The entity fields a makeCredential (or updateUserInformation) may store, within
+/// the limits above: `INVALID_LENGTH` for a user.id over 64 bytes or an RP ID over
+/// 253 (the spec names no status; an over-long item is what INVALID_LENGTH means),
+/// names truncated, icons over 256 bytes left out (icons of the right type are
+/// stored and returned as given; the wrong type was CBOR_UNEXPECTED_TYPE when the
+/// request was decoded). So one registration cannot make the answers that carry the
+/// entity (getAssertion, the enumerations) too long for everyone.
+pub(crate) fn limit_entities(rp: Option<&mut RpEntity>, user: &mut UserEntity) -> Result<()> {
+    if user.id.len() > MAX_USER_ID_BYTES {
+        return Err(StatusCode::INVALID_LENGTH);
+    }
+    if let Some(rp) = rp {
+        if rp.id.len() > MAX_RP_ID_BYTES {
+            return Err(StatusCode::INVALID_LENGTH);
+        }
+        truncate_name(rp.name.as_mut());
+        drop_long_icon(&mut rp.icon);
+    }
+    truncate_name(user.name.as_mut());
+    truncate_name(user.display_name.as_mut());
+    drop_long_icon(&mut user.icon);
+    Ok(())
+}
+
+/// Forgets an icon over [`MAX_ICON_BYTES`].
+fn drop_long_icon(icon: &mut Option<String>) {
+    if icon
+        .as_ref()
+        .is_some_and(|icon| icon.len() > MAX_ICON_BYTES)
+    {
+        *icon = None;
+    }
+}
+
+/// Truncates `name` to [`MAX_NAME_BYTES`] on a code point boundary.
+fn truncate_name(name: Option<&mut String>) {
+    if let Some(name) = name {
+        if name.len() > MAX_NAME_BYTES {
+            let end = (0..=MAX_NAME_BYTES)
+                .rev()
+                .find(|&i| name.is_char_boundary(i))
+                .unwrap_or(0);
+            name.truncate(end);
+        }
+    }
+}
 
 /// A makeCredential that passed its checks and waits for the touch.
 pub(crate) struct MakeCredentialPlan {
@@ -103,7 +165,7 @@ impl Ctap2 {
         &mut self,
         now: Instant,
         config: &Config,
-        request: MakeCredentialRequest,
+        mut request: MakeCredentialRequest,
     ) -> Result<Option<Vec<u8>>> {
         // §6.1.2 steps 1 and 2.
         if self.pin_probe_or_protocol(
@@ -112,6 +174,8 @@ impl Ctap2 {
         )? {
             return Ok(None);
         }
+        // The stored entity fields within their limits (see `limit_entities`).
+        limit_entities(Some(&mut request.rp), &mut request.user)?;
         // Step 3: the first supported algorithm of the RP's list.
         let alg = request
             .pub_key_cred_params
@@ -120,9 +184,14 @@ impl Ctap2 {
             .map(|p| p.alg)
             .find(|alg| ALGORITHMS.contains(alg))
             .ok_or(StatusCode::UNSUPPORTED_ALGORITHM)?;
-        // Step 5: options. up=false makes no sense for a new credential; uv needs a
-        // built-in method this authenticator does not have.
-        let options = request.options.unwrap_or_default();
+        // Step 5: options. With a pinUvAuthParam "uv" is treated as false (step 5's
+        // first rule: CTAP 2.0 platforms send both); otherwise uv needs a built-in
+        // method this authenticator does not have. up=false makes no sense for a new
+        // credential.
+        let mut options = request.options.unwrap_or_default();
+        if request.pin_uv_auth_param.is_some() {
+            options.uv = Some(false);
+        }
         if options.up == Some(false) {
             return Err(StatusCode::INVALID_OPTION);
         }
@@ -134,28 +203,34 @@ impl Ctap2 {
         if request.enterprise_attestation.is_some() {
             return Err(StatusCode::INVALID_PARAMETER);
         }
-        // Steps 6-11: user verification through a pinUvAuthToken.
+        // Step 6: alwaysUv. The clientPin option ID is always present here (clientPin
+        // is supported), so an authenticator without a PIN (6.2.1) and a request
+        // without a pinUvAuthParam (6.4.1) both get PUAT_REQUIRED: the platform is to
+        // set a PIN, or ask for one.
+        if self.state.always_uv && (self.state.pin.is_none() || request.pin_uv_auth_param.is_none())
+        {
+            return Err(StatusCode::PUAT_REQUIRED);
+        }
+        // Steps 7-11: user verification through a pinUvAuthToken.
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
+                // Step 11.1: verify, mc permission, permissions RP ID, userVerified;
+                // an unbound token is bound to rp.id.
                 self.check_token(
                     now,
                     request.pin_uv_auth_protocol,
                     param,
                     &request.client_data_hash,
                     Permissions::MAKE_CREDENTIAL,
-                    Some(&request.rp.id),
+                    RpScope::Bind(&request.rp.id),
                 )?;
                 true
             }
             None => {
-                // With a PIN set, discoverable credentials need it (makeCredUvNotRqd
-                // covers only non-discoverable ones), and alwaysUv needs it always.
-                if self.state.always_uv || (self.state.pin.is_some() && discoverable) {
-                    return Err(if self.state.pin.is_some() {
-                        StatusCode::PUAT_REQUIRED
-                    } else {
-                        StatusCode::PIN_NOT_SET
-                    });
+                // Step 7 (makeCredUvNotRqd is true unless alwaysUv): with a PIN set a
+                // discoverable credential needs it.
+                if self.state.pin.is_some() && discoverable {
+                    return Err(StatusCode::PUAT_REQUIRED);
                 }
                 false
             }
@@ -338,7 +413,8 @@ impl Ctap2 {
     pub(super) fn get_assertion(
         &mut self,
         now: Instant,
-        _config: &Config,
+        config: &Config,
+        caller: ChannelId,
         request: GetAssertionRequest,
     ) -> Result<Option<Vec<u8>>> {
         // §6.2.2 steps 1 and 2.
@@ -348,8 +424,14 @@ impl Ctap2 {
         )? {
             return Ok(None);
         }
-        let options = request.options.unwrap_or_default();
-        // §6.2.2 step 5: "rk" is not an option of getAssertion.
+        // §6.2.2 step 4: options. With a pinUvAuthParam "uv" is treated as false
+        // (CTAP 2.0 platforms send both); "rk" is not an option of getAssertion; uv
+        // needs a built-in method this authenticator does not have; up defaults to
+        // true.
+        let mut options = request.options.unwrap_or_default();
+        if request.pin_uv_auth_param.is_some() {
+            options.uv = Some(false);
+        }
         if options.rk.is_some() {
             return Err(StatusCode::UNSUPPORTED_OPTION);
         }
@@ -357,24 +439,28 @@ impl Ctap2 {
             return Err(StatusCode::INVALID_OPTION);
         }
         let up = option_or(options.up, true);
+        // Step 5: alwaysUv applies when "up" is true; a silent assertion (up=false)
+        // goes on without a token. clientPin is supported, so PUAT_REQUIRED both
+        // without a PIN and without a pinUvAuthParam.
+        if self.state.always_uv
+            && up
+            && (self.state.pin.is_none() || request.pin_uv_auth_param.is_none())
+        {
+            return Err(StatusCode::PUAT_REQUIRED);
+        }
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
+                // Step 6.1: verify, ga permission, permissions RP ID, userVerified; an
+                // unbound token is bound to rpId.
                 self.check_token(
                     now,
                     request.pin_uv_auth_protocol,
                     param,
                     &request.client_data_hash,
                     Permissions::GET_ASSERTION,
-                    Some(&request.rp_id),
+                    RpScope::Bind(&request.rp_id),
                 )?;
                 true
-            }
-            None if self.state.always_uv => {
-                return Err(if self.state.pin.is_some() {
-                    StatusCode::PUAT_REQUIRED
-                } else {
-                    StatusCode::PIN_NOT_SET
-                });
             }
             None => false,
         };
@@ -438,7 +524,8 @@ impl Ctap2 {
             self.pending = Some(Pending::GetAssertion(Box::new(plan)));
             Ok(None)
         } else {
-            self.finish_get_assertion(now, plan).map(Some)
+            self.finish_get_assertion(now, config, caller, plan)
+                .map(Some)
         }
     }
 
@@ -479,32 +566,47 @@ impl Ctap2 {
         })
     }
 
+    /// The first assertion of `plan`; the rest wait for getNextAssertion on `caller`'s
+    /// channel.
     pub(super) fn finish_get_assertion(
         &mut self,
         now: Instant,
+        config: &Config,
+        caller: ChannelId,
         plan: AssertionPlan,
     ) -> Result<Vec<u8>> {
         let count = plan.credentials.len();
         let first = self.assertion(&plan, 0, true)?;
         if plan.discovered && count > 1 {
-            self.next_assertions = Some(NextAssertions {
+            let next = NextAssertions {
                 plan,
                 next: 1,
                 expires: now + CONTINUATION_TIMEOUT,
-            });
+            };
+            self.next_assertions.put(caller, next, config.max_channels);
         }
         Ok(first)
     }
 
-    pub(super) fn get_next_assertion(&mut self, now: Instant) -> Result<Vec<u8>> {
-        let mut next = self.next_assertions.take().ok_or(StatusCode::NOT_ALLOWED)?;
+    /// authenticatorGetNextAssertion (§6.3) on `caller`'s channel: NOT_ALLOWED unless
+    /// that channel's getAssertion left credentials (another channel's are not its).
+    pub(super) fn get_next_assertion(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        caller: ChannelId,
+    ) -> Result<Vec<u8>> {
+        let mut next = self
+            .next_assertions
+            .take(caller)
+            .ok_or(StatusCode::NOT_ALLOWED)?;
         if next.expires <= now || next.next >= next.plan.credentials.len() {
             return Err(StatusCode::NOT_ALLOWED);
         }
         let answer = self.assertion(&next.plan, next.next, false)?;
         next.next += 1;
         next.expires = now + CONTINUATION_TIMEOUT;
-        self.next_assertions = Some(next);
+        self.next_assertions.put(caller, next, config.max_channels);
         Ok(answer)
     }
 
@@ -552,11 +654,13 @@ impl Ctap2 {
         }
         .to_bytes();
         let signature = key.sign(&[auth_data.as_slice(), &plan.client_data_hash].concat());
-        // §6.2.2 step 12: user identifiable information only after UV.
+        // §6.2.2 step 12: user identifiable information (name, displayName, and the
+        // CTAP 2.0 icon) only after UV.
         let user = found.user.as_ref().map(|user| UserEntity {
             id: user.id.clone(),
             name: user.name.clone().filter(|_| plan.uv),
             display_name: user.display_name.clone().filter(|_| plan.uv),
+            icon: user.icon.clone().filter(|_| plan.uv),
         });
         Ok(answer(&GetAssertionResponse {
             credential: Some(CredentialDescriptor::public_key(&found.id)),

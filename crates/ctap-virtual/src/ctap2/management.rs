@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use ctap_types::StatusCode;
+use ctap_types::{ChannelId, StatusCode};
 use ctap2_proto::management::{CredentialManagementParams, SetMinPinLengthParams};
 use ctap2_proto::pin::Permissions;
 use ctap2_proto::{
@@ -12,6 +12,7 @@ use ctap2_proto::{
 
 use super::keys::{CredentialId, sha256};
 use super::state::Resident;
+use super::token::RpScope;
 use super::{CONTINUATION_TIMEOUT, Ctap2, Result, answer};
 use crate::Config;
 
@@ -34,14 +35,16 @@ impl Ctap2 {
         &mut self,
         now: Instant,
         config: &Config,
+        caller: ChannelId,
         request: CredentialManagementRequest,
     ) -> Result<Vec<u8>> {
         let sub = request.sub_command;
-        // The "next" subcommands continue an enumeration and carry no auth.
+        // The "next" subcommands continue an enumeration and carry no auth, so they
+        // reach only the enumeration `caller`'s channel started.
         if sub == CredMgmtSubCommand::ENUMERATE_RPS_GET_NEXT_RP
             || sub == CredMgmtSubCommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL
         {
-            return self.enumerate_next(now, sub);
+            return self.enumerate_next(now, config, caller, sub);
         }
         let known = [
             CredMgmtSubCommand::GET_CREDS_METADATA,
@@ -57,15 +60,31 @@ impl Ctap2 {
             .pin_uv_auth_param
             .as_deref()
             .ok_or(StatusCode::PUAT_REQUIRED)?;
+        let params: CredentialManagementParams = request.params().map_err(|e| e.status())?;
+        // The permissions RP ID rule of each subcommand: §6.8.2 getCredsMetadata and
+        // §6.8.3 enumerateRPsBegin need a token with no permissions RP ID; §6.8.4
+        // enumerateCredentialsBegin one whose RP ID matches rpIDHash; §6.8.5 and §6.8.6
+        // one whose RP ID matches the credential's (checked once it is found, below).
+        let scope = match sub {
+            CredMgmtSubCommand::GET_CREDS_METADATA | CredMgmtSubCommand::ENUMERATE_RPS_BEGIN => {
+                RpScope::Unscoped
+            }
+            CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN => RpScope::Hash(
+                params
+                    .rp_id_hash
+                    .as_deref()
+                    .ok_or(StatusCode::MISSING_PARAMETER)?,
+            ),
+            _ => RpScope::Ignored,
+        };
         self.check_token(
             now,
             request.pin_uv_auth_protocol,
             param,
             &request.auth_message(),
             Permissions::CREDENTIAL_MANAGEMENT,
-            None,
+            scope,
         )?;
-        let params: CredentialManagementParams = request.params().map_err(|e| e.status())?;
         let credential = |params: &CredentialManagementParams| -> Result<Vec<u8>> {
             params
                 .credential_id
@@ -92,11 +111,13 @@ impl Ctap2 {
                 }
                 let first = rps.first().ok_or(StatusCode::NO_CREDENTIALS)?;
                 let response = rp_response(first, Some(rps.len()));
-                self.enumeration = Some(Enumeration::Rps {
+                let enumeration = Enumeration::Rps {
                     rps,
                     next: 1,
                     expires: now + CONTINUATION_TIMEOUT,
-                });
+                };
+                self.enumerations
+                    .put(caller, enumeration, config.max_channels);
                 Ok(response)
             }
             CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN => {
@@ -113,27 +134,42 @@ impl Ctap2 {
                     .collect();
                 let first = credentials.first().ok_or(StatusCode::NO_CREDENTIALS)?;
                 let response = self.credential_response(first, Some(credentials.len()))?;
-                self.enumeration = Some(Enumeration::Credentials {
+                let enumeration = Enumeration::Credentials {
                     credentials,
                     next: 1,
                     expires: now + CONTINUATION_TIMEOUT,
-                });
+                };
+                self.enumerations
+                    .put(caller, enumeration, config.max_channels);
                 Ok(response)
             }
             CredMgmtSubCommand::DELETE_CREDENTIAL => {
                 let id = credential(&params)?;
-                let before = self.state.credentials.len();
+                let rp_id_hash = self
+                    .state
+                    .credentials
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(Resident::rp_id_hash)
+                    .ok_or(StatusCode::NO_CREDENTIALS)?;
+                self.token_scope_allows(&rp_id_hash)?;
                 self.state.credentials.retain(|c| c.id != id);
-                if self.state.credentials.len() == before {
-                    return Err(StatusCode::NO_CREDENTIALS);
-                }
                 self.dirty = true;
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
             }
             _ => {
                 // updateUserInformation: the user id must stay the same.
                 let id = credential(&params)?;
-                let user = params.user.ok_or(StatusCode::MISSING_PARAMETER)?;
+                let mut user = params.user.ok_or(StatusCode::MISSING_PARAMETER)?;
+                super::credentials::limit_entities(None, &mut user)?;
+                let rp_id_hash = self
+                    .state
+                    .credentials
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(Resident::rp_id_hash)
+                    .ok_or(StatusCode::NO_CREDENTIALS)?;
+                self.token_scope_allows(&rp_id_hash)?;
                 let stored = self
                     .state
                     .credentials
@@ -150,8 +186,28 @@ impl Ctap2 {
         }
     }
 
-    fn enumerate_next(&mut self, now: Instant, sub: CredMgmtSubCommand) -> Result<Vec<u8>> {
-        let mut enumeration = self.enumeration.take().ok_or(StatusCode::NOT_ALLOWED)?;
+    /// §6.8.5 deleteCredential and §6.8.6 updateUserInformation: a token with a
+    /// permissions RP ID reaches only that RP's credentials (PIN_AUTH_INVALID).
+    fn token_scope_allows(&self, rp_id_hash: &[u8; 32]) -> Result<()> {
+        match &self.token {
+            Some(token) if !token.scope_allows(RpScope::Hash(rp_id_hash)) => {
+                Err(StatusCode::PIN_AUTH_INVALID)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn enumerate_next(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        caller: ChannelId,
+        sub: CredMgmtSubCommand,
+    ) -> Result<Vec<u8>> {
+        let mut enumeration = self
+            .enumerations
+            .take(caller)
+            .ok_or(StatusCode::NOT_ALLOWED)?;
         let response = match (&mut enumeration, sub) {
             (
                 Enumeration::Rps { rps, next, expires },
@@ -180,7 +236,8 @@ impl Ctap2 {
             }
             _ => return Err(StatusCode::NOT_ALLOWED),
         };
-        self.enumeration = Some(enumeration);
+        self.enumerations
+            .put(caller, enumeration, config.max_channels);
         Ok(response)
     }
 
@@ -217,7 +274,7 @@ impl Ctap2 {
                 param,
                 &request.auth_message(),
                 Permissions::AUTHENTICATOR_CONFIG,
-                None,
+                RpScope::Ignored,
             )?,
             None if self.state.pin.is_some() || self.state.always_uv => {
                 return Err(StatusCode::PUAT_REQUIRED);

@@ -8,6 +8,7 @@ mod credentials;
 pub(crate) mod keys;
 mod management;
 pub(crate) mod state;
+mod token;
 
 pub use state::{StateError, StateFile};
 mod api;
@@ -16,13 +17,14 @@ mod u2f;
 
 use std::time::{Duration, Instant};
 
-use ctap_types::{Ctap2Command, StatusCode};
+use ctap_types::{ChannelId, Ctap2Command, StatusCode};
 use ctap2_proto::cbor::CborMessage;
 use ctap2_proto::pin::{KeyAgreementKey, Permissions, PinProtocol};
 use ctap2_proto::{Algorithm, CredentialParameters, Info};
 
 use self::keys::Drbg;
 use self::state::State;
+use self::token::{RpScope, Token};
 use crate::Config;
 
 pub(crate) use u2f::respond as u2f_respond;
@@ -35,9 +37,6 @@ pub(crate) const ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EDDS
 pub(crate) const EXTENSIONS: [&str; 2] = ["credProtect", "hmac-secret"];
 /// maxCredentialCountInList.
 pub(crate) const MAX_CREDENTIALS_IN_LIST: usize = 8;
-/// How long a pinUvAuthToken stays usable after it was issued (§6.5.2.1 leaves the
-/// maximum usage period to the authenticator; 10 minutes is common).
-pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 /// How long getNextAssertion and the credentialManagement enumerations may follow
 /// their first command (§6.3: 30 seconds).
 pub(crate) const CONTINUATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,14 +50,39 @@ pub(crate) enum Outcome {
     Touch,
 }
 
-/// A pinUvAuthToken in force (§6.5.2.1).
-#[derive(Clone, Debug)]
-struct Token {
-    value: [u8; 32],
-    protocol: PinProtocol,
-    permissions: Permissions,
-    rp_id: Option<String>,
-    expires: Instant,
+/// Continuation state (getNextAssertion, the credentialManagement enumerations) kept
+/// per caller: the CTAPHID channel that started it. Another channel can neither
+/// continue nor end it (issue 22; the UDP server gives each channel to one address, the
+/// NFC applet uses a channel of its own). At most one per channel, and at most
+/// `bound` in all (the oldest goes first).
+pub(crate) struct Continuations<T> {
+    slots: Vec<(ChannelId, T)>,
+}
+
+impl<T> Continuations<T> {
+    const fn new() -> Self {
+        Self { slots: Vec::new() }
+    }
+
+    /// Takes `caller`'s continuation out.
+    fn take(&mut self, caller: ChannelId) -> Option<T> {
+        let index = self.slots.iter().position(|(owner, _)| *owner == caller)?;
+        Some(self.slots.remove(index).1)
+    }
+
+    /// Stores `caller`'s continuation (replacing its previous one), keeping at most
+    /// `bound` in all.
+    fn put(&mut self, caller: ChannelId, value: T, bound: usize) {
+        self.slots.retain(|(owner, _)| *owner != caller);
+        while !self.slots.is_empty() && self.slots.len() >= bound.max(1) {
+            self.slots.remove(0);
+        }
+        self.slots.push((caller, value));
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+    }
 }
 
 /// A command waiting for the user's touch.
@@ -72,8 +96,9 @@ enum Pending {
     Reset,
 }
 
-/// A callback that persists the state file bytes after each change.
-pub(crate) type StateSink = Box<dyn FnMut(&[u8]) + Send>;
+/// A callback that persists the state file bytes after each change; an error means
+/// the bytes are not durable.
+pub(crate) type StateSink = Box<dyn FnMut(&[u8]) -> std::io::Result<()> + Send>;
 
 /// The CTAP2 state machine.
 pub(crate) struct Ctap2 {
@@ -86,8 +111,8 @@ pub(crate) struct Ctap2 {
     pin_failures_since_power_up: u8,
     powered_up: Option<Instant>,
     pending: Option<Pending>,
-    next_assertions: Option<credentials::NextAssertions>,
-    enumeration: Option<management::Enumeration>,
+    next_assertions: Continuations<credentials::NextAssertions>,
+    enumerations: Continuations<management::Enumeration>,
     sink: Option<StateSink>,
     dirty: bool,
 }
@@ -105,15 +130,11 @@ fn decode<T: CborMessage>(params: &[u8]) -> Result<T> {
     result.map_err(|error| error.status())
 }
 
-/// An answer longer than the report size's maximum message (a batch-attested
-/// credential at 8-byte reports, say) cannot be sent: `CTAP1_ERR_OTHER` instead of
-/// silence, so the host is not left waiting.
-fn fit(answer: Vec<u8>, config: &Config) -> Vec<u8> {
-    if answer.len() > config.report_size.max_message_len() {
-        vec![StatusCode::OTHER.to_u8()]
-    } else {
-        answer
-    }
+/// Whether an answer fits the transport's maximum message (the report size's:
+/// 7609 bytes at 64-byte reports, 385 at 8; the NFC applet relays CTAPHID messages, so
+/// the same bound holds there).
+fn fits(answer: &[u8], config: &Config) -> bool {
+    answer.len() <= config.report_size.max_message_len()
 }
 
 fn answer(message: &impl CborMessage) -> Vec<u8> {
@@ -142,8 +163,8 @@ impl Ctap2 {
             pin_failures_since_power_up: 0,
             powered_up: None,
             pending: None,
-            next_assertions: None,
-            enumeration: None,
+            next_assertions: Continuations::new(),
+            enumerations: Continuations::new(),
             sink: None,
             dirty: false,
         }
@@ -157,8 +178,8 @@ impl Ctap2 {
         self.key_agreement = KeyAgreementKey::generate(&mut self.rng);
         self.pin_failures_since_power_up = 0;
         self.pending = None;
-        self.next_assertions = None;
-        self.enumeration = None;
+        self.next_assertions.clear();
+        self.enumerations.clear();
     }
 
     pub(crate) fn set_sink(&mut self, sink: Option<StateSink>) {
@@ -170,15 +191,16 @@ impl Ctap2 {
         self.state = state;
         self.token = None;
         self.pending = None;
-        self.next_assertions = None;
-        self.enumeration = None;
+        self.next_assertions.clear();
+        self.enumerations.clear();
     }
 
-    /// Runs one CTAP2 command.
+    /// Runs one CTAP2 command that came on channel `caller`.
     pub(crate) fn handle(
         &mut self,
         now: Instant,
         config: &Config,
+        caller: ChannelId,
         command: Ctap2Command,
         params: &[u8],
     ) -> Outcome {
@@ -187,47 +209,66 @@ impl Ctap2 {
         }
         self.pending = None;
         // §6.3: getNextAssertion follows its getAssertion (or another getNextAssertion)
-        // directly; the enumerations likewise follow their own commands.
+        // directly; the enumerations likewise follow their own commands. "Directly" is
+        // per caller: another channel's commands neither continue nor end them.
         if command != Ctap2Command::GET_NEXT_ASSERTION {
-            self.next_assertions = None;
+            drop(self.next_assertions.take(caller));
         }
         if command != Ctap2Command::CREDENTIAL_MGMT && command != Ctap2Command::CREDENTIAL_MGMT_PRE
         {
-            self.enumeration = None;
+            drop(self.enumerations.take(caller));
         }
+        let before = self.snapshot();
         let result = match command {
             Ctap2Command::GET_INFO => Ok(Some(answer(&self.info(config)))),
             Ctap2Command::MAKE_CREDENTIAL => {
                 decode(params).and_then(|r| self.make_credential(now, config, r))
             }
             Ctap2Command::GET_ASSERTION => {
-                decode(params).and_then(|r| self.get_assertion(now, config, r))
+                decode(params).and_then(|r| self.get_assertion(now, config, caller, r))
             }
-            Ctap2Command::GET_NEXT_ASSERTION => self.get_next_assertion(now).map(Some),
+            Ctap2Command::GET_NEXT_ASSERTION => {
+                self.get_next_assertion(now, config, caller).map(Some)
+            }
             Ctap2Command::CLIENT_PIN => decode(params)
                 .and_then(|r| self.client_pin(now, r))
                 .map(Some),
             Ctap2Command::CREDENTIAL_MGMT | Ctap2Command::CREDENTIAL_MGMT_PRE => decode(params)
-                .and_then(|r| self.credential_management(now, config, r))
+                .and_then(|r| self.credential_management(now, config, caller, r))
                 .map(Some),
             Ctap2Command::CONFIG => decode(params).and_then(|r| self.config(now, r)).map(Some),
             Ctap2Command::RESET => self.reset(now, config),
             // bioEnrollment, largeBlobs and anything unknown.
             _ => Err(StatusCode::INVALID_COMMAND),
         };
-        self.persist();
+        let result = result.and_then(|answer| match answer {
+            Some(bytes) => self.commit(before, caller, bytes, config).map(Some),
+            None => Ok(None),
+        });
+        // A failed save is logged by persist and retried after the next command; the
+        // PIN check saves on its own and fails closed (client_pin.rs).
+        let _ = self.persist();
         match result {
-            Ok(Some(bytes)) => Outcome::Answer(fit(bytes, config)),
+            Ok(Some(bytes)) => Outcome::Answer(bytes),
             Ok(None) => Outcome::Touch,
             Err(status) => Outcome::Answer(vec![status.to_u8()]),
         }
     }
 
-    /// The user touched the key for the pending command: finish it.
-    pub(crate) fn touched(&mut self, now: Instant, config: &Config) -> Vec<u8> {
+    /// The user touched the key for the pending command of channel `caller`: finish it.
+    pub(crate) fn touched(&mut self, now: Instant, config: &Config, caller: ChannelId) -> Vec<u8> {
+        let before = self.snapshot();
         let result = match self.pending.take() {
-            Some(Pending::MakeCredential(plan)) => self.finish_make_credential(config, *plan),
-            Some(Pending::GetAssertion(plan)) => self.finish_get_assertion(now, *plan),
+            // §6.1.2 step 14 and §6.2.2 step 9: user presence collected, so the token
+            // in use is spent (a pending getAssertion always has up).
+            Some(Pending::MakeCredential(plan)) => {
+                self.consume_token_after_presence(now);
+                self.finish_make_credential(config, *plan)
+            }
+            Some(Pending::GetAssertion(plan)) => {
+                self.consume_token_after_presence(now);
+                self.finish_get_assertion(now, config, caller, *plan)
+            }
             Some(Pending::Excluded) => Err(StatusCode::CREDENTIAL_EXCLUDED),
             Some(Pending::PinProbe) => Err(if self.state.pin.is_some() {
                 StatusCode::PIN_INVALID
@@ -240,8 +281,43 @@ impl Ctap2 {
             }
             None => Err(StatusCode::OTHER),
         };
-        self.persist();
-        fit(result.unwrap_or_else(|status| vec![status.to_u8()]), config)
+        let result = result.and_then(|bytes| self.commit(before, caller, bytes, config));
+        let _ = self.persist();
+        result.unwrap_or_else(|status| vec![status.to_u8()])
+    }
+
+    /// What [`commit`](Self::commit) restores when an answer cannot be sent: the
+    /// persistent state and whether it still had to be saved.
+    fn snapshot(&self) -> (State, bool) {
+        (self.state.clone(), self.dirty)
+    }
+
+    /// An answer that cannot be sent (longer than the transport's maximum message: a
+    /// batch-attested credential at 8-byte reports, say) must leave nothing behind: the
+    /// persistent state goes back to `before` (no stored credential, no bumped
+    /// counter), `caller`'s continuation is dropped, and the host hears
+    /// `CTAP1_ERR_OTHER` instead of silence (the spec has no status for this; issue 22).
+    /// Commands that change the state only before their answer is known (clientPIN's
+    /// retry counter) never answer more than a few hundred bytes.
+    fn commit(
+        &mut self,
+        before: (State, bool),
+        caller: ChannelId,
+        answer: Vec<u8>,
+        config: &Config,
+    ) -> Result<Vec<u8>> {
+        if fits(&answer, config) {
+            return Ok(answer);
+        }
+        log::debug!(
+            "answer of {} bytes over the maximum message of {}: undone",
+            answer.len(),
+            config.report_size.max_message_len()
+        );
+        (self.state, self.dirty) = before;
+        drop(self.next_assertions.take(caller));
+        drop(self.enumerations.take(caller));
+        Err(StatusCode::OTHER)
     }
 
     /// The touch-wait ended without a touch (denied, timed out, cancelled).
@@ -267,8 +343,14 @@ impl Ctap2 {
         let remaining = config
             .max_discoverable_credentials
             .saturating_sub(self.state.credentials.len());
+        // §7.2: with alwaysUv on, CTAP1/U2F is disabled and U2F_V2 is not offered.
+        let versions: &[&str] = if self.state.always_uv {
+            &["FIDO_2_0", "FIDO_2_1"]
+        } else {
+            &["U2F_V2", "FIDO_2_0", "FIDO_2_1"]
+        };
         Info {
-            versions: vec!["U2F_V2".into(), "FIDO_2_0".into(), "FIDO_2_1".into()],
+            versions: versions.iter().map(|v| (*v).into()).collect(),
             extensions: EXTENSIONS.iter().map(|e| (*e).into()).collect(),
             aaguid: config.aaguid,
             options: options.iter().map(|(k, v)| ((*k).into(), *v)).collect(),
@@ -318,18 +400,46 @@ impl Ctap2 {
         self.dirty = true;
     }
 
-    pub(crate) fn persist(&mut self) {
-        if std::mem::take(&mut self.dirty) {
-            if let Some(sink) = self.sink.as_mut() {
-                sink(&self.state.to_file_bytes());
+    /// Hands the changed state to the sink. `Err(CTAP1_ERR_OTHER)` when the sink could
+    /// not save it (the state then stays marked as changed and the next call tries
+    /// again); `Ok` when nothing changed or there is no sink. A command that must not
+    /// act on a change that is not durable (the PIN retry decrement) calls it first.
+    pub(crate) fn persist(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let Some(sink) = self.sink.as_mut() else {
+            self.dirty = false;
+            return Ok(());
+        };
+        match sink(&self.state.to_file_bytes()) {
+            Ok(()) => {
+                self.dirty = false;
+                Ok(())
+            }
+            Err(error) => {
+                log::error!("the state could not be saved: {error}");
+                Err(StatusCode::OTHER)
             }
         }
     }
 
-    /// Checks a pinUvAuthParam over `message` against the token in force (§6.5.5.7 and
-    /// the "verify" steps of each command): PIN_AUTH_INVALID when it does not verify,
-    /// has expired, lacks `permission`, or is bound to another RP. On success the token
-    /// is bound to `rp_id` if it was not bound yet.
+    /// The token in use at `now`, after the usage timer observer ran (§6.5.2.1
+    /// pinUvAuthTokenUsageTimerObserver: a token past its time stops being in use, and
+    /// stopUsingPinUvAuthToken forgets it).
+    fn token_in_use(&mut self, now: Instant) -> Option<&mut Token> {
+        if self.token.as_ref().is_some_and(|t| !t.in_use(now)) {
+            self.token = None;
+        }
+        self.token.as_mut()
+    }
+
+    /// Checks a pinUvAuthParam over `message` against the token in use (the "verify"
+    /// steps of each command: §6.1.2 step 11.1, §6.2.2 step 6.1, §6.8, §6.11):
+    /// PIN_AUTH_INVALID when there is no token in use, it is of another protocol, the
+    /// param does not verify, the token lacks `permission` or the userVerified flag
+    /// (mc and ga), or its permissions RP ID does not allow `scope`. On success an
+    /// unbound token is bound by a `Bind` scope (§6.1.2 step 11.1.7, §6.2.2 step 6.1).
     fn check_token(
         &mut self,
         now: Instant,
@@ -337,24 +447,22 @@ impl Ctap2 {
         param: &[u8],
         message: &[u8],
         permission: Permissions,
-        rp_id: Option<&str>,
+        scope: RpScope<'_>,
     ) -> Result<()> {
         let protocol = protocol(protocol_number)?;
-        let token = self.token.as_mut().ok_or(StatusCode::PIN_AUTH_INVALID)?;
-        if token.protocol != protocol
-            || token.expires <= now
-            || !protocol.verify(&token.value, message, param)
-            || !token.permissions.contains(permission)
-        {
-            return Err(StatusCode::PIN_AUTH_INVALID);
+        let token = self.token_in_use(now).ok_or(StatusCode::PIN_AUTH_INVALID)?;
+        token
+            .authorize(protocol, param, message, permission, scope)
+            .map_err(|()| StatusCode::PIN_AUTH_INVALID)
+    }
+
+    /// After makeCredential or getAssertion collected user presence (§6.1.2 step 14.4,
+    /// §6.2.2 step 9): clearUserPresentFlag(), clearUserVerifiedFlag() and
+    /// clearPinUvAuthTokenPermissionsExceptLbw() on the token in use, whichever command
+    /// it authorized (no-ops without one). One token, one such operation.
+    fn consume_token_after_presence(&mut self, now: Instant) {
+        if let Some(token) = self.token_in_use(now) {
+            token.consume_presence();
         }
-        match (&token.rp_id, rp_id) {
-            (Some(bound), Some(rp_id)) if bound != rp_id => {
-                return Err(StatusCode::PIN_AUTH_INVALID);
-            }
-            (None, Some(rp_id)) => token.rp_id = Some(rp_id.into()),
-            _ => {}
-        }
-        Ok(())
     }
 }

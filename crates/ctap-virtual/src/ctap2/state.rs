@@ -298,11 +298,13 @@ mod tests {
             rp: RpEntity {
                 id: "example.com".into(),
                 name: Some("Ex".into()),
+                icon: None,
             },
             user: UserEntity {
                 id: vec![1, 2],
                 name: Some("a".into()),
                 display_name: None,
+                icon: None,
             },
             created: 3,
         });

@@ -27,6 +27,8 @@ const SW_WRONG_DATA: [u8; 2] = [0x6A, 0x80];
 const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
 /// `SW_INS_NOT_SUPPORTED`.
 const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
+/// `SW_COMMAND_NOT_ALLOWED` (ISO 7816-4 "command not allowed"): CTAP1/U2F is off.
+const SW_COMMAND_NOT_ALLOWED: [u8; 2] = [0x69, 0x86];
 
 /// U2F_REGISTER.
 pub(crate) const INS_REGISTER: u8 = 0x01;
@@ -47,11 +49,14 @@ pub(crate) fn respond(
     data: &[u8],
 ) -> Vec<u8> {
     let result = match ins {
+        // §7.2 alwaysUv: "the authenticator ... MUST disable CTAP1/U2F" (U2F has no
+        // user verification); SW_COMMAND_NOT_ALLOWED, as OpenSK answers.
+        INS_REGISTER | INS_AUTHENTICATE if ctap2.state.always_uv => Err(SW_COMMAND_NOT_ALLOWED),
         INS_REGISTER => ctap2.u2f_register(config, present, data),
         INS_AUTHENTICATE => ctap2.u2f_authenticate(present, p1, data),
         _ => Err(SW_INS_NOT_SUPPORTED),
     };
-    ctap2.persist();
+    let _ = ctap2.persist();
     result.unwrap_or_else(|sw| sw.to_vec())
 }
 

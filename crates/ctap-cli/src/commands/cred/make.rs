@@ -100,6 +100,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
             id,
             name: Some(name),
             display_name: None,
+            icon: None,
         };
         (rp_id, user, client_data_hash)
     } else {
@@ -122,6 +123,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
     let rp = RpEntity {
         id: rp_id.clone(),
         name: Some(rp_id.clone()),
+        icon: None,
     };
     let mut request = client::make_credential_request(client_data_hash, rp, user, &[alg]);
     request.extensions = extensions;
@@ -260,6 +262,7 @@ fn user_entity(args: &CredMakeArgs) -> Result<UserEntity, Failure> {
         id,
         name: Some(args.user_name.clone()),
         display_name: args.display_name.clone(),
+        icon: None,
     })
 }
 
