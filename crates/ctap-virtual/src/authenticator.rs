@@ -504,21 +504,17 @@ impl Core {
         self.poll_touch(now);
     }
 
-    /// Sends the due keep-alive, then ends the wait if the user decided or the
-    /// user-presence time-out passed.
+    /// Ends the wait if the user decided or the user-presence time-out passed, else
+    /// sends the due keep-alive.
+    ///
+    /// A keep-alive says the answer is not ready yet (CTAP 2.1 §11.2.9.1.7: sent
+    /// "while processing"), so none goes out when the wait ends at the same instant:
+    /// an answer that is ready at once (the default [`TouchPolicy::IMMEDIATE`]) comes
+    /// without a KEEPALIVE in front of it (issue 27).
     fn poll_touch(&mut self, now: Instant) {
         let Some(mut wait) = self.transaction else {
             return;
         };
-        if wait.next_keepalive.is_some_and(|at| at <= now) {
-            self.stats.keepalives += 1;
-            self.send(
-                wait.cid,
-                Command::KEEPALIVE,
-                &[KeepaliveStatus::UPNEEDED.to_u8()],
-            );
-            wait.next_keepalive = now.checked_add(self.config.keepalive_interval);
-        }
         let status = match wait.decision {
             Some((at, true)) if at <= now => Some(StatusCode::SUCCESS),
             // §6.9 / §6.6: the user declined.
@@ -527,7 +523,18 @@ impl Core {
             _ => None,
         };
         match status {
-            None => self.transaction = Some(wait),
+            None => {
+                if wait.next_keepalive.is_some_and(|at| at <= now) {
+                    self.stats.keepalives += 1;
+                    self.send(
+                        wait.cid,
+                        Command::KEEPALIVE,
+                        &[KeepaliveStatus::UPNEEDED.to_u8()],
+                    );
+                    wait.next_keepalive = now.checked_add(self.config.keepalive_interval);
+                }
+                self.transaction = Some(wait);
+            }
             Some(status) => {
                 self.transaction = None;
                 log::debug!("touch-wait on {} ends: {status}", wait.cid);

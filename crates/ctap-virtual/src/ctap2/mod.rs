@@ -51,14 +51,25 @@ pub(crate) enum Outcome {
     Touch,
 }
 
-/// A pinUvAuthToken in force (§6.5.2.1).
-#[derive(Clone, Debug)]
+/// A pinUvAuthToken in force (§6.5.2.1). `Debug` leaves out its value.
+#[derive(Clone)]
 struct Token {
     value: [u8; 32],
     protocol: PinProtocol,
     permissions: Permissions,
     rp_id: Option<String>,
     expires: Instant,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("value", &format_args!("<redacted>"))
+            .field("protocol", &self.protocol)
+            .field("permissions", &self.permissions)
+            .field("rp_id", &self.rp_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A command waiting for the user's touch.

@@ -45,7 +45,10 @@ impl Resident {
 }
 
 /// Everything that survives a power cycle.
-#[derive(Clone, PartialEq, Eq, Debug)]
+///
+/// Its `Debug` leaves out the master secret and the PIN hash (issue 22: no secret in
+/// Debug output).
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct State {
     /// Derives every credential key and authenticates every credential id.
     pub(crate) master: Zeroizing<[u8; 32]>,
@@ -60,6 +63,22 @@ pub(crate) struct State {
     pub(crate) credentials: Vec<Resident>,
     /// The next `Resident::created`.
     pub(crate) next_created: u64,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("master", &format_args!("<redacted>"))
+            .field("sign_count", &self.sign_count)
+            .field("pin_set", &self.pin.is_some())
+            .field("pin_retries", &self.pin_retries)
+            .field("min_pin_length", &self.min_pin_length)
+            .field("force_pin_change", &self.force_pin_change)
+            .field("always_uv", &self.always_uv)
+            .field("credentials", &self.credentials.len())
+            .field("next_created", &self.next_created)
+            .finish()
+    }
 }
 
 /// Why a state file was refused.
@@ -308,6 +327,32 @@ mod tests {
         });
         state.next_created = 4;
         state
+    }
+
+    /// Issue 22 "No secret in Debug output": neither the master secret nor the PIN
+    /// hash (nor a pinUvAuthToken, whose type lives in the parent module) is printed.
+    #[test]
+    fn debug_hides_the_secrets() {
+        let mut state = sample();
+        state.master = Zeroizing::new([0xA7; 32]);
+        state.pin = Some(([0xB8; 16], 6));
+        for text in [format!("{state:?}"), format!("{state:#?}")] {
+            assert!(!text.contains("167"), "master secret in {text}");
+            assert!(!text.contains("184"), "PIN hash in {text}");
+            assert!(text.contains("pin_set: true"), "{text}");
+            assert!(text.contains("sign_count: 42"), "{text}");
+        }
+        let token = super::super::Token {
+            value: [0xC9; 32],
+            protocol: ctap2_proto::pin::PinProtocol::Two,
+            permissions: ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
+            rp_id: Some("example.com".into()),
+            expires: std::time::Instant::now(),
+        };
+        for text in [format!("{token:?}"), format!("{token:#?}")] {
+            assert!(!text.contains("201"), "token value in {text}");
+            assert!(text.contains("example.com"), "{text}");
+        }
     }
 
     #[test]
