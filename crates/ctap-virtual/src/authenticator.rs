@@ -125,10 +125,51 @@ struct TouchWait {
     give_up: Option<Instant>,
 }
 
+/// The operating system's random number generator failed, so the authenticator
+/// refused to start: every secret it makes (master secret, key agreement keys, PIN
+/// tokens) comes from that generator, and there is no clock-seeded fallback (issue 22).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the operating system's random number generator failed ({0}): the virtual \
+     authenticator does not start without it (set Config::rng_seed only for tests)"
+)]
+pub struct EntropyError(getrandom::Error);
+
 impl Authenticator {
-    /// A fresh authenticator: no channels allocated, nothing pending.
+    /// A fresh authenticator: no channels allocated, nothing pending. Its secrets come
+    /// from [`Config::rng_seed`] or, without one, the OS random number generator.
+    ///
+    /// # Panics
+    /// If the OS random number generator fails (a sandbox without `getrandom(2)` or
+    /// `/dev/urandom`, say): the authenticator never makes secrets from anything else.
+    /// [`try_new`](Self::try_new) returns that failure as an error instead.
     #[must_use]
     pub fn new(config: Config) -> Self {
+        match Self::try_new(config) {
+            Ok(device) => device,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A fresh authenticator, or [`EntropyError`] when [`Config::rng_seed`] is `None` and
+    /// the OS random number generator fails (randomness fails closed).
+    ///
+    /// # Errors
+    /// [`EntropyError`] as said.
+    pub fn try_new(config: Config) -> Result<Self, EntropyError> {
+        Self::with_entropy(config, ctap2::keys::os_seed)
+    }
+
+    /// As [`try_new`](Self::try_new) with `os_seed` standing in for the OS generator
+    /// (tests make it fail).
+    pub(crate) fn with_entropy(
+        config: Config,
+        os_seed: impl FnOnce() -> Result<zeroize::Zeroizing<[u8; 32]>, getrandom::Error>,
+    ) -> Result<Self, EntropyError> {
+        let seed = match config.rng_seed {
+            Some(seed) => zeroize::Zeroizing::new(seed),
+            None => os_seed().map_err(EntropyError)?,
+        };
         let size = config.report_size;
         let max_message = size.max_message_len();
         let max_output = config
@@ -137,7 +178,7 @@ impl Authenticator {
         // An init packet (other than INIT) in the middle of a message on the same
         // channel is a sequence error: both are dropped and INVALID_SEQ answered.
         let reassembler_config = ReassemblerConfig::new(size).with_init_on_busy(InitOnBusy::Reject);
-        Self {
+        Ok(Self {
             reassembler: Reassembler::new(vec![0; max_message], reassembler_config),
             message_deadline: None,
             core: Core {
@@ -148,9 +189,9 @@ impl Authenticator {
                 output: VecDeque::with_capacity(max_output.min(4096)),
                 max_output,
                 stats: Stats::default(),
-                ctap2: Ctap2::new(&config),
+                ctap2: Ctap2::new(*seed),
             },
-        }
+        })
     }
 
     /// The CTAP2 authenticator and the configuration (for `ctap2::api`).
@@ -616,5 +657,30 @@ impl std::fmt::Debug for Authenticator {
             .field("queued_reports", &self.core.output.len())
             .field("stats", &self.core.stats)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    /// Issue 22 "Randomness fails closed": when the OS generator fails there is no
+    /// authenticator (and so no master secret or PIN token from a clock), and the error
+    /// says what failed.
+    #[test]
+    fn a_failing_os_generator_refuses_to_start() {
+        let error =
+            Authenticator::with_entropy(Config::default(), || Err(getrandom::Error::UNSUPPORTED))
+                .expect_err("no authenticator without OS randomness");
+        let text = error.to_string();
+        assert!(text.contains("random number generator failed"), "{text}");
+        // A seeded configuration (tests) never asks the OS.
+        let seeded = Config::default().with_rng_seed(Some([1; 32]));
+        assert!(Authenticator::with_entropy(seeded, || Err(getrandom::Error::UNSUPPORTED)).is_ok());
+        // Two unseeded authenticators get different secrets from the OS generator.
+        let a = Authenticator::try_new(Config::default()).expect("the OS generator works here");
+        let b = Authenticator::try_new(Config::default()).expect("the OS generator works here");
+        assert_ne!(a.ctap2_ref().0.state.master, b.ctap2_ref().0.state.master);
     }
 }

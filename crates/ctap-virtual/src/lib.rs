@@ -13,7 +13,7 @@ pub mod testing;
 mod udp;
 mod vpcd;
 
-pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
+pub use authenticator::{Authenticator, CAPABILITIES, EntropyError, MAX_LOCK_SECONDS, Stats};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctap2::{StateError, StateFile};

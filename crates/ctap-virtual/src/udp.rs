@@ -99,12 +99,11 @@ impl UdpServer {
     /// [`local_addr`](Self::local_addr)) for a fresh authenticator.
     ///
     /// # Errors
-    /// The socket could not be bound.
+    /// The OS random number generator failed (the authenticator does not start without
+    /// it: [`EntropyError`](crate::EntropyError)), or the socket could not be bound.
     pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Self> {
-        Ok(Self::with_authenticator(
-            UdpSocket::bind(addr)?,
-            Authenticator::new(config),
-        ))
+        let device = Authenticator::try_new(config).map_err(io::Error::other)?;
+        Ok(Self::with_authenticator(UdpSocket::bind(addr)?, device))
     }
 
     /// Serves `device` on an already bound socket (whose buffers are enlarged to

@@ -141,8 +141,10 @@ fn protocol(number: Option<u64>) -> Result<PinProtocol> {
 }
 
 impl Ctap2 {
-    pub(crate) fn new(config: &Config) -> Self {
-        let mut rng = Drbg::new(config.rng_seed);
+    /// A fresh authenticator whose secrets all come from `seed` (the OS generator's
+    /// output, or [`Config::rng_seed`]).
+    pub(crate) fn new(seed: [u8; 32]) -> Self {
+        let mut rng = Drbg::new(seed);
         let state = State::new(rng.array());
         let key_agreement = KeyAgreementKey::generate(&mut rng);
         Self {
