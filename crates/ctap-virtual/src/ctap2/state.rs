@@ -6,10 +6,16 @@
 //! body = canonical CBOR map with text keys (see `State::to_value`)
 //! ```
 //!
-//! The checksum makes any corruption (a truncated write by another tool, a flipped
-//! bit) a clear error instead of a silently different authenticator. Saving writes a
-//! temporary file beside the target, syncs it and renames it over the target, so a crash
-//! leaves either the previous good state or the new one.
+//! The checksum makes an accident (a truncated copy, a flipped bit, another tool's
+//! partial write) a clear error instead of a silently different authenticator. It is
+//! not a MAC: anyone who can write the file can edit it and recompute the checksum, and
+//! anyone who can read it has the master secret. The file's protection is its
+//! permissions (owner only, checked on load) and the folder it lives in; SECURITY.md
+//! states the threat model.
+//!
+//! Saving writes an owner-only temporary file with a random name beside the target,
+//! syncs it, renames it over the target and syncs the folder, so a crash leaves either
+//! the previous good state or the new one.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -99,6 +105,30 @@ pub enum StateError {
         path: PathBuf,
         /// What was wrong.
         reason: String,
+    },
+    /// Group or others may read or write the file, which holds the master secret and
+    /// the PIN hash (refused as ssh refuses such a private key).
+    #[error(
+        "state file {path} has mode {mode:03o}: group or others can read or write it, and \
+         it holds the master secret and the PIN hash; if nobody else has used it, run \
+         `chmod 600 {path}` and start again (if someone may have, reset the \
+         authenticator instead: they can sign with every credential)"
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The path is a symbolic link: saves replace the link rather than write through
+    /// it, so the real path must be given.
+    #[error(
+        "state file {path} is a symbolic link: give the path of the file itself (saving \
+         replaces the file by renaming, which would replace the link, not its target)"
+    )]
+    Symlink {
+        /// The file.
+        path: PathBuf,
     },
 }
 
@@ -227,14 +257,30 @@ impl State {
             .split_first_chunk::<32>()
             .ok_or("shorter than its checksum")?;
         if sha256(body) != *checksum {
-            return Err("checksum mismatch (the file was damaged or edited)".into());
+            return Err(
+                "checksum mismatch: the file was damaged (the checksum catches \
+                 accidents such as a truncated copy or a flipped bit; it is not a \
+                 signature, and the file's permissions are what protect it)"
+                    .into(),
+            );
         }
         let value = Value::from_slice(body).map_err(|e| e.to_string())?;
         Self::from_value(value).map_err(|e| e.to_string())
     }
 }
 
-/// A state file on disk: atomic replacement on save, corrupt files refused on load.
+/// A state file on disk: written owner-only and replaced atomically on save; a corrupt
+/// file, a file others may read or write, or a symbolic link is refused on load.
+///
+/// The file holds the master secret (every credential key derives from it) and the PIN
+/// hash, so it is treated as a private key (issue 22; SECURITY.md "The state file"):
+/// - saving creates a new file with `create_new` (`O_CREAT | O_EXCL`, which never
+///   follows a symbolic link) under a random name in the same folder, mode 0600, writes
+///   and fsyncs it, renames it over the target (which replaces a symbolic link there
+///   rather than writing through it) and fsyncs the folder;
+/// - loading refuses a symbolic link, and (on Unix) a file whose mode lets group or
+///   others read or write it, with the `chmod 600` that fixes it, as ssh does with a
+///   private key.
 #[derive(Clone, Debug)]
 pub struct StateFile {
     path: PathBuf,
@@ -255,52 +301,154 @@ impl StateFile {
     /// Reads the file: `Ok(None)` when it does not exist yet.
     ///
     /// # Errors
-    /// [`StateError::Io`] when it cannot be read, [`StateError::Corrupt`] when it is not a
-    /// valid state file (it is left untouched).
+    /// [`StateError::Io`] when it cannot be read, [`StateError::Exposed`] when group or
+    /// others may read or write it, [`StateError::Symlink`] when it is a symbolic link,
+    /// [`StateError::Corrupt`] when it is not a valid state file. The file is left
+    /// untouched in every case.
     pub fn load(&self) -> Result<Option<Vec<u8>>, StateError> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => {
-                State::from_file_bytes(&bytes).map_err(|reason| StateError::Corrupt {
-                    path: self.path.clone(),
-                    reason,
-                })?;
-                Ok(Some(bytes))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StateError::Io {
+        let io = |source| StateError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let metadata = match std::fs::symlink_metadata(&self.path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(io(source)),
+        };
+        if metadata.file_type().is_symlink() {
+            return Err(StateError::Symlink {
                 path: self.path.clone(),
-                source,
-            }),
+            });
         }
+        let mut file = open_checked(&self.path, &metadata)?;
+        // The mode of the file actually opened (not of whatever the path names now).
+        check_private(&self.path, &file.metadata().map_err(io)?)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+        State::from_file_bytes(&bytes).map_err(|reason| StateError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        })?;
+        Ok(Some(bytes))
     }
 
-    /// Replaces the file with `bytes` atomically: a temporary file in the same folder,
-    /// synced, then renamed over the target.
+    /// Replaces the file with `bytes` atomically: a new owner-only (0600) file under a
+    /// random name in the same folder, synced, renamed over the target, then the folder
+    /// synced.
     ///
     /// # Errors
-    /// [`StateError::Io`]; the previous file is then still intact.
+    /// [`StateError::Io`]; the previous file is then still intact and the temporary file
+    /// removed.
     pub fn save(&self, bytes: &[u8]) -> Result<(), StateError> {
         let io = |source| StateError::Io {
             path: self.path.clone(),
             source,
         };
-        let mut temporary = self.path.clone().into_os_string();
-        temporary.push(".tmp");
-        let temporary = PathBuf::from(temporary);
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        std::fs::rename(&temporary, &self.path).map_err(io)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Make the rename durable too (best effort: not every platform can open a
-            // folder for syncing).
-            if let Ok(dir) = std::fs::File::open(dir) {
-                let _ = dir.sync_all();
-            }
+        let (temporary, mut file) = self.create_temporary().map_err(io)?;
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| {
+                drop(file);
+                std::fs::rename(&temporary, &self.path)
+            });
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(io(source));
+        }
+        // Make the rename durable too. Not every platform can open a folder for
+        // syncing (Windows cannot): there the rename is as durable as the OS makes it.
+        if let Ok(dir) = std::fs::File::open(self.folder()) {
+            dir.sync_all().map_err(io)?;
         }
         Ok(())
     }
+
+    /// The folder the file is in (`.` for a bare file name).
+    fn folder(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."))
+    }
+
+    /// A new file `.NAME.RANDOM.tmp` beside the target, created exclusively (never an
+    /// existing file, never through a symbolic link), owner-only. The name is random
+    /// so that nobody can prepare it in advance; a collision (or a planted file) is
+    /// retried with another name a few times.
+    fn create_temporary(&self) -> std::io::Result<(PathBuf, std::fs::File)> {
+        let name = self
+            .path
+            .file_name()
+            .ok_or_else(|| std::io::Error::other("the state file path has no file name"))?;
+        let mut last = None;
+        for _ in 0..8 {
+            let mut random = [0u8; 8];
+            getrandom::fill(&mut random).map_err(std::io::Error::other)?;
+            let mut temporary = std::ffi::OsString::from(".");
+            temporary.push(name);
+            temporary.push(format!(".{}.tmp", hex(&random)));
+            let temporary = self.folder().join(temporary);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&temporary) {
+                Ok(file) => return Ok((temporary, file)),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    last = Some(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Opens `path` for reading and checks that the file opened is the one `before`
+/// (`lstat` of the path) described: a symbolic link swapped in between is refused.
+fn open_checked(path: &Path, before: &std::fs::Metadata) -> Result<std::fs::File, StateError> {
+    let io = |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let opened = file.metadata().map_err(io)?;
+        if (opened.dev(), opened.ino()) != (before.dev(), before.ino()) {
+            return Err(StateError::Symlink {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = before;
+    Ok(file)
+}
+
+/// Refuses a file group or others may read or write (ssh's rule for private keys).
+#[cfg(unix)]
+fn check_private(path: &Path, metadata: &std::fs::Metadata) -> Result<(), StateError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StateError::Exposed {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _metadata: &std::fs::Metadata) -> Result<(), StateError> {
+    Ok(())
 }
 
 #[cfg(test)]
@@ -376,6 +524,169 @@ mod tests {
         );
         assert!(State::from_file_bytes(b"hello").is_err());
         assert!(State::from_file_bytes(&[]).is_err());
+    }
+
+    /// A fresh folder under the temporary directory, removed by the guard.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "ctap-virtual-{name}-{}-{}",
+                std::process::id(),
+                hex(&rand_name())
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn rand_name() -> [u8; 4] {
+        let mut bytes = [0; 4];
+        getrandom::fill(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Issue 22 "The state file is a private key": every save leaves an owner-only file
+    /// (also when it replaces a world-readable one), and nothing else in the folder.
+    #[cfg(unix)]
+    #[test]
+    fn saves_are_owner_only_and_leave_no_temporary_file() {
+        let dir = TempDir::new("mode");
+        let path = dir.0.join("state");
+        std::fs::write(&path, b"old").unwrap();
+        chmod(&path, 0o644);
+        let file = StateFile::new(&path);
+        let bytes = sample().to_file_bytes();
+        file.save(&bytes).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let names: Vec<_> = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("state")]);
+        // A bare file name saves in the current folder's sense of the path: its parent
+        // is "." (checked through folder(), without changing the process's folder).
+        assert_eq!(StateFile::new("state").folder(), Path::new("."));
+    }
+
+    /// Issue 22: no predictable temporary name and no symbolic link followed. A link
+    /// planted at the old `FILE.tmp` name, and a link at the target itself, never
+    /// lead a save to write into the file they point to.
+    #[cfg(unix)]
+    #[test]
+    fn saves_never_write_through_a_symbolic_link() {
+        let dir = TempDir::new("symlink");
+        let victim = dir.0.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = dir.0.join("state");
+        std::os::unix::fs::symlink(&victim, dir.0.join("state.tmp")).unwrap();
+        let file = StateFile::new(&path);
+        let bytes = sample().to_file_bytes();
+        file.save(&bytes).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // A link at the target: the save replaces the link, the victim keeps its bytes,
+        // and a load of a link is refused with what to do.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let error = file.load().unwrap_err();
+        assert!(matches!(error, StateError::Symlink { .. }), "{error}");
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        file.save(&bytes).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(file.load().unwrap().unwrap(), bytes);
+    }
+
+    /// Issue 22: a state file group or others can read or write is refused on load,
+    /// as ssh refuses such a private key, with the command that fixes it; the file is
+    /// left as it was.
+    #[cfg(unix)]
+    #[test]
+    fn loading_refuses_a_file_others_can_read_or_write() {
+        let dir = TempDir::new("exposed");
+        let path = dir.0.join("state");
+        let file = StateFile::new(&path);
+        let bytes = sample().to_file_bytes();
+        file.save(&bytes).unwrap();
+        for exposed in [0o644, 0o640, 0o604, 0o620, 0o602, 0o660, 0o666] {
+            chmod(&path, exposed);
+            let error = file.load().unwrap_err();
+            assert!(
+                matches!(error, StateError::Exposed { mode, .. } if mode == exposed),
+                "{exposed:o}: {error}"
+            );
+            let text = error.to_string();
+            assert!(
+                text.contains(&format!("chmod 600 {}", path.display())),
+                "{text}"
+            );
+            assert!(text.contains(&format!("{exposed:03o}")), "{text}");
+            assert_eq!(mode(&path), exposed, "left untouched");
+        }
+        for private in [0o600, 0o400] {
+            chmod(&path, private);
+            assert_eq!(file.load().unwrap().unwrap(), bytes, "{private:o}");
+        }
+    }
+
+    /// Issue 22 tamper cases at the file level: every truncation and every single-byte
+    /// edit is refused (never a panic); the error says the checksum only catches
+    /// accidents. An edit whose author recomputes the checksum is NOT caught: that is
+    /// the documented limit (SECURITY.md), pinned here so the text stays true.
+    #[test]
+    fn every_truncation_and_byte_edit_is_refused() {
+        let bytes = sample().to_file_bytes();
+        for len in 0..bytes.len() {
+            assert!(State::from_file_bytes(&bytes[..len]).is_err(), "{len}");
+        }
+        for at in 0..bytes.len() {
+            let mut edited = bytes.clone();
+            edited[at] ^= 0x01;
+            assert!(State::from_file_bytes(&edited).is_err(), "byte {at}");
+        }
+        let mut edited = bytes.clone();
+        let last = edited.len() - 1;
+        edited[last] ^= 0x01;
+        let reason = State::from_file_bytes(&edited).unwrap_err();
+        assert!(reason.contains("accidents"), "{reason}");
+        assert!(reason.contains("not a signature"), "{reason}");
+        // The limit: rewrite pinRetries and recompute the checksum.
+        let mut state = sample();
+        state.pin_retries = 8;
+        let forged = {
+            let body = state.to_value().to_vec();
+            [MAGIC.as_slice(), &sha256(&body), &body].concat()
+        };
+        assert_eq!(State::from_file_bytes(&forged).unwrap().pin_retries, 8);
     }
 
     #[test]
