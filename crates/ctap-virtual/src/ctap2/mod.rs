@@ -83,8 +83,9 @@ enum Pending {
     Reset,
 }
 
-/// A callback that persists the state file bytes after each change.
-pub(crate) type StateSink = Box<dyn FnMut(&[u8]) + Send>;
+/// A callback that persists the state file bytes after each change; an error means
+/// the bytes are not durable (see `Ctap2::persist` in state.rs).
+pub(crate) type StateSink = Box<dyn FnMut(&[u8]) -> std::io::Result<()> + Send>;
 
 /// The CTAP2 state machine.
 pub(crate) struct Ctap2 {
@@ -228,7 +229,9 @@ impl Ctap2 {
             // bioEnrollment, largeBlobs and anything unknown.
             _ => Err(StatusCode::INVALID_COMMAND),
         };
-        self.persist();
+        // Fail closed: an answer whose state change is not durable (a counter value, a
+        // credential, a PIN retry) is not sent (state.rs, `persist`).
+        let result = self.persist().and(result);
         match result {
             Ok(Some(bytes)) => Outcome::Answer(fit(bytes, config)),
             Ok(None) => Outcome::Touch,
@@ -253,7 +256,7 @@ impl Ctap2 {
             }
             None => Err(StatusCode::OTHER),
         };
-        self.persist();
+        let result = self.persist().and(result);
         fit(result.unwrap_or_else(|status| vec![status.to_u8()]), config)
     }
 
@@ -329,14 +332,6 @@ impl Ctap2 {
         self.key_agreement = KeyAgreementKey::generate(&mut self.rng);
         self.pin_failures_since_power_up = 0;
         self.dirty = true;
-    }
-
-    pub(crate) fn persist(&mut self) {
-        if std::mem::take(&mut self.dirty) {
-            if let Some(sink) = self.sink.as_mut() {
-                sink(&self.state.to_file_bytes());
-            }
-        }
     }
 
     /// Checks a pinUvAuthParam over `message` against the token in force (§6.5.5.7 and

@@ -58,8 +58,11 @@ impl Resident {
 pub(crate) struct State {
     /// Derives every credential key and authenticates every credential id.
     pub(crate) master: Zeroizing<[u8; 32]>,
-    /// The global signature counter.
+    /// The global signature counter: the last value used.
     pub(crate) sign_count: u32,
+    /// The highest counter value the state file allows (what it stores as
+    /// `signCount`): values up to it may be used without saving (issue 27).
+    pub(crate) sign_count_reserved: u32,
     /// `LEFT(SHA-256(PIN), 16)` and the PIN's length in code points, when a PIN is set.
     pub(crate) pin: Option<([u8; 16], u8)>,
     pub(crate) pin_retries: u8,
@@ -76,6 +79,7 @@ impl std::fmt::Debug for State {
         f.debug_struct("State")
             .field("master", &format_args!("<redacted>"))
             .field("sign_count", &self.sign_count)
+            .field("sign_count_reserved", &self.sign_count_reserved)
             .field("pin_set", &self.pin.is_some())
             .field("pin_retries", &self.pin_retries)
             .field("min_pin_length", &self.min_pin_length)
@@ -84,6 +88,52 @@ impl std::fmt::Debug for State {
             .field("credentials", &self.credentials.len())
             .field("next_created", &self.next_created)
             .finish()
+    }
+}
+
+/// How many signature counter values one save reserves (issue 27: the counter is not
+/// saved and synced on every assertion, and never goes backwards across a crash). A
+/// restart skips at most this many values, which relying parties accept: WebAuthn
+/// §6.1.1 asks only that the counter increase.
+pub(crate) const COUNTER_BLOCK: u32 = 256;
+
+impl super::Ctap2 {
+    /// Saves the state if it changed, through the sink (`use_state_file`,
+    /// `save_state_with`); `Err(CTAP1_ERR_OTHER)` when the sink failed. The state then
+    /// stays marked as changed, so the next call tries again.
+    ///
+    /// The signature counter alone does not make the state "changed": the file stores
+    /// a ceiling, and a save happens only when the counter passes it, reserving the
+    /// next [`COUNTER_BLOCK`] values. Every value handed out is therefore at most a
+    /// ceiling already durable (the caller sends nothing before this returns `Ok`), and
+    /// a restart from the file, after a crash at any point, continues above it.
+    ///
+    /// This is also how a command knows a save failed: a command that must not act on
+    /// a change that is not durable (a PIN retry decrement, issue 22: "a retry is
+    /// never counted only in memory") calls `self.persist()?` before going on.
+    pub(crate) fn persist(&mut self) -> Result<(), ctap_types::StatusCode> {
+        if self.state.sign_count > self.state.sign_count_reserved {
+            self.state.sign_count_reserved =
+                self.state.sign_count.saturating_add(COUNTER_BLOCK - 1);
+            self.dirty = true;
+        }
+        if !self.dirty {
+            return Ok(());
+        }
+        let Some(sink) = self.sink.as_mut() else {
+            self.dirty = false;
+            return Ok(());
+        };
+        match sink(&self.state.to_file_bytes()) {
+            Ok(()) => {
+                self.dirty = false;
+                Ok(())
+            }
+            Err(error) => {
+                log::error!("the state could not be saved: {error}; answering OTHER");
+                Err(ctap_types::StatusCode::OTHER)
+            }
+        }
     }
 }
 
@@ -138,6 +188,7 @@ impl State {
         Self {
             master: Zeroizing::new(master),
             sign_count: 0,
+            sign_count_reserved: 0,
             pin: None,
             pin_retries: MAX_PIN_RETRIES,
             min_pin_length: DEFAULT_MIN_PIN_LENGTH,
@@ -152,7 +203,12 @@ impl State {
         let t = Value::text;
         let mut entries = vec![
             (t("master"), Value::bytes(self.master.as_slice())),
-            (t("signCount"), Value::int(self.sign_count)),
+            // The reserved ceiling: after a crash the counter restarts above every
+            // value that was used.
+            (
+                t("signCount"),
+                Value::int(self.sign_count.max(self.sign_count_reserved)),
+            ),
             (t("pinRetries"), Value::int(self.pin_retries)),
             (t("minPinLength"), Value::int(self.min_pin_length)),
             (t("forcePinChange"), Value::Bool(self.force_pin_change)),
@@ -232,6 +288,7 @@ impl State {
         Ok(Self {
             master: Zeroizing::new(master),
             sign_count,
+            sign_count_reserved: sign_count,
             pin,
             pin_retries,
             min_pin_length,
@@ -458,6 +515,7 @@ mod tests {
     fn sample() -> State {
         let mut state = State::new([5; 32]);
         state.sign_count = 42;
+        state.sign_count_reserved = 42;
         state.pin = Some(([1; 16], 6));
         state.pin_retries = 5;
         state.credentials.push(Resident {
