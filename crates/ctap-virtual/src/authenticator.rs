@@ -338,6 +338,30 @@ impl Authenticator {
         true
     }
 
+    /// The key is unplugged and plugged back in (or, over NFC, leaves the field and
+    /// comes back) at `now`: everything volatile is lost, the persistent state (and
+    /// [`stats`](Self::stats)) stays. On the CTAPHID side: every channel (hosts must
+    /// INIT again and get INVALID_CHANNEL on their old ids), a LOCK, a touch-wait, a
+    /// message being received and the reports not yet read. On the CTAP2 side, as
+    /// [`power_up`](Self::power_up): pinUvAuthTokens, the key agreement key, the
+    /// three-wrong-PINs block (PIN_AUTH_BLOCKED, CTAP 2.1 §6.5.5.5: "until the
+    /// authenticator is power cycled"), pending getNextAssertion and enumerations;
+    /// and the authenticatorReset window starts again (§6.6: "within 10 seconds of
+    /// powering up").
+    pub fn power_cycle(&mut self, now: Instant) {
+        log::debug!("power cycle: volatile state lost");
+        let _ = self.reassembler.abort();
+        self.message_deadline = None;
+        let core = &mut self.core;
+        core.channels = ChannelTable::new(core.config.max_channels, core.config.channel_seed);
+        core.lock = None;
+        if core.transaction.take().is_some() {
+            core.ctap2.abandon();
+        }
+        core.output.clear();
+        core.ctap2.power_up(now);
+    }
+
     /// Changes what the simulated user does from the next touch-wait on.
     pub fn set_touch_policy(&mut self, touch: TouchPolicy) {
         self.core.config.touch = touch;
@@ -662,8 +686,80 @@ impl std::fmt::Debug for Authenticator {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::Config;
+
+    /// Sends one message and returns every message the device answered.
+    fn exchange(
+        device: &mut Authenticator,
+        now: Instant,
+        cid: ChannelId,
+        command: Command,
+        payload: &[u8],
+    ) -> Vec<(ChannelId, Command, Vec<u8>)> {
+        let size = device.config().report_size;
+        for report in Packetizer::new(cid, command, payload, size).unwrap() {
+            device.handle_report(now, &report);
+        }
+        let mut host = Reassembler::new(vec![0; 7609], ReassemblerConfig::new(size));
+        let mut out = Vec::new();
+        while let Some(report) = device.poll_report() {
+            if let Ok(Feed::Complete(m)) = host.feed(&report) {
+                out.push((m.cid, m.command, m.payload.to_vec()));
+            }
+        }
+        out
+    }
+
+    fn open(device: &mut Authenticator, now: Instant) -> ChannelId {
+        let answers = exchange(
+            device,
+            now,
+            ChannelId::BROADCAST,
+            Command::INIT,
+            b"12345678",
+        );
+        InitResponse::parse(&answers[0].2).unwrap().cid
+    }
+
+    /// Issue 22 "Power cycles": unplug and replug loses every channel (INVALID_CHANNEL,
+    /// CTAP 2.1 §11.2.4) and a LOCK, and starts the authenticatorReset window again
+    /// (§6.6: reset only "within 10 seconds of powering up"), on simulated time.
+    #[test]
+    fn a_power_cycle_drops_channels_and_locks_and_restarts_the_reset_window() {
+        let mut device = Authenticator::new(Config::default().with_rng_seed(Some([3; 32])));
+        let start = Instant::now();
+        device.power_cycle(start);
+        let old = open(&mut device, start);
+        assert_eq!(
+            exchange(&mut device, start, old, Command::LOCK, &[10]),
+            [(old, Command::LOCK, vec![])]
+        );
+        let later = start + Duration::from_secs(11);
+        assert_eq!(
+            exchange(&mut device, later, old, Command::CBOR, &[0x07]),
+            [(old, Command::CBOR, vec![StatusCode::NOT_ALLOWED.to_u8()])],
+            "11 s after power-up"
+        );
+        device.power_cycle(later);
+        assert_eq!(device.lock_owner(), None);
+        assert_eq!(
+            exchange(&mut device, later, old, Command::PING, b"hi"),
+            [(
+                old,
+                Command::ERROR,
+                vec![HidErrorCode::INVALID_CHANNEL.to_u8()]
+            )]
+        );
+        let new = open(&mut device, later);
+        assert_eq!(
+            exchange(&mut device, later, new, Command::CBOR, &[0x07]),
+            [(new, Command::CBOR, vec![StatusCode::SUCCESS.to_u8()])],
+            "right after the power cycle"
+        );
+    }
 
     /// Issue 22 "Randomness fails closed": when the OS generator fails there is no
     /// authenticator (and so no master secret or PIN token from a clock), and the error

@@ -19,5 +19,7 @@ pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctap2::{StateError, StateFile};
 pub use ctaphid_frame::Report;
 pub use nfc_applet::{AppletConfig, NfcApplet, SELECT_ANSWER};
-pub use udp::{RunningServer, StopHandle, UdpServer};
+pub use udp::{
+    POWER_CYCLE_DONE, POWER_CYCLE_REQUEST, PowerSwitch, RunningServer, StopHandle, UdpServer,
+};
 pub use vpcd::{DEFAULT_VPCD_PORT, VpcdCard, VpcdStop, atr as vpcd_atr};
