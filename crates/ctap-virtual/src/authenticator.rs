@@ -178,6 +178,8 @@ impl Authenticator {
         // An init packet (other than INIT) in the middle of a message on the same
         // channel is a sequence error: both are dropped and INVALID_SEQ answered.
         let reassembler_config = ReassemblerConfig::new(size).with_init_on_busy(InitOnBusy::Reject);
+        let mut ctap2 = Ctap2::new(*seed);
+        ctap2.set_sign_count_block(config.sign_count_block);
         Ok(Self {
             reassembler: Reassembler::new(vec![0; max_message], reassembler_config),
             message_deadline: None,
@@ -189,7 +191,7 @@ impl Authenticator {
                 output: VecDeque::with_capacity(max_output.min(4096)),
                 max_output,
                 stats: Stats::default(),
-                ctap2: Ctap2::new(*seed),
+                ctap2,
             },
         })
     }

@@ -125,6 +125,13 @@ pub struct Config {
     pub attestation: Attestation,
     /// How many discoverable credentials fit (then KEY_STORE_FULL).
     pub max_discoverable_credentials: usize,
+    /// How many signature counter values one save of the state reserves (at least 1;
+    /// default 1024). With a state file the counter is not saved on every assertion:
+    /// the file holds a ceiling, and the state is saved (and synced) only when the
+    /// counter passes it, so a crash never makes the counter go backwards and a
+    /// restart skips at most this many values (relying parties only require that it
+    /// increase). 1 saves on every signature.
+    pub sign_count_block: u32,
 }
 
 impl Default for Config {
@@ -148,6 +155,7 @@ impl Default for Config {
             reset_window: Some(Duration::from_secs(10)),
             attestation: Attestation::SelfAttestation,
             max_discoverable_credentials: 50,
+            sign_count_block: 1024,
         }
     }
 }
@@ -181,6 +189,7 @@ impl std::fmt::Debug for Config {
                 "max_discoverable_credentials",
                 &self.max_discoverable_credentials,
             )
+            .field("sign_count_block", &self.sign_count_block)
             .finish()
     }
 }
@@ -267,6 +276,13 @@ impl Config {
     #[must_use]
     pub const fn with_max_discoverable_credentials(mut self, max: usize) -> Self {
         self.max_discoverable_credentials = max;
+        self
+    }
+
+    /// Sets [`sign_count_block`](Self::sign_count_block).
+    #[must_use]
+    pub const fn with_sign_count_block(mut self, block: u32) -> Self {
+        self.sign_count_block = block;
         self
     }
 }

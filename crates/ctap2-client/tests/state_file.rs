@@ -22,8 +22,16 @@ fn connect(authenticator: &VirtualAuthenticator) -> Ctap2<Device> {
         .with_timeout(Some(Duration::from_secs(20)))
 }
 
+/// Counter values reserved per save in these tests (the default is 1024; a small block
+/// keeps the debug-build loops short while crossing many block boundaries).
+const BLOCK: u32 = 16;
+
 fn seeded(seed: u8) -> VirtualAuthenticator {
-    VirtualAuthenticator::new(Config::default().with_rng_seed(Some([seed; 32])))
+    VirtualAuthenticator::new(
+        Config::default()
+            .with_rng_seed(Some([seed; 32]))
+            .with_sign_count_block(BLOCK),
+    )
 }
 
 /// Registers a non-discoverable ES256 credential: its id and public key.
@@ -97,7 +105,8 @@ fn restart(bytes: &[u8]) -> VirtualAuthenticator {
 
 /// Issue 27: the counter is not saved on every assertion, yet a crash at any point
 /// never makes it go backwards. After the registration's save (which reserves values
-/// up to 256), 600 assertions write the state twice (at 257 and 513), not 600 times. A kill between any two
+/// up to 16), 100 assertions (counters 2..=101) write the state 6 times (at 17, 33,
+/// 49, 65, 81 and 97), not 100 times. A kill between any two
 /// steps leaves on disk what the last save wrote; the test restarts from every state
 /// the disk went through, and the restarted authenticator's next counter must exceed
 /// every counter that was released while that state was the one on disk.
@@ -112,7 +121,7 @@ fn the_counter_is_saved_per_block_and_never_goes_back_after_a_crash_anywhere() {
     // (bytes on disk, the highest counter released while they were the latest)
     let mut epochs: Vec<(Vec<u8>, u32)> = Vec::new();
     let mut last = 0;
-    for _ in 0..600 {
+    for _ in 0..100 {
         let count = assert_once(&mut ctap, &id, &key).unwrap();
         assert!(count > last, "{count} after {last}");
         last = count;
@@ -123,8 +132,8 @@ fn the_counter_is_saved_per_block_and_never_goes_back_after_a_crash_anywhere() {
         }
     }
     let writes = disk.lock().unwrap().writes - writes_after_register;
-    assert_eq!(writes, 2, "600 assertions: one save per block of 256");
-    assert_eq!(epochs.len(), 3);
+    assert_eq!(writes, 6, "100 assertions: one save per block of {BLOCK}");
+    assert_eq!(epochs.len(), 7);
     for (bytes, high) in &epochs {
         let restarted = restart(bytes);
         let mut ctap = connect(&restarted);
@@ -148,13 +157,13 @@ fn an_assertion_whose_counter_cannot_be_saved_is_refused() {
     attach(&authenticator, &disk);
     let mut ctap = connect(&authenticator);
     let (id, key) = register(&mut ctap);
-    // The registration's save reserved values up to 256; the save that would reserve
+    // The registration's save reserved values up to 16; the save that would reserve
     // the next block fails.
     let writes = disk.lock().unwrap().writes;
     disk.lock().unwrap().fail_from = Some(writes);
     let mut released = Vec::new();
     let mut refused = 0;
-    for _ in 0..300 {
+    for _ in 0..30 {
         match assert_once(&mut ctap, &id, &key) {
             Ok(count) => released.push(count),
             Err(status) => {
@@ -163,8 +172,8 @@ fn an_assertion_whose_counter_cannot_be_saved_is_refused() {
             }
         }
     }
-    assert_eq!(released.len(), 255, "2..=256: the block the disk covers");
-    assert_eq!(refused, 45);
+    assert_eq!(released.len(), 15, "2..=16: the block the disk covers");
+    assert_eq!(refused, 15);
     let high = *released.iter().max().unwrap();
     let on_disk = disk.lock().unwrap().durable.clone().unwrap();
     let mut restarted = connect(&restart(&on_disk));
@@ -224,7 +233,7 @@ fn rolled_back_edited_truncated_and_foreign_state_files() {
     let older = std::fs::read(&path).unwrap();
     // Use up the first block: the file moves on.
     let mut last = first_count;
-    for _ in 0..300 {
+    for _ in 0..30 {
         last = assert_once(&mut ctap, &id, &key).unwrap();
     }
     let latest = std::fs::read(&path).unwrap();

@@ -70,7 +70,8 @@ impl Authenticator {
     /// persistent state (the seam for persistence; see
     /// [`use_state_file`](Self::use_state_file)). The signature counter is saved in
     /// blocks: the bytes carry a counter value reserved ahead, so `sink` runs once per
-    /// 256 assertions rather than once per assertion (README "State").
+    /// [`Config::sign_count_block`](crate::Config::sign_count_block) assertions (1024
+    /// by default) rather than once per assertion (README "State").
     pub fn on_state_change(&mut self, mut sink: impl FnMut(&[u8]) + Send + 'static) {
         self.save_state_with(move |bytes| {
             sink(bytes);

@@ -102,6 +102,8 @@ pub(crate) struct Ctap2 {
     enumeration: Option<management::Enumeration>,
     sink: Option<StateSink>,
     dirty: bool,
+    /// Counter values reserved per save (`Config::sign_count_block`; state.rs).
+    sign_count_block: u32,
 }
 
 type Result<T> = std::result::Result<T, StatusCode>;
@@ -160,6 +162,7 @@ impl Ctap2 {
             enumeration: None,
             sink: None,
             dirty: false,
+            sign_count_block: state::DEFAULT_SIGN_COUNT_BLOCK,
         }
     }
 

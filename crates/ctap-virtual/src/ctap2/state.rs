@@ -91,20 +91,24 @@ impl std::fmt::Debug for State {
     }
 }
 
-/// How many signature counter values one save reserves (issue 27: the counter is not
-/// saved and synced on every assertion, and never goes backwards across a crash). A
-/// restart skips at most this many values, which relying parties accept: WebAuthn
-/// §6.1.1 asks only that the counter increase.
-pub(crate) const COUNTER_BLOCK: u32 = 256;
+/// The signature counter values one save reserves unless configured
+/// ([`Config::sign_count_block`](crate::Config::sign_count_block)).
+pub(crate) const DEFAULT_SIGN_COUNT_BLOCK: u32 = 1024;
 
 impl super::Ctap2 {
+    /// Sets how many counter values a save reserves (at least 1).
+    pub(crate) fn set_sign_count_block(&mut self, block: u32) {
+        self.sign_count_block = block.max(1);
+    }
+
     /// Saves the state if it changed, through the sink (`use_state_file`,
     /// `save_state_with`); `Err(CTAP1_ERR_OTHER)` when the sink failed. The state then
     /// stays marked as changed, so the next call tries again.
     ///
     /// The signature counter alone does not make the state "changed": the file stores
     /// a ceiling, and a save happens only when the counter passes it, reserving the
-    /// next [`COUNTER_BLOCK`] values. Every value handed out is therefore at most a
+    /// next `sign_count_block` values (issue 27: no save and fsync per assertion;
+    /// WebAuthn §6.1.1 only asks that the counter increase, so a restart may skip). Every value handed out is therefore at most a
     /// ceiling already durable (the caller sends nothing before this returns `Ok`), and
     /// a restart from the file, after a crash at any point, continues above it.
     ///
@@ -113,8 +117,10 @@ impl super::Ctap2 {
     /// never counted only in memory") calls `self.persist()?` before going on.
     pub(crate) fn persist(&mut self) -> Result<(), ctap_types::StatusCode> {
         if self.state.sign_count > self.state.sign_count_reserved {
-            self.state.sign_count_reserved =
-                self.state.sign_count.saturating_add(COUNTER_BLOCK - 1);
+            self.state.sign_count_reserved = self
+                .state
+                .sign_count
+                .saturating_add(self.sign_count_block.saturating_sub(1));
             self.dirty = true;
         }
         if !self.dirty {
