@@ -15,7 +15,10 @@ use crate::globals::Global;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// The UDP address to listen on (port 0: any free port).
+    /// The UDP address to listen on (port 0: any free port). To power-cycle the key
+    /// (as unplugging it: PIN tokens and the three-wrong-PINs block end, the reset
+    /// window restarts), send the datagram `ctap-virtual power-cycle` to it from this
+    /// machine; it answers `ctap-virtual power-cycled`.
     #[arg(long, value_name = "ADDR", required_unless_present = "vpcd")]
     pub(crate) udp: Option<String>,
     /// Instead of UDP: be a card in pcscd's virtual reader (vsmartcard-vpcd) at
@@ -26,7 +29,9 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) deny: bool,
     /// Keep credentials, PIN and counters in FILE across restarts (loaded if it exists,
-    /// replaced atomically after every change; a corrupt file is refused).
+    /// replaced atomically after every change, always mode 0600: it holds the master
+    /// secret; a corrupt file, a symbolic link, or one that group or others can read
+    /// or write is refused).
     #[arg(long, value_name = "FILE")]
     pub(crate) state: Option<std::path::PathBuf>,
     /// Start with this PIN set (if the state has none yet).
@@ -115,7 +120,9 @@ const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 /// The authenticator to serve: powered up now (the reset window starts), with its
 /// state file (loaded if it exists, written from now on) and the preset PIN.
 fn authenticator(config: vdev::Config, args: &ServeArgs) -> Result<vdev::Authenticator, Failure> {
-    let mut device = vdev::Authenticator::new(config);
+    // Randomness fails closed: no authenticator when the OS generator fails.
+    let mut device =
+        vdev::Authenticator::try_new(config).map_err(|e| Failure::new(e.to_string()))?;
     // Starting the server is plugging the key in: the reset window starts now.
     device.power_up(std::time::Instant::now());
     if let Some(path) = &args.state {
