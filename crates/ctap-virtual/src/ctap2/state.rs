@@ -420,9 +420,20 @@ impl StateFile {
             return Err(io(source));
         }
         // Make the rename durable too. Not every platform can open a folder for
-        // syncing (Windows cannot): there the rename is as durable as the OS makes it.
+        // syncing (Windows cannot), and some file systems refuse to sync one (EINVAL):
+        // there the rename is as durable as the OS makes it. Any other failure is one.
         if let Ok(dir) = std::fs::File::open(self.folder()) {
-            dir.sync_all().map_err(io)?;
+            match dir.sync_all() {
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+                    ) =>
+                {
+                    log::debug!("state file folder cannot be synced: {error}");
+                }
+                result => result.map_err(io)?,
+            }
         }
         Ok(())
     }
