@@ -285,3 +285,55 @@ fn rolled_back_edited_truncated_and_foreign_state_files() {
         Err(StatusCode::NO_CREDENTIALS)
     );
 }
+
+/// Issue 22 "If the state cannot be saved, the PIN check fails closed": with storage
+/// that fails, a wrong PIN's retry decrement is only in memory, so the attempt does not
+/// get its answer (PIN_INVALID would tell the guess was wrong without the retry being
+/// counted on disk: a crash would give the guess back); it is CTAP1_ERR_OTHER, and so
+/// is every command while the change is unsaved. Once the storage works, the next
+/// command writes the decrement before answering.
+#[test]
+fn pin_attempts_fail_closed_while_the_state_cannot_be_saved() {
+    use ctap2_client::ClientPin;
+    use ctap2_client::proto::{Permissions, PinProtocol};
+    let authenticator = seeded(8);
+    let disk = Arc::new(Mutex::new(Disk::default()));
+    attach(&authenticator, &disk);
+    let mut ctap = connect(&authenticator);
+    ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+        .set_pin("1234")
+        .unwrap();
+    let writes = disk.lock().unwrap().writes;
+    disk.lock().unwrap().fail_from = Some(writes);
+    let error = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+        .get_pin_token("0000", Permissions(0x04), None)
+        .unwrap_err();
+    assert_eq!(error.status(), Some(StatusCode::OTHER), "{error}");
+    let error = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+        .get_pin_retries()
+        .unwrap_err();
+    assert_eq!(error.status(), Some(StatusCode::OTHER), "{error}");
+    // The disk still says 8: a restart now would not have counted the attempt, but
+    // the attempt learned nothing.
+    let on_disk = disk.lock().unwrap().durable.clone().unwrap();
+    let mut fresh = connect(&restart(&on_disk));
+    let retries = ClientPin::with_protocol(&mut fresh, PinProtocol::Two)
+        .get_pin_retries()
+        .unwrap();
+    assert_eq!(retries.retries, 8);
+    // The storage works again: the decrement is written before the next answer.
+    disk.lock().unwrap().fail_from = None;
+    let retries = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+        .get_pin_retries()
+        .unwrap();
+    assert_eq!(retries.retries, 7);
+    let on_disk = disk.lock().unwrap().durable.clone().unwrap();
+    let mut fresh = connect(&restart(&on_disk));
+    let retries = ClientPin::with_protocol(&mut fresh, PinProtocol::Two)
+        .get_pin_retries()
+        .unwrap();
+    assert_eq!(retries.retries, 7);
+    ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+        .get_pin_token("1234", Permissions(0x04), None)
+        .unwrap();
+}
