@@ -578,6 +578,31 @@ mod tests {
         }
     }
 
+    /// Issue 22 "A power cycle clears ... tokens and the key-agreement key": the core's
+    /// power_up (which every transport's power cycle calls) draws a new key agreement
+    /// key and drops the pinUvAuthToken (CTAP 2.1 §6.5.2: at power-up the authenticator
+    /// runs each PIN/UV auth protocol's initialize, §6.5.4: regenerate the key agreement
+    /// key, reset the token) and the per-power-cycle count of wrong PINs (§6.5.2.2).
+    #[test]
+    fn power_up_replaces_the_key_agreement_key_and_drops_the_token() {
+        let mut core = super::super::Ctap2::new([6; 32]);
+        let now = std::time::Instant::now();
+        core.power_up(now);
+        let before = core.key_agreement.public_key();
+        core.token = Some(super::super::Token {
+            value: [1; 32],
+            protocol: ctap2_proto::pin::PinProtocol::Two,
+            permissions: ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
+            rp_id: None,
+            expires: now,
+        });
+        core.pin_failures_since_power_up = 3;
+        core.power_up(now);
+        assert_ne!(core.key_agreement.public_key(), before);
+        assert!(core.token.is_none());
+        assert_eq!(core.pin_failures_since_power_up, 0);
+    }
+
     #[test]
     fn file_bytes_round_trip() {
         let state = sample();
