@@ -5,8 +5,11 @@
 //! file system with real fsyncs rather than a tmpfs), each round timed.
 //!
 //! ```text
-//! cargo run --release -p ctap2-client --example state_file_cost [-- ROUNDS OPS DIR]
+//! cargo run --release -p ctap2-client --example state_file_cost [-- ROUNDS OPS DIR BLOCK]
 //! ```
+//!
+//! BLOCK is `Config::sign_count_block` for the contender with a state file (default
+//! 1024; 1 saves on every assertion, as before issue 27).
 //!
 //! Prints each contender's assertions per second (median of the rounds), their ratio,
 //! and the CPU.
@@ -28,8 +31,8 @@ struct Contender {
     _authenticator: VirtualAuthenticator,
 }
 
-fn contender(name: &'static str, state: Option<&std::path::Path>) -> Contender {
-    let authenticator = VirtualAuthenticator::new(Config::default());
+fn contender(name: &'static str, state: Option<&std::path::Path>, block: u32) -> Contender {
+    let authenticator = VirtualAuthenticator::new(Config::default().with_sign_count_block(block));
     if let Some(path) = state {
         authenticator
             .with_device(|device| device.use_state_file(StateFile::new(path)))
@@ -111,9 +114,10 @@ fn main() {
         || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         std::path::PathBuf::from,
     );
+    let block: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1024);
     let path = dir.join(format!("state-file-cost-{}.state", std::process::id()));
-    let mut without = contender("without --state", None);
-    let mut with = contender("with --state", Some(&path));
+    let mut without = contender("without --state", None, block);
+    let mut with = contender("with --state", Some(&path), block);
     // Warm-up, then alternate so that both see the same machine load.
     round(&mut without, ops / 10);
     round(&mut with, ops / 10);
@@ -125,7 +129,10 @@ fn main() {
     }
     let _ = std::fs::remove_file(&path);
     println!("CPU: {}", cpu());
-    println!("getAssertion in process, ES256, {rounds} rounds of {ops}, alternating:");
+    println!(
+        "getAssertion in process, ES256, {rounds} rounds of {ops}, alternating; state file in {}, {block} counter values per save:",
+        dir.display()
+    );
     for contender in [&without, &with] {
         println!(
             "  {:<16} {:>8.0} /s (median; min {:.0}, max {:.0})",
