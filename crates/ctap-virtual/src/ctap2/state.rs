@@ -332,6 +332,9 @@ impl State {
     }
 }
 
+/// The longest state file loaded (16 MiB).
+const MAX_STATE_FILE: u64 = 16 << 20;
+
 /// A state file on disk: written owner-only and replaced atomically on save; a corrupt
 /// file, a file others may read or write, or a symbolic link is refused on load.
 ///
@@ -386,8 +389,22 @@ impl StateFile {
         let mut file = open_checked(&self.path, &metadata)?;
         // The mode of the file actually opened (not of whatever the path names now).
         check_private(&self.path, &file.metadata().map_err(io)?)?;
+        // No unbounded memory from a file: the largest state (every discoverable
+        // credential with entities at their limits) is far below this.
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut file, MAX_STATE_FILE + 1),
+            &mut bytes,
+        )
+        .map_err(io)?;
+        if bytes.len() as u64 > MAX_STATE_FILE {
+            return Err(StateError::Corrupt {
+                path: self.path.clone(),
+                reason: format!(
+                    "larger than {MAX_STATE_FILE} bytes, more than any state file holds"
+                ),
+            });
+        }
         State::from_file_bytes(&bytes).map_err(|reason| StateError::Corrupt {
             path: self.path.clone(),
             reason,
@@ -787,6 +804,25 @@ mod tests {
             [MAGIC.as_slice(), &sha256(&body), &body].concat()
         };
         assert_eq!(State::from_file_bytes(&forged).unwrap().pin_retries, 8);
+    }
+
+    /// No unbounded memory from a file: a state file larger than any real one (a
+    /// sparse 16 MiB + 1 here) is refused without being read whole.
+    #[test]
+    fn an_oversized_file_is_refused() {
+        let dir = TempDir::new("oversized");
+        let path = dir.0.join("state");
+        let file = StateFile::new(&path);
+        file.save(&sample().to_file_bytes()).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(MAX_STATE_FILE + 1)
+            .unwrap();
+        let error = file.load().unwrap_err();
+        assert!(matches!(error, StateError::Corrupt { .. }), "{error}");
+        assert!(error.to_string().contains("larger than"), "{error}");
     }
 
     #[test]
