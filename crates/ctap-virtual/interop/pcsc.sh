@@ -4,7 +4,8 @@
 #   1. our CtapPcscDevice (ctap-virtual's tests/pcsc.rs: getInfo, long messages through
 #      chaining/extended length/GET RESPONSE, keep-alives, cancel, card removal),
 #   2. `ctap serve --vpcd` with `ctap list` / `ctap --device pcsc info`,
-#   3. python-fido2's CtapPcscDevice (pyscard): Ctap2(dev).get_info(), selection().
+#   3. python-fido2's CtapPcscDevice (pyscard): Ctap2(dev).get_info(), selection(), and
+#      the PIN block cleared by closing with unpower and reconnecting.
 # Installs pcscd, vsmartcard-vpcd, libpcsclite-dev (and swig to build pyscard) with
 # apt-get when missing; says SKIPPED and which package when it cannot, and exits 0.
 set -euo pipefail
@@ -133,4 +134,7 @@ if ! "$venv/bin/python" -c 'import smartcard, fido2' 2>/dev/null ||
     fi
 fi
 timeout 120 "$venv/bin/python" "$here/test_pcsc_python_fido2.py" "ctap-rs vpcd"
+# Issue 22: three wrong PINs block until a power cycle; close (SCARD_UNPOWER_CARD) and
+# reconnect is one.
+timeout 120 "$venv/bin/python" "$here/test_pcsc_power_cycle.py" "ctap-rs vpcd"
 echo "pcsc: all PC/SC checks passed" >&2

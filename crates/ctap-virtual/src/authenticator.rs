@@ -125,10 +125,51 @@ struct TouchWait {
     give_up: Option<Instant>,
 }
 
+/// The operating system's random number generator failed, so the authenticator
+/// refused to start: every secret it makes (master secret, key agreement keys, PIN
+/// tokens) comes from that generator, and there is no clock-seeded fallback (issue 22).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the operating system's random number generator failed ({0}): the virtual \
+     authenticator does not start without it (set Config::rng_seed only for tests)"
+)]
+pub struct EntropyError(getrandom::Error);
+
 impl Authenticator {
-    /// A fresh authenticator: no channels allocated, nothing pending.
+    /// A fresh authenticator: no channels allocated, nothing pending. Its secrets come
+    /// from [`Config::rng_seed`] or, without one, the OS random number generator.
+    ///
+    /// # Panics
+    /// If the OS random number generator fails (a sandbox without `getrandom(2)` or
+    /// `/dev/urandom`, say): the authenticator never makes secrets from anything else.
+    /// [`try_new`](Self::try_new) returns that failure as an error instead.
     #[must_use]
     pub fn new(config: Config) -> Self {
+        match Self::try_new(config) {
+            Ok(device) => device,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A fresh authenticator, or [`EntropyError`] when [`Config::rng_seed`] is `None` and
+    /// the OS random number generator fails (randomness fails closed).
+    ///
+    /// # Errors
+    /// [`EntropyError`] as said.
+    pub fn try_new(config: Config) -> Result<Self, EntropyError> {
+        Self::with_entropy(config, ctap2::keys::os_seed)
+    }
+
+    /// As [`try_new`](Self::try_new) with `os_seed` standing in for the OS generator
+    /// (tests make it fail).
+    pub(crate) fn with_entropy(
+        config: Config,
+        os_seed: impl FnOnce() -> Result<zeroize::Zeroizing<[u8; 32]>, getrandom::Error>,
+    ) -> Result<Self, EntropyError> {
+        let seed = match config.rng_seed {
+            Some(seed) => zeroize::Zeroizing::new(seed),
+            None => os_seed().map_err(EntropyError)?,
+        };
         let size = config.report_size;
         let max_message = size.max_message_len();
         let max_output = config
@@ -137,7 +178,9 @@ impl Authenticator {
         // An init packet (other than INIT) in the middle of a message on the same
         // channel is a sequence error: both are dropped and INVALID_SEQ answered.
         let reassembler_config = ReassemblerConfig::new(size).with_init_on_busy(InitOnBusy::Reject);
-        Self {
+        let mut ctap2 = Ctap2::new(*seed);
+        ctap2.set_sign_count_block(config.sign_count_block);
+        Ok(Self {
             reassembler: Reassembler::new(vec![0; max_message], reassembler_config),
             message_deadline: None,
             core: Core {
@@ -148,9 +191,9 @@ impl Authenticator {
                 output: VecDeque::with_capacity(max_output.min(4096)),
                 max_output,
                 stats: Stats::default(),
-                ctap2: Ctap2::new(&config),
+                ctap2,
             },
-        }
+        })
     }
 
     /// The CTAP2 authenticator and the configuration (for `ctap2::api`).
@@ -295,6 +338,30 @@ impl Authenticator {
         wait.decision = Some((now, true));
         self.core.poll_touch(now);
         true
+    }
+
+    /// The key is unplugged and plugged back in (or, over NFC, leaves the field and
+    /// comes back) at `now`: everything volatile is lost, the persistent state (and
+    /// [`stats`](Self::stats)) stays. On the CTAPHID side: every channel (hosts must
+    /// INIT again and get INVALID_CHANNEL on their old ids), a LOCK, a touch-wait, a
+    /// message being received and the reports not yet read. On the CTAP2 side, as
+    /// [`power_up`](Self::power_up): pinUvAuthTokens, the key agreement key, the
+    /// three-wrong-PINs block (PIN_AUTH_BLOCKED, CTAP 2.1 §6.5.5.5: "until the
+    /// authenticator is power cycled"), pending getNextAssertion and enumerations;
+    /// and the authenticatorReset window starts again (§6.6: "within 10 seconds of
+    /// powering up").
+    pub fn power_cycle(&mut self, now: Instant) {
+        log::debug!("power cycle: volatile state lost");
+        let _ = self.reassembler.abort();
+        self.message_deadline = None;
+        let core = &mut self.core;
+        core.channels = ChannelTable::new(core.config.max_channels, core.config.channel_seed);
+        core.lock = None;
+        if core.transaction.take().is_some() {
+            core.ctap2.abandon();
+        }
+        core.output.clear();
+        core.ctap2.power_up(now);
     }
 
     /// Changes what the simulated user does from the next touch-wait on.
@@ -507,21 +574,17 @@ impl Core {
         self.poll_touch(now);
     }
 
-    /// Sends the due keep-alive, then ends the wait if the user decided or the
-    /// user-presence time-out passed.
+    /// Ends the wait if the user decided or the user-presence time-out passed, else
+    /// sends the due keep-alive.
+    ///
+    /// A keep-alive says the answer is not ready yet (CTAP 2.1 §11.2.9.1.7: sent
+    /// "while processing"), so none goes out when the wait ends at the same instant:
+    /// an answer that is ready at once (the default [`TouchPolicy::IMMEDIATE`]) comes
+    /// without a KEEPALIVE in front of it (issue 27).
     fn poll_touch(&mut self, now: Instant) {
         let Some(mut wait) = self.transaction else {
             return;
         };
-        if wait.next_keepalive.is_some_and(|at| at <= now) {
-            self.stats.keepalives += 1;
-            self.send(
-                wait.cid,
-                Command::KEEPALIVE,
-                &[KeepaliveStatus::UPNEEDED.to_u8()],
-            );
-            wait.next_keepalive = now.checked_add(self.config.keepalive_interval);
-        }
         let status = match wait.decision {
             Some((at, true)) if at <= now => Some(StatusCode::SUCCESS),
             // §6.9 / §6.6: the user declined.
@@ -530,7 +593,18 @@ impl Core {
             _ => None,
         };
         match status {
-            None => self.transaction = Some(wait),
+            None => {
+                if wait.next_keepalive.is_some_and(|at| at <= now) {
+                    self.stats.keepalives += 1;
+                    self.send(
+                        wait.cid,
+                        Command::KEEPALIVE,
+                        &[KeepaliveStatus::UPNEEDED.to_u8()],
+                    );
+                    wait.next_keepalive = now.checked_add(self.config.keepalive_interval);
+                }
+                self.transaction = Some(wait);
+            }
             Some(status) => {
                 self.transaction = None;
                 log::debug!("touch-wait on {} ends: {status}", wait.cid);
@@ -612,5 +686,102 @@ impl std::fmt::Debug for Authenticator {
             .field("queued_reports", &self.core.output.len())
             .field("stats", &self.core.stats)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::Config;
+
+    /// Sends one message and returns every message the device answered.
+    fn exchange(
+        device: &mut Authenticator,
+        now: Instant,
+        cid: ChannelId,
+        command: Command,
+        payload: &[u8],
+    ) -> Vec<(ChannelId, Command, Vec<u8>)> {
+        let size = device.config().report_size;
+        for report in Packetizer::new(cid, command, payload, size).unwrap() {
+            device.handle_report(now, &report);
+        }
+        let mut host = Reassembler::new(vec![0; 7609], ReassemblerConfig::new(size));
+        let mut out = Vec::new();
+        while let Some(report) = device.poll_report() {
+            if let Ok(Feed::Complete(m)) = host.feed(&report) {
+                out.push((m.cid, m.command, m.payload.to_vec()));
+            }
+        }
+        out
+    }
+
+    fn open(device: &mut Authenticator, now: Instant) -> ChannelId {
+        let answers = exchange(
+            device,
+            now,
+            ChannelId::BROADCAST,
+            Command::INIT,
+            b"12345678",
+        );
+        InitResponse::parse(&answers[0].2).unwrap().cid
+    }
+
+    /// Issue 22 "Power cycles": unplug and replug loses every channel (INVALID_CHANNEL,
+    /// CTAP 2.1 §11.2.4) and a LOCK, and starts the authenticatorReset window again
+    /// (§6.6: reset only "within 10 seconds of powering up"), on simulated time.
+    #[test]
+    fn a_power_cycle_drops_channels_and_locks_and_restarts_the_reset_window() {
+        let mut device = Authenticator::new(Config::default().with_rng_seed(Some([3; 32])));
+        let start = Instant::now();
+        device.power_cycle(start);
+        let old = open(&mut device, start);
+        assert_eq!(
+            exchange(&mut device, start, old, Command::LOCK, &[10]),
+            [(old, Command::LOCK, vec![])]
+        );
+        let later = start + Duration::from_secs(11);
+        assert_eq!(
+            exchange(&mut device, later, old, Command::CBOR, &[0x07]),
+            [(old, Command::CBOR, vec![StatusCode::NOT_ALLOWED.to_u8()])],
+            "11 s after power-up"
+        );
+        device.power_cycle(later);
+        assert_eq!(device.lock_owner(), None);
+        assert_eq!(
+            exchange(&mut device, later, old, Command::PING, b"hi"),
+            [(
+                old,
+                Command::ERROR,
+                vec![HidErrorCode::INVALID_CHANNEL.to_u8()]
+            )]
+        );
+        let new = open(&mut device, later);
+        assert_eq!(
+            exchange(&mut device, later, new, Command::CBOR, &[0x07]),
+            [(new, Command::CBOR, vec![StatusCode::SUCCESS.to_u8()])],
+            "right after the power cycle"
+        );
+    }
+
+    /// Issue 22 "Randomness fails closed": when the OS generator fails there is no
+    /// authenticator (and so no master secret or PIN token from a clock), and the error
+    /// says what failed.
+    #[test]
+    fn a_failing_os_generator_refuses_to_start() {
+        let error =
+            Authenticator::with_entropy(Config::default(), || Err(getrandom::Error::UNSUPPORTED))
+                .expect_err("no authenticator without OS randomness");
+        let text = error.to_string();
+        assert!(text.contains("random number generator failed"), "{text}");
+        // A seeded configuration (tests) never asks the OS.
+        let seeded = Config::default().with_rng_seed(Some([1; 32]));
+        assert!(Authenticator::with_entropy(seeded, || Err(getrandom::Error::UNSUPPORTED)).is_ok());
+        // Two unseeded authenticators get different secrets from the OS generator.
+        let a = Authenticator::try_new(Config::default()).expect("the OS generator works here");
+        let b = Authenticator::try_new(Config::default()).expect("the OS generator works here");
+        assert_ne!(a.ctap2_ref().0.state.master, b.ctap2_ref().0.state.master);
     }
 }

@@ -14,9 +14,10 @@ pub const DEFAULT_AAGUID: [u8; 16] = *b"ctap-rs-virtual!";
 /// What the simulated user does when the authenticator waits for a touch
 /// (authenticatorSelection, authenticatorReset).
 ///
-/// Whatever the policy, the wait starts with a KEEPALIVE UPNEEDED and repeats it every
-/// [`Config::keepalive_interval`] until it ends, exactly as a real key blinks until it
-/// is touched. [`Authenticator::touch`](crate::Authenticator::touch) approves a pending
+/// While the wait goes on, the authenticator sends KEEPALIVE UPNEEDED at once and then
+/// every [`Config::keepalive_interval`] until it ends, as a real key blinks until it is
+/// touched; a wait that ends at the instant it begins ([`TouchPolicy::IMMEDIATE`])
+/// sends no KEEPALIVE, only the answer (CTAP 2.1 §11.2.9.1.7). [`Authenticator::touch`](crate::Authenticator::touch) approves a pending
 /// wait at any moment, whatever the policy.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TouchPolicy {
@@ -79,7 +80,11 @@ pub enum Attestation {
 /// assert_eq!(config.message_timeout, Duration::from_millis(500));
 /// # Ok::<(), ctaphid_frame::FrameError>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+///
+/// Its `Debug` shows whether the seeds are set, never their values: a
+/// [`rng_seed`](Self::rng_seed) determines the master secret, every credential key and
+/// every PIN token.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// The HID report size, the same in both directions (64 on nearly every key).
     pub report_size: ReportSize,
@@ -120,6 +125,13 @@ pub struct Config {
     pub attestation: Attestation,
     /// How many discoverable credentials fit (then KEY_STORE_FULL).
     pub max_discoverable_credentials: usize,
+    /// How many signature counter values one save of the state reserves (at least 1;
+    /// default 1024). With a state file the counter is not saved on every assertion:
+    /// the file holds a ceiling, and the state is saved (and synced) only when the
+    /// counter passes it, so a crash never makes the counter go backwards and a
+    /// restart skips at most this many values (relying parties only require that it
+    /// increase). 1 saves on every signature.
+    pub sign_count_block: u32,
 }
 
 impl Default for Config {
@@ -143,7 +155,42 @@ impl Default for Config {
             reset_window: Some(Duration::from_secs(10)),
             attestation: Attestation::SelfAttestation,
             max_discoverable_credentials: 50,
+            sign_count_block: 1024,
         }
+    }
+}
+
+/// The seeds are secrets (a known `rng_seed` gives the master secret and every PIN
+/// token): `Debug` says only whether they are set.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seeded = |set: bool| if set { "Some(<redacted>)" } else { "None" };
+        f.debug_struct("Config")
+            .field("report_size", &self.report_size)
+            .field("touch", &self.touch)
+            .field("message_timeout", &self.message_timeout)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("user_presence_timeout", &self.user_presence_timeout)
+            .field("max_channels", &self.max_channels)
+            .field("max_output_reports", &self.max_output_reports)
+            .field("device_version", &self.device_version)
+            .field("aaguid", &self.aaguid)
+            .field(
+                "channel_seed",
+                &format_args!("{}", seeded(self.channel_seed.is_some())),
+            )
+            .field(
+                "rng_seed",
+                &format_args!("{}", seeded(self.rng_seed.is_some())),
+            )
+            .field("reset_window", &self.reset_window)
+            .field("attestation", &self.attestation)
+            .field(
+                "max_discoverable_credentials",
+                &self.max_discoverable_credentials,
+            )
+            .field("sign_count_block", &self.sign_count_block)
+            .finish()
     }
 }
 
@@ -230,5 +277,37 @@ impl Config {
     pub const fn with_max_discoverable_credentials(mut self, max: usize) -> Self {
         self.max_discoverable_credentials = max;
         self
+    }
+
+    /// Sets [`sign_count_block`](Self::sign_count_block).
+    #[must_use]
+    pub const fn with_sign_count_block(mut self, block: u32) -> Self {
+        self.sign_count_block = block;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 22 "No secret in Debug output": the seeds never appear, in any radix
+    /// `{:?}` or `{:#?}` could print them.
+    #[test]
+    fn debug_hides_the_seeds() {
+        let config = Config::default()
+            .with_rng_seed(Some([0xA7; 32]))
+            .with_channel_seed(0x0123_4567_89AB_CDEF);
+        for text in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(text.contains("rng_seed"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+            assert!(!text.contains("167"), "rng_seed byte 0xA7 in {text}");
+            assert!(
+                !text.contains("81985529216486895"),
+                "channel seed in {text}"
+            );
+            assert!(!text.to_lowercase().contains("a7"), "{text}");
+        }
+        assert!(format!("{:?}", Config::default()).contains("rng_seed: None"));
     }
 }

@@ -220,6 +220,22 @@ impl VirtualAuthenticator {
         self.shared.changed.notify_all();
     }
 
+    /// Unplugs the key and plugs it back in (also after [`unplug`](Self::unplug)):
+    /// every open connection fails with [`Error::Disconnected`] from now on, as an
+    /// opened hidraw node does when its device goes away, and new connections
+    /// ([`connect`](Self::connect), [`open_device`](Self::open_device)) reach the same
+    /// key after its power cycle ([`Authenticator::power_cycle`]: tokens, key agreement
+    /// key, channels and the three-wrong-PINs block gone; credentials, PIN and counters
+    /// kept; the reset window starts again).
+    pub fn power_cycle(&self) {
+        let mut state = self.shared.lock();
+        state.inboxes.clear();
+        state.unplugged = false;
+        state.device.power_cycle(Instant::now());
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+
     /// Runs `f` on the authenticator (to inspect it, or drive it directly), with every
     /// connection held off meanwhile.
     pub fn with_device<R>(&self, f: impl FnOnce(&mut Authenticator) -> R) -> R {
@@ -288,12 +304,12 @@ impl State {
 impl HidConnection for VirtualConnection {
     fn write_report(&mut self, report: &[u8]) -> Result<(), Error> {
         let mut state = self.shared.lock();
-        if state.unplugged || self.closed {
+        let gone = state.unplugged || self.closed;
+        let Some(inbox) = state.inbox(self.id).filter(|_| !gone) else {
+            // Closed, unplugged, or opened before a power cycle (its inbox is gone).
             return Err(Error::Disconnected);
-        }
-        if let Some(inbox) = state.inbox(self.id) {
-            inbox.note_own_channel(report_channel(report));
-        }
+        };
+        inbox.note_own_channel(report_channel(report));
         state.device.handle_report(Instant::now(), report);
         state.distribute();
         drop(state);
@@ -316,7 +332,7 @@ impl HidConnection for VirtualConnection {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.lock();
         loop {
-            if state.unplugged || self.closed {
+            if state.unplugged || self.closed || state.inbox(self.id).is_none() {
                 return Err(Error::Disconnected);
             }
             let now = Instant::now();

@@ -13,11 +13,13 @@ pub mod testing;
 mod udp;
 mod vpcd;
 
-pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
+pub use authenticator::{Authenticator, CAPABILITIES, EntropyError, MAX_LOCK_SECONDS, Stats};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctap2::{StateError, StateFile};
 pub use ctaphid_frame::Report;
 pub use nfc_applet::{AppletConfig, NfcApplet, SELECT_ANSWER};
-pub use udp::{RunningServer, StopHandle, UdpServer};
+pub use udp::{
+    POWER_CYCLE_DONE, POWER_CYCLE_REQUEST, PowerSwitch, RunningServer, StopHandle, UdpServer,
+};
 pub use vpcd::{DEFAULT_VPCD_PORT, VpcdCard, VpcdStop, atr as vpcd_atr};

@@ -126,6 +126,20 @@ impl NfcApplet {
         self.outgoing.clear();
     }
 
+    /// The card lost power: the reader switched its field off or the card left it (the
+    /// vpcd power-off control byte; `SCardDisconnect` with `SCARD_UNPOWER_CARD`). As
+    /// [`reset`](Self::reset), and the authenticator behind the applet is power cycled
+    /// as an NFC key is when it leaves the field
+    /// ([`VirtualAuthenticator::power_cycle`]: tokens, key agreement key and the
+    /// three-wrong-PINs block gone, the reset window starts again; other hosts of the
+    /// same authenticator are disconnected, as they would be from one physical key).
+    pub fn power_off(&mut self) {
+        self.reset();
+        // Our CTAPHID host of the authenticator goes with the power.
+        self.device = None;
+        self.authenticator.power_cycle();
+    }
+
     /// Answers one command APDU with its response APDU (data, then SW1 SW2).
     pub fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
         let Some(command) = CommandApdu::parse(apdu) else {

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,67 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// Datagrams longer than this are cut (a report is at most 64 bytes; the tail past the
 /// report size is ignored anyway).
 const MAX_DATAGRAM: usize = 2048;
+
+/// The control datagram that power-cycles a [`UdpServer`]'s authenticator (for
+/// `ctap serve`, from another process): these exact 24 bytes, from a loopback address.
+/// It is not a report a host sends: reports are the configured report size (64 bytes
+/// by default), and even at a 24-byte report size it would be continuation packet 45
+/// of channel `0x63746170` with exactly this text.
+pub const POWER_CYCLE_REQUEST: &[u8; 24] = b"ctap-virtual power-cycle";
+/// The server's answer to [`POWER_CYCLE_REQUEST`], sent back to its sender once the
+/// power cycle is done.
+pub const POWER_CYCLE_DONE: &[u8; 25] = b"ctap-virtual power-cycled";
+
+/// Asks a running server to power-cycle its authenticator (see
+/// [`RunningServer::power_cycle`]): clonable, `Send + Sync`.
+#[derive(Clone, Debug, Default)]
+pub struct PowerSwitch(Arc<(Mutex<PowerCycles>, Condvar)>);
+
+/// Power cycles asked for and done.
+#[derive(Debug, Default)]
+struct PowerCycles {
+    requested: u64,
+    done: u64,
+}
+
+impl PowerSwitch {
+    /// Asks for a power cycle and waits until the serving loop has done it (at most
+    /// `timeout`; the loop looks at least every 50 ms).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::TimedOut`] when the loop did not do it in time (it is stopped,
+    /// or busy).
+    pub fn power_cycle(&self, timeout: Duration) -> io::Result<()> {
+        let (cycles, done) = &*self.0;
+        let mut cycles = cycles.lock().unwrap_or_else(PoisonError::into_inner);
+        cycles.requested += 1;
+        let ticket = cycles.requested;
+        let (cycles, result) = done
+            .wait_timeout_while(cycles, timeout, |cycles| cycles.done < ticket)
+            .unwrap_or_else(PoisonError::into_inner);
+        if result.timed_out() && cycles.done < ticket {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the UDP server did not power-cycle in time (stopped?)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a power cycle was asked for and not done yet.
+    fn pending(&self) -> bool {
+        let cycles = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+        cycles.done < cycles.requested
+    }
+
+    /// Marks every power cycle asked for so far as done.
+    fn done(&self) {
+        let (cycles, done) = &*self.0;
+        let mut cycles = cycles.lock().unwrap_or_else(PoisonError::into_inner);
+        cycles.done = cycles.requested;
+        done.notify_all();
+    }
+}
 
 /// Tells a serving loop to stop: clonable, `Send + Sync`; the loop ends within about
 /// 50 ms of [`stop`](Self::stop).
@@ -62,6 +123,14 @@ impl StopHandle {
 /// - channel ids come from the OS random number generator unless
 ///   [`Config::channel_seed`](crate::Config::channel_seed) is set (tests).
 ///
+/// Power cycles (unplugging the key and plugging it back in:
+/// [`Authenticator::power_cycle`]): [`RunningServer::power_cycle`] in the same process;
+/// from another process (`ctap serve`), the datagram [`POWER_CYCLE_REQUEST`] from a
+/// loopback address, answered [`POWER_CYCLE_DONE`] once done. Every channel is gone
+/// after it (hosts INIT again), with its owner. The request is refused (dropped, and
+/// logged) from any other address: the three-wrong-PINs block lasts until a power
+/// cycle, and a host on the network must not lift it.
+///
 /// ```
 /// use ctap_virtual::{Config, UdpServer};
 ///
@@ -76,6 +145,7 @@ pub struct UdpServer {
     socket: UdpSocket,
     device: Authenticator,
     stop: StopHandle,
+    power: PowerSwitch,
     /// Channel -> the address its INIT answer went to.
     owners: HashMap<ChannelId, SocketAddr>,
     /// The sender of the last datagram on the broadcast channel: where a timer-driven
@@ -91,6 +161,7 @@ pub struct UdpServer {
 pub struct RunningServer {
     local_addr: SocketAddr,
     stop: StopHandle,
+    power: PowerSwitch,
     thread: Option<JoinHandle<io::Result<Authenticator>>>,
 }
 
@@ -99,12 +170,11 @@ impl UdpServer {
     /// [`local_addr`](Self::local_addr)) for a fresh authenticator.
     ///
     /// # Errors
-    /// The socket could not be bound.
+    /// The OS random number generator failed (the authenticator does not start without
+    /// it: [`EntropyError`](crate::EntropyError)), or the socket could not be bound.
     pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Self> {
-        Ok(Self::with_authenticator(
-            UdpSocket::bind(addr)?,
-            Authenticator::new(config),
-        ))
+        let device = Authenticator::try_new(config).map_err(io::Error::other)?;
+        Ok(Self::with_authenticator(UdpSocket::bind(addr)?, device))
     }
 
     /// Serves `device` on an already bound socket (whose buffers are enlarged to
@@ -118,6 +188,7 @@ impl UdpServer {
             socket,
             device,
             stop: StopHandle::new(),
+            power: PowerSwitch::default(),
             owners: HashMap::new(),
             broadcast_peer: None,
             foreign_dropped: 0,
@@ -134,6 +205,10 @@ impl UdpServer {
         let mut read_timeout = None;
         while !self.stop.is_stopped() {
             let now = Instant::now();
+            if self.power.pending() {
+                self.power_cycle(now);
+                self.power.done();
+            }
             self.device.handle_timeout(now);
             self.send_routed(None);
             let wait = self
@@ -164,12 +239,14 @@ impl UdpServer {
     pub fn spawn(self) -> io::Result<RunningServer> {
         let local_addr = self.local_addr()?;
         let stop = self.stop_handle();
+        let power = self.power.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ctap-virtual udp {local_addr}"))
             .spawn(move || self.serve())?;
         Ok(RunningServer {
             local_addr,
             stop,
+            power,
             thread: Some(thread),
         })
     }
@@ -186,6 +263,12 @@ impl UdpServer {
     #[must_use]
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
+    }
+
+    /// A handle that power-cycles the authenticator while [`serve`](Self::serve) runs.
+    #[must_use]
+    pub fn power_switch(&self) -> PowerSwitch {
+        self.power.clone()
     }
 
     /// The authenticator (before serving).
@@ -205,6 +288,15 @@ impl UdpServer {
     /// else handed to the authenticator; its answers are sent, and a channel its INIT
     /// allocated is given to `peer`.
     fn handle_datagram(&mut self, now: Instant, report: &[u8], peer: SocketAddr) {
+        if report == POWER_CYCLE_REQUEST {
+            if peer.ip().is_loopback() {
+                self.power_cycle(now);
+                let _ = self.socket.send_to(POWER_CYCLE_DONE, peer);
+            } else {
+                log::warn!("power-cycle request from {peer} refused: loopback only");
+            }
+            return;
+        }
         // Timers first, so that what they send is routed by channel and only this
         // datagram's answers go to its sender.
         self.device.handle_timeout(now);
@@ -235,6 +327,14 @@ impl UdpServer {
             self.owners.retain(|cid, _| channels.contains(cid));
         }
         self.send_routed(Some(peer));
+    }
+
+    /// Unplug and replug: the authenticator's power cycle, and its channels' owners
+    /// forgotten with the channels.
+    fn power_cycle(&mut self, now: Instant) {
+        self.device.power_cycle(now);
+        self.owners.clear();
+        self.broadcast_peer = None;
     }
 
     /// Sends what the device queued: reports on an owned channel to its owner, others
@@ -286,6 +386,23 @@ impl RunningServer {
         self.stop.clone()
     }
 
+    /// Unplugs the key and plugs it back in ([`Authenticator::power_cycle`]), and
+    /// returns once it is done: every host must INIT again; PIN tokens, the key
+    /// agreement key and the three-wrong-PINs block are gone; the reset window starts
+    /// again.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::TimedOut`] if the serving loop did not do it within 5 s.
+    pub fn power_cycle(&self) -> io::Result<()> {
+        self.power.power_cycle(Duration::from_secs(5))
+    }
+
+    /// A handle that power-cycles the authenticator from another thread.
+    #[must_use]
+    pub fn power_switch(&self) -> PowerSwitch {
+        self.power.clone()
+    }
+
     /// Stops the server, waits for its thread and gives the authenticator back.
     ///
     /// # Errors
@@ -326,5 +443,30 @@ impl fmt::Debug for RunningServer {
             .field("local_addr", &self.local_addr)
             .field("stopped", &self.stop.is_stopped())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The power-cycle datagram works from loopback only: from another address it is
+    /// dropped (the three-wrong-PINs block must not be lifted from the network) and the
+    /// channels stay.
+    #[test]
+    fn power_cycle_datagram_only_from_loopback() {
+        let mut server = UdpServer::bind("127.0.0.1:0", Config::default()).unwrap();
+        let now = Instant::now();
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut init = [0u8; 64];
+        init[..7].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0x86, 0x00, 0x08]);
+        server.handle_datagram(now, &init, peer);
+        assert_eq!(server.device.channels().count(), 1);
+        let remote: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        server.handle_datagram(now, POWER_CYCLE_REQUEST, remote);
+        assert_eq!(server.device.channels().count(), 1, "refused from {remote}");
+        server.handle_datagram(now, POWER_CYCLE_REQUEST, peer);
+        assert_eq!(server.device.channels().count(), 0, "done from {peer}");
+        assert!(server.owners.is_empty());
     }
 }

@@ -11,6 +11,7 @@
 //! +--------+--------+----------------------+
 //! reader -> card: a 1-byte payload is a control byte: 00 power off, 01 power on,
 //!                 02 reset, 04 "send your ATR"; any longer payload is a command APDU.
+//!                 Power off power-cycles the authenticator (NfcApplet::power_off).
 //! card -> reader: the ATR (after 04), or the response APDU.
 //! ```
 //! Closing the connection is pulling the card out of the reader.
@@ -105,7 +106,15 @@ impl VpcdCard {
                 Err(error) => return Err(error),
             }
             match message.as_slice() {
-                [POWER_OFF] | [POWER_ON] | [RESET] => {
+                // The field goes away (issue 22): a power cycle of the authenticator,
+                // as for an NFC key leaving the reader. Power on and a warm reset only
+                // reset the applet (nothing is selected); the power-off before a power
+                // on (pcscd's SCARD_UNPOWER_CARD, a removed card) already cycled.
+                [POWER_OFF] => {
+                    log::debug!("vpcd: power off: the authenticator is power cycled");
+                    self.applet.power_off();
+                }
+                [POWER_ON] | [RESET] => {
                     log::debug!("vpcd: control {message:02X?}");
                     self.applet.reset();
                 }

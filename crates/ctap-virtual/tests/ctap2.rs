@@ -67,8 +67,15 @@ struct Host {
     rng: CounterRng,
 }
 
+/// The simulated user touches 10 ms after the request, so a reply's keep-alive count
+/// shows whether the command waited for a touch (an immediate touch sends none: issue
+/// 27, CTAP 2.1 §11.2.9.1.7).
 fn config() -> Config {
-    Config::default().with_rng_seed(Some([0x42; 32]))
+    Config::default()
+        .with_rng_seed(Some([0x42; 32]))
+        .with_touch(TouchPolicy::Approve {
+            after: Duration::from_millis(10),
+        })
 }
 
 impl Host {

@@ -15,7 +15,10 @@ use crate::globals::Global;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// The UDP address to listen on (port 0: any free port).
+    /// The UDP address to listen on (port 0: any free port). To power-cycle the key
+    /// (as unplugging it: PIN tokens and the three-wrong-PINs block end, the reset
+    /// window restarts), send the datagram `ctap-virtual power-cycle` to it from this
+    /// machine; it answers `ctap-virtual power-cycled`.
     #[arg(long, value_name = "ADDR", required_unless_present = "vpcd")]
     pub(crate) udp: Option<String>,
     /// Instead of UDP: be a card in pcscd's virtual reader (vsmartcard-vpcd) at
@@ -26,7 +29,9 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) deny: bool,
     /// Keep credentials, PIN and counters in FILE across restarts (loaded if it exists,
-    /// replaced atomically after every change; a corrupt file is refused).
+    /// replaced atomically after every change, always mode 0600: it holds the master
+    /// secret; a corrupt file, a symbolic link, or one that group or others can read
+    /// or write is refused).
     #[arg(long, value_name = "FILE")]
     pub(crate) state: Option<std::path::PathBuf>,
     /// Start with this PIN set (if the state has none yet).
@@ -81,7 +86,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
              --udp 127.0.0.1:PORT keeps it local"
         );
     }
-    let mut device = powered_up(config);
+    let mut device = powered_up(config)?;
     load_state(&mut device, args)?;
     let server = vdev::UdpServer::with_authenticator(socket, device);
     // The handlers go in before the announcement: a supervisor (or a test) that sends
@@ -110,14 +115,14 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
 /// How long `serve --vpcd` keeps trying to reach the reader (pcscd may be starting).
 const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
-/// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
-/// and answers it until the reader goes away or the process is interrupted.
 /// The authenticator to serve, powered up now: starting the server is plugging the key
-/// in, so the reset window starts here.
-fn powered_up(config: vdev::Config) -> vdev::Authenticator {
-    let mut device = vdev::Authenticator::new(config);
+/// in, so the reset window starts here. Randomness fails closed: no authenticator when
+/// the OS generator fails.
+fn powered_up(config: vdev::Config) -> Result<vdev::Authenticator, Failure> {
+    let mut device =
+        vdev::Authenticator::try_new(config).map_err(|e| Failure::new(e.to_string()))?;
     device.power_up(std::time::Instant::now());
-    device
+    Ok(device)
 }
 
 /// `--state` (loaded if the file exists, else written from now on) and `--pin`: called
@@ -140,7 +145,7 @@ fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
 }
 
 fn serve_vpcd(global: &Global, address: &str, config: vdev::Config, args: &ServeArgs) -> Outcome {
-    let authenticator = vdev::VirtualAuthenticator::with_authenticator(powered_up(config));
+    let authenticator = vdev::VirtualAuthenticator::with_authenticator(powered_up(config)?);
     let started = Instant::now();
     let card = loop {
         let applet = vdev::NfcApplet::new(authenticator.clone());

@@ -27,8 +27,8 @@ impl Authenticator {
     pub fn set_pin(&mut self, pin: &str) -> Result<(), StatusCode> {
         let ctap2 = self.ctap2_parts().0;
         let result = ctap2.set_pin(pin);
-        let _ = ctap2.persist();
-        result
+        let saved = ctap2.persist();
+        result.and(saved)
     }
 
     /// What authenticatorGetInfo answers now.
@@ -68,8 +68,10 @@ impl Authenticator {
 
     /// Calls `sink` with the new state bytes after every command that changed the
     /// persistent state (the seam for persistence; see
-    /// [`use_state_file`](Self::use_state_file)). For a sink that can fail, use
-    /// [`save_state_with`](Self::save_state_with).
+    /// [`use_state_file`](Self::use_state_file)). The signature counter is saved in
+    /// blocks: the bytes carry a counter value reserved ahead, so `sink` runs once per
+    /// [`Config::sign_count_block`](crate::Config::sign_count_block) assertions (1024
+    /// by default) rather than once per assertion (README "State").
     pub fn on_state_change(&mut self, mut sink: impl FnMut(&[u8]) + Send + 'static) {
         self.save_state_with(move |bytes| {
             sink(bytes);
@@ -77,25 +79,27 @@ impl Authenticator {
         });
     }
 
-    /// Like [`on_state_change`](Self::on_state_change), for a sink that says whether it
-    /// saved: `Err(reason)` keeps the change pending (offered again after the next
-    /// command), and a PIN check whose retry counter cannot be saved fails closed
-    /// (`CTAP1_ERR_OTHER`, no attempt made), so no retry is ever counted only in
-    /// memory.
+    /// As [`on_state_change`](Self::on_state_change), for storage that can fail: when
+    /// `save` returns an error, the command whose change it was answers
+    /// `CTAP1_ERR_OTHER` (U2F: status word 6F00) instead of its result, so a counter
+    /// value, credential or PIN retry that is not durable is never acted on by the
+    /// host; the next command tries the save again (issue 22: the state fails closed).
     pub fn save_state_with(
         &mut self,
-        sink: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
+        save: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
     ) {
-        self.ctap2_parts().0.set_sink(Some(Box::new(sink)));
+        self.ctap2_parts().0.set_sink(Some(Box::new(save)));
     }
 
     /// Keeps the state in `file`: loads it when it exists (a corrupt file is refused
     /// and left untouched), otherwise writes the current state there; from then on
-    /// every change replaces the file atomically. A failed save is logged and the
-    /// previous file stays intact.
+    /// every change replaces the file atomically. A failed save is logged, the previous
+    /// file stays intact and the command answers `CTAP1_ERR_OTHER` (see
+    /// [`save_state_with`](Self::save_state_with)).
     ///
     /// # Errors
-    /// The file cannot be read, is corrupt, or cannot be created.
+    /// The file cannot be read, is corrupt, is readable or writable by group or others,
+    /// is a symbolic link, or cannot be created ([`StateError`] says which).
     pub fn use_state_file(&mut self, file: StateFile) -> Result<(), StateError> {
         match file.load()? {
             Some(bytes) => {

@@ -636,8 +636,8 @@ impl Ctap2 {
             }
             _ => None,
         };
+        // Not `dirty`: `persist` saves only when the counter leaves its reserved block.
         self.state.sign_count = self.state.sign_count.wrapping_add(1);
-        self.dirty = true;
         let mut flags = Flags::default();
         if plan.up {
             flags = flags.with(Flags::UP);

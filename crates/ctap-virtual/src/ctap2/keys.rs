@@ -37,27 +37,25 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// A deterministic random bit generator: HMAC-SHA-256 in counter mode over a 32-byte
-/// seed. Seeded from the OS (`getrandom`) by default, or from
-/// [`Config::rng_seed`](crate::Config::rng_seed) so tests are reproducible.
+/// seed, which comes from the OS (`getrandom`, see [`os_seed`]) or from
+/// [`Config::rng_seed`](crate::Config::rng_seed) so tests are reproducible. There is no
+/// other source: when the OS generator fails the authenticator does not start (issue
+/// 22, "randomness fails closed"; a clock is guessable).
 #[derive(Clone)]
 pub(crate) struct Drbg {
     key: Zeroizing<[u8; 32]>,
     counter: u64,
 }
 
+/// 32 bytes from the operating system's random number generator.
+pub(crate) fn os_seed() -> Result<Zeroizing<[u8; 32]>, getrandom::Error> {
+    let mut seed = Zeroizing::new([0; 32]);
+    getrandom::fill(seed.as_mut_slice())?;
+    Ok(seed)
+}
+
 impl Drbg {
-    pub(crate) fn new(seed: Option<[u8; 32]>) -> Self {
-        let seed = seed.unwrap_or_else(|| {
-            let mut seed = [0; 32];
-            if getrandom::fill(&mut seed).is_err() {
-                // No OS randomness: fall back to the clock, which is still unique per run.
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos());
-                seed = sha256(&nanos.to_be_bytes());
-            }
-            seed
-        });
+    pub(crate) fn new(seed: [u8; 32]) -> Self {
         Self {
             key: Zeroizing::new(seed),
             counter: 0,
@@ -228,7 +226,7 @@ mod tests {
     #[test]
     fn ids_bind_to_their_rp_and_keys_sign() {
         let master = [7; 32];
-        let mut rng = Drbg::new(Some([1; 32]));
+        let mut rng = Drbg::new([1; 32]);
         for alg in [Algorithm::ES256, Algorithm::EDDSA] {
             let id = CredentialId {
                 kind: KIND_SERVER_SIDE,
@@ -258,9 +256,9 @@ mod tests {
 
     #[test]
     fn drbg_is_deterministic_per_seed() {
-        let mut a = Drbg::new(Some([3; 32]));
-        let mut b = Drbg::new(Some([3; 32]));
-        let mut c = Drbg::new(Some([4; 32]));
+        let mut a = Drbg::new([3; 32]);
+        let mut b = Drbg::new([3; 32]);
+        let mut c = Drbg::new([4; 32]);
         let (x, y, z): ([u8; 48], [u8; 48], [u8; 48]) = (a.array(), b.array(), c.array());
         assert_eq!(x, y);
         assert_ne!(x, z);

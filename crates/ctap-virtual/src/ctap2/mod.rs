@@ -97,7 +97,7 @@ enum Pending {
 }
 
 /// A callback that persists the state file bytes after each change; an error means
-/// the bytes are not durable.
+/// the bytes are not durable (see `Ctap2::persist` in state.rs).
 pub(crate) type StateSink = Box<dyn FnMut(&[u8]) -> std::io::Result<()> + Send>;
 
 /// The CTAP2 state machine.
@@ -115,6 +115,8 @@ pub(crate) struct Ctap2 {
     enumerations: Continuations<management::Enumeration>,
     sink: Option<StateSink>,
     dirty: bool,
+    /// Counter values reserved per save (`Config::sign_count_block`; state.rs).
+    sign_count_block: u32,
 }
 
 type Result<T> = std::result::Result<T, StatusCode>;
@@ -151,8 +153,10 @@ fn protocol(number: Option<u64>) -> Result<PinProtocol> {
 }
 
 impl Ctap2 {
-    pub(crate) fn new(config: &Config) -> Self {
-        let mut rng = Drbg::new(config.rng_seed);
+    /// A fresh authenticator whose secrets all come from `seed` (the OS generator's
+    /// output, or [`Config::rng_seed`]).
+    pub(crate) fn new(seed: [u8; 32]) -> Self {
+        let mut rng = Drbg::new(seed);
         let state = State::new(rng.array());
         let key_agreement = KeyAgreementKey::generate(&mut rng);
         Self {
@@ -167,6 +171,7 @@ impl Ctap2 {
             enumerations: Continuations::new(),
             sink: None,
             dirty: false,
+            sign_count_block: state::DEFAULT_SIGN_COUNT_BLOCK,
         }
     }
 
@@ -245,9 +250,9 @@ impl Ctap2 {
             Some(bytes) => self.commit(before, caller, bytes, config).map(Some),
             None => Ok(None),
         });
-        // A failed save is logged by persist and retried after the next command; the
-        // PIN check saves on its own and fails closed (client_pin.rs).
-        let _ = self.persist();
+        // Fail closed: an answer whose state change is not durable (a counter value, a
+        // credential, a PIN retry) is not sent (state.rs, `persist`).
+        let result = self.persist().and(result);
         match result {
             Ok(Some(bytes)) => Outcome::Answer(bytes),
             Ok(None) => Outcome::Touch,
@@ -282,7 +287,7 @@ impl Ctap2 {
             None => Err(StatusCode::OTHER),
         };
         let result = result.and_then(|bytes| self.commit(before, caller, bytes, config));
-        let _ = self.persist();
+        let result = self.persist().and(result);
         result.unwrap_or_else(|status| vec![status.to_u8()])
     }
 
@@ -398,30 +403,6 @@ impl Ctap2 {
         self.key_agreement = KeyAgreementKey::generate(&mut self.rng);
         self.pin_failures_since_power_up = 0;
         self.dirty = true;
-    }
-
-    /// Hands the changed state to the sink. `Err(CTAP1_ERR_OTHER)` when the sink could
-    /// not save it (the state then stays marked as changed and the next call tries
-    /// again); `Ok` when nothing changed or there is no sink. A command that must not
-    /// act on a change that is not durable (the PIN retry decrement) calls it first.
-    pub(crate) fn persist(&mut self) -> Result<()> {
-        if !self.dirty {
-            return Ok(());
-        }
-        let Some(sink) = self.sink.as_mut() else {
-            self.dirty = false;
-            return Ok(());
-        };
-        match sink(&self.state.to_file_bytes()) {
-            Ok(()) => {
-                self.dirty = false;
-                Ok(())
-            }
-            Err(error) => {
-                log::error!("the state could not be saved: {error}");
-                Err(StatusCode::OTHER)
-            }
-        }
     }
 
     /// The token in use at `now`, after the usage timer observer ran (§6.5.2.1

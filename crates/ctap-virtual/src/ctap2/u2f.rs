@@ -21,6 +21,8 @@ use crate::Config;
 const SW_NO_ERROR: [u8; 2] = [0x90, 0x00];
 /// `SW_CONDITIONS_NOT_SATISFIED`: test of user presence required.
 const SW_CONDITIONS_NOT_SATISFIED: [u8; 2] = [0x69, 0x85];
+/// ISO 7816-4 "no precise diagnosis" (6F00): the state could not be saved.
+const SW_UNKNOWN_ERROR: [u8; 2] = [0x6F, 0x00];
 /// `SW_WRONG_DATA`: bad key handle.
 const SW_WRONG_DATA: [u8; 2] = [0x6A, 0x80];
 /// `SW_WRONG_LENGTH`.
@@ -56,7 +58,10 @@ pub(crate) fn respond(
         INS_AUTHENTICATE => ctap2.u2f_authenticate(present, p1, data),
         _ => Err(SW_INS_NOT_SUPPORTED),
     };
-    let _ = ctap2.persist();
+    // Fail closed: a counter value or key that is not durable is not sent.
+    if ctap2.persist().is_err() {
+        return SW_UNKNOWN_ERROR.to_vec();
+    }
     result.unwrap_or_else(|sw| sw.to_vec())
 }
 
@@ -142,8 +147,8 @@ impl Ctap2 {
         let key = header
             .signing_key(master, application)
             .ok_or(SW_WRONG_DATA)?;
+        // Not `dirty`: `persist` saves only when the counter leaves its reserved block.
         self.state.sign_count = self.state.sign_count.wrapping_add(1);
-        self.dirty = true;
         let counter = self.state.sign_count.to_be_bytes();
         let signed = [
             application.as_slice(),

@@ -2,9 +2,20 @@
 //! the hidraw node (the shim connects on `open`). Each packet received is one output
 //! report (the shim has stripped the report-ID byte); each report the device sends goes
 //! to every opener, as the kernel copies each input report to every open hidraw file.
+//!
+//! A FIDO key can also be unplugged and plugged back in while COMMAND runs (issue 22,
+//! so a client's reconnect logic can be tested over USB): connecting to
+//! `/dev/.hidraw-harness/hidrawN.replug` (a Unix stream socket) removes the node and
+//! its sysfs entries and closes every opener (reads then fail with `EIO`, writes with
+//! `ENODEV`, `poll` says `POLLHUP`), power-cycles the authenticator
+//! (`Authenticator::power_cycle`: same credentials, PIN and counters; channels, tokens
+//! and the three-wrong-PINs block gone), creates the node and sysfs entries again and
+//! answers `replugged\n` on the control connection once new opens work.
 
+use std::io::Write as _;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -19,7 +30,7 @@ use nix::sys::socket::{
 };
 
 use super::spec::{Behaviour, Device, Kind};
-use super::sysfs::Plugged;
+use super::sysfs::{self, Plugged, SOCKET_DIR};
 
 /// How often the loop looks at its stop flag when nothing happens.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -40,6 +51,10 @@ impl Server {
     /// Listens at the device's socket path and serves on a new thread.
     pub(crate) fn start(device: &Device, plugged: Plugged) -> std::io::Result<Self> {
         let listener = listen_at(&plugged.socket)?;
+        let replug = match device.kind {
+            Kind::Fido { .. } => Some(replug_control(device.index)?),
+            Kind::Mouse => None,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let mut state = State {
             authenticator: match device.kind {
@@ -57,6 +72,8 @@ impl Server {
                 Kind::Mouse => Behaviour::Normal,
             },
             name: format!("hidraw{}", device.index),
+            device: device.clone(),
+            replug,
             listener,
             clients: Vec::new(),
             plugged,
@@ -99,10 +116,28 @@ fn listen_at(path: &Path) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// `/dev/.hidraw-harness/hidrawN.replug`: where COMMAND asks for an unplug-and-replug.
+fn replug_path(index: u32) -> PathBuf {
+    Path::new(SOCKET_DIR).join(format!("hidraw{index}.replug"))
+}
+
+fn replug_control(index: u32) -> std::io::Result<UnixListener> {
+    let path = replug_path(index);
+    let listener = UnixListener::bind(&path)?;
+    listener.set_nonblocking(true)?;
+    // COMMAND may run as another user (--user).
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+    Ok(listener)
+}
+
 struct State {
     authenticator: Option<Authenticator>,
     behaviour: Behaviour,
     name: String,
+    /// The device's description, to plug it in again.
+    device: Device,
+    /// The unplug-and-replug control socket (FIDO keys only).
+    replug: Option<UnixListener>,
     listener: OwnedFd,
     clients: Vec<OwnedFd>,
     plugged: Plugged,
@@ -133,6 +168,11 @@ impl State {
                 let mut fds: Vec<PollFd<'_>> = std::iter::once(&self.listener)
                     .chain(&self.clients)
                     .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                    .chain(
+                        self.replug
+                            .iter()
+                            .map(|control| PollFd::new(control.as_fd(), PollFlags::POLLIN)),
+                    )
                     .collect();
                 let millis = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
                 match poll(&mut fds, PollTimeout::from(millis)) {
@@ -146,8 +186,16 @@ impl State {
                     .map(|fd| fd.revents().unwrap_or(PollFlags::empty()))
                     .collect::<Vec<_>>()
             };
+            let clients = self.clients.len();
             if ready.first().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
                 self.accept();
+            }
+            if ready
+                .get(clients + 1)
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
+                self.replug_requests();
+                continue;
             }
             // Clients in reverse, so that removing one keeps the others' indices.
             for index in (0..self.clients.len()).rev() {
@@ -201,6 +249,45 @@ impl State {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Serves every waiting replug request: unplug, power cycle, plug in again, then
+    /// `replugged` to the requester.
+    fn replug_requests(&mut self) {
+        loop {
+            let Some(control) = &self.replug else {
+                return;
+            };
+            let mut requester = match control.accept() {
+                Ok((requester, _)) => requester,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            let answer = match self.replug_once() {
+                Ok(()) => "replugged\n".to_owned(),
+                Err(error) => {
+                    eprintln!("hidraw-harness: {}: replug failed: {error}", self.name);
+                    format!("replug failed: {error}\n")
+                }
+            };
+            let _ = requester.set_nonblocking(false);
+            let _ = requester.write_all(answer.as_bytes());
+        }
+    }
+
+    /// The key is pulled out and put back: same authenticator, power cycled.
+    fn replug_once(&mut self) -> std::io::Result<()> {
+        self.plugged.unplug()?;
+        self.clients.clear();
+        eprintln!("hidraw-harness: {} unplugged (replug)", self.name);
+        if let Some(authenticator) = &mut self.authenticator {
+            authenticator.power_cycle(Instant::now());
+        }
+        let plugged = sysfs::plug(Path::new("/sys"), Path::new("/dev"), &self.device)?;
+        self.listener = listen_at(&plugged.socket)?;
+        self.plugged = plugged;
+        eprintln!("hidraw-harness: {} plugged in again", self.name);
+        Ok(())
     }
 
     /// Sends what the device has to send to every opener, applying the behaviour.
