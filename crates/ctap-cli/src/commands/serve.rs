@@ -144,6 +144,8 @@ fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
     Ok(())
 }
 
+/// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
+/// and answers it until the reader goes away or the process is interrupted.
 fn serve_vpcd(global: &Global, address: &str, config: vdev::Config, args: &ServeArgs) -> Outcome {
     let authenticator = vdev::VirtualAuthenticator::with_authenticator(powered_up(config)?);
     let started = Instant::now();
