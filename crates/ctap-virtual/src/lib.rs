@@ -16,6 +16,9 @@ mod vpcd;
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
+pub use ctap2::features::{
+    CRED_BLOB_CAP, Features, LARGE_BLOB_ARRAY_CAP, MIN_LARGE_BLOB_ARRAY, MIN_PIN_LENGTH_RPIDS_CAP,
+};
 pub use ctap2::{StateError, StateFile};
 pub use ctaphid_frame::Report;
 pub use nfc_applet::{AppletConfig, NfcApplet, SELECT_ANSWER};

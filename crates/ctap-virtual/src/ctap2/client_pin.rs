@@ -113,7 +113,7 @@ impl Ctap2 {
                     if permissions == 0 {
                         return Err(StatusCode::INVALID_PARAMETER);
                     }
-                    if permissions & !SUPPORTED_PERMISSIONS != 0 {
+                    if permissions & !(SUPPORTED_PERMISSIONS | self.feature_permissions()) != 0 {
                         return Err(StatusCode::UNAUTHORIZED_PERMISSION);
                     }
                     Permissions(permissions)

@@ -5,7 +5,10 @@
 
 mod client_pin;
 mod credentials;
+pub(crate) mod features;
+mod features_api;
 pub(crate) mod keys;
+mod large_blobs;
 mod management;
 pub(crate) mod state;
 
@@ -90,6 +93,10 @@ pub(crate) struct Ctap2 {
     enumeration: Option<management::Enumeration>,
     sink: Option<StateSink>,
     dirty: bool,
+    /// The optional CTAP 2.1/2.2 features and their limits (`features.rs`).
+    features: features::Features,
+    /// An authenticatorLargeBlobs write in progress (volatile, `large_blobs.rs`).
+    large_blob_write: Option<large_blobs::LargeBlobWrite>,
 }
 
 type Result<T> = std::result::Result<T, StatusCode>;
@@ -146,6 +153,8 @@ impl Ctap2 {
             enumeration: None,
             sink: None,
             dirty: false,
+            features: features::Features::default(),
+            large_blob_write: None,
         }
     }
 
@@ -159,6 +168,7 @@ impl Ctap2 {
         self.pending = None;
         self.next_assertions = None;
         self.enumeration = None;
+        self.large_blob_write = None;
     }
 
     pub(crate) fn set_sink(&mut self, sink: Option<StateSink>) {
@@ -212,7 +222,8 @@ impl Ctap2 {
                 .map(Some),
             Ctap2Command::CONFIG => decode(params).and_then(|r| self.config(now, r)).map(Some),
             Ctap2Command::RESET => self.reset(now, config),
-            // bioEnrollment, largeBlobs and anything unknown.
+            Ctap2Command::LARGE_BLOBS => self.large_blobs(now, config, params).map(Some),
+            // bioEnrollment and anything unknown.
             _ => Err(StatusCode::INVALID_COMMAND),
         };
         self.persist();
@@ -267,7 +278,7 @@ impl Ctap2 {
         let remaining = config
             .max_discoverable_credentials
             .saturating_sub(self.state.credentials.len());
-        Info {
+        let mut info = Info {
             versions: vec!["U2F_V2".into(), "FIDO_2_0".into(), "FIDO_2_1".into()],
             extensions: EXTENSIONS.iter().map(|e| (*e).into()).collect(),
             aaguid: config.aaguid,
@@ -293,10 +304,11 @@ impl Ctap2 {
                     | u64::from(config.device_version.minor) << 8
                     | u64::from(config.device_version.build),
             ),
-            max_rpids_for_set_min_pin_length: Some(0),
             remaining_discoverable_credentials: Some(remaining as u64),
             ..Info::default()
-        }
+        };
+        self.advertise_features(&mut info);
+        info
     }
 
     /// authenticatorReset (§6.6): only within the window after power-up, then a touch.
@@ -315,6 +327,7 @@ impl Ctap2 {
         self.token = None;
         self.key_agreement = KeyAgreementKey::generate(&mut self.rng);
         self.pin_failures_since_power_up = 0;
+        self.large_blob_write = None;
         self.dirty = true;
     }
 
