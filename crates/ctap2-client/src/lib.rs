@@ -4,6 +4,7 @@
 mod client_pin;
 mod ctap2;
 mod error;
+mod large_blob;
 mod management;
 mod results;
 mod rng;
@@ -16,6 +17,9 @@ pub use client_pin::{
 };
 pub use ctap2::{Ctap2, decode_response, get_assertion_request, make_credential_request};
 pub use error::{Error, Result};
+pub use large_blob::{
+    LARGE_BLOB_KEY_LEN, MAX_BLOB_SIZE, MAX_LARGE_BLOB_ARRAY, pack_blob, unpack_blob,
+};
 pub use management::{
     Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs, RpInfo,
 };
