@@ -8,7 +8,7 @@
 mod support;
 
 use ctap_types::StatusCode;
-use ctap_virtual::{Authenticator, Features};
+use ctap_virtual::{Authenticator, Features, Finger, FingerprintSensor};
 use ctap2_proto::cbor::{MapBuilder, Value};
 use ctap2_proto::management::{CredentialManagementParams, SetMinPinLengthParams};
 use ctap2_proto::pin::{Permissions, PinProtocol};
@@ -762,4 +762,462 @@ fn third_party_payment_is_remembered_per_credential() {
         .get_assertion(&assertion_request("bank.example", Some(&id)))
         .ok();
     assert_eq!(output(&reply.auth_data, "thirdPartyPayment"), None);
+}
+
+/// A host whose authenticator has the fingerprint `sensor`, a PIN ("1234") and a
+/// token with the be permission.
+fn bio_host(sensor: &FingerprintSensor) -> (Host, Vec<u8>) {
+    let mut device = Authenticator::new(config());
+    device.set_features(Features::default().with_fingerprint(Some(sensor.clone())));
+    let mut host = Host::with(device);
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let token = host
+        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
+        .unwrap();
+    (host, token)
+}
+
+/// Enrolls a finger with four good samples: its template id.
+fn enroll(host: &mut Host, token: &[u8]) -> Vec<u8> {
+    let first: BioEnrollmentResponse = host
+        .bio(Some(token), BioSubCommand::ENROLL_BEGIN, None)
+        .ok();
+    let id = first.template_id.unwrap();
+    let mut remaining = first.remaining_samples.unwrap();
+    while remaining > 0 {
+        let next: BioEnrollmentResponse = host
+            .bio(
+                Some(token),
+                BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
+                Some(BioEnrollmentParams {
+                    template_id: Some(id.clone()),
+                    ..BioEnrollmentParams::default()
+                }),
+            )
+            .ok();
+        remaining = next.remaining_samples.unwrap();
+    }
+    id
+}
+
+#[test]
+fn without_a_sensor_there_is_no_built_in_uv() {
+    let mut host = Host::new(config());
+    let info = host.info();
+    for option in ["uv", "bioEnroll", "uvBioEnroll", "uvAcfg"] {
+        assert_eq!(info.option(option), None, "{option}");
+    }
+    assert_eq!(info.uv_modality, None);
+    assert_eq!(
+        host.bio(None, BioSubCommand::GET_FINGERPRINT_SENSOR_INFO, None)
+            .status,
+        StatusCode::INVALID_COMMAND
+    );
+    assert_eq!(host.uv_retries().status, StatusCode::INVALID_SUBCOMMAND);
+    assert_eq!(
+        host.uv_token(PinProtocol::Two, Permissions::GET_ASSERTION, Some("x")),
+        Err(StatusCode::INVALID_SUBCOMMAND)
+    );
+}
+
+#[test]
+fn bio_enrollment_sample_by_sample_with_scripted_statuses() {
+    let sensor = FingerprintSensor::new();
+    let (mut host, _) = bio_host(&sensor);
+    // §6.4: a sensor but no finger yet: uv and bioEnroll false, uvBioEnroll true.
+    let info = host.info();
+    assert_eq!(info.option("uv"), Some(false));
+    assert_eq!(info.option("bioEnroll"), Some(false));
+    assert_eq!(info.option("uvBioEnroll"), Some(true));
+    assert_eq!(info.uv_modality, Some(2));
+    assert_eq!(info.preferred_platform_uv_attempts, Some(3));
+    // getModality and getFingerprintSensorInfo need no token (§6.7.3, §6.7.4).
+    let modality: BioEnrollmentResponse = host
+        .call(
+            0x09,
+            &BioEnrollmentRequest {
+                get_modality: Some(true),
+                ..BioEnrollmentRequest::default()
+            },
+        )
+        .ok();
+    assert_eq!(modality.modality, Some(1));
+    let sensor_info: BioEnrollmentResponse = host
+        .bio(None, BioSubCommand::GET_FINGERPRINT_SENSOR_INFO, None)
+        .ok();
+    assert_eq!(sensor_info.fingerprint_kind, Some(1));
+    assert_eq!(sensor_info.max_capture_samples_required_for_enroll, Some(4));
+    assert_eq!(sensor_info.max_template_friendly_name, Some(64));
+    // Enrollment needs a token with be: none, then one without be.
+    assert_eq!(
+        host.bio(None, BioSubCommand::ENROLL_BEGIN, None).status,
+        StatusCode::PUAT_REQUIRED
+    );
+    let mc_token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Permissions::MAKE_CREDENTIAL,
+            Some("x"),
+        )
+        .unwrap();
+    assert_eq!(
+        host.bio(Some(&mc_token), BioSubCommand::ENROLL_BEGIN, None)
+            .status,
+        StatusCode::PIN_AUTH_INVALID
+    );
+    let token = host
+        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
+        .unwrap();
+    // §6.7.5: each sample is a touch (UPNEEDED keep-alives) and the script decides its
+    // status; only good samples count.
+    for finger in [
+        Finger::Sample(0x05),
+        Finger::NoMatch,
+        Finger::Match,
+        Finger::Match,
+        Finger::Match,
+    ] {
+        sensor.push(finger);
+    }
+    let begin = host.bio(Some(&token), BioSubCommand::ENROLL_BEGIN, None);
+    assert!(!begin.keepalives.is_empty(), "a touch-wait");
+    let begin: BioEnrollmentResponse = begin.ok();
+    assert_eq!(
+        begin.last_enroll_sample_status,
+        Some(SampleStatus::TOO_FAST)
+    );
+    assert_eq!(begin.remaining_samples, Some(4));
+    let id = begin.template_id.unwrap();
+    let next = |host: &mut Host, id: &[u8]| {
+        host.bio(
+            Some(&token),
+            BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
+            Some(BioEnrollmentParams {
+                template_id: Some(id.to_vec()),
+                ..BioEnrollmentParams::default()
+            }),
+        )
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let reply: BioEnrollmentResponse = next(&mut host, &id).ok();
+        assert_eq!(reply.template_id, None, "only enrollBegin returns the id");
+        statuses.push((
+            reply.last_enroll_sample_status.unwrap(),
+            reply.remaining_samples.unwrap(),
+        ));
+    }
+    assert_eq!(
+        statuses,
+        [
+            (SampleStatus::POOR_QUALITY, 4),
+            (SampleStatus::GOOD, 3),
+            (SampleStatus::GOOD, 2),
+            (SampleStatus::GOOD, 1),
+        ]
+    );
+    // Another template id is not the enrollment in progress.
+    assert_eq!(next(&mut host, b"xx").status, StatusCode::INVALID_PARAMETER);
+    let last: BioEnrollmentResponse = next(&mut host, &id).ok();
+    assert_eq!(last.remaining_samples, Some(0));
+    assert_eq!(sensor.touches(), 6);
+    // Enrolled: uv and bioEnroll true; nothing left to capture.
+    assert_eq!(host.info().option("uv"), Some(true));
+    assert_eq!(host.info().option("bioEnroll"), Some(true));
+    assert_eq!(next(&mut host, &id).status, StatusCode::INVALID_PARAMETER);
+
+    // §6.7.7-6.7.9: enumerate, rename, remove.
+    let list: BioEnrollmentResponse = host
+        .bio(Some(&token), BioSubCommand::ENUMERATE_ENROLLMENTS, None)
+        .ok();
+    let infos = list.template_infos.unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].template_id, id);
+    let rename = |name: &str, id: &[u8]| BioEnrollmentParams {
+        template_id: Some(id.to_vec()),
+        template_friendly_name: Some(name.into()),
+        timeout_milliseconds: None,
+    };
+    assert_eq!(
+        host.bio(
+            Some(&token),
+            BioSubCommand::SET_FRIENDLY_NAME,
+            Some(rename("thumb", &id))
+        )
+        .status,
+        StatusCode::SUCCESS
+    );
+    assert_eq!(
+        host.bio(
+            Some(&token),
+            BioSubCommand::SET_FRIENDLY_NAME,
+            Some(rename("x", b"no"))
+        )
+        .status,
+        StatusCode::INVALID_OPTION
+    );
+    assert_eq!(
+        host.bio(
+            Some(&token),
+            BioSubCommand::SET_FRIENDLY_NAME,
+            Some(rename(&"n".repeat(65), &id))
+        )
+        .status,
+        StatusCode::INVALID_LENGTH
+    );
+    // The names and fingers survive the state file.
+    let mut device = Authenticator::new(config());
+    device.set_features(Features::default().with_fingerprint(Some(sensor.clone())));
+    device.load_state(&host.device.state_bytes()).unwrap();
+    let mut other = Host::with(device);
+    let token2 = other
+        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
+        .unwrap();
+    let list: BioEnrollmentResponse = other
+        .bio(Some(&token2), BioSubCommand::ENUMERATE_ENROLLMENTS, None)
+        .ok();
+    assert_eq!(
+        list.template_infos.unwrap()[0].friendly_name.as_deref(),
+        Some("thumb")
+    );
+    let remove = |id: &[u8]| BioEnrollmentParams {
+        template_id: Some(id.to_vec()),
+        ..BioEnrollmentParams::default()
+    };
+    assert_eq!(
+        host.bio(
+            Some(&token),
+            BioSubCommand::REMOVE_ENROLLMENT,
+            Some(remove(b"no"))
+        )
+        .status,
+        StatusCode::INVALID_OPTION
+    );
+    assert_eq!(
+        host.bio(
+            Some(&token),
+            BioSubCommand::REMOVE_ENROLLMENT,
+            Some(remove(&id))
+        )
+        .status,
+        StatusCode::SUCCESS
+    );
+    assert_eq!(
+        host.bio(Some(&token), BioSubCommand::ENUMERATE_ENROLLMENTS, None)
+            .status,
+        StatusCode::INVALID_OPTION
+    );
+    assert_eq!(host.info().option("uv"), Some(false));
+    // Unknown subcommand and modality.
+    assert_eq!(
+        host.bio(Some(&token), BioSubCommand(0x42), None).status,
+        StatusCode::INVALID_SUBCOMMAND
+    );
+    let mut other_modality = BioEnrollmentRequest {
+        modality: Some(2),
+        sub_command: Some(BioSubCommand::ENUMERATE_ENROLLMENTS),
+        ..BioEnrollmentRequest::default()
+    };
+    other_modality.pin_uv_auth_protocol = Some(2);
+    assert_eq!(
+        host.call(0x09, &other_modality).status,
+        StatusCode::INVALID_PARAMETER
+    );
+}
+
+#[test]
+fn enrollment_is_cancelled_lost_at_power_down_and_bounded() {
+    let sensor = FingerprintSensor::new();
+    let (mut host, token) = bio_host(&sensor);
+    let begin: BioEnrollmentResponse = host
+        .bio(Some(&token), BioSubCommand::ENROLL_BEGIN, None)
+        .ok();
+    let id = begin.template_id.unwrap();
+    let capture = BioEnrollmentParams {
+        template_id: Some(id),
+        ..BioEnrollmentParams::default()
+    };
+    assert_eq!(
+        host.bio(None, BioSubCommand::CANCEL_CURRENT_ENROLLMENT, None)
+            .status,
+        StatusCode::SUCCESS
+    );
+    assert_eq!(
+        host.bio(
+            Some(&token),
+            BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
+            Some(capture.clone())
+        )
+        .status,
+        StatusCode::INVALID_PARAMETER
+    );
+    // A power cycle loses an enrollment in progress (volatile).
+    let begin: BioEnrollmentResponse = host
+        .bio(Some(&token), BioSubCommand::ENROLL_BEGIN, None)
+        .ok();
+    let capture = BioEnrollmentParams {
+        template_id: begin.template_id,
+        ..BioEnrollmentParams::default()
+    };
+    host.power_cycle(std::time::Duration::from_secs(1));
+    let token = host
+        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
+        .unwrap();
+    assert_eq!(
+        host.bio(
+            Some(&token),
+            BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
+            Some(capture)
+        )
+        .status,
+        StatusCode::INVALID_PARAMETER
+    );
+    // Five fingers fit; the sixth is FP_DATABASE_FULL.
+    for _ in 0..5 {
+        enroll(&mut host, &token);
+    }
+    assert_eq!(
+        host.bio(Some(&token), BioSubCommand::ENROLL_BEGIN, None)
+            .status,
+        StatusCode::FP_DATABASE_FULL
+    );
+    // authenticatorReset forgets the fingers.
+    assert_eq!(host.ctap(0x07, &[]).status, StatusCode::SUCCESS);
+    assert_eq!(host.info().option("bioEnroll"), Some(false));
+}
+
+#[test]
+fn built_in_uv_tokens_retries_blocking_and_the_pin_unblocks() {
+    let sensor = FingerprintSensor::new();
+    let (mut host, token) = bio_host(&sensor);
+    // §6.5.5.7.3 step 5: no finger enrolled yet.
+    assert_eq!(
+        host.uv_token(
+            PinProtocol::Two,
+            Permissions::MAKE_CREDENTIAL,
+            Some("example.com")
+        ),
+        Err(StatusCode::NOT_ALLOWED)
+    );
+    enroll(&mut host, &token);
+    let retries: ClientPinResponse = host.uv_retries().ok();
+    assert_eq!(retries.uv_retries, Some(8));
+    // Steps 2-4: the parameters.
+    let (key, _) = host.shared_secret(PinProtocol::Two);
+    let mut request = ClientPinRequest::new(
+        PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS,
+        Some(2),
+    );
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::MISSING_PARAMETER
+    );
+    request.key_agreement = Some(key);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::MISSING_PARAMETER
+    );
+    request.permissions = Some(0);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::INVALID_PARAMETER
+    );
+    request.permissions = Some(0x80);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::UNAUTHORIZED_PERMISSION
+    );
+    request.pin_uv_auth_protocol = Some(3);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::INVALID_PARAMETER
+    );
+
+    // A matching finger: a token with the UV flag's power.
+    let touches = sensor.touches();
+    let token = host
+        .uv_token(
+            PinProtocol::Two,
+            Permissions::MAKE_CREDENTIAL,
+            Some("example.com"),
+        )
+        .unwrap();
+    assert_eq!(sensor.touches(), touches + 1);
+    let mut request = resident(make_request("example.com", 1));
+    request.pin_uv_auth_protocol = Some(2);
+    request.pin_uv_auth_param =
+        Some(PinProtocol::Two.authenticate(&token, &request.client_data_hash));
+    let made: MakeCredentialResponse = host.make_credential(&request).ok();
+    assert!(made.auth_data().unwrap().flags.contains(Flags::UV));
+
+    // Wrong fingers use up uvRetries: UV_INVALID, the last UV_BLOCKED (steps 8-9).
+    sensor.set_default(Finger::NoMatch);
+    for left in (1..8).rev() {
+        assert_eq!(
+            host.uv_token(
+                PinProtocol::Two,
+                Permissions::GET_ASSERTION,
+                Some("example.com")
+            ),
+            Err(StatusCode::UV_INVALID)
+        );
+        let retries: ClientPinResponse = host.uv_retries().ok();
+        assert_eq!(retries.uv_retries, Some(left));
+    }
+    assert_eq!(
+        host.uv_token(
+            PinProtocol::Two,
+            Permissions::GET_ASSERTION,
+            Some("example.com")
+        ),
+        Err(StatusCode::UV_BLOCKED)
+    );
+    // Blocked (step 6): no touch is even asked for, whatever the finger; it survives
+    // a power cycle.
+    sensor.set_default(Finger::Match);
+    host.power_cycle(std::time::Duration::from_secs(1));
+    let touches = sensor.touches();
+    assert_eq!(
+        host.uv_token(
+            PinProtocol::Two,
+            Permissions::GET_ASSERTION,
+            Some("example.com")
+        ),
+        Err(StatusCode::UV_BLOCKED)
+    );
+    assert_eq!(sensor.touches(), touches);
+    // The correct PIN resets uvRetries.
+    host.token(
+        PinProtocol::Two,
+        "1234",
+        Permissions::GET_ASSERTION,
+        Some("example.com"),
+    )
+    .unwrap();
+    let retries: ClientPinResponse = host.uv_retries().ok();
+    assert_eq!(retries.uv_retries, Some(8));
+    assert!(
+        host.uv_token(
+            PinProtocol::Two,
+            Permissions::GET_ASSERTION,
+            Some("example.com")
+        )
+        .is_ok()
+    );
+    // A refused touch is not a wrong finger: no retry is used.
+    host.device
+        .set_touch_policy(ctap_virtual::TouchPolicy::Deny {
+            after: std::time::Duration::from_millis(50),
+        });
+    assert_eq!(
+        host.uv_token(
+            PinProtocol::Two,
+            Permissions::GET_ASSERTION,
+            Some("example.com")
+        ),
+        Err(StatusCode::OPERATION_DENIED)
+    );
+    let retries: ClientPinResponse = host.uv_retries().ok();
+    assert_eq!(retries.uv_retries, Some(8));
 }

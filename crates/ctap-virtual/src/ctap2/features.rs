@@ -14,6 +14,7 @@ use ctap2_proto::entities::{Extensions, extension};
 use ctap2_proto::{Info, Permissions};
 
 use super::keys::hmac;
+use super::sensor::FingerprintSensor;
 use super::{Ctap2, Result};
 
 /// The largest large-blob array this authenticator will ever hold, whatever
@@ -57,6 +58,10 @@ pub struct Features {
     pub min_pin_length_rpids: Vec<String>,
     /// The thirdPartyPayment extension (CTAP 2.2 §12.9).
     pub third_party_payment: bool,
+    /// Built-in user verification with this simulated fingerprint sensor
+    /// (getPinUvAuthTokenUsingUvWithPermissions, getUVRetries, authenticatorBioEnrollment);
+    /// `None`: no built-in UV.
+    pub fingerprint: Option<FingerprintSensor>,
 }
 
 impl Default for Features {
@@ -69,6 +74,7 @@ impl Default for Features {
             max_rpids_for_set_min_pin_length: 8,
             min_pin_length_rpids: Vec::new(),
             third_party_payment: true,
+            fingerprint: None,
         }
     }
 }
@@ -83,6 +89,7 @@ impl Features {
             max_rpids_for_set_min_pin_length: 0,
             min_pin_length_rpids: Vec::new(),
             third_party_payment: false,
+            fingerprint: None,
         }
     }
 
@@ -121,6 +128,13 @@ impl Features {
         self
     }
 
+    /// Sets [`fingerprint`](Self::fingerprint).
+    #[must_use]
+    pub fn with_fingerprint(mut self, sensor: Option<FingerprintSensor>) -> Self {
+        self.fingerprint = sensor;
+        self
+    }
+
     /// The large-blob array size in force: 0 (off) or clamped to the spec's minimum
     /// and this crate's cap.
     pub(crate) fn large_blob_array_len(&self) -> usize {
@@ -153,6 +167,25 @@ pub(crate) struct FeatureState {
     pub(crate) large_blob_array: Option<Vec<u8>>,
     /// The RP IDs setMinPINLength added (§6.11.4); the configured ones are not here.
     pub(crate) min_pin_length_rpids: Vec<String>,
+    /// The enrolled fingerprints (§6.7).
+    pub(crate) templates: Vec<Template>,
+    /// uvRetries; `None` is the start value (`uv::MAX_UV_RETRIES`).
+    pub(crate) uv_retries: Option<u8>,
+}
+
+/// An enrolled fingerprint: its template id and friendly name.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Template {
+    pub(crate) id: Vec<u8>,
+    pub(crate) name: String,
+}
+
+/// A feature's command waiting for the user's touch.
+pub(crate) enum PendingFeature {
+    /// getPinUvAuthTokenUsingUvWithPermissions (`uv.rs`).
+    UvToken(super::uv::UvTokenPlan),
+    /// An enrollment sample (`bio.rs`).
+    Sample(super::bio::SampleWait),
 }
 
 /// The serialized empty large-blob array: `h'80' || LEFT(SHA-256(h'80'), 16)`
@@ -186,6 +219,20 @@ impl FeatureState {
                 ),
             ));
         }
+        if !self.templates.is_empty() {
+            entries.push((
+                Value::text("fingerprints"),
+                Value::Array(
+                    self.templates
+                        .iter()
+                        .map(|t| Value::Array(vec![Value::bytes(&t.id), Value::text(&t.name)]))
+                        .collect(),
+                ),
+            ));
+        }
+        if let Some(left) = self.uv_retries {
+            entries.push((Value::text("uvRetries"), Value::int(left)));
+        }
         Value::Map(entries)
     }
 
@@ -216,9 +263,37 @@ impl FeatureState {
         if min_pin_length_rpids.len() > MIN_PIN_LENGTH_RPIDS_CAP {
             return Err(Error::InvalidLength("minPinLengthRpIds"));
         }
+        let templates = map
+            .take("fingerprints")
+            .map(|v| {
+                v.into_array("fingerprints")?
+                    .into_iter()
+                    .map(|t| match t.into_array("fingerprint")?.as_slice() {
+                        [Value::Bytes(id), Value::Text(name)] => Ok(Template {
+                            id: id.clone(),
+                            name: name.clone(),
+                        }),
+                        _ => Err(Error::UnexpectedType("fingerprint")),
+                    })
+                    .collect::<std::result::Result<Vec<_>, Error>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        if templates.len() > super::bio::MAX_TEMPLATES {
+            return Err(Error::InvalidLength("fingerprints"));
+        }
+        let uv_retries = map
+            .take("uvRetries")
+            .map(|v| v.to_num::<u8>("uvRetries"))
+            .transpose()?;
+        if uv_retries.is_some_and(|r| r > super::uv::MAX_UV_RETRIES) {
+            return Err(Error::InvalidParameter("uvRetries above the maximum"));
+        }
         Ok(Self {
             large_blob_array,
             min_pin_length_rpids,
+            templates,
+            uv_retries,
         })
     }
 }
@@ -329,16 +404,42 @@ impl Ctap2 {
         if features.third_party_payment {
             info.extensions.push("thirdPartyPayment".into());
         }
+        if features.fingerprint.is_some() {
+            // §6.4: uv and bioEnroll say whether a finger is enrolled; uvBioEnroll and
+            // uvAcfg that a UV token may carry be and acfg.
+            let enrolled = self.uv_enrolled();
+            info.options.push(("uv".into(), enrolled));
+            info.options.push(("bioEnroll".into(), enrolled));
+            info.options.push(("uvBioEnroll".into(), true));
+            info.options.push(("uvAcfg".into(), true));
+            info.uv_modality = Some(super::uv::UV_MODALITY_FINGERPRINT);
+            info.preferred_platform_uv_attempts = Some(super::uv::PREFERRED_PLATFORM_UV_ATTEMPTS);
+        }
+    }
+
+    /// Finishes a feature's command after the user's touch.
+    pub(super) fn finish_feature(
+        &mut self,
+        now: std::time::Instant,
+        pending: PendingFeature,
+    ) -> Result<Vec<u8>> {
+        match pending {
+            PendingFeature::UvToken(plan) => self.finish_uv_token(now, plan),
+            PendingFeature::Sample(wait) => self.finish_sample(&wait),
+        }
     }
 
     /// Permissions a pinUvAuthToken may carry because of these features (lbw while
     /// large blobs are on).
     pub(super) fn feature_permissions(&self) -> u8 {
+        let mut permissions = 0;
         if self.features.large_blob_array_len() > 0 {
-            Permissions::LARGE_BLOB_WRITE.0
-        } else {
-            0
+            permissions |= Permissions::LARGE_BLOB_WRITE.0;
         }
+        if self.features.fingerprint.is_some() {
+            permissions |= Permissions::BIO_ENROLLMENT.0;
+        }
+        permissions
     }
 
     /// Whether `rp_id` may read the minimum PIN length (§12.4): it is in the

@@ -224,6 +224,59 @@ impl Host {
             .unwrap()
             .to_vec())
     }
+
+    /// getPinUvAuthTokenUsingUvWithPermissions: the token, or the status.
+    pub(crate) fn uv_token(
+        &mut self,
+        protocol: PinProtocol,
+        permissions: Permissions,
+        rp_id: Option<&str>,
+    ) -> Result<Vec<u8>, StatusCode> {
+        let (key, shared) = self.shared_secret(protocol);
+        let mut request = ClientPinRequest::new(
+            PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS,
+            Some(protocol.number().into()),
+        );
+        request.key_agreement = Some(key);
+        request.permissions = Some(permissions.0);
+        request.rp_id = rp_id.map(Into::into);
+        let reply = self.client_pin(&request);
+        if reply.status != StatusCode::SUCCESS {
+            return Err(reply.status);
+        }
+        let response: ClientPinResponse = reply.ok();
+        Ok(shared
+            .decrypt(&response.pin_uv_auth_token.unwrap())
+            .unwrap()
+            .to_vec())
+    }
+
+    /// getUVRetries.
+    pub(crate) fn uv_retries(&mut self) -> Reply {
+        self.client_pin(&ClientPinRequest::new(PinSubCommand::GET_UV_RETRIES, None))
+    }
+
+    /// authenticatorBioEnrollment (fingerprint) with `sub` and `params`, signed with
+    /// `token` (protocol two) when there is one.
+    pub(crate) fn bio(
+        &mut self,
+        token: Option<&[u8]>,
+        sub: BioSubCommand,
+        params: Option<BioEnrollmentParams>,
+    ) -> Reply {
+        let mut request = BioEnrollmentRequest {
+            modality: Some(1),
+            sub_command: Some(sub),
+            sub_command_params: params.map(|p| p.to_value()),
+            ..BioEnrollmentRequest::default()
+        };
+        if let Some(token) = token {
+            request.pin_uv_auth_protocol = Some(2);
+            request.pin_uv_auth_param =
+                Some(PinProtocol::Two.authenticate(token, &request.auth_message()));
+        }
+        self.call(0x09, &request)
+    }
 }
 
 pub(crate) fn user(n: u8) -> UserEntity {
