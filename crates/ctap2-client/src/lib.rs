@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod bio;
 mod client_pin;
 mod ctap2;
 mod error;
@@ -12,6 +13,7 @@ mod rng;
 mod tests;
 mod x509;
 
+pub use bio::{Captured, FpBioEnrollment, FpEnrollment, Sample, SensorInfo};
 pub use client_pin::{
     ClientPin, MAX_PIN_BYTES, MIN_PIN_CHARS, PinRetries, PinToken, preferred_protocol,
 };
