@@ -17,6 +17,7 @@ pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctap2::bio::{MAX_FRIENDLY_NAME, MAX_TEMPLATES, SAMPLES_PER_ENROLLMENT};
+pub use ctap2::enterprise::EnterpriseAttestation;
 pub use ctap2::features::{
     CRED_BLOB_CAP, Features, LARGE_BLOB_ARRAY_CAP, MIN_LARGE_BLOB_ARRAY, MIN_PIN_LENGTH_RPIDS_CAP,
 };

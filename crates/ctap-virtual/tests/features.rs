@@ -8,7 +8,7 @@
 mod support;
 
 use ctap_types::StatusCode;
-use ctap_virtual::{Authenticator, Features, Finger, FingerprintSensor};
+use ctap_virtual::{Authenticator, EnterpriseAttestation, Features, Finger, FingerprintSensor};
 use ctap2_proto::cbor::{MapBuilder, Value};
 use ctap2_proto::management::{CredentialManagementParams, SetMinPinLengthParams};
 use ctap2_proto::pin::{Permissions, PinProtocol};
@@ -1220,4 +1220,187 @@ fn built_in_uv_tokens_retries_blocking_and_the_pin_unblocks() {
     );
     let retries: ClientPinResponse = host.uv_retries().ok();
     assert_eq!(retries.uv_retries, Some(8));
+}
+
+fn enable_enterprise_attestation(host: &mut Host) -> StatusCode {
+    host.call(
+        0x0D,
+        &ConfigRequest {
+            sub_command: ConfigSubCommand::ENABLE_ENTERPRISE_ATTESTATION,
+            sub_command_params: None,
+            pin_uv_auth_protocol: None,
+            pin_uv_auth_param: None,
+        },
+    )
+    .status
+}
+
+fn enterprise_request(rp: &str, ea: u64) -> MakeCredentialRequest {
+    let mut request = make_request(rp, 1);
+    request.enterprise_attestation = Some(ea);
+    request
+}
+
+fn x5c(response: &MakeCredentialResponse) -> Option<Vec<Vec<u8>>> {
+    let Value::Map(members) = &response.att_stmt else {
+        panic!("attStmt {:?}", response.att_stmt)
+    };
+    members
+        .iter()
+        .find(|(k, _)| *k == Value::text("x5c"))
+        .map(|(_, v)| match v {
+            Value::Array(certs) => certs
+                .iter()
+                .map(|c| match c {
+                    Value::Bytes(c) => c.clone(),
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn enterprise_attestation_vendor_facilitated_and_platform_managed() {
+    // Not capable: no ep, the parameter is INVALID_PARAMETER, the subcommand unknown.
+    let mut host = Host::new(config());
+    assert_eq!(host.info().option("ep"), None);
+    assert_eq!(
+        host.make_credential(&enterprise_request("corp.example", 2))
+            .status,
+        StatusCode::INVALID_PARAMETER
+    );
+    assert_eq!(
+        enable_enterprise_attestation(&mut host),
+        StatusCode::INVALID_SUBCOMMAND
+    );
+
+    let mut device = Authenticator::new(config());
+    device.set_features(
+        Features::default().with_enterprise(Some(EnterpriseAttestation::new(vec![
+            "corp.example".into(),
+        ]))),
+    );
+    let mut host = Host::with(device);
+    // §7.1: capable but disabled: ep false, and the parameter is refused (step 9.1).
+    assert_eq!(host.info().option("ep"), Some(false));
+    assert_eq!(
+        host.make_credential(&enterprise_request("corp.example", 1))
+            .status,
+        StatusCode::INVALID_PARAMETER
+    );
+    // §6.11.2: enabled (no PIN: no token needed); persisted.
+    assert_eq!(
+        enable_enterprise_attestation(&mut host),
+        StatusCode::SUCCESS
+    );
+    assert_eq!(host.info().option("ep"), Some(true));
+    let mut device = Authenticator::new(config());
+    device.load_state(&host.device.state_bytes()).unwrap();
+    device.set_features(
+        Features::default().with_enterprise(Some(EnterpriseAttestation::new(vec![]))),
+    );
+    assert_eq!(device.info().option("ep"), Some(true));
+    // Step 9.2: only 1 and 2.
+    assert_eq!(
+        host.make_credential(&enterprise_request("corp.example", 3))
+            .status,
+        StatusCode::INVALID_OPTION
+    );
+    // Step 9.3: vendor-facilitated for a listed RP: the enterprise certificate, epAtt.
+    let listed: MakeCredentialResponse = host
+        .make_credential(&enterprise_request("corp.example", 1))
+        .ok();
+    assert_eq!(listed.ep_att, Some(true));
+    let chain = x5c(&listed).unwrap();
+    assert!(contains(&chain[0], b"ctap-virtual enterprise attestation"));
+    // ...and the regular attestation for another RP.
+    let other: MakeCredentialResponse = host
+        .make_credential(&enterprise_request("other.example", 1))
+        .ok();
+    assert_eq!(other.ep_att, None);
+    assert_eq!(x5c(&other), None, "self attestation");
+    // Step 9.4: platform-managed for any RP.
+    let managed: MakeCredentialResponse = host
+        .make_credential(&enterprise_request("other.example", 2))
+        .ok();
+    assert_eq!(managed.ep_att, Some(true));
+    assert_eq!(x5c(&managed).unwrap(), chain);
+    // authenticatorReset disables it again (§7.1).
+    assert_eq!(host.ctap(0x07, &[]).status, StatusCode::SUCCESS);
+    assert_eq!(host.info().option("ep"), Some(false));
+}
+
+#[test]
+fn enterprise_attestation_with_a_configured_certificate() {
+    let scalar = sha256(b"enterprise key");
+    let signing = p256::ecdsa::SigningKey::from_slice(&scalar).unwrap();
+    let public = CoseKey::from_p256(&p256::PublicKey::from(signing.verifying_key()));
+    assert!(
+        EnterpriseAttestation::new(vec![])
+            .with_certificate([0; 32], vec![vec![1]])
+            .is_err()
+    );
+    assert!(
+        EnterpriseAttestation::new(vec![])
+            .with_certificate(scalar, vec![])
+            .is_err()
+    );
+    let enterprise = EnterpriseAttestation::new(vec![])
+        .with_certificate(scalar, vec![b"leaf".to_vec(), b"root".to_vec()])
+        .unwrap();
+    // Debug never shows the key.
+    let debug = format!("{enterprise:?}");
+    assert_eq!(
+        debug,
+        r#"EnterpriseAttestation { rp_ids: [], own_certificate: true }"#
+    );
+    let mut device = Authenticator::new(config());
+    device.set_features(Features::default().with_enterprise(Some(enterprise)));
+    let mut host = Host::with(device);
+    // With a PIN, enabling needs a token with acfg (§6.11.1).
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    assert_eq!(
+        enable_enterprise_attestation(&mut host),
+        StatusCode::PUAT_REQUIRED
+    );
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Permissions::AUTHENTICATOR_CONFIG,
+            None,
+        )
+        .unwrap();
+    let mut request = ConfigRequest {
+        sub_command: ConfigSubCommand::ENABLE_ENTERPRISE_ATTESTATION,
+        sub_command_params: None,
+        pin_uv_auth_protocol: Some(2),
+        pin_uv_auth_param: None,
+    };
+    request.pin_uv_auth_param =
+        Some(PinProtocol::Two.authenticate(&token, &request.auth_message()));
+    assert_eq!(host.call(0x0D, &request).status, StatusCode::SUCCESS);
+    let made: MakeCredentialResponse = host
+        .make_credential(&enterprise_request("corp.example", 2))
+        .ok();
+    assert_eq!(made.ep_att, Some(true));
+    assert_eq!(x5c(&made).unwrap(), [b"leaf".to_vec(), b"root".to_vec()]);
+    let Value::Map(members) = &made.att_stmt else {
+        panic!()
+    };
+    let Some((_, Value::Bytes(sig))) = members.iter().find(|(k, _)| *k == Value::text("sig"))
+    else {
+        panic!()
+    };
+    let signed = [
+        made.auth_data.as_slice(),
+        &make_request("corp.example", 1).client_data_hash,
+    ]
+    .concat();
+    assert!(public.verify(&signed, sig));
 }

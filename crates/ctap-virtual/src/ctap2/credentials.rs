@@ -38,6 +38,8 @@ pub(crate) struct MakeCredentialPlan {
     cred_protect: Option<u8>,
     hmac_secret: bool,
     attestation: Attestation,
+    /// Enterprise attestation (`enterprise.rs`, §6.1.2 step 9).
+    enterprise: bool,
     /// credBlob, largeBlobKey, minPinLength, thirdPartyPayment (`features.rs`).
     extensions: super::features::MakeCredentialExtensions,
 }
@@ -134,10 +136,9 @@ impl Ctap2 {
             return Err(StatusCode::INVALID_OPTION);
         }
         let discoverable = option_or(options.rk, false);
-        // enterpriseAttestation is not supported (§6.1.2 step 9).
-        if request.enterprise_attestation.is_some() {
-            return Err(StatusCode::INVALID_PARAMETER);
-        }
+        // §6.1.2 step 9: enterpriseAttestation (`enterprise.rs`).
+        let enterprise =
+            self.enterprise_attestation_for(&request.rp.id, request.enterprise_attestation)?;
         // Steps 6-11: user verification through a pinUvAuthToken.
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
@@ -216,6 +217,7 @@ impl Ctap2 {
             cred_protect,
             hmac_secret,
             attestation,
+            enterprise,
             extensions: feature_extensions,
         })));
         Ok(None)
@@ -288,6 +290,10 @@ impl Ctap2 {
         }
         .to_bytes();
         let (fmt, att_stmt) = match plan.attestation {
+            _ if plan.enterprise => {
+                let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
+                self.enterprise_statement(&config.aaguid, &signed)?
+            }
             Attestation::None => ("none", Value::Map(Vec::new())),
             Attestation::Batch => {
                 let batch = super::attestation::BatchAttestation::new(&config.aaguid)
@@ -321,7 +327,7 @@ impl Ctap2 {
             fmt: fmt.into(),
             auth_data,
             att_stmt,
-            ep_att: None,
+            ep_att: plan.enterprise.then_some(true),
             large_blob_key: made.large_blob_key,
             unsigned_extension_outputs: None,
         }))

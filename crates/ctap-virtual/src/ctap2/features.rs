@@ -13,6 +13,7 @@ use ctap2_proto::cbor::{TextMap, Value};
 use ctap2_proto::entities::{Extensions, extension};
 use ctap2_proto::{Info, Permissions};
 
+use super::enterprise::EnterpriseAttestation;
 use super::keys::hmac;
 use super::sensor::FingerprintSensor;
 use super::{Ctap2, Result};
@@ -62,6 +63,9 @@ pub struct Features {
     /// (getPinUvAuthTokenUsingUvWithPermissions, getUVRetries, authenticatorBioEnrollment);
     /// `None`: no built-in UV.
     pub fingerprint: Option<FingerprintSensor>,
+    /// Enterprise attestation (CTAP 2.1 §7.1), disabled until authenticatorConfig
+    /// enableEnterpriseAttestation; `None`: not capable (no `ep` option).
+    pub enterprise: Option<EnterpriseAttestation>,
 }
 
 impl Default for Features {
@@ -75,6 +79,7 @@ impl Default for Features {
             min_pin_length_rpids: Vec::new(),
             third_party_payment: true,
             fingerprint: None,
+            enterprise: None,
         }
     }
 }
@@ -90,6 +95,7 @@ impl Features {
             min_pin_length_rpids: Vec::new(),
             third_party_payment: false,
             fingerprint: None,
+            enterprise: None,
         }
     }
 
@@ -135,6 +141,13 @@ impl Features {
         self
     }
 
+    /// Sets [`enterprise`](Self::enterprise).
+    #[must_use]
+    pub fn with_enterprise(mut self, enterprise: Option<EnterpriseAttestation>) -> Self {
+        self.enterprise = enterprise;
+        self
+    }
+
     /// The large-blob array size in force: 0 (off) or clamped to the spec's minimum
     /// and this crate's cap.
     pub(crate) fn large_blob_array_len(&self) -> usize {
@@ -171,6 +184,8 @@ pub(crate) struct FeatureState {
     pub(crate) templates: Vec<Template>,
     /// uvRetries; `None` is the start value (`uv::MAX_UV_RETRIES`).
     pub(crate) uv_retries: Option<u8>,
+    /// enableEnterpriseAttestation was called (§6.11.2; reset clears it).
+    pub(crate) enterprise_enabled: bool,
 }
 
 /// An enrolled fingerprint: its template id and friendly name.
@@ -233,6 +248,9 @@ impl FeatureState {
         if let Some(left) = self.uv_retries {
             entries.push((Value::text("uvRetries"), Value::int(left)));
         }
+        if self.enterprise_enabled {
+            entries.push((Value::text("enterpriseAttestation"), Value::Bool(true)));
+        }
         Value::Map(entries)
     }
 
@@ -289,11 +307,17 @@ impl FeatureState {
         if uv_retries.is_some_and(|r| r > super::uv::MAX_UV_RETRIES) {
             return Err(Error::InvalidParameter("uvRetries above the maximum"));
         }
+        let enterprise_enabled = map
+            .take("enterpriseAttestation")
+            .map(|v| v.as_bool("enterpriseAttestation"))
+            .transpose()?
+            .unwrap_or(false);
         Ok(Self {
             large_blob_array,
             min_pin_length_rpids,
             templates,
             uv_retries,
+            enterprise_enabled,
         })
     }
 }
@@ -403,6 +427,11 @@ impl Ctap2 {
         info.max_rpids_for_set_min_pin_length = Some(features.rpids_len() as u64);
         if features.third_party_payment {
             info.extensions.push("thirdPartyPayment".into());
+        }
+        if features.enterprise.is_some() {
+            // §6.4 / §7.1: ep present when capable, true once enabled.
+            info.options
+                .push(("ep".into(), self.state.features.enterprise_enabled));
         }
         if features.fingerprint.is_some() {
             // §6.4: uv and bioEnroll say whether a finger is enrolled; uvBioEnroll and

@@ -207,9 +207,13 @@ impl Ctap2 {
 
     pub(super) fn config(&mut self, now: Instant, request: ConfigRequest) -> Result<Vec<u8>> {
         let sub = request.sub_command;
-        if sub != ConfigSubCommand::TOGGLE_ALWAYS_UV && sub != ConfigSubCommand::SET_MIN_PIN_LENGTH
+        if sub != ConfigSubCommand::TOGGLE_ALWAYS_UV
+            && sub != ConfigSubCommand::SET_MIN_PIN_LENGTH
+            && !(sub == ConfigSubCommand::ENABLE_ENTERPRISE_ATTESTATION
+                && self.enterprise_capable())
         {
-            // enableEnterpriseAttestation and vendorPrototype are not supported.
+            // vendorPrototype is not supported, enableEnterpriseAttestation only when
+            // enterprise attestation is configured (`enterprise.rs`).
             return Err(StatusCode::INVALID_SUBCOMMAND);
         }
         // §6.11.1: with a PIN set (or alwaysUv on), the command needs a token with acfg.
@@ -226,6 +230,9 @@ impl Ctap2 {
                 return Err(StatusCode::PUAT_REQUIRED);
             }
             None => {}
+        }
+        if sub == ConfigSubCommand::ENABLE_ENTERPRISE_ATTESTATION {
+            return self.enable_enterprise_attestation();
         }
         if sub == ConfigSubCommand::TOGGLE_ALWAYS_UV {
             self.state.always_uv = !self.state.always_uv;

@@ -6,6 +6,7 @@
 pub(crate) mod bio;
 mod client_pin;
 mod credentials;
+pub(crate) mod enterprise;
 pub(crate) mod features;
 mod features_api;
 pub(crate) mod keys;
