@@ -1683,6 +1683,7 @@ fn get_info_tells_the_truth() {
             "largeBlobKey",
             "credBlob",
             "minPinLength",
+            "hmac-secret-mc",
             "thirdPartyPayment"
         ]
     );

@@ -1404,3 +1404,231 @@ fn enterprise_attestation_with_a_configured_certificate() {
     .concat();
     assert!(public.verify(&signed, sig));
 }
+
+fn cred_mgmt_with(
+    host: &mut Host,
+    token: &[u8],
+    protocol: PinProtocol,
+    sub: CredMgmtSubCommand,
+    params: Option<CredentialManagementParams>,
+) -> StatusCode {
+    let mut request = CredentialManagementRequest {
+        sub_command: sub,
+        sub_command_params: params.map(|p| p.to_value()),
+        pin_uv_auth_protocol: Some(protocol.number().into()),
+        pin_uv_auth_param: None,
+    };
+    request.pin_uv_auth_param = Some(protocol.authenticate(token, &request.auth_message()));
+    host.call(0x0A, &request).status
+}
+
+#[test]
+fn persistent_pcmr_token_reads_credentials_across_power_cycles_and_nothing_more() {
+    let mut host = Host::new(config());
+    assert_eq!(host.info().option("perCredMgmtRO"), Some(true));
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Permissions::MAKE_CREDENTIAL,
+            Some("example.com"),
+        )
+        .unwrap();
+    let mut request = resident(make_request("example.com", 1));
+    request.pin_uv_auth_protocol = Some(2);
+    request.pin_uv_auth_param =
+        Some(PinProtocol::Two.authenticate(&token, &request.client_data_hash));
+    let made: MakeCredentialResponse = host.make_credential(&request).ok();
+    let id = made
+        .auth_data()
+        .unwrap()
+        .attested_credential
+        .unwrap()
+        .credential_id;
+    // pcmr only: mixed with cm it is refused.
+    assert_eq!(
+        host.token(
+            PinProtocol::Two,
+            "1234",
+            Permissions(Permissions::PCMR.0 | Permissions::CREDENTIAL_MANAGEMENT.0),
+            None
+        ),
+        Err(StatusCode::UNAUTHORIZED_PERMISSION)
+    );
+    let persistent = host
+        .token(PinProtocol::Two, "1234", Permissions::PCMR, None)
+        .unwrap();
+    // It outlives a power cycle and a state file reload.
+    host.power_cycle(std::time::Duration::from_secs(5));
+    let mut device = Authenticator::new(config());
+    device.load_state(&host.device.state_bytes()).unwrap();
+    let mut host = Host::with(device);
+    let by_rp = Some(CredentialManagementParams {
+        rp_id_hash: Some(sha256(b"example.com").to_vec()),
+        ..CredentialManagementParams::default()
+    });
+    for (sub, params) in [
+        (CredMgmtSubCommand::GET_CREDS_METADATA, None),
+        (CredMgmtSubCommand::ENUMERATE_RPS_BEGIN, None),
+        (CredMgmtSubCommand::ENUMERATE_CREDENTIALS_BEGIN, by_rp),
+    ] {
+        assert_eq!(
+            cred_mgmt_with(&mut host, &persistent, PinProtocol::Two, sub, params),
+            StatusCode::SUCCESS,
+            "{sub:?}"
+        );
+    }
+    // Read-only: deleting or updating needs a token with cm.
+    let delete = Some(CredentialManagementParams {
+        credential_id: Some(CredentialDescriptor::public_key(&id)),
+        ..CredentialManagementParams::default()
+    });
+    assert_eq!(
+        cred_mgmt_with(
+            &mut host,
+            &persistent,
+            PinProtocol::Two,
+            CredMgmtSubCommand::DELETE_CREDENTIAL,
+            delete
+        ),
+        StatusCode::PIN_AUTH_INVALID
+    );
+    // Another protocol's MAC of the same token does not verify.
+    assert_eq!(
+        cred_mgmt_with(
+            &mut host,
+            &persistent,
+            PinProtocol::One,
+            CredMgmtSubCommand::GET_CREDS_METADATA,
+            None
+        ),
+        StatusCode::PIN_AUTH_INVALID
+    );
+    // A new one replaces the old.
+    let newer = host
+        .token(PinProtocol::Two, "1234", Permissions::PCMR, None)
+        .unwrap();
+    assert_eq!(
+        cred_mgmt_with(
+            &mut host,
+            &persistent,
+            PinProtocol::Two,
+            CredMgmtSubCommand::GET_CREDS_METADATA,
+            None
+        ),
+        StatusCode::PIN_AUTH_INVALID
+    );
+    assert_eq!(
+        cred_mgmt_with(
+            &mut host,
+            &newer,
+            PinProtocol::Two,
+            CredMgmtSubCommand::GET_CREDS_METADATA,
+            None
+        ),
+        StatusCode::SUCCESS
+    );
+    // A new PIN ends it.
+    host.device.set_pin("5678").unwrap();
+    assert_eq!(
+        cred_mgmt_with(
+            &mut host,
+            &newer,
+            PinProtocol::Two,
+            CredMgmtSubCommand::GET_CREDS_METADATA,
+            None
+        ),
+        StatusCode::PIN_AUTH_INVALID
+    );
+}
+
+/// The platform's hmac-secret input for `salt` (§12.5: keyAgreement, saltEnc,
+/// saltAuth, pinUvAuthProtocol) and its shared secret.
+fn hmac_input(host: &mut Host, salt: &[u8]) -> (Value, ctap2_proto::SharedSecret) {
+    let (key, shared) = host.shared_secret(PinProtocol::Two);
+    let salt_enc = shared.encrypt(salt, &mut host.rng).unwrap();
+    let salt_auth = shared.authenticate(&salt_enc);
+    let input = MapBuilder::new()
+        .with(1, key.to_value())
+        .with(2, Value::Bytes(salt_enc))
+        .with(3, Value::Bytes(salt_auth))
+        .with(4, Value::int(2))
+        .build();
+    (input, shared)
+}
+
+#[test]
+fn hmac_secret_mc_gives_the_same_secret_as_a_later_assertion() {
+    use ctap2_proto::cbor::CborMessage as _;
+    let mut host = Host::new(config());
+    assert!(host.info().extensions.iter().any(|e| e == "hmac-secret-mc"));
+    let salt = [0x5A; 32];
+    let (input, _) = hmac_input(&mut host, &salt);
+    // Without hmac-secret: true.
+    let alone = with_extensions(
+        make_request("example.com", 1),
+        vec![("hmac-secret-mc", input.clone())],
+    );
+    assert_eq!(
+        host.make_credential(&alone).status,
+        StatusCode::MISSING_PARAMETER
+    );
+    let (input, shared2) = hmac_input(&mut host, &salt);
+    let request = with_extensions(
+        make_request("example.com", 1),
+        vec![
+            ("hmac-secret", Value::Bool(true)),
+            ("hmac-secret-mc", input),
+        ],
+    );
+    let made: MakeCredentialResponse = host.make_credential(&request).ok();
+    assert_eq!(
+        output(&made.auth_data, "hmac-secret"),
+        Some(Value::Bool(true))
+    );
+    let Some(Value::Bytes(encrypted)) = output(&made.auth_data, "hmac-secret-mc") else {
+        panic!("no hmac-secret-mc output")
+    };
+    let at_creation = shared2.decrypt(&encrypted).unwrap().to_vec();
+    assert_eq!(at_creation.len(), 32);
+    // getAssertion's hmac-secret with the same salt (and the same UV state: none).
+    let id = made
+        .auth_data()
+        .unwrap()
+        .attested_credential
+        .unwrap()
+        .credential_id;
+    let (input, shared3) = hmac_input(&mut host, &salt);
+    let reply: GetAssertionResponse = host
+        .get_assertion(&assert_with(
+            "example.com",
+            Some(&id),
+            vec![("hmac-secret", input)],
+        ))
+        .ok();
+    let Some(Value::Bytes(encrypted)) = output(&reply.auth_data, "hmac-secret") else {
+        panic!("no hmac-secret output")
+    };
+    assert_eq!(shared3.decrypt(&encrypted).unwrap().to_vec(), at_creation);
+    // A bad saltAuth.
+    let (key, shared4) = host.shared_secret(PinProtocol::Two);
+    let salt_enc = shared4.encrypt(&salt, &mut host.rng).unwrap();
+    let forged = MapBuilder::new()
+        .with(1, key.to_value())
+        .with(2, Value::Bytes(salt_enc))
+        .with(3, Value::bytes(&[0; 32]))
+        .with(4, Value::int(2))
+        .build();
+    let request = with_extensions(
+        make_request("example.com", 2),
+        vec![
+            ("hmac-secret", Value::Bool(true)),
+            ("hmac-secret-mc", forged),
+        ],
+    );
+    assert_eq!(
+        host.make_credential(&request).status,
+        StatusCode::PIN_AUTH_INVALID
+    );
+}

@@ -131,6 +131,12 @@ impl Ctap2 {
                 if self.state.force_pin_change {
                     return Err(StatusCode::PIN_POLICY_VIOLATION);
                 }
+                // CTAP 2.2 pcmr: the persistent token instead (`persistent.rs`).
+                if let Some(answer) =
+                    self.persistent_token_request(&shared, protocol, permissions)?
+                {
+                    return Ok(answer);
+                }
                 let value: [u8; 32] = self.rng.array();
                 let encrypted = shared
                     .encrypt(&value, &mut self.rng)
@@ -226,6 +232,7 @@ impl Ctap2 {
         self.state.pin_retries = MAX_PIN_RETRIES;
         self.state.force_pin_change = false;
         self.token = None;
+        self.forget_persistent_token();
         self.dirty = true;
         Ok(())
     }

@@ -67,11 +67,12 @@ pub(crate) struct AssertionPlan {
     extensions: super::features::AssertionExtensions,
 }
 
-/// The decrypted hmac-secret input of a getAssertion.
+/// The decrypted hmac-secret input of a getAssertion (or of makeCredential's
+/// hmac-secret-mc, `features.rs`).
 #[derive(Clone)]
-struct HmacSecretInput {
-    shared: ctap2_proto::SharedSecret,
-    salts: Vec<u8>,
+pub(super) struct HmacSecretInput {
+    pub(super) shared: ctap2_proto::SharedSecret,
+    pub(super) salts: Vec<u8>,
 }
 
 /// The credentials left for getNextAssertion.
@@ -190,8 +191,12 @@ impl Ctap2 {
             None => false,
             Some(_) => return Err(StatusCode::CBOR_UNEXPECTED_TYPE),
         };
-        let feature_extensions =
-            self.make_credential_extensions(&request.rp.id, &extensions, discoverable)?;
+        let feature_extensions = self.make_credential_extensions(
+            &request.rp.id,
+            &extensions,
+            discoverable,
+            hmac_secret,
+        )?;
         if discoverable {
             let replaces = self
                 .state
@@ -247,10 +252,11 @@ impl Ctap2 {
         let mut outputs = Vec::new();
         let made = self.finish_make_credential_extensions(
             &plan.extensions,
-            &id,
+            (&id, &header),
             plan.discoverable,
+            plan.uv,
             &mut outputs,
-        );
+        )?;
         if plan.discoverable {
             self.state
                 .credentials
@@ -466,7 +472,7 @@ impl Ctap2 {
 
     /// Decrypts and checks the hmac-secret input (§12.5): keyAgreement (1), saltEnc (2),
     /// saltAuth (3), pinUvAuthProtocol (4, default 1).
-    fn hmac_secret_input(&mut self, input: Value) -> Result<HmacSecretInput> {
+    pub(super) fn hmac_secret_input(&mut self, input: Value) -> Result<HmacSecretInput> {
         let mut map = IntMap::new(input, "hmac-secret").map_err(|e| e.status())?;
         let status = |e: ctap2_proto::Error| e.status();
         let key = map.require(1, "keyAgreement").map_err(status)?;

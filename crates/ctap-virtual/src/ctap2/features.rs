@@ -186,6 +186,8 @@ pub(crate) struct FeatureState {
     pub(crate) uv_retries: Option<u8>,
     /// enableEnterpriseAttestation was called (§6.11.2; reset clears it).
     pub(crate) enterprise_enabled: bool,
+    /// CTAP 2.2's persistent pinUvAuthToken (pcmr), `persistent.rs`.
+    pub(crate) persistent_token: Option<super::persistent::PersistentToken>,
 }
 
 /// An enrolled fingerprint: its template id and friendly name.
@@ -251,6 +253,15 @@ impl FeatureState {
         if self.enterprise_enabled {
             entries.push((Value::text("enterpriseAttestation"), Value::Bool(true)));
         }
+        if let Some(token) = &self.persistent_token {
+            entries.push((
+                Value::text("persistentToken"),
+                Value::Array(vec![
+                    Value::int(token.protocol.number()),
+                    Value::bytes(token.value.as_slice()),
+                ]),
+            ));
+        }
         Value::Map(entries)
     }
 
@@ -312,12 +323,33 @@ impl FeatureState {
             .map(|v| v.as_bool("enterpriseAttestation"))
             .transpose()?
             .unwrap_or(false);
+        let persistent_token = match map.take("persistentToken") {
+            None => None,
+            Some(value) => match value.into_array("persistentToken")?.as_slice() {
+                [Value::Int(protocol), Value::Bytes(token)] => {
+                    let protocol = u64::try_from(*protocol)
+                        .ok()
+                        .and_then(ctap2_proto::PinProtocol::from_number)
+                        .ok_or(Error::InvalidParameter("persistentToken protocol"))?;
+                    let value: [u8; 32] = token
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| Error::InvalidLength("persistentToken"))?;
+                    Some(super::persistent::PersistentToken {
+                        value: zeroize::Zeroizing::new(value),
+                        protocol,
+                    })
+                }
+                _ => return Err(Error::UnexpectedType("persistentToken")),
+            },
+        };
         Ok(Self {
             large_blob_array,
             min_pin_length_rpids,
             templates,
             uv_retries,
             enterprise_enabled,
+            persistent_token,
         })
     }
 }
@@ -373,8 +405,10 @@ impl CredentialExtras {
 }
 
 /// The extension inputs of a makeCredential that passed their checks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct MakeCredentialExtensions {
+    /// hmac-secret-mc (CTAP 2.2 §12.5): the decrypted salts.
+    hmac_secret_mc: Option<super::credentials::HmacSecretInput>,
     large_blob_key: bool,
     /// credBlob was sent: `Some(Some(blob))` to store, `Some(None)` too long.
     cred_blob: Option<Option<Vec<u8>>>,
@@ -424,6 +458,10 @@ impl Ctap2 {
         }
         // minPinLength (§12.4) goes with setMinPINLength, which is always offered.
         info.extensions.push("minPinLength".into());
+        // CTAP 2.2: hmac-secret-mc and the persistent token for read-only credential
+        // management (pcmr).
+        info.extensions.push("hmac-secret-mc".into());
+        info.options.push(("perCredMgmtRO".into(), true));
         info.max_rpids_for_set_min_pin_length = Some(features.rpids_len() as u64);
         if features.third_party_payment {
             info.extensions.push("thirdPartyPayment".into());
@@ -468,7 +506,8 @@ impl Ctap2 {
         if self.features.fingerprint.is_some() {
             permissions |= Permissions::BIO_ENROLLMENT.0;
         }
-        permissions
+        // CTAP 2.2: pcmr (`persistent.rs`), always offered (perCredMgmtRO).
+        permissions | Permissions::PCMR.0
     }
 
     /// Whether `rp_id` may read the minimum PIN length (§12.4): it is in the
@@ -508,12 +547,23 @@ impl Ctap2 {
     /// The extension inputs of makeCredential (CTAP 2.1 §6.1.2 step 13, one extension
     /// at a time). Unsupported extensions are ignored, as the spec says.
     pub(super) fn make_credential_extensions(
-        &self,
+        &mut self,
         rp_id: &str,
         extensions: &Extensions,
         discoverable: bool,
+        hmac_secret: bool,
     ) -> Result<MakeCredentialExtensions> {
         let mut out = MakeCredentialExtensions::default();
+        // CTAP 2.2 hmac-secret-mc: the getAssertion hmac-secret input structure, only
+        // together with hmac-secret: true (the spec text was not at hand; like
+        // pico-fido, the other deployed implementation we know, CTAP2_ERR_MISSING_PARAMETER
+        // without it).
+        if let Some(input) = extension(extensions, "hmac-secret-mc") {
+            if !hmac_secret {
+                return Err(StatusCode::MISSING_PARAMETER);
+            }
+            out.hmac_secret_mc = Some(self.hmac_secret_input(input.clone())?);
+        }
         // §12.3: only `true` is a valid input, and only for a discoverable credential
         // (CTAP2_ERR_INVALID_OPTION otherwise).
         if self.features.large_blob_array_len() > 0 {
@@ -549,12 +599,27 @@ impl Ctap2 {
     /// Finishes makeCredential's extensions for the new credential `id`: pushes the
     /// authenticator extension outputs and says what the credential keeps.
     pub(super) fn finish_make_credential_extensions(
-        &self,
+        &mut self,
         inputs: &MakeCredentialExtensions,
-        id: &[u8],
+        (id, header): (&[u8], &super::keys::CredentialId),
         discoverable: bool,
+        uv: bool,
         outputs: &mut Vec<(Value, Value)>,
-    ) -> MadeExtensions {
+    ) -> Result<MadeExtensions> {
+        if let Some(input) = &inputs.hmac_secret_mc {
+            // The new credential's CredRandom for this UV state, as getAssertion's
+            // hmac-secret computes it, encrypted for the platform.
+            let cred_random = header.cred_random(self.state.master.as_slice(), id, uv);
+            let mut output = zeroize::Zeroizing::new(Vec::with_capacity(64));
+            for salt in input.salts.chunks(32) {
+                output.extend_from_slice(&hmac(&cred_random, &[salt]));
+            }
+            let encrypted = input
+                .shared
+                .encrypt(&output, &mut self.rng)
+                .map_err(|e| e.status())?;
+            outputs.push((Value::text("hmac-secret-mc"), Value::Bytes(encrypted)));
+        }
         let mut extras = CredentialExtras {
             large_blob_key: inputs.large_blob_key,
             ..CredentialExtras::default()
@@ -576,10 +641,10 @@ impl Ctap2 {
         let large_blob_key = inputs
             .large_blob_key
             .then(|| self.large_blob_key(id).to_vec());
-        MadeExtensions {
+        Ok(MadeExtensions {
             extras,
             large_blob_key,
-        }
+        })
     }
 
     /// What enumerateCredentials says of a credential's extensions (CTAP 2.1 §6.8.4:

@@ -57,14 +57,23 @@ impl Ctap2 {
             .pin_uv_auth_param
             .as_deref()
             .ok_or(StatusCode::PUAT_REQUIRED)?;
-        self.check_token(
-            now,
+        // CTAP 2.2: the persistent pcmr token is good for the read-only subcommands
+        // (`persistent.rs`); everything else needs a token with cm.
+        if !self.persistent_token_allows(
+            sub,
             request.pin_uv_auth_protocol,
             param,
             &request.auth_message(),
-            Permissions::CREDENTIAL_MANAGEMENT,
-            None,
-        )?;
+        ) {
+            self.check_token(
+                now,
+                request.pin_uv_auth_protocol,
+                param,
+                &request.auth_message(),
+                Permissions::CREDENTIAL_MANAGEMENT,
+                None,
+            )?;
+        }
         let params: CredentialManagementParams = request.params().map_err(|e| e.status())?;
         let credential = |params: &CredentialManagementParams| -> Result<Vec<u8>> {
             params

@@ -12,6 +12,7 @@ mod features_api;
 pub(crate) mod keys;
 mod large_blobs;
 mod management;
+mod persistent;
 pub(crate) mod sensor;
 pub(crate) mod state;
 pub(crate) mod uv;

@@ -111,6 +111,11 @@ impl Ctap2 {
             });
         }
         self.reset_uv_retries();
+        if let Some(answer) =
+            self.persistent_token_request(&plan.shared, plan.protocol, plan.permissions)?
+        {
+            return Ok(answer);
+        }
         let value: [u8; 32] = self.rng.array();
         let encrypted = plan
             .shared
