@@ -3,11 +3,19 @@
 
 Runs against a fresh `ctap serve --udp` (no PIN, no credentials): getInfo's
 members for the features; LargeBlobs (read/write the array, get/put/delete one
-credential's blob); the largeBlob, credBlob, minPinLength and thirdPartyPayment
-extensions through Fido2Client; Config.set_min_pin_length with RP IDs. Every result
-is asserted.
+credential's blob); the largeBlob, credBlob, minPinLength, thirdPartyPayment and
+hmac-secret-mc extensions through Fido2Client; Config.set_min_pin_length with RP
+IDs; the CTAP 2.2 persistent (pcmr) token with CredentialManagement. Every result is
+asserted.
 
-usage: test_python_fido2_features.py HOST:PORT
+With --bio the server must be `ctap serve ... --fingerprint
+match,match,match,match,no-match --enterprise-rp example.com` (fresh): FPBioEnrollment
+enrolls a finger, ClientPin.get_uv_token sees a wrong finger (UV_INVALID, one retry
+less) then a right one, Fido2Client verifies the user with the finger instead of the
+PIN, Config.enable_enterprise_attestation and a vendor-facilitated enterprise
+attestation verified by python-fido2's packed verifier.
+
+usage: test_python_fido2_features.py HOST:PORT [--bio]
 
 Prints "N passed, M failed" last; exits non-zero on any failure.
 """
@@ -22,8 +30,11 @@ import traceback
 from fido2.client import DefaultClientDataCollector, Fido2Client
 from fido2.ctap import CtapError
 from fido2.ctap2 import ClientPin, Config, Ctap2, CredentialManagement, LargeBlobs
+from fido2.attestation import PackedAttestation
+from fido2.ctap2.bio import FPBioEnrollment
 from fido2.ctap2.extensions import (
     CredBlobExtension,
+    HmacSecretExtension,
     LargeBlobExtension,
     MinPinLengthExtension,
     ThirdPartyPaymentExtension,
@@ -53,7 +64,10 @@ def main() -> int:
         tests.append(fn)
         return fn
 
-    feature_tests(test, dev)
+    if "--bio" in sys.argv:
+        bio_tests(test, dev)
+    else:
+        feature_tests(test, dev)
 
     passed = failed = 0
     for fn in tests:
@@ -79,11 +93,12 @@ def expect_error(code, call):
         raise AssertionError(f"no {code}")
 
 
+def user(n: int) -> dict:
+    return {"id": bytes([n]) * 8, "name": f"user{n}", "displayName": f"User {n}"}
+
+
 def feature_tests(test, dev):
     state = {}
-
-    def user(n: int) -> dict:
-        return {"id": bytes([n]) * 8, "name": f"user{n}", "displayName": f"User {n}"}
 
     def client(pin=None, extensions=()):
         interaction = PinInteraction(pin) if pin else None
@@ -276,6 +291,138 @@ def feature_tests(test, dev):
         assert state["blob_key"] in keys, keys
         payment = [c.get(CredentialManagement.RESULT.THIRD_PARTY_PAYMENT) for c in creds]
         assert True in payment and False in payment, payment
+
+    @test
+    def persistent_pcmr_token_reads_credentials_but_cannot_delete():
+        ctap2 = Ctap2(dev)
+        assert CredentialManagement.is_readonly_supported(ctap2.info)
+        protocol = PinProtocolV2()
+        token = ClientPin(ctap2, protocol).get_pin_token(
+            PIN, ClientPin.PERMISSION.PERSISTENT_CREDENTIAL_MGMT
+        )
+        # A new session (a new key agreement) and the token still reads.
+        ctap2 = Ctap2(dev)
+        credman = CredentialManagement(ctap2, protocol, token)
+        assert credman.get_metadata()[CredentialManagement.RESULT.EXISTING_CRED_COUNT] > 0
+        rp_id_hash = credman.enumerate_rps()[0][CredentialManagement.RESULT.RP_ID_HASH]
+        creds = credman.enumerate_creds(rp_id_hash)
+        victim = creds[0][CredentialManagement.RESULT.CREDENTIAL_ID]
+        expect_error(CtapError.ERR.PIN_AUTH_INVALID, lambda: credman.delete_cred(victim))
+
+    @test
+    def fido2_client_hmac_secret_mc_matches_the_assertion():
+        fido_client = client(PIN, extensions=[HmacSecretExtension(allow_hmac_secret=True)])
+        assert "hmac-secret-mc" in Ctap2(dev).get_info().extensions
+        salt = os.urandom(32)
+        server, auth_data, result = register(
+            fido_client,
+            {"hmacCreateSecret": True, "hmacGetSecret": {"salt1": salt}},
+            resident=False,
+            uv="required",
+        )
+        outputs = result.client_extension_results
+        assert outputs.get("hmacCreateSecret") is True, outputs
+        at_creation = outputs["hmacGetSecret"]["output1"]
+        response = authenticate(
+            fido_client, server, auth_data.credential_data,
+            {"hmacGetSecret": {"salt1": salt}}, uv="required",
+        )
+        assert response.client_extension_results["hmacGetSecret"]["output1"] == at_creation
+
+
+def bio_tests(test, dev):
+    @test
+    def get_info_has_a_sensor_without_a_finger_and_enterprise_disabled():
+        info = Ctap2(dev).get_info()
+        assert info.options.get("uv") is False, info.options
+        assert info.options.get("bioEnroll") is False, info.options
+        assert info.options.get("uvBioEnroll") is True, info.options
+        assert info.options.get("ep") is False, info.options
+        assert info.uv_modality == 2, info.uv_modality
+
+    @test
+    def fp_bio_enrollment_enrolls_names_and_lists_a_finger():
+        ctap2 = Ctap2(dev)
+        protocol = PinProtocolV2()
+        ClientPin(ctap2, protocol).set_pin(PIN)
+        token = ClientPin(ctap2, protocol).get_pin_token(PIN, ClientPin.PERMISSION.BIO_ENROLL)
+        bio = FPBioEnrollment(ctap2, protocol, token)
+        info = bio.get_fingerprint_sensor_info()
+        assert info[FPBioEnrollment.RESULT.MAX_SAMPLES_REQUIRED] == 4, info
+        assert bio.enumerate_enrollments() == {}
+        enrollment = bio.enroll()
+        template_id = None
+        for _ in range(4):
+            template_id = enrollment.capture()
+        assert template_id is not None and enrollment.remaining == 0
+        bio.set_name(template_id, "right index")
+        assert bio.enumerate_enrollments() == {template_id: "right index"}
+        assert Ctap2(dev).get_info().options.get("uv") is True
+
+    @test
+    def client_pin_get_uv_token_wrong_then_right_finger():
+        ctap2 = Ctap2(dev)
+        pin = ClientPin(ctap2, PinProtocolV2())
+        assert pin.get_uv_retries() == 8
+        expect_error(
+            CtapError.ERR.UV_INVALID,
+            lambda: pin.get_uv_token(ClientPin.PERMISSION.GET_ASSERTION, RP["id"]),
+        )
+        assert pin.get_uv_retries() == 7
+        token = pin.get_uv_token(ClientPin.PERMISSION.GET_ASSERTION, RP["id"])
+        assert len(token) == 32
+        assert pin.get_uv_retries() == 8
+
+    @test
+    def fido2_client_verifies_the_user_with_the_finger_not_the_pin():
+        interaction = PinInteraction(PIN)
+        fido_client = Fido2Client(dev, DefaultClientDataCollector(ORIGIN), interaction)
+        server = Fido2Server(PublicKeyCredentialRpEntity(**RP))
+        options, reg_state = server.register_begin(
+            PublicKeyCredentialUserEntity(id=os.urandom(16), name="dave"),
+            user_verification="required",
+            resident_key_requirement="required",
+        )
+        result = fido_client.make_credential(options.public_key)
+        auth_data = server.register_complete(reg_state, result)
+        assert auth_data.is_user_verified()
+        assert interaction.asked == 0, interaction.asked
+
+    @test
+    def config_enables_enterprise_attestation_and_python_verifies_it():
+        ctap2 = Ctap2(dev)
+        protocol = PinProtocolV2()
+        token = ClientPin(ctap2, protocol).get_pin_token(
+            PIN, ClientPin.PERMISSION.AUTHENTICATOR_CFG
+        )
+        Config(ctap2, protocol, token).enable_enterprise_attestation()
+        assert Ctap2(dev).get_info().options.get("ep") is True
+        token = ClientPin(ctap2, protocol).get_pin_token(
+            PIN, ClientPin.PERMISSION.MAKE_CREDENTIAL, RP["id"]
+        )
+        cdh = os.urandom(32)
+        att = ctap2.make_credential(
+            cdh, RP, user(9), [{"type": "public-key", "alg": -7}],
+            enterprise_attestation=1,
+            pin_uv_param=protocol.authenticate(token, cdh),
+            pin_uv_protocol=protocol.VERSION,
+        )
+        assert att.ep_att is True, att
+        assert att.fmt == "packed" and "x5c" in att.att_stmt, att.att_stmt
+        PackedAttestation().verify(att.att_stmt, att.auth_data, cdh)
+        # Another RP asking for vendor-facilitated gets the regular attestation.
+        token = ClientPin(ctap2, protocol).get_pin_token(
+            PIN, ClientPin.PERMISSION.MAKE_CREDENTIAL, "other.example"
+        )
+        att = ctap2.make_credential(
+            cdh, {"id": "other.example", "name": "Other"}, user(9),
+            [{"type": "public-key", "alg": -7}],
+            enterprise_attestation=1,
+            pin_uv_param=protocol.authenticate(token, cdh),
+            pin_uv_protocol=protocol.VERSION,
+        )
+        assert not att.ep_att, att
+        assert "x5c" not in att.att_stmt, att.att_stmt
 
 
 if __name__ == "__main__":

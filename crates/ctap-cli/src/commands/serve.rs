@@ -39,6 +39,9 @@ pub(crate) struct ServeArgs {
     /// `none` for any time (CTAP 2.1 section 6.6 asks for 10 s after power-up).
     #[arg(long, value_name = "SECS|none", default_value = "10", value_parser = parse_reset_window)]
     pub(crate) reset_window: ResetWindow,
+    /// The optional CTAP 2.1/2.2 features (`serve_features.rs`).
+    #[command(flatten)]
+    pub(crate) features: super::serve_features::FeatureArgs,
 }
 
 /// `serve --reset-window`: a number of seconds, or `none` (reset allowed any time).
@@ -65,6 +68,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
         .with_touch(touch)
         .with_reset_window(args.reset_window.0);
     let mut device = vdev::Authenticator::new(config);
+    device.set_features(super::serve_features::features(&args.features)?);
     // Starting the server is plugging the key in: the reset window starts now.
     device.power_up(std::time::Instant::now());
     if let Some(path) = &args.state {
