@@ -1632,3 +1632,89 @@ fn hmac_secret_mc_gives_the_same_secret_as_a_later_assertion() {
         StatusCode::PIN_AUTH_INVALID
     );
 }
+
+fn with_uv_option(mut request: MakeCredentialRequest) -> MakeCredentialRequest {
+    let mut options = request.options.unwrap_or_default();
+    options.uv = Some(true);
+    request.options = Some(options);
+    request
+}
+
+#[test]
+fn the_uv_option_uses_the_finger_in_make_credential_and_get_assertion() {
+    let sensor = FingerprintSensor::new();
+    let (mut host, token) = bio_host(&sensor);
+    // §6.1.2 step 5: no finger enrolled: the uv option is invalid.
+    let request = with_uv_option(resident(make_request("example.com", 1)));
+    assert_eq!(
+        host.make_credential(&request).status,
+        StatusCode::INVALID_OPTION
+    );
+    enroll(&mut host, &token);
+    // A matching finger: UV, and a discoverable credential needs no PIN token.
+    let made: MakeCredentialResponse = host.make_credential(&request).ok();
+    let flags = made.auth_data().unwrap().flags;
+    assert!(
+        flags.contains(Flags::UV) && flags.contains(Flags::UP),
+        "{flags:?}"
+    );
+    let id = made
+        .auth_data()
+        .unwrap()
+        .attested_credential
+        .unwrap()
+        .credential_id;
+    // A wrong finger: UV_INVALID and one retry less.
+    sensor.push(Finger::NoMatch);
+    assert_eq!(
+        host.make_credential(&with_uv_option(resident(make_request("example.com", 2))))
+            .status,
+        StatusCode::UV_INVALID
+    );
+    let retries: ClientPinResponse = host.uv_retries().ok();
+    assert_eq!(retries.uv_retries, Some(7));
+    // getAssertion with uv and up=false: still a touch (the finger), UV without UP.
+    let mut assertion = assertion_request("example.com", Some(&id));
+    assertion.options = Some(Options {
+        up: Some(false),
+        uv: Some(true),
+        ..Options::default()
+    });
+    let touches = sensor.touches();
+    let reply = host.get_assertion(&assertion);
+    assert!(!reply.keepalives.is_empty());
+    let reply: GetAssertionResponse = reply.ok();
+    let parsed = AuthenticatorData::from_bytes(&reply.auth_data).unwrap();
+    assert!(parsed.flags.contains(Flags::UV) && !parsed.flags.contains(Flags::UP));
+    assert_eq!(sensor.touches(), touches + 1);
+    // A match reset the counter; then blocked: UV_BLOCKED at once, no touch.
+    let retries: ClientPinResponse = host.uv_retries().ok();
+    assert_eq!(retries.uv_retries, Some(8));
+    sensor.set_default(Finger::NoMatch);
+    for _ in 0..8 {
+        host.get_assertion(&assertion);
+    }
+    let touches = sensor.touches();
+    assert_eq!(
+        host.get_assertion(&assertion).status,
+        StatusCode::UV_BLOCKED
+    );
+    assert_eq!(sensor.touches(), touches);
+    // With a pinUvAuthParam the uv option is ignored: the token is the UV.
+    let token = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Permissions::MAKE_CREDENTIAL,
+            Some("example.com"),
+        )
+        .unwrap();
+    let mut request = with_uv_option(resident(make_request("example.com", 3)));
+    request.pin_uv_auth_protocol = Some(2);
+    request.pin_uv_auth_param =
+        Some(PinProtocol::Two.authenticate(&token, &request.client_data_hash));
+    let touches = sensor.touches();
+    let made: MakeCredentialResponse = host.make_credential(&request).ok();
+    assert!(made.auth_data().unwrap().flags.contains(Flags::UV));
+    assert_eq!(sensor.touches(), touches);
+}

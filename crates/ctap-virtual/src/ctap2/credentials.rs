@@ -38,6 +38,8 @@ pub(crate) struct MakeCredentialPlan {
     cred_protect: Option<u8>,
     hmac_secret: bool,
     attestation: Attestation,
+    /// UV by the built-in sensor at the touch (the uv option, `uv.rs`).
+    builtin_uv: bool,
     /// Enterprise attestation (`enterprise.rs`, §6.1.2 step 9).
     enterprise: bool,
     /// credBlob, largeBlobKey, minPinLength, thirdPartyPayment (`features.rs`).
@@ -63,6 +65,8 @@ pub(crate) struct AssertionPlan {
     /// Whether the credentials came from a discoverable search (no allowList).
     discovered: bool,
     hmac_secret: Option<HmacSecretInput>,
+    /// UV by the built-in sensor at the touch (the uv option, `uv.rs`).
+    builtin_uv: bool,
     /// credBlob, largeBlobKey, thirdPartyPayment (`features.rs`).
     extensions: super::features::AssertionExtensions,
 }
@@ -133,9 +137,9 @@ impl Ctap2 {
         if options.up == Some(false) {
             return Err(StatusCode::INVALID_OPTION);
         }
-        if options.uv == Some(true) {
-            return Err(StatusCode::INVALID_OPTION);
-        }
+        // The uv option: built-in UV at the touch (`uv.rs`), or INVALID_OPTION.
+        let builtin_uv =
+            self.builtin_uv_requested(options.uv, request.pin_uv_auth_param.is_some())?;
         let discoverable = option_or(options.rk, false);
         // §6.1.2 step 9: enterpriseAttestation (`enterprise.rs`).
         let enterprise =
@@ -153,6 +157,7 @@ impl Ctap2 {
                 )?;
                 true
             }
+            None if builtin_uv => true,
             None => {
                 // With a PIN set, discoverable credentials need it (makeCredUvNotRqd
                 // covers only non-discoverable ones), and alwaysUv needs it always.
@@ -222,6 +227,7 @@ impl Ctap2 {
             cred_protect,
             hmac_secret,
             attestation,
+            builtin_uv,
             enterprise,
             extensions: feature_extensions,
         })));
@@ -233,6 +239,9 @@ impl Ctap2 {
         config: &Config,
         plan: MakeCredentialPlan,
     ) -> Result<Vec<u8>> {
+        if plan.builtin_uv {
+            self.builtin_uv_touch()?;
+        }
         let rp_id_hash = sha256(plan.rp.id.as_bytes());
         let header = CredentialId {
             kind: if plan.discoverable {
@@ -379,9 +388,9 @@ impl Ctap2 {
         if options.rk.is_some() {
             return Err(StatusCode::UNSUPPORTED_OPTION);
         }
-        if options.uv == Some(true) {
-            return Err(StatusCode::INVALID_OPTION);
-        }
+        // The uv option: built-in UV at the touch (`uv.rs`), or INVALID_OPTION.
+        let builtin_uv =
+            self.builtin_uv_requested(options.uv, request.pin_uv_auth_param.is_some())?;
         let up = option_or(options.up, true);
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
@@ -395,6 +404,7 @@ impl Ctap2 {
                 )?;
                 true
             }
+            None if builtin_uv => true,
             None if self.state.always_uv => {
                 return Err(if self.state.pin.is_some() {
                     StatusCode::PUAT_REQUIRED
@@ -460,9 +470,11 @@ impl Ctap2 {
             uv,
             discovered,
             hmac_secret,
+            builtin_uv,
             extensions: feature_extensions,
         };
-        if up {
+        // A finger on the sensor is a touch even with up=false.
+        if up || builtin_uv {
             self.pending = Some(Pending::GetAssertion(Box::new(plan)));
             Ok(None)
         } else {
@@ -512,6 +524,9 @@ impl Ctap2 {
         now: Instant,
         plan: AssertionPlan,
     ) -> Result<Vec<u8>> {
+        if plan.builtin_uv {
+            self.builtin_uv_touch()?;
+        }
         let count = plan.credentials.len();
         let first = self.assertion(&plan, 0, true)?;
         if plan.discovered && count > 1 {

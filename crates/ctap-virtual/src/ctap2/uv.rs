@@ -99,18 +99,7 @@ impl Ctap2 {
     /// steps 8-11): a match resets uvRetries and issues the token; a mismatch uses a
     /// retry (UV_INVALID), the last one blocks built-in UV (UV_BLOCKED).
     pub(super) fn finish_uv_token(&mut self, now: Instant, plan: UvTokenPlan) -> Result<Vec<u8>> {
-        let finger = self.sensor_touch().ok_or(StatusCode::NOT_ALLOWED)?;
-        if !finger.matches() {
-            let left = self.uv_retries().saturating_sub(1);
-            self.state.features.uv_retries = Some(left);
-            self.dirty = true;
-            return Err(if left == 0 {
-                StatusCode::UV_BLOCKED
-            } else {
-                StatusCode::UV_INVALID
-            });
-        }
-        self.reset_uv_retries();
+        self.builtin_uv_touch()?;
         if let Some(answer) =
             self.persistent_token_request(&plan.shared, plan.protocol, plan.permissions)?
         {
@@ -132,6 +121,42 @@ impl Ctap2 {
             pin_uv_auth_token: Some(encrypted),
             ..ClientPinResponse::default()
         }))
+    }
+
+    /// makeCredential's and getAssertion's uv option (CTAP 2.1 §6.1.2 step 5, §6.2.2
+    /// step 5): with a pinUvAuthParam it is ignored (the token is the UV); without,
+    /// `true` asks for built-in UV, which needs an enrolled finger
+    /// (CTAP2_ERR_INVALID_OPTION otherwise) and uvRetries left (CTAP2_ERR_UV_BLOCKED).
+    /// `Ok(true)`: the touch must be a matching finger ([`Self::builtin_uv_touch`]).
+    pub(super) fn builtin_uv_requested(&self, uv: Option<bool>, has_param: bool) -> Result<bool> {
+        if uv != Some(true) || has_param {
+            return Ok(false);
+        }
+        if !self.uv_enrolled() {
+            return Err(StatusCode::INVALID_OPTION);
+        }
+        if self.uv_retries() == 0 {
+            return Err(StatusCode::UV_BLOCKED);
+        }
+        Ok(true)
+    }
+
+    /// The touch of a command with built-in UV: a matching finger resets uvRetries; a
+    /// wrong one uses a retry and ends the command with UV_INVALID (UV_BLOCKED at 0).
+    pub(super) fn builtin_uv_touch(&mut self) -> Result<()> {
+        let finger = self.sensor_touch().ok_or(StatusCode::NOT_ALLOWED)?;
+        if finger.matches() {
+            self.reset_uv_retries();
+            return Ok(());
+        }
+        let left = self.uv_retries().saturating_sub(1);
+        self.state.features.uv_retries = Some(left);
+        self.dirty = true;
+        Err(if left == 0 {
+            StatusCode::UV_BLOCKED
+        } else {
+            StatusCode::UV_INVALID
+        })
     }
 
     /// The uvRetries counter (persistent).
