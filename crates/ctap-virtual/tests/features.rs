@@ -1718,3 +1718,44 @@ fn the_uv_option_uses_the_finger_in_make_credential_and_get_assertion() {
     assert!(made.auth_data().unwrap().flags.contains(Flags::UV));
     assert_eq!(sensor.touches(), touches);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Any array up to maxSerializedLargeBlobArray, written in fragments of any size,
+    /// reads back byte for byte in fragments of any size (§6.10.2), and a write that
+    /// stops half way changes nothing.
+    #[test]
+    fn large_blob_arrays_round_trip_in_any_fragments(
+        payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+        write_size in 1usize..700,
+        read_size in 1u64..700,
+        stop_early in proptest::prelude::any::<bool>(),
+    ) {
+        let mut host = Host::new(config());
+        let data = serialized(vec![Value::Bytes(payload)]);
+        let chunks: Vec<&[u8]> = data.chunks(write_size).collect();
+        let sent = if stop_early && chunks.len() > 1 { chunks.len() - 1 } else { chunks.len() };
+        let mut offset = 0;
+        for chunk in &chunks[..sent] {
+            let length = (offset == 0).then_some(data.len() as u64);
+            let reply = host.call(0x0C, &blobs(None, Some(chunk), offset as u64, length));
+            proptest::prop_assert_eq!(reply.status, StatusCode::SUCCESS);
+            offset += chunk.len();
+        }
+        let expected = if sent == chunks.len() { data.clone() } else { EMPTY_ARRAY.to_vec() };
+        let mut read = Vec::new();
+        loop {
+            let reply: LargeBlobsResponse = host
+                .call(0x0C, &blobs(Some(read_size), None, read.len() as u64, None))
+                .ok();
+            let fragment = reply.config.unwrap();
+            let last = (fragment.len() as u64) < read_size;
+            read.extend_from_slice(&fragment);
+            if last {
+                break;
+            }
+        }
+        proptest::prop_assert_eq!(read, expected);
+    }
+}
