@@ -3,7 +3,7 @@
 
 Runs against a fresh `ctap serve --udp` (no PIN, no credentials): getInfo's
 members for the features; LargeBlobs (read/write the array, get/put/delete one
-credential's blob); the largeBlob, credBlob, minPinLength, thirdPartyPayment and
+credential's blob); the largeBlob, credBlob, minPinLength, thirdPartyPayment, prf and
 hmac-secret-mc extensions through Fido2Client; Config.set_min_pin_length with RP
 IDs; the CTAP 2.2 persistent (pcmr) token with CredentialManagement. Every result is
 asserted.
@@ -328,6 +328,24 @@ def feature_tests(test, dev):
             {"hmacGetSecret": {"salt1": salt}}, uv="required",
         )
         assert response.client_extension_results["hmacGetSecret"]["output1"] == at_creation
+
+
+    @test
+    def fido2_client_prf_at_creation_and_assertion():
+        fido_client = client(PIN)
+        salt = os.urandom(32)
+        server, auth_data, result = register(
+            fido_client, {"prf": {"eval": {"first": salt}}}, resident=False, uv="required"
+        )
+        prf = result.client_extension_results["prf"]
+        assert prf["enabled"] is True, prf
+        # hmac-secret-mc gives the result at creation already (CTAP 2.2).
+        first = prf["results"]["first"]
+        response = authenticate(
+            fido_client, server, auth_data.credential_data,
+            {"prf": {"eval": {"first": salt}}}, uv="required",
+        )
+        assert response.client_extension_results["prf"]["results"]["first"] == first
 
 
 def bio_tests(test, dev):
