@@ -5,6 +5,8 @@ mod bio;
 mod client_pin;
 mod ctap2;
 mod error;
+#[cfg(test)]
+mod features_tests;
 mod large_blob;
 mod management;
 mod results;
