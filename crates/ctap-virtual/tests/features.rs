@@ -1759,3 +1759,43 @@ proptest::proptest! {
         proptest::prop_assert_eq!(read, expected);
     }
 }
+
+#[test]
+fn a_cancelled_finger_wait_uses_no_retry_and_no_sample() {
+    use ctap2_proto::cbor::CborMessage as _;
+    let sensor = FingerprintSensor::new();
+    let (mut host, token) = bio_host(&sensor);
+    host.device
+        .set_touch_policy(ctap_virtual::TouchPolicy::Approve {
+            after: std::time::Duration::from_millis(300),
+        });
+    // An enrollment sample cancelled: KEEPALIVE_CANCEL, the sensor untouched; a new
+    // enrollment starts afresh.
+    let mut begin = BioEnrollmentRequest {
+        modality: Some(1),
+        sub_command: Some(BioSubCommand::ENROLL_BEGIN),
+        pin_uv_auth_protocol: Some(2),
+        ..BioEnrollmentRequest::default()
+    };
+    begin.pin_uv_auth_param = Some(PinProtocol::Two.authenticate(&token, &begin.auth_message()));
+    let reply = host.ctap_cancelled(0x09, &begin.to_cbor());
+    assert_eq!(reply.status, StatusCode::KEEPALIVE_CANCEL);
+    assert_eq!(sensor.touches(), 0);
+    enroll(&mut host, &token);
+    // A cancelled getPinUvAuthTokenUsingUv: no retry used.
+    let (key, _) = host.shared_secret(PinProtocol::Two);
+    let mut request = ClientPinRequest::new(
+        PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS,
+        Some(2),
+    );
+    request.key_agreement = Some(key);
+    request.permissions = Some(Permissions::GET_ASSERTION.0);
+    request.rp_id = Some("example.com".into());
+    sensor.set_default(Finger::NoMatch);
+    let touches = sensor.touches();
+    let reply = host.ctap_cancelled(0x06, &request.to_cbor());
+    assert_eq!(reply.status, StatusCode::KEEPALIVE_CANCEL);
+    assert_eq!(sensor.touches(), touches);
+    let retries: ClientPinResponse = host.uv_retries().ok();
+    assert_eq!(retries.uv_retries, Some(8));
+}

@@ -124,6 +124,12 @@ impl Host {
     pub(crate) fn ctap(&mut self, command: u8, params: &[u8]) -> Reply {
         let payload = [&[command][..], params].concat();
         self.send(self.cid, Command::CBOR, &payload);
+        self.ctap_answer()
+    }
+
+    /// Runs simulated time (timer to timer) until the answer of the command sent,
+    /// at most 600 timer events.
+    fn ctap_answer(&mut self) -> Reply {
         let mut keepalives = Vec::new();
         for _ in 0..600 {
             for (cmd, payload) in self.messages() {
@@ -149,6 +155,15 @@ impl Host {
             self.device.handle_timeout(self.now);
         }
         panic!("no answer after 600 timer events");
+    }
+
+    /// Sends a CTAP2 command, then CANCEL on the same channel before any time passes
+    /// (CTAPHID_CANCEL, CTAP 2.1 §11.2.9.1.5), and returns the answer.
+    pub(crate) fn ctap_cancelled(&mut self, command: u8, params: &[u8]) -> Reply {
+        let payload = [&[command][..], params].concat();
+        self.send(self.cid, Command::CBOR, &payload);
+        self.send(self.cid, Command::CANCEL, &[]);
+        self.ctap_answer()
     }
 
     pub(crate) fn call<T: CborMessage>(&mut self, command: u8, message: &T) -> Reply {
