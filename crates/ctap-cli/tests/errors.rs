@@ -104,22 +104,16 @@ fn pin_policy_violations_are_named_by_cause() {
     let target = Target::virtual_device();
     target.json(&["pin", "set", "--new", "1234"]);
     // Checked before sending (exit status 2): a minimum that can only grow, more RP IDs
-    // than maxRPIDsForSetMinPINLength (0 on the software authenticator).
+    // than maxRPIDsForSetMinPINLength (8 on the software authenticator).
     let error = target.fails(&["config", "min-pin-length", "3", "--pin", "1234"], 2);
     assert!(error.contains("can only grow, and it is 4"), "{error}");
-    let error = target.fails(
-        &[
-            "config",
-            "min-pin-length",
-            "6",
-            "--rp-id",
-            "a.com",
-            "--pin",
-            "1234",
-        ],
-        2,
-    );
-    assert!(error.contains("at most 0 RP IDs"), "{error}");
+    let mut args = vec!["config", "min-pin-length", "6", "--pin", "1234"];
+    let rps: Vec<String> = (0..9).map(|n| format!("rp{n}.example")).collect();
+    for rp in &rps {
+        args.extend(["--rp-id", rp.as_str()]);
+    }
+    let error = target.fails(&args, 2);
+    assert!(error.contains("at most 8 RP IDs"), "{error}");
     assert!(error.contains("maxRPIDsForSetMinPINLength"), "{error}");
     target.json(&["config", "min-pin-length", "6", "--pin", "1234"]);
     // A new PIN shorter than the key's minimum, before sending.

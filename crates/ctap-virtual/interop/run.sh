@@ -3,7 +3,10 @@
 # UDP server. Creates or reuses a venv at target/interop-venv, builds the ctap CLI and
 # starts `ctap serve --udp --state FILE` on a free port, runs test_python_fido2.py
 # against it, restarts the server on the same state file and runs the --resumed
-# checks, stops the server, and exits non-zero if either run failed.
+# checks, then starts it on a fresh state for test_python_fido2_features.py (the
+# optional CTAP 2.1/2.2 features) and once more with a fingerprint sensor and
+# enterprise attestation for its --bio checks, stops the server, and exits non-zero
+# if any run failed.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,10 +43,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts `ctap serve` on a free port with the state file of this run; sets $address.
+# Starts `ctap serve` on a free port with the state file of this run (and any extra
+# options given); sets $address.
 start_server() {
+    # The previous server's announcement must not be read as this one's.
+    rm -f "$workdir/stdout"
     "$server_bin" serve --udp 127.0.0.1:0 --touch-delay "$touch_delay_ms" \
-        --state "$workdir/state" >"$workdir/stdout" 2>"$workdir/stderr" &
+        --state "$workdir/state" "$@" >"$workdir/stdout" 2>"$workdir/stderr" &
     server_pid=$!
     # The first stdout line is `listening on udp:HOST:PORT`.
     address=""
@@ -75,4 +81,18 @@ stop_server
 start_server
 timeout 120 "$venv/bin/python" "$here/test_python_fido2.py" "$address" \
     --touch-delay-ms "$touch_delay_ms" --resumed || status=$?
+
+# The optional CTAP 2.1/2.2 features (large blobs, credBlob, minPinLength RP IDs,
+# thirdPartyPayment, ...) on a fresh state: test_python_fido2_features.py.
+stop_server
+rm -f "$workdir/state"
+start_server
+timeout 300 "$venv/bin/python" "$here/test_python_fido2_features.py" "$address" || status=$?
+
+# Built-in UV with a scripted fingerprint sensor (four good enrollment samples, then a
+# wrong finger, then right ones) and enterprise attestation, on a fresh state.
+stop_server
+rm -f "$workdir/state"
+start_server --fingerprint match,match,match,match,no-match --enterprise-rp example.com
+timeout 300 "$venv/bin/python" "$here/test_python_fido2_features.py" "$address" --bio || status=$?
 exit "$status"

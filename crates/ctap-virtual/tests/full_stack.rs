@@ -194,7 +194,8 @@ fn touch_from_the_test_approves_a_waiting_selection() {
 fn unknown_commands_and_malformed_cbor() {
     let (_authenticator, mut device) = testing::connect().unwrap();
     // makeCredential with an empty map misses its parameters; a truncated map is not
-    // CBOR; largeBlobs is not implemented.
+    // CBOR; largeBlobs without its offset is INVALID_PARAMETER (CTAP 2.1 §6.10.2 step
+    // 1); bioEnrollment without a sensor configured is not a command here.
     assert_eq!(
         ctap_status(device.cbor(&[0x01, 0xA0])),
         StatusCode::MISSING_PARAMETER
@@ -205,6 +206,10 @@ fn unknown_commands_and_malformed_cbor() {
     );
     assert_eq!(
         ctap_status(device.cbor(&[0x0C, 0xA0])),
+        StatusCode::INVALID_PARAMETER
+    );
+    assert_eq!(
+        ctap_status(device.cbor(&[0x09, 0xA0])),
         StatusCode::INVALID_COMMAND
     );
     assert_eq!(

@@ -40,10 +40,12 @@ fn contender(name: &'static str, state: Option<&std::path::Path>, block: u32) ->
     }
     let mut ctap = Ctap2::new(authenticator.open_device().expect("opens")).expect("getInfo");
     let rp = RpEntity {
+        icon: None,
         id: "example.com".into(),
         name: None,
     };
     let user = UserEntity {
+        icon: None,
         id: vec![1; 16],
         name: Some("user".into()),
         display_name: None,

@@ -37,10 +37,12 @@ fn seeded(seed: u8) -> VirtualAuthenticator {
 /// Registers a non-discoverable ES256 credential: its id and public key.
 fn register(ctap: &mut Ctap2<Device>) -> (Vec<u8>, ctap2_client::proto::cose::CoseKey) {
     let rp = RpEntity {
+        icon: None,
         id: RP.into(),
         name: None,
     };
     let user = UserEntity {
+        icon: None,
         id: vec![1; 8],
         name: Some("user".into()),
         display_name: None,

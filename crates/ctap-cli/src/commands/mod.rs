@@ -18,6 +18,7 @@ mod raw;
 mod reset;
 mod select;
 mod serve;
+mod serve_features;
 mod u2f;
 mod wink;
 

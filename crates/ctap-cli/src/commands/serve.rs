@@ -41,6 +41,9 @@ pub(crate) struct ServeArgs {
     /// `none` for any time (CTAP 2.1 section 6.6 asks for 10 s after power-up).
     #[arg(long, value_name = "SECS|none", default_value = "10", value_parser = parse_reset_window)]
     pub(crate) reset_window: ResetWindow,
+    /// The optional CTAP 2.1/2.2 features (`serve_features.rs`).
+    #[command(flatten)]
+    pub(crate) features: super::serve_features::FeatureArgs,
 }
 
 /// `serve --reset-window`: a number of seconds, or `none` (reset allowed any time).
@@ -86,7 +89,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
              --udp 127.0.0.1:PORT keeps it local"
         );
     }
-    let mut device = powered_up(config)?;
+    let mut device = powered_up(config, args)?;
     load_state(&mut device, args)?;
     let server = vdev::UdpServer::with_authenticator(socket, device);
     // The handlers go in before the announcement: a supervisor (or a test) that sends
@@ -118,9 +121,10 @@ const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 /// The authenticator to serve, powered up now: starting the server is plugging the key
 /// in, so the reset window starts here. Randomness fails closed: no authenticator when
 /// the OS generator fails.
-fn powered_up(config: vdev::Config) -> Result<vdev::Authenticator, Failure> {
+fn powered_up(config: vdev::Config, args: &ServeArgs) -> Result<vdev::Authenticator, Failure> {
     let mut device =
         vdev::Authenticator::try_new(config).map_err(|e| Failure::new(e.to_string()))?;
+    device.set_features(super::serve_features::features(&args.features)?);
     device.power_up(std::time::Instant::now());
     Ok(device)
 }
@@ -147,7 +151,7 @@ fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
 /// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
 /// and answers it until the reader goes away or the process is interrupted.
 fn serve_vpcd(global: &Global, address: &str, config: vdev::Config, args: &ServeArgs) -> Outcome {
-    let authenticator = vdev::VirtualAuthenticator::with_authenticator(powered_up(config)?);
+    let authenticator = vdev::VirtualAuthenticator::with_authenticator(powered_up(config, args)?);
     let started = Instant::now();
     let card = loop {
         let applet = vdev::NfcApplet::new(authenticator.clone());

@@ -63,7 +63,20 @@ pub(crate) struct BatchAttestation {
 impl BatchAttestation {
     pub(crate) fn new(aaguid: &[u8; 16]) -> Option<Self> {
         let seed = sha256(&[b"ctap-virtual batch attestation".as_slice(), aaguid].concat());
-        let signing = p256::ecdsa::SigningKey::from_slice(&seed).ok()?;
+        Self::self_signed(&seed, aaguid, "ctap-virtual batch attestation")
+    }
+
+    /// The built-in enterprise attestation (CTAP 2.1 §7.1): its own key (derived from
+    /// the AAGUID with another label) and certificate (common name "ctap-virtual
+    /// enterprise attestation"), so an RP can tell it from the batch one.
+    pub(crate) fn enterprise(aaguid: &[u8; 16]) -> Option<Self> {
+        let seed = sha256(&[b"ctap-virtual enterprise attestation".as_slice(), aaguid].concat());
+        Self::self_signed(&seed, aaguid, "ctap-virtual enterprise attestation")
+    }
+
+    /// A P-256 key from `seed` and its self-signed packed attestation certificate.
+    fn self_signed(seed: &[u8; 32], aaguid: &[u8; 16], common_name: &str) -> Option<Self> {
+        let signing = p256::ecdsa::SigningKey::from_slice(seed).ok()?;
         let point = p256::PublicKey::from(signing.verifying_key());
         let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&point, false);
         let algorithm = sequence(&[&tlv(0x06, OID_ECDSA_WITH_SHA256)]);
@@ -71,7 +84,7 @@ impl BatchAttestation {
             (OID_COUNTRY, "US"),
             (OID_ORGANIZATION, "ctap-rs"),
             (OID_ORGANIZATIONAL_UNIT, "Authenticator Attestation"),
-            (OID_COMMON_NAME, "ctap-virtual batch attestation"),
+            (OID_COMMON_NAME, common_name),
         ]);
         let spki = sequence(&[
             &sequence(&[&tlv(0x06, OID_EC_PUBLIC_KEY), &tlv(0x06, OID_PRIME256V1)]),

@@ -18,7 +18,7 @@ pub(crate) const PIN_FAILURES_PER_POWER_CYCLE: u8 = 3;
 /// The longest PIN in bytes (§6.5.5.5: 63).
 const MAX_PIN_BYTES: usize = 63;
 /// Permissions this authenticator can grant: mc, ga, cm, acfg (no bio, no large blobs).
-const SUPPORTED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
+pub(super) const SUPPORTED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
     | Permissions::GET_ASSERTION.0
     | Permissions::CREDENTIAL_MANAGEMENT.0
     | Permissions::AUTHENTICATOR_CONFIG.0;
@@ -123,7 +123,7 @@ impl Ctap2 {
                     if permissions == 0 {
                         return Err(StatusCode::INVALID_PARAMETER);
                     }
-                    if permissions & !SUPPORTED_PERMISSIONS != 0 {
+                    if permissions & !(SUPPORTED_PERMISSIONS | self.feature_permissions()) != 0 {
                         return Err(StatusCode::UNAUTHORIZED_PERMISSION);
                     }
                     Permissions(permissions)
@@ -147,6 +147,12 @@ impl Ctap2 {
                     } else {
                         StatusCode::PIN_INVALID
                     });
+                }
+                // CTAP 2.2 pcmr: the persistent token instead (`persistent.rs`).
+                if let Some(answer) =
+                    self.persistent_token_request(&shared, protocol, permissions)?
+                {
+                    return Ok(answer);
                 }
                 let value: [u8; 32] = self.rng.array();
                 let encrypted = shared
@@ -218,6 +224,7 @@ impl Ctap2 {
         if matches {
             self.state.pin_retries = MAX_PIN_RETRIES;
             self.pin_failures_since_power_up = 0;
+            self.reset_uv_retries();
             return Ok(());
         }
         self.key_agreement = ctap2_proto::KeyAgreementKey::generate(&mut self.rng);
@@ -268,6 +275,7 @@ impl Ctap2 {
         self.state.pin_retries = MAX_PIN_RETRIES;
         self.state.force_pin_change = false;
         self.token = None;
+        self.forget_persistent_token();
         self.dirty = true;
         Ok(())
     }

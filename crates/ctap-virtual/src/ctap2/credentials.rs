@@ -100,6 +100,12 @@ pub(crate) struct MakeCredentialPlan {
     cred_protect: Option<u8>,
     hmac_secret: bool,
     attestation: Attestation,
+    /// UV by the built-in sensor at the touch (the uv option, `uv.rs`).
+    builtin_uv: bool,
+    /// Enterprise attestation (`enterprise.rs`, §6.1.2 step 9).
+    enterprise: bool,
+    /// credBlob, largeBlobKey, minPinLength, thirdPartyPayment (`features.rs`).
+    extensions: super::features::MakeCredentialExtensions,
 }
 
 /// One credential found for an assertion.
@@ -121,13 +127,18 @@ pub(crate) struct AssertionPlan {
     /// Whether the credentials came from a discoverable search (no allowList).
     discovered: bool,
     hmac_secret: Option<HmacSecretInput>,
+    /// UV by the built-in sensor at the touch (the uv option, `uv.rs`).
+    builtin_uv: bool,
+    /// credBlob, largeBlobKey, thirdPartyPayment (`features.rs`).
+    extensions: super::features::AssertionExtensions,
 }
 
-/// The decrypted hmac-secret input of a getAssertion.
+/// The decrypted hmac-secret input of a getAssertion (or of makeCredential's
+/// hmac-secret-mc, `features.rs`).
 #[derive(Clone)]
-struct HmacSecretInput {
-    shared: ctap2_proto::SharedSecret,
-    salts: Vec<u8>,
+pub(super) struct HmacSecretInput {
+    pub(super) shared: ctap2_proto::SharedSecret,
+    pub(super) salts: Vec<u8>,
 }
 
 /// The credentials left for getNextAssertion.
@@ -195,19 +206,21 @@ impl Ctap2 {
         if options.up == Some(false) {
             return Err(StatusCode::INVALID_OPTION);
         }
-        if options.uv == Some(true) {
-            return Err(StatusCode::INVALID_OPTION);
-        }
+        // The uv option: built-in UV at the touch (`uv.rs`), or INVALID_OPTION.
+        let builtin_uv =
+            self.builtin_uv_requested(options.uv, request.pin_uv_auth_param.is_some())?;
         let discoverable = option_or(options.rk, false);
-        // enterpriseAttestation is not supported (§6.1.2 step 9).
-        if request.enterprise_attestation.is_some() {
-            return Err(StatusCode::INVALID_PARAMETER);
-        }
+        // §6.1.2 step 9: enterpriseAttestation (`enterprise.rs`).
+        let enterprise =
+            self.enterprise_attestation_for(&request.rp.id, request.enterprise_attestation)?;
         // Step 6: alwaysUv. The clientPin option ID is always present here (clientPin
-        // is supported), so an authenticator without a PIN (6.2.1) and a request
-        // without a pinUvAuthParam (6.4.1) both get PUAT_REQUIRED: the platform is to
-        // set a PIN, or ask for one.
-        if self.state.always_uv && (self.state.pin.is_none() || request.pin_uv_auth_param.is_none())
+        // is supported), so an authenticator without a PIN or built-in UV (6.2.1) and
+        // a request without a pinUvAuthParam or the uv option (6.4.1) both get
+        // PUAT_REQUIRED: the platform is to set a PIN, or ask for one.
+        if self.state.always_uv
+            && !builtin_uv
+            && (request.pin_uv_auth_param.is_none()
+                || (self.state.pin.is_none() && !self.uv_enrolled()))
         {
             return Err(StatusCode::PUAT_REQUIRED);
         }
@@ -226,6 +239,7 @@ impl Ctap2 {
                 )?;
                 true
             }
+            None if builtin_uv => true,
             None => {
                 // Step 7 (makeCredUvNotRqd is true unless alwaysUv): with a PIN set a
                 // discoverable credential needs it.
@@ -260,6 +274,12 @@ impl Ctap2 {
             None => false,
             Some(_) => return Err(StatusCode::CBOR_UNEXPECTED_TYPE),
         };
+        let feature_extensions = self.make_credential_extensions(
+            &request.rp.id,
+            &extensions,
+            discoverable,
+            hmac_secret,
+        )?;
         if discoverable {
             let replaces = self
                 .state
@@ -285,6 +305,9 @@ impl Ctap2 {
             cred_protect,
             hmac_secret,
             attestation,
+            builtin_uv,
+            enterprise,
+            extensions: feature_extensions,
         })));
         Ok(None)
     }
@@ -294,6 +317,9 @@ impl Ctap2 {
         config: &Config,
         plan: MakeCredentialPlan,
     ) -> Result<Vec<u8>> {
+        if plan.builtin_uv {
+            self.builtin_uv_touch()?;
+        }
         let rp_id_hash = sha256(plan.rp.id.as_bytes());
         let header = CredentialId {
             kind: if plan.discoverable {
@@ -310,6 +336,14 @@ impl Ctap2 {
         let key = header
             .signing_key(self.state.master.as_slice(), &rp_id_hash)
             .ok_or(StatusCode::OTHER)?;
+        let mut outputs = Vec::new();
+        let made = self.finish_make_credential_extensions(
+            &plan.extensions,
+            (&id, &header),
+            plan.discoverable,
+            plan.uv,
+            &mut outputs,
+        )?;
         if plan.discoverable {
             self.state
                 .credentials
@@ -321,11 +355,11 @@ impl Ctap2 {
                 rp: plan.rp,
                 user: plan.user,
                 created,
+                extras: made.extras,
             });
         }
         self.state.sign_count = self.state.sign_count.wrapping_add(1);
         self.dirty = true;
-        let mut outputs = Vec::new();
         if let Some(level) = plan.cred_protect {
             outputs.push((Value::text("credProtect"), Value::int(level)));
         }
@@ -349,6 +383,10 @@ impl Ctap2 {
         }
         .to_bytes();
         let (fmt, att_stmt) = match plan.attestation {
+            _ if plan.enterprise => {
+                let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
+                self.enterprise_statement(&config.aaguid, &signed)?
+            }
             Attestation::None => ("none", Value::Map(Vec::new())),
             Attestation::Batch => {
                 let batch = super::attestation::BatchAttestation::new(&config.aaguid)
@@ -382,8 +420,8 @@ impl Ctap2 {
             fmt: fmt.into(),
             auth_data,
             att_stmt,
-            ep_att: None,
-            large_blob_key: None,
+            ep_att: plan.enterprise.then_some(true),
+            large_blob_key: made.large_blob_key,
             unsigned_extension_outputs: None,
         }))
     }
@@ -435,16 +473,18 @@ impl Ctap2 {
         if options.rk.is_some() {
             return Err(StatusCode::UNSUPPORTED_OPTION);
         }
-        if options.uv == Some(true) {
-            return Err(StatusCode::INVALID_OPTION);
-        }
+        // The uv option: built-in UV at the touch (`uv.rs`), or INVALID_OPTION.
+        let builtin_uv =
+            self.builtin_uv_requested(options.uv, request.pin_uv_auth_param.is_some())?;
         let up = option_or(options.up, true);
         // Step 5: alwaysUv applies when "up" is true; a silent assertion (up=false)
         // goes on without a token. clientPin is supported, so PUAT_REQUIRED both
         // without a PIN and without a pinUvAuthParam.
         if self.state.always_uv
             && up
-            && (self.state.pin.is_none() || request.pin_uv_auth_param.is_none())
+            && !builtin_uv
+            && (request.pin_uv_auth_param.is_none()
+                || (self.state.pin.is_none() && !self.uv_enrolled()))
         {
             return Err(StatusCode::PUAT_REQUIRED);
         }
@@ -462,6 +502,7 @@ impl Ctap2 {
                 )?;
                 true
             }
+            None if builtin_uv => true,
             None => false,
         };
         let rp_id_hash = sha256(request.rp_id.as_bytes());
@@ -511,6 +552,7 @@ impl Ctap2 {
             Some(input) => Some(self.hmac_secret_input(input.clone())?),
             None => None,
         };
+        let feature_extensions = self.assertion_extensions(request.extensions.as_ref())?;
         let plan = AssertionPlan {
             rp_id_hash,
             client_data_hash: request.client_data_hash,
@@ -519,8 +561,11 @@ impl Ctap2 {
             uv,
             discovered,
             hmac_secret,
+            builtin_uv,
+            extensions: feature_extensions,
         };
-        if up {
+        // A finger on the sensor is a touch even with up=false.
+        if up || builtin_uv {
             self.pending = Some(Pending::GetAssertion(Box::new(plan)));
             Ok(None)
         } else {
@@ -531,7 +576,7 @@ impl Ctap2 {
 
     /// Decrypts and checks the hmac-secret input (§12.5): keyAgreement (1), saltEnc (2),
     /// saltAuth (3), pinUvAuthProtocol (4, default 1).
-    fn hmac_secret_input(&mut self, input: Value) -> Result<HmacSecretInput> {
+    pub(super) fn hmac_secret_input(&mut self, input: Value) -> Result<HmacSecretInput> {
         let mut map = IntMap::new(input, "hmac-secret").map_err(|e| e.status())?;
         let status = |e: ctap2_proto::Error| e.status();
         let key = map.require(1, "keyAgreement").map_err(status)?;
@@ -575,6 +620,9 @@ impl Ctap2 {
         caller: ChannelId,
         plan: AssertionPlan,
     ) -> Result<Vec<u8>> {
+        if plan.builtin_uv {
+            self.builtin_uv_touch()?;
+        }
         let count = plan.credentials.len();
         let first = self.assertion(&plan, 0, true)?;
         if plan.discovered && count > 1 {
@@ -618,7 +666,10 @@ impl Ctap2 {
             .header
             .signing_key(master, &plan.rp_id_hash)
             .ok_or(StatusCode::OTHER)?;
-        let extensions = match &plan.hmac_secret {
+        let mut outputs = Vec::new();
+        let large_blob_key =
+            self.finish_assertion_extensions(&plan.extensions, &found.id, &mut outputs);
+        match &plan.hmac_secret {
             Some(input) if found.header.hmac_secret => {
                 let cred_random = found.header.cred_random(master, &found.id, plan.uv);
                 let mut output = Vec::with_capacity(64);
@@ -629,13 +680,11 @@ impl Ctap2 {
                     .shared
                     .encrypt(&output, &mut self.rng)
                     .map_err(|e| e.status())?;
-                Some(Value::Map(vec![(
-                    Value::text("hmac-secret"),
-                    Value::Bytes(encrypted),
-                )]))
+                outputs.push((Value::text("hmac-secret"), Value::Bytes(encrypted)));
             }
-            _ => None,
-        };
+            _ => {}
+        }
+        let extensions = (!outputs.is_empty()).then_some(Value::Map(outputs));
         // Not `dirty`: `persist` saves only when the counter leaves its reserved block.
         self.state.sign_count = self.state.sign_count.wrapping_add(1);
         let mut flags = Flags::default();
@@ -670,7 +719,7 @@ impl Ctap2 {
             number_of_credentials: (first && plan.discovered)
                 .then(|| u32::try_from(plan.credentials.len()).unwrap_or(u32::MAX)),
             user_selected: None,
-            large_blob_key: None,
+            large_blob_key,
             unsigned_extension_outputs: None,
         }))
     }

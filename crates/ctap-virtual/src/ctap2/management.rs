@@ -77,14 +77,23 @@ impl Ctap2 {
             ),
             _ => RpScope::Ignored,
         };
-        self.check_token(
-            now,
+        // CTAP 2.2: the persistent pcmr token is good for the read-only subcommands
+        // (`persistent.rs`); everything else needs a token with cm.
+        if !self.persistent_token_allows(
+            sub,
             request.pin_uv_auth_protocol,
             param,
             &request.auth_message(),
-            Permissions::CREDENTIAL_MANAGEMENT,
-            scope,
-        )?;
+        ) {
+            self.check_token(
+                now,
+                request.pin_uv_auth_protocol,
+                param,
+                &request.auth_message(),
+                Permissions::CREDENTIAL_MANAGEMENT,
+                scope,
+            )?;
+        }
         let credential = |params: &CredentialManagementParams| -> Result<Vec<u8>> {
             params
                 .credential_id
@@ -249,7 +258,10 @@ impl Ctap2 {
         let key = header
             .signing_key(master, &rp_id_hash)
             .ok_or(StatusCode::OTHER)?;
+        let (large_blob_key, third_party_payment) = self.credential_management_extras(credential);
         Ok(answer(&CredentialManagementResponse {
+            large_blob_key,
+            third_party_payment,
             user: Some(credential.user.clone()),
             credential_id: Some(CredentialDescriptor::public_key(&credential.id)),
             public_key: Some(key.public_key()),
@@ -261,9 +273,13 @@ impl Ctap2 {
 
     pub(super) fn config(&mut self, now: Instant, request: ConfigRequest) -> Result<Vec<u8>> {
         let sub = request.sub_command;
-        if sub != ConfigSubCommand::TOGGLE_ALWAYS_UV && sub != ConfigSubCommand::SET_MIN_PIN_LENGTH
+        if sub != ConfigSubCommand::TOGGLE_ALWAYS_UV
+            && sub != ConfigSubCommand::SET_MIN_PIN_LENGTH
+            && !(sub == ConfigSubCommand::ENABLE_ENTERPRISE_ATTESTATION
+                && self.enterprise_capable())
         {
-            // enableEnterpriseAttestation and vendorPrototype are not supported.
+            // vendorPrototype is not supported, enableEnterpriseAttestation only when
+            // enterprise attestation is configured (`enterprise.rs`).
             return Err(StatusCode::INVALID_SUBCOMMAND);
         }
         // §6.11.1: with a PIN set (or alwaysUv on), the command needs a token with acfg.
@@ -281,6 +297,9 @@ impl Ctap2 {
             }
             None => {}
         }
+        if sub == ConfigSubCommand::ENABLE_ENTERPRISE_ATTESTATION {
+            return self.enable_enterprise_attestation();
+        }
         if sub == ConfigSubCommand::TOGGLE_ALWAYS_UV {
             self.state.always_uv = !self.state.always_uv;
             self.dirty = true;
@@ -297,22 +316,17 @@ impl Ctap2 {
             Some(n) => u8::try_from(n).map_err(|_| StatusCode::PIN_POLICY_VIOLATION)?,
             None => self.state.min_pin_length,
         };
-        // §6.11.4: the minimum never goes down (only a reset lowers it), and this
-        // authenticator keeps no RP list (maxRPIDsForSetMinPINLength is 0).
+        // §6.11.4: the minimum never goes down (only a reset lowers it); the RP list
+        // is bounded by maxRPIDsForSetMinPINLength (`features.rs`).
         if new_min < self.state.min_pin_length || usize::from(new_min) > 63 {
             return Err(StatusCode::PIN_POLICY_VIOLATION);
         }
-        if params
-            .min_pin_length_rpids
-            .as_ref()
-            .is_some_and(|l| !l.is_empty())
-        {
-            return Err(StatusCode::PIN_POLICY_VIOLATION);
-        }
+        self.check_min_pin_length_rpids(params.min_pin_length_rpids.as_deref())?;
         if params.force_change_pin == Some(true) && self.state.pin.is_none() {
             return Err(StatusCode::PIN_NOT_SET);
         }
         self.state.min_pin_length = new_min;
+        self.store_min_pin_length_rpids(params.min_pin_length_rpids.clone());
         let too_short = self.state.pin.is_some_and(|(_, len)| len < new_min);
         if params.force_change_pin == Some(true) || too_short {
             self.state.force_pin_change = true;

@@ -24,6 +24,7 @@ use ctap2_proto::cbor::{TextMap, Value};
 use ctap2_proto::{RpEntity, UserEntity};
 use zeroize::Zeroizing;
 
+use super::features::{CredentialExtras, FeatureState};
 use super::keys::sha256;
 
 /// The PIN retry counter's start value (CTAP 2.1 §6.5.2.2: 8).
@@ -42,6 +43,8 @@ pub(crate) struct Resident {
     pub(crate) user: UserEntity,
     /// Creation order: newer credentials come first in getAssertion.
     pub(crate) created: u64,
+    /// What it keeps of its extensions (largeBlobKey, credBlob, thirdPartyPayment).
+    pub(crate) extras: CredentialExtras,
 }
 
 impl Resident {
@@ -72,6 +75,8 @@ pub(crate) struct State {
     pub(crate) credentials: Vec<Resident>,
     /// The next `Resident::created`.
     pub(crate) next_created: u64,
+    /// The optional features' state (large-blob array, minPinLength RP IDs).
+    pub(crate) features: FeatureState,
 }
 
 impl std::fmt::Debug for State {
@@ -202,6 +207,7 @@ impl State {
             always_uv: false,
             credentials: Vec::new(),
             next_created: 0,
+            features: FeatureState::default(),
         }
     }
 
@@ -226,17 +232,24 @@ impl State {
                     self.credentials
                         .iter()
                         .map(|c| {
-                            Value::Map(vec![
+                            let mut entry = vec![
                                 (t("id"), Value::bytes(&c.id)),
                                 (t("rp"), c.rp.to_value()),
                                 (t("user"), c.user.to_value()),
                                 (t("created"), Value::int(c.created)),
-                            ])
+                            ];
+                            if !c.extras.is_empty() {
+                                entry.push((t("extras"), c.extras.to_value()));
+                            }
+                            Value::Map(entry)
                         })
                         .collect(),
                 ),
             ),
         ];
+        if self.features != FeatureState::default() {
+            entries.push((t("features"), self.features.to_value()));
+        }
         if let Some((hash, len)) = &self.pin {
             entries.push((t("pinHash"), Value::bytes(hash)));
             entries.push((t("pinLength"), Value::int(*len)));
@@ -285,9 +298,19 @@ impl State {
                     rp: RpEntity::from_value(c.require("rp", "rp")?)?,
                     user: UserEntity::from_value(c.require("user", "user")?)?,
                     created: c.require("created", "created")?.to_num("created")?,
+                    extras: c
+                        .take("extras")
+                        .map(CredentialExtras::from_value)
+                        .transpose()?
+                        .unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let features = map
+            .take("features")
+            .map(FeatureState::from_value)
+            .transpose()?
+            .unwrap_or_default();
         if pin_retries > MAX_PIN_RETRIES {
             return Err(Error::InvalidParameter("pinRetries above 8"));
         }
@@ -302,6 +325,7 @@ impl State {
             always_uv,
             credentials,
             next_created,
+            features,
         })
     }
 
@@ -566,6 +590,7 @@ mod tests {
                 icon: None,
             },
             created: 3,
+            extras: CredentialExtras::default(),
         });
         state.next_created = 4;
         state
@@ -584,13 +609,13 @@ mod tests {
             assert!(text.contains("pin_set: true"), "{text}");
             assert!(text.contains("sign_count: 42"), "{text}");
         }
-        let token = super::super::Token {
-            value: [0xC9; 32],
-            protocol: ctap2_proto::pin::PinProtocol::Two,
-            permissions: ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
-            rp_id: Some("example.com".into()),
-            expires: std::time::Instant::now(),
-        };
+        let token = super::super::Token::begin_using(
+            [0xC9; 32],
+            ctap2_proto::pin::PinProtocol::Two,
+            ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
+            Some("example.com".into()),
+            std::time::Instant::now(),
+        );
         for text in [format!("{token:?}"), format!("{token:#?}")] {
             assert!(!text.contains("201"), "token value in {text}");
             assert!(text.contains("example.com"), "{text}");
@@ -608,13 +633,13 @@ mod tests {
         let now = std::time::Instant::now();
         core.power_up(now);
         let before = core.key_agreement.public_key();
-        core.token = Some(super::super::Token {
-            value: [1; 32],
-            protocol: ctap2_proto::pin::PinProtocol::Two,
-            permissions: ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
-            rp_id: None,
-            expires: now,
-        });
+        core.token = Some(super::super::Token::begin_using(
+            [1; 32],
+            ctap2_proto::pin::PinProtocol::Two,
+            ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
+            None,
+            now,
+        ));
         core.pin_failures_since_power_up = 3;
         core.power_up(now);
         assert_ne!(core.key_agreement.public_key(), before);

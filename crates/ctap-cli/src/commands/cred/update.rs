@@ -72,6 +72,9 @@ pub(crate) fn run(global: &Global, args: &CredUpdateArgs) -> Outcome {
             .display_name
             .clone()
             .or(credential.user.display_name.clone()),
+        // The key keeps the icon it has: updateUserInformation replaces the stored
+        // entity with this one (§6.8.6), so a stored icon is sent back unchanged.
+        icon: credential.user.icon.clone(),
     };
     cm.update_user_info(&credential.credential_id, &user)
         .map_err(failed)?;
