@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interop: python-fido2 2.2.1 (a client nobody here wrote) against the ctap-virtual
-# UDP server. Creates or reuses a venv at target/interop-venv, builds the ctap CLI and
+# UDP server. Creates or reuses a venv at target/interop-venv (venv.sh), builds the ctap CLI and
 # starts `ctap serve --udp --state FILE` on a free port, runs test_python_fido2.py
 # against it, restarts the server on the same state file and runs the --resumed
 # checks, stops the server, and exits non-zero if either run failed.
@@ -12,13 +12,9 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 venv="$target/interop-venv"
 touch_delay_ms=600
 
+bash "$here/venv.sh"
 if [[ ! -x "$venv/bin/python" ]]; then
-    echo "interop: creating a venv at $venv" >&2
-    python3 -m venv "$venv"
-fi
-if [[ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("fido2"))' 2>/dev/null || true)" != "2.2.1" ]]; then
-    echo "interop: installing fido2==2.2.1" >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "fido2==2.2.1"
+    exit 0 # venv.sh said SKIPPED (outside CI; under CI it failed the run)
 fi
 
 echo "interop: building the ctap CLI (its \`serve\` is the server under test)" >&2
