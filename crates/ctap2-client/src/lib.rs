@@ -14,10 +14,13 @@ mod x509;
 pub use client_pin::{
     ClientPin, MAX_PIN_BYTES, MIN_PIN_CHARS, PinRetries, PinToken, preferred_protocol,
 };
-pub use ctap2::{Ctap2, decode_response, get_assertion_request, make_credential_request};
+pub use ctap2::{
+    Ctap2, MAX_CREDENTIALS, decode_response, get_assertion_request, make_credential_request,
+};
 pub use error::{Error, Result};
 pub use management::{
-    Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs, RpInfo,
+    Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs,
+    MAX_LARGE_BLOB_ARRAY, RpInfo,
 };
 pub use results::{Assertion, Attestation, AttestationStatement, AttestationType};
 pub use rng::{Randomness, SystemRandom};

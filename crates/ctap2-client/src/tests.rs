@@ -18,6 +18,8 @@ use sha2::{Digest as _, Sha256};
 use crate::rng::tests::Fixed;
 use crate::*;
 
+mod hostile;
+
 /// One scripted answer: keep-alive statuses to report first, then the answer.
 struct Step {
     keepalives: Vec<KeepaliveStatus>,
