@@ -22,7 +22,7 @@ pub use management::{
     Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs,
     MAX_LARGE_BLOB_ARRAY, RpInfo,
 };
-pub use results::{Assertion, Attestation, AttestationStatement, AttestationType};
+pub use results::{Assertion, Attestation, AttestationStatement, AttestationType, Required};
 pub use rng::{Randomness, SystemRandom};
 
 /// The message types this client speaks (`ctap2-proto`), for one dependency.
