@@ -120,6 +120,24 @@ pub struct Config {
     pub attestation: Attestation,
     /// How many discoverable credentials fit (then KEY_STORE_FULL).
     pub max_discoverable_credentials: usize,
+    /// Which generation of key this one presents as (default: CTAP 2.1), so that
+    /// hosts can be tested against older keys.
+    pub generation: Generation,
+}
+
+/// The generation of key a software authenticator presents as ([`Config::generation`]).
+/// The commands are the same underneath; what a host sees is what such a key shows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Generation {
+    /// CTAP 2.1: getInfo versions U2F_V2, FIDO_2_0, FIDO_2_1.
+    #[default]
+    Ctap21,
+    /// CTAP 2.0: getInfo versions U2F_V2, FIDO_2_0; authenticatorSelection (new in 2.1)
+    /// is an unknown command (`INVALID_COMMAND`).
+    Ctap20,
+    /// U2F only: INIT's capabilities have no CBOR, and CTAPHID_CBOR is an unknown
+    /// command (ERROR INVALID_CMD); MSG (U2F) works.
+    U2fOnly,
 }
 
 impl Default for Config {
@@ -143,6 +161,7 @@ impl Default for Config {
             reset_window: Some(Duration::from_secs(10)),
             attestation: Attestation::SelfAttestation,
             max_discoverable_credentials: 50,
+            generation: Generation::Ctap21,
         }
     }
 }
@@ -187,6 +206,13 @@ impl Config {
     #[must_use]
     pub const fn with_max_channels(mut self, max_channels: usize) -> Self {
         self.max_channels = max_channels;
+        self
+    }
+
+    /// Sets [`generation`](Self::generation).
+    #[must_use]
+    pub const fn with_generation(mut self, generation: Generation) -> Self {
+        self.generation = generation;
         self
     }
 

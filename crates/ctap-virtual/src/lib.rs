@@ -14,7 +14,7 @@ mod udp;
 mod vpcd;
 
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
-pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
+pub use config::{Attestation, Config, DEFAULT_AAGUID, Generation, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctap2::{StateError, StateFile};
 pub use ctaphid_frame::Report;

@@ -268,7 +268,12 @@ impl Ctap2 {
             .max_discoverable_credentials
             .saturating_sub(self.state.credentials.len());
         Info {
-            versions: vec!["U2F_V2".into(), "FIDO_2_0".into(), "FIDO_2_1".into()],
+            versions: match config.generation {
+                crate::config::Generation::Ctap21 => {
+                    vec!["U2F_V2".into(), "FIDO_2_0".into(), "FIDO_2_1".into()]
+                }
+                _ => vec!["U2F_V2".into(), "FIDO_2_0".into()],
+            },
             extensions: EXTENSIONS.iter().map(|e| (*e).into()).collect(),
             aaguid: config.aaguid,
             options: options.iter().map(|(k, v)| ((*k).into(), *v)).collect(),
