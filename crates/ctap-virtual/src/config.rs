@@ -94,8 +94,10 @@ pub struct Config {
     /// How long a touch-wait lasts before it ends with status `USER_ACTION_TIMEOUT`
     /// (0x2F); `None` waits forever. Real keys give up after about 30 s.
     pub user_presence_timeout: Option<Duration>,
-    /// Channels allocated at once; INIT on broadcast beyond this reuses the channel
-    /// that was least recently used. At least 2 are kept whatever this says.
+    /// Channels allocated at once (default [`DEFAULT_CHANNELS`](crate::DEFAULT_CHANNELS),
+    /// 256); only when the table is full does INIT on broadcast take the least recently
+    /// used idle channel (no transaction, no lock). At least 2 and at most
+    /// [`MAX_CHANNELS`](crate::MAX_CHANNELS) are kept whatever this says.
     pub max_channels: usize,
     /// Reports the output queue holds; a message that does not fit whole is dropped
     /// (and counted in [`Stats::dropped_messages`](crate::Stats::dropped_messages)), as
@@ -148,7 +150,7 @@ impl Default for Config {
             message_timeout: Duration::from_millis(500),
             keepalive_interval: Duration::from_millis(100),
             user_presence_timeout: Some(Duration::from_secs(30)),
-            max_channels: 32,
+            max_channels: crate::channels::DEFAULT_CHANNELS,
             max_output_reports: 1024,
             device_version: DeviceVersion {
                 major: 0,

@@ -14,6 +14,7 @@ mod udp;
 mod vpcd;
 
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
+pub use channels::{DEFAULT_CHANNELS, MAX_CHANNELS};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, Generation, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctap2::{StateError, StateFile};
