@@ -39,11 +39,42 @@ pub(crate) struct ServeArgs {
     /// `none` for any time (CTAP 2.1 section 6.6 asks for 10 s after power-up).
     #[arg(long, value_name = "SECS|none", default_value = "10", value_parser = parse_reset_window)]
     pub(crate) reset_window: ResetWindow,
+    /// Channels kept at once (CTAP 2.1 section 11.2.4): enough for a farm of concurrent
+    /// hosts; only when all are allocated does a new host's INIT take the least
+    /// recently used idle channel. At most 65536.
+    #[arg(long, value_name = "N", default_value_t = vdev::DEFAULT_CHANNELS, value_parser = parse_channels)]
+    pub(crate) channels: usize,
+    /// The attestation makeCredential returns: packed self attestation, packed batch
+    /// attestation (with a certificate), or none.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = AttestationKind::SelfSigned)]
+    pub(crate) attestation: AttestationKind,
+}
+
+/// `serve --attestation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AttestationKind {
+    /// "packed", signed by the credential's own key.
+    #[value(name = "self")]
+    SelfSigned,
+    /// "packed", signed by a batch key with its certificate.
+    Batch,
+    /// "none": nothing signed.
+    None,
 }
 
 /// `serve --reset-window`: a number of seconds, or `none` (reset allowed any time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ResetWindow(pub(crate) Option<std::time::Duration>);
+
+fn parse_channels(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (2..=vdev::MAX_CHANNELS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of channels from 2 to {}, got {text:?}",
+            vdev::MAX_CHANNELS
+        )),
+    }
+}
 
 fn parse_reset_window(text: &str) -> Result<ResetWindow, String> {
     if text == "none" {
@@ -63,7 +94,13 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     };
     let config = vdev::Config::default()
         .with_touch(touch)
-        .with_reset_window(args.reset_window.0);
+        .with_reset_window(args.reset_window.0)
+        .with_max_channels(args.channels)
+        .with_attestation(match args.attestation {
+            AttestationKind::SelfSigned => vdev::Attestation::SelfAttestation,
+            AttestationKind::Batch => vdev::Attestation::Batch,
+            AttestationKind::None => vdev::Attestation::None,
+        });
     let mut device = vdev::Authenticator::new(config);
     // Starting the server is plugging the key in: the reset window starts now.
     device.power_up(std::time::Instant::now());
