@@ -7,6 +7,7 @@ extern crate alloc;
 pub mod authdata;
 pub mod cbor;
 pub mod client_pin;
+mod codes;
 pub mod cose;
 pub mod credentials;
 pub mod entities;
