@@ -249,17 +249,18 @@ impl<D: CtapDevice> Ctap2<D> {
     /// (python-fido2's `get_assertions`).
     ///
     /// The count comes from the device, so it is checked before anything is kept: an
-    /// absent `numberOfCredentials` means one (CTAP 2.1 §6.2.2 step 12: the member is
-    /// only there when more than one credential applies); with an allow list the count
-    /// cannot exceed its length (§6.2.2 step 7: only listed credentials apply);
-    /// without one it cannot exceed [`MAX_CREDENTIALS`] (the spec gives no limit for
-    /// discoverable credentials; no key on sale holds more than a few hundred). A
-    /// larger claim ends the call at once, before any getNextAssertion, so a hostile
-    /// key claiming 2^32 credentials costs one answer's memory.
+    /// absent `numberOfCredentials` means one (CTAP 2.1 §6.2.2, response member 0x05:
+    /// optional, there when more than one credential applies); with an allow list the
+    /// count cannot exceed its length (§6.2.2 step 7: the applicable credentials are
+    /// found in the allowList); without one it cannot exceed [`MAX_CREDENTIALS`] (the
+    /// spec gives no limit for discoverable credentials; no key on sale holds more
+    /// than a few hundred). A larger claim ends the call at once, before any
+    /// getNextAssertion, so a hostile key claiming 2^32 credentials costs one answer's
+    /// memory.
     ///
     /// # Errors
     /// As [`get_assertion`](Self::get_assertion); [`Error::InvalidResponse`] for a
-    /// `numberOfCredentials` of 0 or over the bound.
+    /// `numberOfCredentials` of 0, [`Error::TooMany`] for one over the bound.
     pub fn get_assertions(
         &mut self,
         request: &GetAssertionRequest,
