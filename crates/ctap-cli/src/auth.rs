@@ -25,6 +25,33 @@ pub(crate) const NEW_PIN_ENV: &str = "CTAP_NEW_PIN";
 /// longer line is refused with the key's limit, not read without end).
 const MAX_PIN_LINE: u64 = 256;
 
+/// A PIN typed as an option value (`--pin`, `--new`, `serve --pin`): wiped from this
+/// process's memory when dropped and `<redacted>` in Debug (argv itself cannot be
+/// wiped, which is why those options are for tests).
+#[derive(Clone)]
+pub(crate) struct SecretArg(Zeroizing<String>);
+
+impl SecretArg {
+    /// The PIN.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(Zeroizing::new(text.to_owned())))
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// The PIN/UV auth protocol.
 #[derive(Debug, Args)]
 pub(crate) struct ProtocolArgs {
@@ -41,7 +68,7 @@ pub(crate) struct PinArgs {
     /// stays in the shell history). Without it: --pin-file, --pin-stdin, the CTAP_PIN
     /// environment variable, else a prompt without echo on a terminal.
     #[arg(long, value_name = "PIN", conflicts_with_all = ["pin_file", "pin_stdin"])]
-    pub(crate) pin: Option<String>,
+    pub(crate) pin: Option<SecretArg>,
     /// Read the PIN from the first line of FILE (a warning if others may read it).
     #[arg(long, value_name = "FILE", conflicts_with = "pin_stdin")]
     pub(crate) pin_file: Option<PathBuf>,
@@ -59,7 +86,7 @@ pub(crate) struct NewPinArgs {
     /// --new-pin-file, --new-pin-stdin, the CTAP_NEW_PIN environment variable, else a
     /// prompt without echo on a terminal, asked twice.
     #[arg(long, value_name = "PIN", conflicts_with_all = ["new_pin_file", "new_pin_stdin"])]
-    pub(crate) new: Option<String>,
+    pub(crate) new: Option<SecretArg>,
     /// Read the new PIN from the first line of FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "new_pin_stdin")]
     pub(crate) new_pin_file: Option<PathBuf>,
@@ -84,14 +111,14 @@ pub(crate) fn given_pin(args: &PinArgs) -> Result<Option<Zeroizing<String>>, Fai
 /// A PIN from the first of: the command-line value, a file, a line of stdin, the
 /// environment variable `env`. `what` names it in errors (`PIN`, `new PIN`).
 fn given(
-    value: Option<&String>,
+    value: Option<&SecretArg>,
     file: Option<&Path>,
     stdin: bool,
     env: &str,
     what: &str,
 ) -> Result<Option<Zeroizing<String>>, Failure> {
     if let Some(pin) = value {
-        return Ok(Some(Zeroizing::new(pin.clone())));
+        return Ok(Some(Zeroizing::new(pin.expose().to_owned())));
     }
     if let Some(path) = file {
         let file = std::fs::File::open(path).map_err(|e| {
@@ -335,4 +362,34 @@ pub(crate) fn check_new_pin(ctap: &Ctap2<Device>, new: &str) -> Result<(), Failu
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PIN given on the command line never shows in Debug output (the team's rule for
+    /// secrets), whichever option carried it.
+    #[test]
+    fn pins_are_redacted_in_debug() {
+        let pin = |text: &str| text.parse::<SecretArg>().ok();
+        let args = PinArgs {
+            pin: pin("246813"),
+            pin_file: None,
+            pin_stdin: false,
+            protocol: ProtocolArgs { pin_protocol: None },
+        };
+        let new = NewPinArgs {
+            new: pin("975310"),
+            new_pin_file: None,
+            new_pin_stdin: false,
+        };
+        let text = format!("{args:?} {new:?}");
+        assert!(
+            !text.contains("246813") && !text.contains("975310"),
+            "{text}"
+        );
+        assert!(text.contains("<redacted>"), "{text}");
+        assert_eq!(args.pin.as_ref().map(SecretArg::expose), Some("246813"));
+    }
 }

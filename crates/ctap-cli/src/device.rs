@@ -7,6 +7,7 @@
 pub(crate) mod choose;
 pub(crate) mod listing;
 pub(crate) mod pcsc;
+pub(crate) mod trace;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -32,19 +33,22 @@ pub(crate) struct Opened {
     pub(crate) device: ctap::Device,
 }
 
-/// The touch delay of the in-process authenticator for the CTAPHID commands: long
-/// enough that `ctap select` shows the UPNEEDED keep-alive, short enough for a demo.
-pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(1000);
-
-/// How long the in-process authenticator's simulated user takes to touch it in the
-/// CTAP2 commands (shorter than the others' demo delay: a PIN-protected `cred make`
-/// waits for two).
-pub(crate) const VIRTUAL_CTAP2_TOUCH_DELAY: Duration = Duration::from_millis(200);
+/// How long the in-process authenticator's simulated user takes to touch it unless
+/// `--touch-delay` says otherwise (issue 27: short, so `cred make` is quick, yet long
+/// enough that `ctap select` shows the UPNEEDED keep-alive).
+pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(100);
 
 /// The environment variable naming a state file for `--device virtual`, so that its
 /// credentials, PIN and counters outlive one run (the format of `ctap serve --state`):
 /// every command reads it, so `ctap info` shows the PIN `ctap pin set` stored.
 pub(crate) const VIRTUAL_STATE_ENV: &str = "CTAP_VIRTUAL_STATE";
+
+/// The state file `--device virtual` keeps its state in: `$CTAP_VIRTUAL_STATE` when set
+/// and not empty (an empty value, as `CTAP_VIRTUAL_STATE= ctap ...` leaves it, means
+/// none; it is no file name).
+pub(crate) fn virtual_state() -> Option<std::ffi::OsString> {
+    std::env::var_os(VIRTUAL_STATE_ENV).filter(|path| !path.is_empty())
+}
 
 /// Opens the device for a CTAPHID command; what is left of `--timeout` bounds the INIT
 /// (with its CHANNEL_BUSY retries).
@@ -52,18 +56,18 @@ pub(crate) fn open(global: &Global) -> Result<Opened, Failure> {
     open_with(
         global,
         DeviceConfig::default().with_call_timeout(Some(time_left(global)?)),
-        VIRTUAL_TOUCH_DELAY,
     )
 }
 
 /// Opens the device `--device` names (with `--bind` for UDP); without `--device`, the
-/// one attached key. `touch_delay` is how long the in-process authenticator's simulated
-/// user takes to touch it.
-pub(crate) fn open_with(
-    global: &Global,
-    config: DeviceConfig,
-    touch_delay: Duration,
-) -> Result<Opened, Failure> {
+/// one attached key. `--touch-delay` is how long the in-process authenticator's
+/// simulated user takes to touch it (and applies to nothing else).
+pub(crate) fn open_with(global: &Global, config: DeviceConfig) -> Result<Opened, Failure> {
+    if global.touch_delay.is_some() && global.device.as_deref() != Some("virtual") {
+        return Err(error::usage(
+            "--touch-delay applies to --device virtual (and `ctap serve`) only",
+        ));
+    }
     let (device, bind) = (global.device.as_deref(), global.bind.as_deref());
     let target = match device.map(|name| (name, choose::choice(name))) {
         Some((_, Some(choose::Choice::Touch))) => {
@@ -94,9 +98,12 @@ pub(crate) fn open_with(
             ));
         }
     };
+    let touch_delay = global
+        .touch_delay
+        .map_or(VIRTUAL_TOUCH_DELAY, Duration::from_millis);
     let virtual_config =
         vdev::Config::default().with_touch(vdev::TouchPolicy::Approve { after: touch_delay });
-    let opened = match (&target, std::env::var_os(VIRTUAL_STATE_ENV)) {
+    let opened = match (&target, virtual_state()) {
         (Target::Virtual, Some(path)) => {
             let authenticator = vdev::VirtualAuthenticator::new(virtual_config);
             authenticator
@@ -125,8 +132,8 @@ pub(crate) fn open_with(
     })
 }
 
-/// The device of a CTAP2 session.
-pub(crate) type Device = CtapHidDevice<Box<dyn HidConnection>>;
+/// The device of a CTAP2 session (its requests and answers decoded at `-vv`).
+pub(crate) type Device = trace::Traced<CtapHidDevice<Box<dyn HidConnection>>>;
 
 /// Opens `--device` for CTAP2 (INIT, then getInfo). `--timeout` is one deadline for the
 /// whole command: the INIT, the getInfo and every later call get what is left of it.
@@ -136,10 +143,10 @@ pub(crate) fn open_ctap2(global: &Global) -> Result<Ctap2<Device>, Failure> {
     let Opened { device, .. } = open_with(
         global,
         DeviceConfig::default().with_call_timeout(Some(time_left(global)?)),
-        VIRTUAL_CTAP2_TOUCH_DELAY,
     )?;
     let deadline = deadline(global)?;
-    let ctap = Ctap2::new_until(device, deadline).map_err(|e| error::ctap2_opening(global, e))?;
+    let ctap = Ctap2::new_until(trace::Traced(device), deadline)
+        .map_err(|e| error::ctap2_opening(global, e))?;
     Ok(ctap.with_deadline(deadline))
 }
 

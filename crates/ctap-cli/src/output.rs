@@ -127,3 +127,61 @@ pub(crate) fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, Failure> {
 pub(crate) fn escape(text: &str) -> String {
     ctap::device::hid::escape_device_string(text)
 }
+
+/// The base64 alphabet (RFC 4648 section 4, with padding), as libfido2's tools write it.
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Base64 of bytes (RFC 4648 section 4, padded).
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                let index = usize::try_from((n >> shift) & 0x3f).unwrap_or(0);
+                out.push(char::from(BASE64.get(index).copied().unwrap_or(b'A')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The bytes of base64 `text` (RFC 4648 section 4; padding optional, no other
+/// characters); what went wrong names `what`.
+pub(crate) fn parse_base64(what: &str, text: &str) -> Result<Vec<u8>, Failure> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let mut bits = 0u32;
+    let mut count = 0u32;
+    for (at, c) in text.bytes().enumerate() {
+        let value = BASE64
+            .iter()
+            .position(|&b| b == c)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                Failure::new(format!(
+                    "{what}: not base64 (byte {at}: {:?})",
+                    char::from(c)
+                ))
+            })?;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push(u8::try_from((bits >> count) & 0xff).unwrap_or(0));
+        }
+    }
+    if count >= 6 {
+        return Err(Failure::new(format!(
+            "{what}: not base64 (a stray last character)"
+        )));
+    }
+    Ok(out)
+}

@@ -468,42 +468,44 @@ fn a_silent_assertion_needs_no_touch_and_no_pin() {
 /// in already sends nothing (`changed: false`) and leaves it so.
 #[test]
 fn always_uv_on_and_off_are_states_not_a_toggle() {
-    let target = Target::virtual_device();
-    let off = target.json(&["config", "always-uv", "off"]);
-    assert_eq!(off["always_uv"], false);
-    assert_eq!(off["changed"], false);
-    let on = target.json(&["config", "always-uv", "on"]);
-    assert_eq!(
-        (on["always_uv"].clone(), on["changed"].clone()),
-        (true.into(), true.into())
-    );
-    let again = target.json(&["config", "always-uv", "on"]);
-    assert_eq!(
-        (again["always_uv"].clone(), again["changed"].clone()),
-        (true.into(), false.into())
-    );
-    let error = target.fails(&["config", "always-uv"], 2);
-    assert!(error.contains("<STATE>"), "{error}");
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        let off = target.json(&["config", "always-uv", "off"]);
+        assert_eq!(off["always_uv"], false);
+        assert_eq!(off["changed"], false);
+        let on = target.json(&["config", "always-uv", "on"]);
+        assert_eq!(
+            (on["always_uv"].clone(), on["changed"].clone()),
+            (true.into(), true.into())
+        );
+        let again = target.json(&["config", "always-uv", "on"]);
+        assert_eq!(
+            (again["always_uv"].clone(), again["changed"].clone()),
+            (true.into(), false.into())
+        );
+        let error = target.fails(&["config", "always-uv"], 2);
+        assert!(error.contains("<STATE>"), "{error}");
+    }
 }
 
 /// `config force-pin-change` (forceChangePin, CTAP 2.1 section 6.11.4): the PIN must be
 /// changed before it is used again; without a PIN it says to set one.
 #[test]
 fn force_pin_change_then_the_pin_must_be_changed() {
-    let target = Target::virtual_device();
-    let error = target.fails(&["config", "force-pin-change"], 1);
-    assert!(
-        error.contains("next: set one with `ctap pin set`"),
-        "{error}"
-    );
-    target.json(&["pin", "set", "--new", "1234"]);
-    let forced = target.json(&["config", "force-pin-change", "--pin", "1234"]);
-    assert_eq!(forced["force_pin_change"], true);
-    assert_eq!(target.json(&["pin", "status"])["force_pin_change"], true);
-    let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
-    assert!(error.contains("`ctap pin change`"), "{error}");
-    target.json(&["pin", "change", "--pin", "1234", "--new", "5678"]);
-    assert_eq!(target.json(&["pin", "status"])["force_pin_change"], false);
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        let error = target.fails(&["config", "force-pin-change"], 1);
+        assert!(
+            error.contains("next: set one with `ctap pin set`"),
+            "{error}"
+        );
+        target.json(&["pin", "set", "--new", "1234"]);
+        let forced = target.json(&["config", "force-pin-change", "--pin", "1234"]);
+        assert_eq!(forced["force_pin_change"], true);
+        assert_eq!(target.json(&["pin", "status"])["force_pin_change"], true);
+        let error = target.fails(&["cred", "list", "--pin", "1234"], 1);
+        assert!(error.contains("`ctap pin change`"), "{error}");
+        target.json(&["pin", "change", "--pin", "1234", "--new", "5678"]);
+        assert_eq!(target.json(&["pin", "status"])["force_pin_change"], false);
+    }
 }
 
 /// `config enterprise-attestation`: a key without the `ep` option (the software
@@ -519,116 +521,119 @@ fn enterprise_attestation_needs_the_ep_option() {
 /// name change, the user id stays, what is not given is kept.
 #[test]
 fn cred_update_changes_the_user_names() {
-    let target = Target::virtual_device();
-    target.json(&["pin", "set", "--new", "1234"]);
-    let made = target.json(&[
-        "cred",
-        "make",
-        "--rp",
-        "a.com",
-        "--resident",
-        "--user",
-        "alice",
-        "--pin",
-        "1234",
-    ]);
-    let id = made["credential_id"].as_str().unwrap();
-    let updated = target.json(&[
-        "cred",
-        "update",
-        "--cred-id",
-        id,
-        "--display-name",
-        "Alice A.",
-        "--pin",
-        "1234",
-    ]);
-    assert_eq!(updated["user"]["name"], "alice");
-    assert_eq!(updated["user"]["display_name"], "Alice A.");
-    let updated = target.json(&[
-        "cred",
-        "update",
-        "--cred-id",
-        id,
-        "--user-name",
-        "alice2",
-        "--pin",
-        "1234",
-    ]);
-    assert_eq!(updated["user"]["display_name"], "Alice A.");
-    let listed = target.json(&["cred", "list", "--pin", "1234"]);
-    let user = &listed["rps"][0]["credentials"][0]["user"];
-    assert_eq!(user["name"], "alice2");
-    assert_eq!(user["display_name"], "Alice A.");
-    assert_eq!(user["id"], "616c696365", "the user id is kept: {user}");
-    let error = target.fails(&["cred", "update", "--cred-id", id, "--pin", "1234"], 2);
-    assert!(error.contains("nothing to update"), "{error}");
-    let error = target.fails(
-        &[
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        target.json(&["pin", "set", "--new", "1234"]);
+        let made = target.json(&[
+            "cred",
+            "make",
+            "--rp",
+            "a.com",
+            "--resident",
+            "--user",
+            "alice",
+            "--pin",
+            "1234",
+        ]);
+        let id = made["credential_id"].as_str().unwrap();
+        let updated = target.json(&[
             "cred",
             "update",
             "--cred-id",
-            "00",
-            "--user-name",
-            "x",
+            id,
+            "--display-name",
+            "Alice A.",
             "--pin",
             "1234",
-        ],
-        1,
-    );
-    assert!(
-        error.contains("no discoverable credential with id 00"),
-        "{error}"
-    );
+        ]);
+        assert_eq!(updated["user"]["name"], "alice");
+        assert_eq!(updated["user"]["display_name"], "Alice A.");
+        let updated = target.json(&[
+            "cred",
+            "update",
+            "--cred-id",
+            id,
+            "--user-name",
+            "alice2",
+            "--pin",
+            "1234",
+        ]);
+        assert_eq!(updated["user"]["display_name"], "Alice A.");
+        let listed = target.json(&["cred", "list", "--pin", "1234"]);
+        let user = &listed["rps"][0]["credentials"][0]["user"];
+        assert_eq!(user["name"], "alice2");
+        assert_eq!(user["display_name"], "Alice A.");
+        assert_eq!(user["id"], "616c696365", "the user id is kept: {user}");
+        let error = target.fails(&["cred", "update", "--cred-id", id, "--pin", "1234"], 2);
+        assert!(error.contains("nothing to update"), "{error}");
+        let error = target.fails(
+            &[
+                "cred",
+                "update",
+                "--cred-id",
+                "00",
+                "--user-name",
+                "x",
+                "--pin",
+                "1234",
+            ],
+            1,
+        );
+        assert!(
+            error.contains("no discoverable credential with id 00"),
+            "{error}"
+        );
+    }
 }
 
 /// `cred delete` asks first; without a terminal to ask on it needs --yes, and without
 /// it nothing is deleted.
 #[test]
 fn cred_delete_asks_unless_yes() {
-    let target = Target::virtual_device();
-    target.json(&["pin", "set", "--new", "1234"]);
-    let made = target.json(&[
-        "cred",
-        "make",
-        "--rp",
-        "a.com",
-        "--resident",
-        "--pin",
-        "1234",
-    ]);
-    let id = made["credential_id"].as_str().unwrap();
-    let error = target.fails(&["cred", "delete", "--cred-id", id, "--pin", "1234"], 2);
-    assert!(error.contains("add --yes"), "{error}");
-    assert_eq!(
-        target.json(&["cred", "list", "--pin", "1234"])["existing"],
-        1
-    );
-    let deleted = target.json(&["cred", "delete", "--cred-id", id, "--yes", "--pin", "1234"]);
-    assert_eq!(deleted["deleted"], id);
-    assert_eq!(
-        target.json(&["cred", "list", "--pin", "1234"])["existing"],
-        0
-    );
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        target.json(&["pin", "set", "--new", "1234"]);
+        let made = target.json(&[
+            "cred",
+            "make",
+            "--rp",
+            "a.com",
+            "--resident",
+            "--pin",
+            "1234",
+        ]);
+        let id = made["credential_id"].as_str().unwrap();
+        let error = target.fails(&["cred", "delete", "--cred-id", id, "--pin", "1234"], 2);
+        assert!(error.contains("add --yes"), "{error}");
+        assert_eq!(
+            target.json(&["cred", "list", "--pin", "1234"])["existing"],
+            1
+        );
+        let deleted = target.json(&["cred", "delete", "--cred-id", id, "--yes", "--pin", "1234"]);
+        assert_eq!(deleted["deleted"], id);
+        assert_eq!(
+            target.json(&["cred", "list", "--pin", "1234"])["existing"],
+            0
+        );
+    }
 }
 
 /// `pin verify`: a right PIN puts the retries back to the maximum (CTAP 2.1 section
 /// 6.5.5.7), a wrong one uses one up and says how many are left.
 #[test]
 fn pin_verify_checks_the_pin() {
-    let target = Target::virtual_device();
-    let error = target.fails(&["pin", "verify", "--pin", "1234"], 1);
-    assert!(error.contains("`ctap pin set`"), "{error}");
-    target.json(&["pin", "set", "--new", "1234"]);
-    let error = target.fails(&["pin", "verify", "--pin", "0000"], 1);
-    assert!(
-        error.contains("PIN_INVALID: wrong PIN; 7 tries left"),
-        "{error}"
-    );
-    assert_eq!(target.json(&["pin", "status"])["retries"], 7);
-    let verified = target.json(&["pin", "verify", "--pin", "1234"]);
-    assert_eq!(verified["pin_verified"], true);
-    assert_eq!(target.json(&["pin", "status"])["retries"], 8);
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        let error = target.fails(&["pin", "verify", "--pin", "1234"], 1);
+        assert!(error.contains("`ctap pin set`"), "{error}");
+        target.json(&["pin", "set", "--new", "1234"]);
+        let error = target.fails(&["pin", "verify", "--pin", "0000"], 1);
+        assert!(
+            error.contains("PIN_INVALID: wrong PIN; 7 tries left"),
+            "{error}"
+        );
+        assert_eq!(target.json(&["pin", "status"])["retries"], 7);
+        let verified = target.json(&["pin", "verify", "--pin", "1234"]);
+        assert_eq!(verified["pin_verified"], true);
+        assert_eq!(target.json(&["pin", "status"])["retries"], 8);
+    }
 }
 
 /// `cred make --user-id/--user-name/--display-name`: the user entity as given (a
@@ -770,4 +775,110 @@ fn cred_make_asks_for_extensions() {
             );
         }
     }
+}
+
+/// `-vv` decodes every CTAP2 request and answer (command, members by name, status)
+/// between the report trace (`-v`) and the authenticator's own (`-vvv`); byte strings
+/// show only their length.
+#[test]
+fn double_verbose_decodes_the_ctap2_requests() {
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    let stderr = |flag: &str| {
+        let output = target
+            .command(&[flag, "cred", "make", "--rp", "a.com", "--pin", "1234"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let decoded = stderr("-vv");
+    assert!(
+        decoded.contains("-> CLIENT_PIN {pinUvAuthProtocol=2, subCommand=2}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("pinHashEnc=<32 bytes>, permissions=1, rpId=\"a.com\"}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("-> MAKE_CREDENTIAL {clientDataHash=<32 bytes>, rp={\"id\", \"name\"}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("pinUvAuthParam=<32 bytes>, pinUvAuthProtocol=2}"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("<- 0x00 - SUCCESS {1=\"packed\""),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains(" send "),
+        "the reports are still traced: {decoded}"
+    );
+    assert!(!decoded.contains("ctap_virtual"), "{decoded}");
+    let reports = stderr("-v");
+    assert!(!reports.contains("MAKE_CREDENTIAL"), "{reports}");
+    let everything = stderr("-vvv");
+    assert!(everything.contains("MAKE_CREDENTIAL {"), "{everything}");
+    assert!(everything.contains("ctap_virtual"), "{everything}");
+}
+
+/// On a terminal `cred delete` asks first, naming whose credential it is: `n` keeps it
+/// (status 1), `y` deletes it. The terminal is util-linux's `script` (a pseudo-terminal
+/// around the command); skipped where there is none.
+#[cfg(unix)]
+#[test]
+fn cred_delete_asks_on_a_terminal() {
+    let Some(script) = support::on_path("script") else {
+        support::skip("no `script` (util-linux) to give cred delete a terminal");
+        return;
+    };
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    let made = target.json(&[
+        "cred",
+        "make",
+        "--rp",
+        "a.com",
+        "--resident",
+        "--user-name",
+        "carol",
+        "--pin",
+        "1234",
+    ]);
+    let id = made["credential_id"].as_str().unwrap();
+    let delete = format!(
+        "{} --device virtual cred delete --cred-id {id} --pin 1234",
+        assert_cmd::cargo::cargo_bin("ctap").display()
+    );
+    let answer = |reply: &str| {
+        let output = Command::new(&script)
+            .args(["-qec", &delete, "/dev/null"])
+            .env("CTAP_VIRTUAL_STATE", target.state.as_ref().unwrap())
+            .env_remove("CTAP_PIN")
+            .write_stdin(reply)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), text)
+    };
+    let (code, text) = answer("n\n");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("delete the credential of carol for a.com for good? [y/N]"),
+        "{text}"
+    );
+    assert!(text.contains("not deleted"), "{text}");
+    assert_eq!(
+        target.json(&["cred", "list", "--pin", "1234"])["existing"],
+        1
+    );
+    let (code, text) = answer("y\n");
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        target.json(&["cred", "list", "--pin", "1234"])["existing"],
+        0
+    );
 }

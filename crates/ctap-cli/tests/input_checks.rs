@@ -90,7 +90,7 @@ fn empty_or_oversized_credential_fields_are_refused_by_name() {
         ]
         .concat(),
     );
-    assert!(error.contains("--user is empty"), "{error}");
+    assert!(error.contains("--user-name is empty"), "{error}");
     let long = "u".repeat(65);
     let error = usage_error(
         &[
@@ -100,7 +100,7 @@ fn empty_or_oversized_credential_fields_are_refused_by_name() {
         .concat(),
     );
     assert!(
-        error.contains("--user is 65 bytes; the most is 64"),
+        error.contains("--user-name is 65 bytes; the most is 64"),
         "{error}"
     );
     let error = usage_error(

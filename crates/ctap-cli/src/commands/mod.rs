@@ -18,11 +18,12 @@ mod raw;
 mod reset;
 mod select;
 mod serve;
+mod u2f;
 mod wink;
 
 use clap::Subcommand;
 
-use crate::device::pcsc;
+use crate::device::{self, VIRTUAL_STATE_ENV, pcsc};
 use crate::error::Outcome;
 use crate::globals::Global;
 
@@ -57,14 +58,19 @@ pub(crate) enum Command {
     /// Register, sign in, list and delete credentials.
     #[command(subcommand)]
     Cred(cred::CredCommand),
-    /// authenticatorConfig: alwaysUv, minimum PIN length.
+    /// authenticatorConfig: alwaysUv, minimum PIN length, forced PIN change, enterprise
+    /// attestation.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// CTAP1/U2F register and authenticate.
+    #[command(subcommand)]
+    U2f(u2f::U2fCommand),
     /// Print a shell completion script (e.g. `ctap completions bash >
     /// ~/.local/share/bash-completion/completions/ctap`).
     Completions(completions::CompletionsArgs),
-    /// Print the man page (roff), e.g. `ctap man > ~/.local/share/man/man1/ctap.1`.
-    Man,
+    /// Print a man page (roff): ctap(1) or a command's, e.g. ctap-pin(1); --dir writes
+    /// them all (`ctap man --dir ~/.local/share/man/man1`).
+    Man(man::ManArgs),
 }
 
 impl Command {
@@ -84,8 +90,25 @@ impl Command {
             Self::Reset(_) => "reset",
             Self::Cred(_) => "cred",
             Self::Config(_) => "config",
+            Self::U2f(_) => "u2f",
             Self::Completions(_) => "completions",
-            Self::Man => "man",
+            Self::Man(_) => "man",
+        }
+    }
+
+    /// Whether the command changes what an authenticator keeps (PIN, credentials,
+    /// counters, settings): on `--device virtual` without a state file that change is
+    /// gone when the command ends, and the user is told so.
+    fn changes_state(&self) -> bool {
+        match self {
+            Self::Pin(command) => !matches!(
+                command,
+                pin::PinCommand::Status | pin::PinCommand::Verify(_)
+            ),
+            Self::Cred(command) => !matches!(command, cred::CredCommand::List(_)),
+            Self::Reset(_) | Self::Config(_) => true,
+            Self::U2f(command) => matches!(command, u2f::U2fCommand::Register(_)),
+            _ => false,
         }
     }
 
@@ -94,8 +117,9 @@ impl Command {
     pub(crate) fn talks_to_no_device(&self) -> Option<&'static str> {
         match self {
             Self::List => Some("it lists every key"),
-            Self::Frame(_) | Self::Completions(_) | Self::Man => Some("it talks to no device"),
+            Self::Frame(_) | Self::Completions(_) | Self::Man(_) => Some("it talks to no device"),
             Self::Serve(_) => Some("it is the device; see --udp"),
+            Self::Cred(cred::CredCommand::Verify(_)) => Some("it checks its input offline"),
             _ => None,
         }
     }
@@ -120,6 +144,16 @@ pub(crate) fn run(
         };
         return pcsc::run(global, &request);
     }
+    if global.device.as_deref() == Some("virtual")
+        && device::virtual_state().is_none()
+        && command.changes_state()
+    {
+        eprintln!(
+            "ctap: note: --device virtual is a new authenticator in every run and forgets \
+             this one's changes when it ends; set {VIRTUAL_STATE_ENV}=FILE to keep its PIN, \
+             credentials and counters across runs"
+        );
+    }
     match command {
         Command::List => list::run(global),
         Command::Info => info::run(global),
@@ -134,7 +168,8 @@ pub(crate) fn run(
         Command::Reset(args) => reset::run(global, args),
         Command::Cred(command) => cred::run(global, command),
         Command::Config(command) => config::run(global, command),
+        Command::U2f(command) => u2f::run(global, command),
         Command::Completions(args) => completions::run(args, definition()),
-        Command::Man => man::run(definition()),
+        Command::Man(args) => man::run(args, definition()),
     }
 }

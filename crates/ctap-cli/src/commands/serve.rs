@@ -22,9 +22,6 @@ pub(crate) struct ServeArgs {
     /// HOST:PORT (its first reader: 127.0.0.1:35963).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "udp")]
     pub(crate) vpcd: Option<String>,
-    /// Milliseconds before a request that needs a touch is approved.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub(crate) touch_delay: u64,
     /// Refuse every request that needs a touch (OPERATION_DENIED).
     #[arg(long)]
     pub(crate) deny: bool,
@@ -34,7 +31,7 @@ pub(crate) struct ServeArgs {
     pub(crate) state: Option<std::path::PathBuf>,
     /// Start with this PIN set (if the state has none yet).
     #[arg(long, value_name = "PIN")]
-    pub(crate) pin: Option<String>,
+    pub(crate) pin: Option<crate::auth::SecretArg>,
     /// How long after start (power-up) authenticatorReset is allowed, in seconds, or
     /// `none` for any time (CTAP 2.1 section 6.6 asks for 10 s after power-up).
     #[arg(long, value_name = "SECS|none", default_value = "10", value_parser = parse_reset_window)]
@@ -86,7 +83,9 @@ fn parse_reset_window(text: &str) -> Result<ResetWindow, String> {
 }
 
 pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
-    let after = Duration::from_millis(args.touch_delay);
+    // The global --touch-delay; a served authenticator stands for a key on a desk, so
+    // its default is a second (--device virtual's is shorter).
+    let after = Duration::from_millis(global.touch_delay.unwrap_or(1000));
     let touch = if args.deny {
         vdev::TouchPolicy::Deny { after }
     } else {
@@ -101,38 +100,37 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
             AttestationKind::Batch => vdev::Attestation::Batch,
             AttestationKind::None => vdev::Attestation::None,
         });
-    let mut device = vdev::Authenticator::new(config);
-    // Starting the server is plugging the key in: the reset window starts now.
-    device.power_up(std::time::Instant::now());
-    if let Some(path) = &args.state {
-        device
-            .use_state_file(vdev::StateFile::new(path))
-            .map_err(|e| Failure::new(e.to_string()))?;
-    }
-    if let Some(pin) = &args.pin {
-        if device.info().option("clientPin") != Some(true) {
-            device
-                .set_pin(pin)
-                .map_err(|e| Failure::new(format!("--pin: {e}")))?;
-        }
-    }
     if let Some(vpcd) = &args.vpcd {
-        return serve_vpcd(global, vpcd, device);
+        return serve_vpcd(global, vpcd, config, args);
     }
+    // The socket first: a port that cannot be had must not leave a new state file
+    // behind (issue 25), so the state is loaded (and first written) after binding.
     let addr = device::resolve(args.udp.as_deref().unwrap_or_default())?;
     let socket = std::net::UdpSocket::bind(addr)
         .map_err(|e| Failure::new(format!("cannot listen on {addr}: {e}")))?;
-    let server = vdev::UdpServer::with_authenticator(socket, device);
-    let local = server
+    let local = socket
         .local_addr()
         .map_err(|e| Failure::new(e.to_string()))?;
+    if !local.ip().is_loopback() {
+        eprintln!(
+            "ctap: warning: listening on {local}, beyond this machine's loopback: anyone who \
+             can reach it can use this authenticator (and spend its PIN tries); \
+             --udp 127.0.0.1:PORT keeps it local"
+        );
+    }
+    let mut device = powered_up(config);
+    load_state(&mut device, args)?;
+    let server = vdev::UdpServer::with_authenticator(socket, device);
     // The handlers go in before the announcement: a supervisor (or a test) that sends
     // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
     let stop = server.stop_handle();
     ctrlc::set_handler(move || stop.stop())
         .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
     if global.json {
-        println!("{}", json!({ "listening": local.to_string() }));
+        println!(
+            "{}",
+            json!({ "listening": local.to_string(), "device": format!("udp:{local}") })
+        );
     } else {
         println!("listening on udp:{local}");
     }
@@ -151,8 +149,35 @@ const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
 /// and answers it until the reader goes away or the process is interrupted.
-fn serve_vpcd(global: &Global, address: &str, device: vdev::Authenticator) -> Outcome {
-    let authenticator = vdev::VirtualAuthenticator::with_authenticator(device);
+/// The authenticator to serve, powered up now: starting the server is plugging the key
+/// in, so the reset window starts here.
+fn powered_up(config: vdev::Config) -> vdev::Authenticator {
+    let mut device = vdev::Authenticator::new(config);
+    device.power_up(std::time::Instant::now());
+    device
+}
+
+/// `--state` (loaded if the file exists, else written from now on) and `--pin`: called
+/// once the socket is bound or the reader reached, so a server that cannot start leaves
+/// no new state file behind.
+fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
+    if let Some(path) = &args.state {
+        device
+            .use_state_file(vdev::StateFile::new(path))
+            .map_err(|e| Failure::new(e.to_string()))?;
+    }
+    if let Some(pin) = &args.pin {
+        if device.info().option("clientPin") != Some(true) {
+            device
+                .set_pin(pin.expose())
+                .map_err(|e| Failure::new(format!("--pin: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn serve_vpcd(global: &Global, address: &str, config: vdev::Config, args: &ServeArgs) -> Outcome {
+    let authenticator = vdev::VirtualAuthenticator::with_authenticator(powered_up(config));
     let started = Instant::now();
     let card = loop {
         let applet = vdev::NfcApplet::new(authenticator.clone());
@@ -169,6 +194,9 @@ fn serve_vpcd(global: &Global, address: &str, device: vdev::Authenticator) -> Ou
             }
         }
     };
+    // The reader is reached: now the state file (see `load_state`), before anything is
+    // announced and before a host can have selected the applet.
+    authenticator.with_device(|device| load_state(device, args))?;
     // Handlers first: a supervisor that signals as soon as it reads the first line must
     // get a clean stop, not a kill.
     let stop = card.stop_handle()?;

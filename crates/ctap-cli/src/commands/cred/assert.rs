@@ -6,7 +6,7 @@ use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions, Value};
 use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
 use serde_json::{Value as Json, json};
 
-use super::{ClientDataArgs, check_rp, extensions_json, parse_id, user_json};
+use super::{ClientDataArgs, check_rp, extensions_json, fido2_tools, parse_id, user_json};
 use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
@@ -17,7 +17,18 @@ use crate::output::{escape, hex, parse_hex, print_json};
 pub(crate) struct CredAssertArgs {
     /// The relying party id.
     #[arg(long, value_name = "ID")]
-    rp: String,
+    #[arg(long, value_name = "ID", required_unless_present = "fido2_tools")]
+    rp: Option<String>,
+    /// fido2-assert -G's formats: its input on stdin (client data hash, RP id, and a
+    /// credential id unless the credential is discoverable; base64 blobs, one a line)
+    /// and its output on stdout (per assertion: client data hash, RP id, authenticator
+    /// data, signature, and the user id for a discoverable credential), which
+    /// fido2-assert -V and `ctap cred verify --assertion` check.
+    #[arg(
+        long,
+        conflicts_with_all = ["rp", "cred_ids", "client_data_hash", "client_data"]
+    )]
+    fido2_tools: bool,
     /// An allowed credential id, hex (repeatable; none: the RP's discoverable ones).
     #[arg(long = "cred-id", value_name = "HEX")]
     cred_ids: Vec<String>,
@@ -49,12 +60,38 @@ pub(crate) struct CredAssertArgs {
 
 /// Runs `ctap cred assert`.
 pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
-    check_rp(&args.rp)?;
-    let allow: Vec<Vec<u8>> = args
-        .cred_ids
-        .iter()
-        .map(|id| parse_id("--cred-id", id))
-        .collect::<Result<_, _>>()?;
+    if args.fido2_tools && global.json {
+        return Err(usage(
+            "--fido2-tools and --json are two output formats: choose one",
+        ));
+    }
+    let (rp_id, allow, client_data_hash) = if args.fido2_tools {
+        // fido2-assert(1) -G: client data hash, relying party id, credential id (absent
+        // for a discoverable credential), hmac salt (with -h only).
+        let lines = fido2_tools::read_lines("--fido2-tools")?;
+        let client_data_hash = fido2_tools::client_data_hash(&lines, 1)?;
+        let rp_id = fido2_tools::line(&lines, 2, "relying party id")?.to_owned();
+        let allow = match lines.get(2).filter(|line| !line.is_empty()) {
+            Some(_) => vec![fido2_tools::base64_line(&lines, 3, "credential id")?],
+            None => Vec::new(),
+        };
+        if lines.len() > 3 {
+            return Err(usage(
+                "line 4 (hmac salt): the hmac-secret extension is not taken in --fido2-tools \
+                 input (see `ctap hmac-secret`)",
+            ));
+        }
+        (rp_id, allow, client_data_hash)
+    } else {
+        let allow: Vec<Vec<u8>> = args
+            .cred_ids
+            .iter()
+            .map(|id| parse_id("--cred-id", id))
+            .collect::<Result<_, _>>()?;
+        let rp_id = args.rp.clone().unwrap_or_default();
+        (rp_id, allow, args.client_data.hash()?)
+    };
+    check_rp(&rp_id)?;
     let given_key = args
         .public_key
         .as_deref()
@@ -65,8 +102,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         .transpose()?;
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
-    let client_data_hash = args.client_data.hash()?;
-    let mut request = client::get_assertion_request(&args.rp, client_data_hash, &allow);
+    let mut request = client::get_assertion_request(&rp_id, client_data_hash, &allow);
     let mut extensions = Vec::new();
     for (asked, id) in [
         (args.cred_blob, "credBlob"),
@@ -114,7 +150,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 Permissions::CREDENTIAL_MANAGEMENT,
                 None,
             )?;
-            stored = stored_keys(global, ctap, cm_token, &args.rp)?;
+            stored = stored_keys(global, ctap, cm_token, &rp_id)?;
         }
         let token = token_with_pin(
             global,
@@ -122,14 +158,14 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             &args.auth.protocol,
             &pin_value,
             Permissions::GET_ASSERTION,
-            Some(&args.rp),
+            Some(&rp_id),
         )?;
         token.authorize_get_assertion(&mut request);
         required.user_verification = true;
     }
     let mut interaction = Interaction::new(global.json);
     let situation = Situation::new(global, Doing::GetAssertion)
-        .for_rp(&args.rp)
+        .for_rp(&rp_id)
         .with_info(ctap.info());
     let assertions = ctap
         .get_assertions(&request, interaction.options())
@@ -148,11 +184,26 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 .map(|(_, v)| v.clone())
         });
         let verdict =
-            key.map(|key| assertion.verify_with(&args.rp, &client_data_hash, &key, required));
+            key.map(|key| assertion.verify_with(&rp_id, &client_data_hash, &key, required));
         failed |= matches!(verdict, Some(Err(_)));
         results.push((assertion, id, verdict));
     }
-    if global.json {
+    if args.fido2_tools {
+        use crate::output::base64;
+        for (assertion, _, _) in &results {
+            println!("{}", base64(&client_data_hash));
+            println!("{rp_id}");
+            println!(
+                "{}",
+                fido2_tools::authdata_base64(&assertion.response.auth_data)
+            );
+            println!("{}", base64(&assertion.response.signature));
+            if allow.is_empty() {
+                let user_id = assertion.user().map(|user| user.id.as_slice());
+                println!("{}", base64(user_id.unwrap_or_default()));
+            }
+        }
+    } else if global.json {
         let items: Vec<Json> = results
             .iter()
             .map(|(assertion, id, verdict)| {
@@ -174,7 +225,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             })
             .collect();
         print_json(&json!({
-            "rp": args.rp,
+            "rp": rp_id,
             "client_data_hash": hex(&client_data_hash),
             "assertions": items,
         }));

@@ -10,7 +10,9 @@ use ctap::ctap2::proto::{
 use ctap::ctap2::{self as client};
 use serde_json::json;
 
-use super::{Alg, ClientDataArgs, algorithm_name, check_rp, check_user_field, extensions_json};
+use super::{
+    Alg, ClientDataArgs, algorithm_name, check_rp, check_user_field, extensions_json, fido2_tools,
+};
 use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Interaction};
 use crate::error::{Doing, Failure, Outcome, Situation, usage};
@@ -21,8 +23,16 @@ use crate::output::{escape, hex, parse_hex, print_json};
 #[derive(Debug, Args)]
 pub(crate) struct CredMakeArgs {
     /// The relying party id (e.g. example.com).
-    #[arg(long, value_name = "ID")]
-    rp: String,
+    #[arg(long, value_name = "ID", required_unless_present = "fido2_tools")]
+    rp: Option<String>,
+    /// fido2-cred -M's formats: its input on stdin (client data hash, RP id, user name,
+    /// user id; one a line, base64 blobs) and its output on stdout, which fido2-cred -V
+    /// and `ctap cred verify` check.
+    #[arg(
+        long,
+        conflicts_with_all = ["rp", "user_name", "user_id", "client_data_hash", "client_data"]
+    )]
+    fido2_tools: bool,
     /// The user name.
     #[arg(
         long,
@@ -72,9 +82,31 @@ pub(crate) struct CredMakeArgs {
 
 /// Runs `ctap cred make`.
 pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
-    check_rp(&args.rp)?;
-    let user = user_entity(args)?;
-    let client_data_hash = args.client_data.hash()?;
+    if args.fido2_tools && global.json {
+        return Err(usage(
+            "--fido2-tools and --json are two output formats: choose one",
+        ));
+    }
+    let (rp_id, user, client_data_hash) = if args.fido2_tools {
+        // fido2-cred(1) -M: client data hash, relying party id, user name, user id.
+        let lines = fido2_tools::read_lines("--fido2-tools")?;
+        let client_data_hash = fido2_tools::client_data_hash(&lines, 1)?;
+        let rp_id = fido2_tools::line(&lines, 2, "relying party id")?.to_owned();
+        let name = fido2_tools::line(&lines, 3, "user name")?.to_owned();
+        let id = fido2_tools::base64_line(&lines, 4, "user id")?;
+        check_user_field("line 3 (user name)", name.as_bytes())?;
+        check_user_field("line 4 (user id)", &id)?;
+        let user = UserEntity {
+            id,
+            name: Some(name),
+            display_name: None,
+        };
+        (rp_id, user, client_data_hash)
+    } else {
+        let rp_id = args.rp.clone().unwrap_or_default();
+        (rp_id, user_entity(args)?, args.client_data.hash()?)
+    };
+    check_rp(&rp_id)?;
     let cred_blob = args
         .cred_blob
         .as_deref()
@@ -88,8 +120,8 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         Alg::Eddsa => Algorithm::EDDSA,
     };
     let rp = RpEntity {
-        id: args.rp.clone(),
-        name: Some(args.rp.clone()),
+        id: rp_id.clone(),
+        name: Some(rp_id.clone()),
     };
     let mut request = client::make_credential_request(client_data_hash, rp, user, &[alg]);
     request.extensions = extensions;
@@ -115,19 +147,19 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
             &args.auth.protocol,
             &pin,
             Permissions::MAKE_CREDENTIAL,
-            Some(&args.rp),
+            Some(&rp_id),
         )?;
         token.authorize_make_credential(&mut request);
         required.user_verification = true;
     }
     let mut interaction = Interaction::new(global.json);
     let situation = Situation::new(global, Doing::MakeCredential)
-        .for_rp(&args.rp)
+        .for_rp(&rp_id)
         .with_info(ctap.info());
     let attestation = ctap
         .make_credential(&request, interaction.options())
         .map_err(|e| interaction.failure(global, &situation, e))?;
-    let verdict = attestation.verify_with(&args.rp, &client_data_hash, required);
+    let verdict = attestation.verify_with(&rp_id, &client_data_hash, required);
     let Some(credential) = attestation.credential() else {
         return Err(Failure::new("the authenticator returned no credential"));
     };
@@ -143,9 +175,16 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
     // `none` passes (the authenticator data was checked) but nothing was signed: it is
     // never "verified".
     let signed = verdict.as_ref().is_ok_and(|kind| kind.is_signed());
-    if global.json {
+    if args.fido2_tools {
+        print_fido2_cred(
+            &client_data_hash,
+            &rp_id,
+            &attestation,
+            &credential.credential_id,
+        );
+    } else if global.json {
         print_json(&json!({
-            "rp": args.rp,
+            "rp": rp_id,
             "credential_id": hex(&credential.credential_id),
             "algorithm": algorithm_name(credential.public_key.algorithm()),
             "public_key": hex(&credential.public_key.to_cbor()),
@@ -281,4 +320,30 @@ fn extensions(
         }
     }
     Ok((!asked.is_empty()).then_some(asked))
+}
+
+/// fido2-cred(1) -M's output: client data hash, relying party id, format,
+/// authenticator data, credential id, attestation signature, and the attestation
+/// certificate if there is one (base64 blobs, one a line).
+fn print_fido2_cred(
+    client_data_hash: &[u8],
+    rp_id: &str,
+    attestation: &client::Attestation,
+    credential_id: &[u8],
+) {
+    use crate::output::base64;
+    println!("{}", base64(client_data_hash));
+    println!("{rp_id}");
+    println!("{}", attestation.response.fmt);
+    println!(
+        "{}",
+        fido2_tools::authdata_base64(&attestation.response.auth_data)
+    );
+    println!("{}", base64(credential_id));
+    if let client::AttestationStatement::Packed { sig, x5c, .. } = &attestation.statement {
+        println!("{}", base64(sig));
+        if let Some(certificate) = x5c.first() {
+            println!("{}", base64(certificate));
+        }
+    }
 }

@@ -3,9 +3,11 @@
 
 mod assert;
 mod delete;
+mod fido2_tools;
 mod list;
 mod make;
 mod update;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -33,6 +35,9 @@ pub(crate) enum CredCommand {
     Delete(delete::CredDeleteArgs),
     /// Change a discoverable credential's user name or display name (needs the PIN).
     Update(update::CredUpdateArgs),
+    /// Check, offline, a credential or (--assertion) an assertion in libfido2's tool
+    /// format, read on standard input (as fido2-cred -V / fido2-assert -V).
+    Verify(verify::CredVerifyArgs),
 }
 
 /// A credential algorithm on the command line.
@@ -52,6 +57,7 @@ pub(crate) fn run(global: &Global, command: &CredCommand) -> Outcome {
         CredCommand::List(args) => list::run(global, args),
         CredCommand::Delete(args) => delete::run(global, args),
         CredCommand::Update(args) => update::run(global, args),
+        CredCommand::Verify(args) => verify::run(global, args),
     }
 }
 
