@@ -38,6 +38,10 @@ trap cleanup EXIT
 
 # Starts `ctap serve` on a free port with the state file of this run; sets $address.
 start_server() {
+    # Emptied here, not only by the redirection below: that happens in the background
+    # child, so the loop could read the previous server's address (seen on the restart:
+    # Connection refused on the old port).
+    : >"$workdir/stdout"
     "$server_bin" serve --udp 127.0.0.1:0 --touch-delay "$touch_delay_ms" \
         --state "$workdir/state" >"$workdir/stdout" 2>"$workdir/stderr" &
     server_pid=$!
