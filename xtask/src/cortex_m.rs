@@ -17,7 +17,7 @@
 //! and at worst (see the crate's README).
 //!
 //! Installs nothing: without `qemu-system-arm` or the `thumbv7em-none-eabihf` target it
-//! says SKIPPED and succeeds.
+//! says SKIPPED and succeeds (under CI, where `CI` is set, a skip is an error).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -57,20 +57,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("cortex-m-icount takes no arguments, got `{extra}`"));
     }
     let Some(version) = output(cmd("qemu-system-arm", &["--version"])) else {
-        println!(
-            "cortex-m-icount: SKIPPED: qemu-system-arm is not installed, so the Cortex-M4 \
-             instruction counts cannot be taken (apt-get install qemu-system-arm)"
+        return crate::util::skip(
+            "cortex-m-icount",
+            "qemu-system-arm is not installed, so the Cortex-M4 instruction counts cannot \
+             be taken (apt-get install qemu-system-arm)",
         );
-        return Ok(());
     };
     let target_installed = output(cmd("rustup", &["target", "list", "--installed"]))
         .is_some_and(|list| list.lines().any(|line| line.trim() == TARGET));
     if !target_installed {
-        println!(
-            "cortex-m-icount: SKIPPED: the {TARGET} target is not installed (rustup target \
-             add {TARGET})"
+        return crate::util::skip(
+            "cortex-m-icount",
+            &format!("the {TARGET} target is not installed (rustup target add {TARGET})"),
         );
-        return Ok(());
     }
     let version = version.lines().next().unwrap_or_default().trim().to_owned();
     let elf = build()?;

@@ -63,11 +63,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if options.check_only {
         return check_all();
     }
-    if !util::succeeds(util::cmd("cargo", &["+nightly", "--version"])) {
-        return Err(
-            "the nightly toolchain is needed (cargo-fuzz uses sanitizers): rustup toolchain install nightly"
-                .to_owned(),
-        );
+    if !util::succeeds(util::cmd("cargo", &[&util::nightly_arg(), "--version"])) {
+        return Err(format!(
+            "the pinned nightly toolchain is needed (cargo-fuzz uses sanitizers): rustup toolchain install {}",
+            util::NIGHTLY
+        ));
     }
     ensure_cargo_fuzz()?;
     let root = util::root();
@@ -181,7 +181,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
 }
 
 fn ensure_cargo_fuzz() -> Result<(), String> {
-    let mut probe = util::cmd("cargo", &["+nightly", "fuzz", "--version"]);
+    let mut probe = util::cmd("cargo", &[&util::nightly_arg(), "fuzz", "--version"]);
     strip_cargo_env(&mut probe);
     if util::succeeds(probe) {
         return Ok(());
@@ -192,11 +192,11 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
     util::run(install)
 }
 
-/// `cargo +nightly fuzz <args>` in a fuzz crate.
+/// `cargo +<pinned nightly> fuzz <args>` in a fuzz crate.
 fn fuzz(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new("cargo");
     command
-        .arg("+nightly")
+        .arg(util::nightly_arg())
         .arg("fuzz")
         .args(args)
         .current_dir(dir);
@@ -211,8 +211,13 @@ fn strip_cargo_env(command: &mut Command) {
 }
 
 fn list_targets(dir: &Path) -> Result<Vec<String>, String> {
-    let listing = util::output(fuzz(dir, &["list"]))
-        .ok_or_else(|| format!("`cargo +nightly fuzz list` failed in {}", dir.display()))?;
+    let listing = util::output(fuzz(dir, &["list"])).ok_or_else(|| {
+        format!(
+            "`cargo {} fuzz list` failed in {}",
+            util::nightly_arg(),
+            dir.display()
+        )
+    })?;
     Ok(listing
         .lines()
         .map(str::trim)
@@ -241,7 +246,11 @@ fn run_target(dir: &'static str, path: &Path, target: &str, seconds: u64) -> Res
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut command = fuzz(path, &args);
-    eprintln!("$ (in {dir}) cargo +nightly fuzz {}", args.join(" "));
+    eprintln!(
+        "$ (in {dir}) cargo {} fuzz {}",
+        util::nightly_arg(),
+        args.join(" ")
+    );
     let started = Instant::now();
     let mut child = command
         .stderr(Stdio::piped())

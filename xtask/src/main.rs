@@ -12,7 +12,7 @@
 //! | `icount [--check] [--write]` | instructions per message of every framing path (callgrind) |
 //! | `bench-paths [--quick]` | every framing path on the wall clock, as ratios to `memcpy` |
 //! | `cortex-m-icount` | instructions per message of the compact (firmware) path on a Cortex-M4 under QEMU |
-//! | `miri [--install]` | the core crates' tests under Miri (`--install`: add the component first when missing) |
+//! | `miri [--install]` | the core crates' tests under Miri on the pinned nightly (`util::NIGHTLY`; `--install`: install it with Miri first when missing) |
 //! | `stress [--runs N] [--hogs H]` | `cargo test --workspace` N times next to H busy threads; reports the passes (not in CI) |
 
 mod bench;

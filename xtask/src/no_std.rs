@@ -1,6 +1,6 @@
 //! `cargo xtask no-std` and `cargo xtask miri`.
 
-use crate::util::{cmd, output, run as run_command, succeeds};
+use crate::util::{NIGHTLY, cmd, nightly_arg, output, run as run_command, skip, succeeds};
 
 /// The firmware target the no_std crates must build for.
 pub(crate) const TARGET: &str = "thumbv7em-none-eabihf";
@@ -20,10 +20,7 @@ pub(crate) fn ensure_target() -> bool {
     if succeeds(cmd("rustup", &["target", "add", TARGET])) {
         return true;
     }
-    eprintln!(
-        "xtask: SKIPPED the {TARGET} build: the target cannot be installed here \
-         (no rustup, or no network). Building the no_std crates for the host instead."
-    );
+    eprintln!("xtask: the target {TARGET} cannot be installed here (no rustup, or no network)");
     false
 }
 
@@ -54,6 +51,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             NO_STD_ALLOC_CRATES.join(", ")
         );
     } else {
+        skip(
+            "no-std",
+            &format!("no {TARGET} target; building the no_std crates for the host instead"),
+        )?;
         // Still proves the crates compile as `#![no_std]` (the attribute is unconditional).
         let mut base = vec!["build"];
         base.extend(&packages);
@@ -66,53 +67,60 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the core crates' tests under Miri when the nightly toolchain has it; with
-/// `--install`, first adds the Miri component (and the standard library source it
-/// builds against) with rustup when it is missing. When Miri still cannot run, it says
-/// exactly why and succeeds: CI logs the reason instead of failing on a toolchain it
-/// could not get.
+/// Runs the core crates' tests under Miri on the pinned nightly ([`NIGHTLY`]); with
+/// `--install`, first installs that toolchain with Miri and the standard library source
+/// it builds against when they are missing (whatever other nightly is installed is
+/// never used: a new nightly must not change what CI checks). When Miri still cannot
+/// run it says exactly why; outside CI that is a skip, under CI an error
+/// ([`util::skip`](crate::util::skip)).
 pub(crate) fn miri(args: &[String]) -> Result<(), String> {
     let install = match args {
         [] => false,
         [flag] if flag == "--install" => true,
         [extra, ..] => return Err(format!("miri takes only --install, got `{extra}`")),
     };
-    if !succeeds(cmd("cargo", &["+nightly", "--version"])) {
-        eprintln!(
-            "xtask miri: SKIPPED: no nightly toolchain, which Miri needs (`rustup toolchain install nightly --component miri`)"
-        );
-        return Ok(());
-    }
-    if !succeeds(cmd("cargo", &["+nightly", "miri", "--version"])) {
+    let toolchain = nightly_arg();
+    if !succeeds(cmd("cargo", &[&toolchain, "miri", "--version"])) {
         if !install {
-            eprintln!(
-                "xtask miri: SKIPPED: the nightly toolchain has no Miri (`rustup +nightly component add miri rust-src`, or `cargo xtask miri --install`)"
+            return skip(
+                "xtask miri",
+                &format!(
+                    "the pinned toolchain {NIGHTLY} with Miri is not installed \
+                     (`rustup toolchain install {NIGHTLY} --profile minimal --component miri,rust-src`, \
+                     or `cargo xtask miri --install`)"
+                ),
             );
-            return Ok(());
         }
-        eprintln!("xtask miri: the nightly toolchain has no Miri; adding it with rustup");
+        eprintln!("xtask miri: installing {NIGHTLY} with Miri (the pinned nightly)");
         let added = cmd(
             "rustup",
-            &["+nightly", "component", "add", "miri", "rust-src"],
+            &[
+                "toolchain",
+                "install",
+                NIGHTLY,
+                "--profile",
+                "minimal",
+                "--component",
+                "miri,rust-src",
+            ],
         )
         .output();
         match added {
             Ok(out) if out.status.success() => {}
             Ok(out) => {
-                eprintln!(
-                    "xtask miri: SKIPPED: `rustup +nightly component add miri rust-src` failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
+                return skip(
+                    "xtask miri",
+                    &format!(
+                        "`rustup toolchain install {NIGHTLY} --component miri,rust-src` failed ({}): {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
                 );
-                return Ok(());
             }
-            Err(error) => {
-                eprintln!("xtask miri: SKIPPED: cannot run rustup: {error}");
-                return Ok(());
-            }
+            Err(error) => return skip("xtask miri", &format!("cannot run rustup: {error}")),
         }
     }
-    let mut command = cmd("cargo", &["+nightly", "miri", "test"]);
+    let mut command = cmd("cargo", &[&toolchain, "miri", "test"]);
     for name in NO_STD_CRATES {
         command.args(["-p", name]);
     }

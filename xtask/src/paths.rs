@@ -12,7 +12,8 @@
 //! section) unless `--check` is given: that fails when any path is more than 5% over
 //! its budget in `benches/frame-paths/budgets.txt` (and writes nothing); `--write`
 //! makes the measured counts the budgets.
-//! Without Valgrind it says SKIPPED and succeeds.
+//! Without Valgrind it says SKIPPED and succeeds (under CI, where `CI` is set, a skip
+//! is an error).
 //!
 //! `bench-paths` times the same paths on the wall clock next to a `memcpy` of the same
 //! bytes, in alternating batches of about 0.3 ms (the fastest of 201; `--quick`: of
@@ -50,11 +51,11 @@ pub(crate) fn icount(args: &[String]) -> Result<(), String> {
         }
     }
     let Some(valgrind) = output(cmd("valgrind", &["--version"])) else {
-        println!(
-            "icount: SKIPPED: valgrind is not installed, so instruction counts cannot be \
-             taken (apt-get install valgrind)"
+        return crate::util::skip(
+            "icount",
+            "valgrind is not installed, so instruction counts cannot be taken \
+             (apt-get install valgrind)",
         );
-        return Ok(());
     };
     let mut counts = Vec::new();
     for (build, fast) in BUILDS {

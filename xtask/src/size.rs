@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::no_std::{TARGET, ensure_target};
-use crate::util::{cmd, output, root, run as run_command, succeeds};
+use crate::util::{NIGHTLY, cmd, nightly_arg, output, root, run as run_command, succeeds};
 
 /// The firmware crate, relative to the workspace root.
 const FIRMWARE_DIR: &str = "benches/firmware-size";
@@ -69,11 +69,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     if !ensure_target() {
-        println!(
-            "size: SKIPPED: the {TARGET} target cannot be installed here, so the firmware \
-             footprint cannot be measured"
+        return crate::util::skip(
+            "size",
+            &format!(
+                "the {TARGET} target cannot be installed here, so the firmware footprint \
+                 cannot be measured"
+            ),
         );
-        return Ok(());
     }
 
     let without = Footprint::read(&build(Variant::WithoutCtap)?)?;
@@ -353,29 +355,31 @@ fn largest_symbols(without: &Footprint, with: &Footprint) -> String {
 /// Builds the `ctap` firmware on nightly with `-Z emit-stack-sizes` and lists the stack
 /// frame of each function from the `.stack_sizes` section. `Err` says why it cannot.
 fn stack_sizes() -> Result<String, String> {
-    if !succeeds(cmd("cargo", &["+nightly", "--version"])) {
-        return Err("no nightly toolchain (`-Z emit-stack-sizes` is nightly-only)".to_owned());
+    if !succeeds(cmd("cargo", &[&nightly_arg(), "--version"])) {
+        return Err(format!(
+            "no {NIGHTLY} toolchain (`-Z emit-stack-sizes` is nightly-only)"
+        ));
     }
     let has_target = output(cmd(
         "rustup",
-        &["+nightly", "target", "list", "--installed"],
+        &[&nightly_arg(), "target", "list", "--installed"],
     ))
     .is_some_and(|list| list.lines().any(|line| line.trim() == TARGET));
     let has_source = output(cmd(
         "rustup",
-        &["+nightly", "component", "list", "--installed"],
+        &[&nightly_arg(), "component", "list", "--installed"],
     ))
     .is_some_and(|list| list.lines().any(|line| line.trim().starts_with("rust-src")));
     if !has_target && !has_source {
         return Err(format!(
-            "nightly has neither the {TARGET} target nor rust-src (for -Z build-std)"
+            "{NIGHTLY} has neither the {TARGET} target nor rust-src (for -Z build-std)"
         ));
     }
     let target_dir = root()
         .join("target")
         .join("firmware-size")
         .join("stack-sizes");
-    let mut command = firmware_cargo(Some("+nightly"), &target_dir);
+    let mut command = firmware_cargo(Some(&nightly_arg()), &target_dir);
     command.args(["--features", "ctap"]);
     if !has_target {
         command.arg("-Zbuild-std=core");

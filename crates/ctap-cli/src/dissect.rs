@@ -80,7 +80,7 @@ pub(crate) fn encode(
     report_size: ReportSize,
 ) -> Result<Vec<String>, FrameError> {
     Ok(Packetizer::new(cid, command, payload, report_size)?
-        .map(|report| hex(&report))
+        .map(|report| crate::output::hex(&report))
         .collect())
 }
 
@@ -205,10 +205,13 @@ fn decode_line(
     if text.is_empty() {
         return;
     }
-    let report = match parse_hex(&text) {
+    let report = match crate::output::decode_hex(&text) {
         Ok(bytes) => bytes,
         Err(reason) => {
-            events.push(Event::Malformed { line, reason });
+            events.push(Event::Malformed {
+                line,
+                reason: reason.to_string(),
+            });
             return;
         }
     };
@@ -331,28 +334,6 @@ fn push_interrupted(
     }
 }
 
-/// Lower-case hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    ctap::types::Hex(bytes).to_string()
-}
-
-/// Bytes of a hex string (no separators; upper or lower case).
-pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits ({})", text.len()));
-    }
-    text.as_bytes()
-        .chunks(2)
-        .enumerate()
-        .map(|(i, pair)| {
-            let digits = std::str::from_utf8(pair).unwrap_or("??");
-            u8::from_str_radix(digits, 16)
-                .map_err(|_| format!("not a hex byte at position {}: {digits:?}", i * 2 + 1))
-        })
-        .collect()
-}
-
 /// A CTAPHID command by name (`ping`, `CBOR`) or number (`0x10`, `16`).
 pub(crate) fn parse_command(text: &str) -> Result<Command, String> {
     let named = [
@@ -467,7 +448,7 @@ mod tests {
             .collect();
         assert_eq!(problems.len(), 5, "{events:?}");
         assert_eq!(problems[0].0, 2);
-        assert!(problems[0].1.contains("not a hex byte"));
+        assert!(problems[0].1.contains("not a hex digit"));
         assert_eq!(problems[1].0, 3);
         assert!(
             problems[1]

@@ -42,7 +42,7 @@ pub(crate) fn members(info: &Info) -> Map<String, Json> {
             members.insert(name.to_owned(), value);
         }
     };
-    let hex = |bytes: &Option<Vec<u8>>| bytes.as_deref().map(|b| json!(crate::dissect::hex(b)));
+    let hex = |bytes: &Option<Vec<u8>>| bytes.as_deref().map(|b| json!(crate::output::hex(b)));
     let number = |n: Option<u64>| n.map(Json::from);
     let flag = |b: Option<bool>| b.map(Json::Bool);
     put("versions", Some(texts(&info.versions)));
@@ -203,7 +203,7 @@ pub(crate) fn to_json(value: &Value) -> Json {
             .map(Json::from)
             .or_else(|_| u64::try_from(*i).map(Json::from))
             .unwrap_or_else(|_| Json::String(i.to_string())),
-        Value::Bytes(bytes) => Json::String(crate::dissect::hex(bytes)),
+        Value::Bytes(bytes) => Json::String(crate::output::hex(bytes)),
         Value::Text(text) => Json::String(escape(text)),
         Value::Bool(b) => Json::Bool(*b),
         Value::Null => Json::Null,
@@ -229,7 +229,7 @@ fn escape(text: &str) -> String {
 
 /// An AAGUID as a UUID string (8-4-4-4-12).
 pub(crate) fn uuid(aaguid: &[u8; 16]) -> String {
-    let hex = crate::dissect::hex(aaguid);
+    let hex = crate::output::hex(aaguid);
     let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default();
     [
         part(0..8),

@@ -103,26 +103,24 @@ pub(crate) fn done(global: &Global, text: &str, value: &Json) {
     }
 }
 
-/// Lower-case hex of bytes.
+/// Lower-case hex of bytes (the workspace's one hex helper, `ctap_types::Hex`).
 pub(crate) fn hex(bytes: &[u8]) -> String {
     ctap::types::Hex(bytes).to_string()
 }
 
-/// The bytes of the hex the user gave for option `what` (spaces and colons between
-/// the digits are allowed); anything else is a usage error naming the option.
+/// The bytes of hex text (the workspace's one parser, `ctap_types::decode_hex`: upper
+/// or lower case, an optional `0x`, spaces and colons between bytes allowed).
+///
+/// # Errors
+/// What is wrong with the text (a character that is not hex, an odd digit count).
+pub(crate) fn decode_hex(text: &str) -> Result<Vec<u8>, ctap::types::HexError> {
+    ctap::types::decode_hex(text).collect()
+}
+
+/// The bytes of the hex the user gave for option `what` ([`decode_hex`]); anything
+/// else is a usage error naming the option and what is wrong.
 pub(crate) fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, Failure> {
-    let text: String = text.chars().filter(|c| !matches!(c, ' ' | ':')).collect();
-    if text.len() % 2 != 0 {
-        return Err(usage(format!("{what}: odd number of hex digits")));
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| usage(format!("{what}: not hex: {text:?}")))
-        })
-        .collect()
+    decode_hex(text).map_err(|error| usage(format!("{what}: {error}")))
 }
 
 /// A string from a device, safe for the terminal (control characters escaped).

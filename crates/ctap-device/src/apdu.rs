@@ -38,6 +38,13 @@ pub const INS_NFCCTAP_GETRESPONSE: u8 = 0x11;
 pub const P1_GETRESPONSE_SUPPORTED: u8 = 0x80;
 /// NFCCTAP_GETRESPONSE's P1 that cancels the pending request.
 pub const P1_CANCEL: u8 = 0x11;
+/// GET RESPONSE parts in a row that bring no data while the card still says `61XX`
+/// ("more data") after which [`CtapApduDevice`] gives up on the card
+/// ([`ProtocolError::NoProgress`](crate::ProtocolError::NoProgress)): a card answering
+/// `61 00` with nothing, for ever, would otherwise hold the call (65 million transmits in
+/// 10 s were seen). ISO 7816-4 leaves the case open; a card that has data sends some.
+pub const MAX_EMPTY_GET_RESPONSES: u32 = 3;
+
 /// ISO 7816-4 GET RESPONSE.
 pub const INS_GET_RESPONSE: u8 = 0xC0;
 /// ISO 7816-4 SELECT.
@@ -487,12 +494,15 @@ impl<C: ApduConnection> CtapApduDevice<C> {
     }
 
     /// Sends one command (chained or extended as configured), collects a long answer
-    /// with GET RESPONSE, and returns the data and the final status word.
+    /// with GET RESPONSE, and returns the data and the final status word, all within
+    /// [`ApduConfig::call_timeout`].
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for data longer than an extended APDU holds (65535
-    /// bytes), [`Error::Protocol`] for an answer over
-    /// [`ApduConfig::max_response`], and the transport's errors.
+    /// bytes), [`Error::Protocol`] for an answer over [`ApduConfig::max_response`] or
+    /// a card whose GET RESPONSE parts bring nothing ([`MAX_EMPTY_GET_RESPONSES`] in a
+    /// row), [`TimeoutKind::Deadline`] when the time-out passes between APDUs, and the
+    /// transport's errors.
     pub fn exchange(
         &mut self,
         cla: u8,
@@ -500,6 +510,20 @@ impl<C: ApduConnection> CtapApduDevice<C> {
         p1: u8,
         p2: u8,
         data: &[u8],
+    ) -> Result<(Vec<u8>, StatusWord), Error> {
+        let deadline = Deadline::after(self.config.call_timeout, Instant::now());
+        self.exchange_until(cla, ins, p1, p2, data, deadline)
+    }
+
+    /// [`exchange`](Self::exchange) within `deadline`.
+    fn exchange_until(
+        &mut self,
+        cla: u8,
+        ins: u8,
+        p1: u8,
+        p2: u8,
+        data: &[u8],
+        deadline: Deadline,
     ) -> Result<(Vec<u8>, StatusWord), Error> {
         let (mut answer, mut sw) = if self.extended {
             let lc = u16::try_from(data.len()).map_err(|_| {
@@ -545,13 +569,32 @@ impl<C: ApduConnection> CtapApduDevice<C> {
             apdu.push(0x00);
             self.transmit(&apdu)?
         };
+        // ISO 7816-4 §5.3.4: SW 61XX, "XX more bytes": GET RESPONSE until another status
+        // word. The card decides how long that goes on, so the loop is bounded three
+        // ways: the answer's length (max_response), the call's deadline (checked before
+        // each GET RESPONSE), and progress (a card answering 61XX with no data again
+        // and again, e.g. `61 00` for ever, is given up on).
+        let mut empty_parts = 0;
         while sw.sw1() == 0x61 {
+            deadline.check(Instant::now())?;
             let (more, next) = self.transmit(&[0x00, INS_GET_RESPONSE, 0x00, 0x00, sw.sw2()])?;
             if answer.len() + more.len() > self.config.max_response {
                 return Err(crate::ProtocolError::ResponseTooLong {
                     limit: self.config.max_response,
                 }
                 .into());
+            }
+            if more.is_empty() && next.sw1() == 0x61 {
+                empty_parts += 1;
+                if empty_parts >= MAX_EMPTY_GET_RESPONSES {
+                    return Err(crate::ProtocolError::NoProgress {
+                        status: next.to_bytes(),
+                        parts: empty_parts,
+                    }
+                    .into());
+                }
+            } else {
+                empty_parts = 0;
             }
             answer.extend_from_slice(&more);
             sw = next;
@@ -574,12 +617,13 @@ impl<C: ApduConnection> CtapApduDevice<C> {
     ) -> Result<Vec<u8>, Error> {
         let deadline =
             Deadline::after(options.timeout.or(self.config.call_timeout), Instant::now());
-        let (mut answer, mut sw) = self.exchange(
+        let (mut answer, mut sw) = self.exchange_until(
             CLA_NFCCTAP,
             INS_NFCCTAP_MSG,
             P1_GETRESPONSE_SUPPORTED,
             0x00,
             request,
+            deadline,
         )?;
         let mut last_status: Option<KeepaliveStatus> = None;
         // When the cancelling poll went out, and why.
@@ -636,7 +680,15 @@ impl<C: ApduConnection> CtapApduDevice<C> {
                     }
                 }
             }
-            (answer, sw) = self.exchange(CLA_NFCCTAP, INS_NFCCTAP_GETRESPONSE, p1, 0x00, &[])?;
+            // After the cancelling poll the deadline may have passed already: its own
+            // GET RESPONSE parts are not cut by it (cancel_grace bounds the rest).
+            let parts = if cancel_sent.is_some() {
+                Deadline::after(Some(self.config.cancel_grace), Instant::now())
+            } else {
+                deadline
+            };
+            (answer, sw) =
+                self.exchange_until(CLA_NFCCTAP, INS_NFCCTAP_GETRESPONSE, p1, 0x00, &[], parts)?;
         }
     }
 
@@ -657,15 +709,23 @@ impl<C: ApduConnection> CtapApduDevice<C> {
         }
     }
 
-    fn call_msg(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+    fn call_msg(&mut self, apdu: &[u8], options: &CallOptions<'_>) -> Result<Vec<u8>, Error> {
+        let deadline =
+            Deadline::after(options.timeout.or(self.config.call_timeout), Instant::now());
         let parsed = CommandApdu::parse(apdu).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "MSG data is not a well-formed command APDU ({} bytes)",
                 apdu.len()
             ))
         })?;
-        let (mut answer, sw) =
-            self.exchange(parsed.cla, parsed.ins, parsed.p1, parsed.p2, parsed.data)?;
+        let (mut answer, sw) = self.exchange_until(
+            parsed.cla,
+            parsed.ins,
+            parsed.p1,
+            parsed.p2,
+            parsed.data,
+            deadline,
+        )?;
         answer.extend_from_slice(&sw.to_bytes());
         Ok(answer)
     }
@@ -687,7 +747,7 @@ impl<C: ApduConnection> CtapDevice for CtapApduDevice<C> {
         }
         match command {
             Command::CBOR => self.call_cbor(data, &mut options),
-            Command::MSG => self.call_msg(data),
+            Command::MSG => self.call_msg(data, &options),
             other => Err(Error::NotSupported {
                 command: other,
                 transport: "PC/SC",

@@ -144,6 +144,20 @@ pub enum ProtocolError {
         /// The limit.
         limit: usize,
     },
+    /// The card kept answering `61XX` ("more data") to GET RESPONSE without sending
+    /// any ([`MAX_EMPTY_GET_RESPONSES`](crate::apdu::MAX_EMPTY_GET_RESPONSES) times in
+    /// a row): it makes no progress.
+    #[error(
+        "the card answered GET RESPONSE {parts} times in a row with no data and status {:02X}{:02X} (more data): no progress",
+        status[0],
+        status[1]
+    )]
+    NoProgress {
+        /// The last status word.
+        status: [u8; 2],
+        /// The empty parts in a row.
+        parts: u32,
+    },
     /// A read returned more bytes than the buffer or fewer than a report.
     #[error("transport returned a report of {got} bytes, expected {expected}")]
     ReportLength {

@@ -6,7 +6,7 @@
 pub use capabilities::Capabilities;
 pub use channel::ChannelId;
 pub use command::{Command, CommandOutOfRange, Ctap2Command};
-pub use hex::Hex;
+pub use hex::{Hex, HexDecoder, HexError, decode_hex};
 pub use hid_error::HidErrorCode;
 pub use init::{DeviceVersion, INIT_NONCE_LEN, INIT_RESPONSE_LEN, InitResponse, InitResponseError};
 pub use keepalive::KeepaliveStatus;

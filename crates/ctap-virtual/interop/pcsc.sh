@@ -7,7 +7,7 @@
 #   3. python-fido2's CtapPcscDevice (pyscard): Ctap2(dev).get_info(), selection(), and
 #      the PIN block cleared by closing with unpower and reconnecting.
 # Installs pcscd, vsmartcard-vpcd, libpcsclite-dev (and swig to build pyscard) with
-# apt-get when missing; says SKIPPED and which package when it cannot, and exits 0.
+# apt-get when missing; says SKIPPED and which package when it cannot, and exits 0 (under CI: 1).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,8 +15,11 @@ root="$(cd "$here/../../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 venv="$target/interop-venv"
 
+# shellcheck source=../../../.ci/skip.sh
+source "$root/.ci/skip.sh"
+# Says why and ends this script: exit 0 outside CI, a failure under CI (.ci/skip.sh).
 skip() {
-    echo "SKIPPED: PC/SC tests: $*"
+    ci_skip "PC/SC tests: $*"
     exit 0
 }
 
@@ -129,7 +132,7 @@ if ! "$venv/bin/python" -c 'import smartcard, fido2' 2>/dev/null ||
     echo "pcsc: installing fido2==2.2.1 and pyscard into $venv" >&2
     if ! timeout 300 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         "fido2==2.2.1" pyscard; then
-        echo "SKIPPED: python-fido2 over PC/SC: pyscard could not be installed (it builds with swig, gcc and libpcsclite-dev)"
+        ci_skip "python-fido2 over PC/SC: pyscard could not be installed (it builds with swig, gcc and libpcsclite-dev)"
         exit 0
     fi
 fi

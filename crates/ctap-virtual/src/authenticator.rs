@@ -12,6 +12,7 @@ use ctaphid_frame::{
 };
 
 use crate::channels::ChannelTable;
+use crate::config::Generation;
 use crate::ctap2::{Ctap2, Outcome};
 use crate::{Config, TouchPolicy, apdu, ctap2};
 
@@ -466,6 +467,10 @@ impl Core {
                 });
                 self.send(cid, Command::MSG, &answer);
             }
+            // A U2F-only key (Config::generation) has no CTAPHID_CBOR (§11.2.9.1.6).
+            Command::CBOR if self.config.generation == Generation::U2fOnly => {
+                self.send_error(cid, HidErrorCode::INVALID_CMD);
+            }
             Command::CBOR => self.cbor(now, cid, payload),
             // KEEPALIVE and ERROR go device to host only; everything else (vendor
             // commands included) is unknown here (§11.2.9.1.6 ERR_INVALID_CMD).
@@ -503,7 +508,11 @@ impl Core {
             cid: granted,
             protocol_version: CTAPHID_PROTOCOL_VERSION,
             device_version: self.config.device_version,
-            capabilities: CAPABILITIES,
+            capabilities: if self.config.generation == Generation::U2fOnly {
+                Capabilities::from_bits(CAPABILITIES.bits() & !Capabilities::CBOR.bits())
+            } else {
+                CAPABILITIES
+            },
         };
         self.send(cid, Command::INIT, &answer.to_bytes());
     }
@@ -537,6 +546,10 @@ impl Core {
             return;
         };
         match Ctap2Command::new(command) {
+            // authenticatorSelection is new in CTAP 2.1: a 2.0 key does not know it.
+            Ctap2Command::SELECTION if self.config.generation == Generation::Ctap20 => {
+                self.send(cid, Command::CBOR, &[StatusCode::INVALID_COMMAND.to_u8()]);
+            }
             command @ Ctap2Command::SELECTION => self.start_touch_wait(now, cid, command),
             // Everything else (unknown commands too) is the CTAP2 authenticator's.
             command => match self

@@ -99,8 +99,10 @@ pub struct Config {
     /// How long a touch-wait lasts before it ends with status `USER_ACTION_TIMEOUT`
     /// (0x2F); `None` waits forever. Real keys give up after about 30 s.
     pub user_presence_timeout: Option<Duration>,
-    /// Channels allocated at once; INIT on broadcast beyond this reuses the channel
-    /// that was least recently used. At least 2 are kept whatever this says.
+    /// Channels allocated at once (default [`DEFAULT_CHANNELS`](crate::DEFAULT_CHANNELS),
+    /// 256); only when the table is full does INIT on broadcast take the least recently
+    /// used idle channel (no transaction, no lock). At least 2 and at most
+    /// [`MAX_CHANNELS`](crate::MAX_CHANNELS) are kept whatever this says.
     pub max_channels: usize,
     /// Reports the output queue holds; a message that does not fit whole is dropped
     /// (and counted in [`Stats::dropped_messages`](crate::Stats::dropped_messages)), as
@@ -132,6 +134,24 @@ pub struct Config {
     /// restart skips at most this many values (relying parties only require that it
     /// increase). 1 saves on every signature.
     pub sign_count_block: u32,
+    /// Which generation of key this one presents as (default: CTAP 2.1), so that
+    /// hosts can be tested against older keys.
+    pub generation: Generation,
+}
+
+/// The generation of key a software authenticator presents as ([`Config::generation`]).
+/// The commands are the same underneath; what a host sees is what such a key shows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Generation {
+    /// CTAP 2.1: getInfo versions U2F_V2, FIDO_2_0, FIDO_2_1.
+    #[default]
+    Ctap21,
+    /// CTAP 2.0: getInfo versions U2F_V2, FIDO_2_0; authenticatorSelection (new in 2.1)
+    /// is an unknown command (`INVALID_COMMAND`).
+    Ctap20,
+    /// U2F only: INIT's capabilities have no CBOR, and CTAPHID_CBOR is an unknown
+    /// command (ERROR INVALID_CMD); MSG (U2F) works.
+    U2fOnly,
 }
 
 impl Default for Config {
@@ -142,7 +162,7 @@ impl Default for Config {
             message_timeout: Duration::from_millis(500),
             keepalive_interval: Duration::from_millis(100),
             user_presence_timeout: Some(Duration::from_secs(30)),
-            max_channels: 32,
+            max_channels: crate::channels::DEFAULT_CHANNELS,
             max_output_reports: 1024,
             device_version: DeviceVersion {
                 major: 0,
@@ -156,6 +176,7 @@ impl Default for Config {
             attestation: Attestation::SelfAttestation,
             max_discoverable_credentials: 50,
             sign_count_block: 1024,
+            generation: Generation::Ctap21,
         }
     }
 }
@@ -234,6 +255,13 @@ impl Config {
     #[must_use]
     pub const fn with_max_channels(mut self, max_channels: usize) -> Self {
         self.max_channels = max_channels;
+        self
+    }
+
+    /// Sets [`generation`](Self::generation).
+    #[must_use]
+    pub const fn with_generation(mut self, generation: Generation) -> Self {
+        self.generation = generation;
         self
     }
 

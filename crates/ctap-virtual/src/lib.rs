@@ -14,7 +14,8 @@ mod udp;
 mod vpcd;
 
 pub use authenticator::{Authenticator, CAPABILITIES, EntropyError, MAX_LOCK_SECONDS, Stats};
-pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
+pub use channels::{DEFAULT_CHANNELS, MAX_CHANNELS};
+pub use config::{Attestation, Config, DEFAULT_AAGUID, Generation, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
 pub use ctap2::bio::{MAX_FRIENDLY_NAME, MAX_TEMPLATES, SAMPLES_PER_ENROLLMENT};
 pub use ctap2::enterprise::EnterpriseAttestation;

@@ -9,22 +9,23 @@
 //! | [`types`] | `ctap-types` | wire values: status codes, commands, keep-alive, capabilities (no_std) |
 //! | [`frame`] | `ctaphid-frame` | packetizer and reassembler, zero-copy (no_std, no alloc) |
 //! | [`device`] | `ctap-device` | `CtapDevice`, `CtapHidDevice`, hidapi and UDP transports |
-//! | `virtual_device` | `ctap-virtual` | a software authenticator (feature `virtual`, on by default) |
+//! | `virtual_device` | `ctap-virtual` | a software authenticator (feature `virtual`, off by default) |
 //! | `ctap2` | `ctap2-client` | python-fido2's `fido2.ctap2`: `Ctap2`, `ClientPin`, credential management (feature `ctap2`, on by default) |
 //!
 //! Of its own it adds [`open`] (a device from the names `ctap --device` takes:
 //! `virtual`, `udp:HOST:PORT`, a HID path) and [`select`] (one key among several: by
 //! serial number, the only one attached, or the one the user touches).
 //!
-//! Features: `hidapi` (default: USB keys; pure-Rust hidraw backend on Linux),
-//! `virtual` (default: the software authenticator), `bytes` (`Bytes` views in the
-//! framing layer), `defmt` and `serde` (for the wire types), `pcsc` (off: NFC and
-//! smart-card keys through pcscd as `device::pcsc`; links the system's libpcsclite).
+//! Features: `hidapi` (default: USB keys; pure-Rust hidraw backend on Linux), `ctap2`
+//! (default: the CTAP2 client), `virtual` (off: the software authenticator, built only
+//! when asked; the examples here need it), `bytes` (`Bytes` views in the framing
+//! layer), `defmt` and `serde` (for the wire types), `pcsc` (off: NFC and smart-card
+//! keys through pcscd as `device::pcsc`; links the system's libpcsclite).
 //!
 //! ## A complete example
 //! List the keys, open one, call it, follow its keep-alives and cancel a call from
-//! another thread. It runs here against the built-in software authenticator; with a
-//! key, open it with `ctap::device::hid::open(&info.path)` instead.
+//! another thread. It runs here against the built-in software authenticator (feature
+//! `virtual`); with a key, open it with `ctap::device::hid::open(&info.path)` instead.
 //!
 //! ```
 //! use std::time::Duration;

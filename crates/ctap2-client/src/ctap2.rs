@@ -17,6 +17,16 @@ use crate::results::{Assertion, Attestation};
 use crate::rng::{Randomness, SystemRandom};
 use crate::{Error, Result};
 
+/// The most results a list built from a device's own count may hold: assertions of
+/// [`Ctap2::get_assertions`] without an allow list, RPs and credentials of
+/// [`CredentialManagement`](crate::CredentialManagement)'s enumerations (all RPs'
+/// credentials together). CTAP 2.1 sets no limit on discoverable credentials (§6.2.2,
+/// §6.8); the keys on sale hold at most a few hundred. Each result is one answer of at
+/// most the transport's message size (7609 bytes over CTAPHID), so a list is bounded
+/// by about 8 MiB whatever a device claims; a larger claim is an error before anything
+/// is kept.
+pub const MAX_CREDENTIALS: usize = 1024;
+
 /// A CTAP2 authenticator behind a [`CtapDevice`]: every command of CTAP 2.1 with typed
 /// requests and results. The authenticator's [`Info`] is read once when it is opened
 /// (as python-fido2 does) and kept in [`info`](Self::info).
@@ -238,16 +248,54 @@ impl<D: CtapDevice> Ctap2<D> {
     /// getAssertion, then getNextAssertion for every other credential: all assertions
     /// (python-fido2's `get_assertions`).
     ///
+    /// The count comes from the device, so it is checked before anything is kept: an
+    /// absent `numberOfCredentials` means one (CTAP 2.1 §6.2.2, response member 0x05:
+    /// optional, there when more than one credential applies); with an allow list the
+    /// count cannot exceed its length (§6.2.2 step 7: the applicable credentials are
+    /// found in the allowList); without one it cannot exceed [`MAX_CREDENTIALS`] (the
+    /// spec gives no limit for discoverable credentials; no key on sale holds more
+    /// than a few hundred). A larger claim ends the call at once, before any
+    /// getNextAssertion, so a hostile key claiming 2^32 credentials costs one answer's
+    /// memory.
+    ///
     /// # Errors
-    /// As [`get_assertion`](Self::get_assertion).
+    /// As [`get_assertion`](Self::get_assertion); [`Error::InvalidResponse`] for a
+    /// `numberOfCredentials` of 0, [`Error::TooMany`] for one over the bound.
     pub fn get_assertions(
         &mut self,
         request: &GetAssertionRequest,
         options: CallOptions<'_>,
     ) -> Result<Vec<Assertion>> {
         let first = self.get_assertion(request, options)?;
-        let count = first.response.number_of_credentials.unwrap_or(1);
-        let mut all = vec![first];
+        let (limit, bound) = match request.allow_list.as_ref().filter(|l| !l.is_empty()) {
+            Some(list) => (
+                list.len(),
+                "the allow list's length, CTAP 2.1 §6.2.2 step 7",
+            ),
+            None => (MAX_CREDENTIALS, "ctap2_client::MAX_CREDENTIALS"),
+        };
+        let count = match first.response.number_of_credentials {
+            None => 1,
+            Some(0) => {
+                return Err(Error::response("authenticatorGetAssertion")(
+                    ctap2_proto::Error::InvalidParameter("numberOfCredentials is 0"),
+                ));
+            }
+            Some(n) => {
+                let count = usize::try_from(n).unwrap_or(usize::MAX);
+                if count > limit {
+                    return Err(Error::TooMany {
+                        what: "numberOfCredentials",
+                        claimed: u64::from(n),
+                        limit: limit as u64,
+                        bound,
+                    });
+                }
+                count
+            }
+        };
+        let mut all = Vec::with_capacity(count);
+        all.push(first);
         for _ in 1..count {
             all.push(self.get_next_assertion()?);
         }

@@ -21,6 +21,21 @@ pub enum Error {
         /// What was wrong with it.
         error: ctap2_proto::Error,
     },
+    /// The authenticator claims more of something than the client accepts (a count
+    /// of results or a length, bounded by the spec or by
+    /// [`MAX_CREDENTIALS`](crate::MAX_CREDENTIALS)): refused before anything of it is
+    /// kept, so a device cannot make the client's memory grow by claiming more.
+    #[error("the authenticator claims {claimed} {what}, more than the {limit} accepted ({bound})")]
+    TooMany {
+        /// What was counted (the response member).
+        what: &'static str,
+        /// What the authenticator claimed (or sent, so far).
+        claimed: u64,
+        /// The most accepted.
+        limit: u64,
+        /// Where the limit comes from.
+        bound: &'static str,
+    },
     /// The authenticator does not support what was asked (from its getInfo).
     #[error("not supported by the authenticator: {0}")]
     Unsupported(String),

@@ -24,9 +24,7 @@ use zeroize::Zeroizing;
 use crate::management::LargeBlobs;
 use crate::{Error, Result};
 
-/// The most bytes of a large-blob array this client reads, whatever the
-/// authenticator advertises (1 MiB; real keys hold 1-4 KiB).
-pub const MAX_LARGE_BLOB_ARRAY: usize = 1 << 20;
+use crate::management::MAX_LARGE_BLOB_ARRAY;
 /// The largest blob this client inflates (1 MiB).
 pub const MAX_BLOB_SIZE: usize = 1 << 20;
 /// The length of a largeBlobKey (§12.3: 32 bytes).

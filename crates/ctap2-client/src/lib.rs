@@ -19,15 +19,16 @@ pub use bio::{Captured, FpBioEnrollment, FpEnrollment, Sample, SensorInfo};
 pub use client_pin::{
     ClientPin, MAX_PIN_BYTES, MIN_PIN_CHARS, PinRetries, PinToken, preferred_protocol,
 };
-pub use ctap2::{Ctap2, decode_response, get_assertion_request, make_credential_request};
+pub use ctap2::{
+    Ctap2, MAX_CREDENTIALS, decode_response, get_assertion_request, make_credential_request,
+};
 pub use error::{Error, Result};
-pub use large_blob::{
-    LARGE_BLOB_KEY_LEN, MAX_BLOB_SIZE, MAX_LARGE_BLOB_ARRAY, pack_blob, unpack_blob,
-};
+pub use large_blob::{LARGE_BLOB_KEY_LEN, MAX_BLOB_SIZE, pack_blob, unpack_blob};
 pub use management::{
-    Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs, RpInfo,
+    Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs,
+    MAX_LARGE_BLOB_ARRAY, RpInfo,
 };
-pub use results::{Assertion, Attestation, AttestationStatement, AttestationType};
+pub use results::{Assertion, Attestation, AttestationStatement, AttestationType, Required};
 pub use rng::{Randomness, SystemRandom};
 
 /// The message types this client speaks (`ctap2-proto`), for one dependency.

@@ -12,7 +12,7 @@ use ctap2_proto::{
 };
 use sha2::{Digest as _, Sha256};
 
-use crate::{Ctap2, Error, PinToken, Result};
+use crate::{Ctap2, Error, MAX_CREDENTIALS, PinToken, Result};
 
 /// getCredsMetadata's answer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,6 +53,10 @@ pub struct CredentialInfo {
 pub struct CredentialManagement<'c, D> {
     ctap: &'c mut Ctap2<D>,
     token: PinToken,
+    /// Credentials listed by [`enumerate_creds`](Self::enumerate_creds) so far, all RPs
+    /// together: bounded by [`MAX_CREDENTIALS`] so that listing every RP's credentials
+    /// cannot grow past it either.
+    listed: usize,
 }
 
 impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
@@ -65,7 +69,11 @@ impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
         if !Self::is_supported(ctap.info()) {
             return Err(Error::Unsupported("credential management".into()));
         }
-        Ok(Self { ctap, token })
+        Ok(Self {
+            ctap,
+            token,
+            listed: 0,
+        })
     }
 
     /// Whether the authenticator has credential management.
@@ -92,10 +100,16 @@ impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
     }
 
     /// enumerateRPsBegin / getNextRP: every RP with discoverable credentials (none:
-    /// an empty list, also when the authenticator says `NO_CREDENTIALS`).
+    /// an empty list, when the authenticator says `NO_CREDENTIALS`).
+    ///
+    /// `totalRPs` comes from the device: it must be there (CTAP 2.1 §6.8.3: the
+    /// enumerateRPsBegin answer carries it), at least 1 (no RP is `NO_CREDENTIALS`)
+    /// and at most [`MAX_CREDENTIALS`] (each RP has a credential), checked before
+    /// any getNextRP.
     ///
     /// # Errors
-    /// As [`Ctap2::credential_management`].
+    /// As [`Ctap2::credential_management`]; [`Error::InvalidResponse`] for a missing or
+    /// zero `totalRPs`, [`Error::TooMany`] for a larger one than the bound.
     pub fn enumerate_rps(&mut self) -> Result<Vec<RpInfo>> {
         let first = match self.call(CredMgmtSubCommand::ENUMERATE_RPS_BEGIN, None, true) {
             Err(error) if error.status() == Some(StatusCode::NO_CREDENTIALS) => {
@@ -103,8 +117,8 @@ impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
             }
             other => other?,
         };
-        let total = first.total_rps.unwrap_or(0);
-        let mut rps = Vec::new();
+        let total = checked_total(first.total_rps, "totalRPs", MAX_CREDENTIALS)?;
+        let mut rps = Vec::with_capacity(total);
         let mut next = Some(first);
         for _ in 0..total {
             let response = match next.take() {
@@ -122,8 +136,15 @@ impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
     /// enumerateCredentialsBegin / getNextCredential: the discoverable credentials of
     /// the RP whose id hashes to `rp_id_hash` (none: an empty list).
     ///
+    /// `totalCredentials` comes from the device: it must be there (CTAP 2.1 §6.8.4:
+    /// the enumerateCredentialsBegin answer carries it), at least 1 (none is
+    /// `NO_CREDENTIALS`), and with the credentials listed before by this value (all
+    /// RPs together) at most [`MAX_CREDENTIALS`], checked before any
+    /// getNextCredential.
+    ///
     /// # Errors
-    /// As [`Ctap2::credential_management`].
+    /// As [`Ctap2::credential_management`]; [`Error::InvalidResponse`] for a missing or
+    /// zero `totalCredentials`, [`Error::TooMany`] for a larger one than the bound.
     pub fn enumerate_creds(&mut self, rp_id_hash: &[u8]) -> Result<Vec<CredentialInfo>> {
         let params = CredentialManagementParams {
             rp_id_hash: Some(rp_id_hash.to_vec()),
@@ -139,8 +160,10 @@ impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
             }
             other => other?,
         };
-        let total = first.total_credentials.unwrap_or(0);
-        let mut creds = Vec::new();
+        let left = MAX_CREDENTIALS.saturating_sub(self.listed);
+        let total = checked_total(first.total_credentials, "totalCredentials", left)?;
+        self.listed += total;
+        let mut creds = Vec::with_capacity(total);
         let mut next = Some(first);
         for _ in 0..total {
             let response = match next.take() {
@@ -220,6 +243,26 @@ impl<'c, D: CtapDevice> CredentialManagement<'c, D> {
             request.pin_uv_auth_protocol = Some(u64::from(self.token.protocol().number()));
         }
         self.ctap.credential_management(&request)
+    }
+}
+
+/// A total the device announced (`totalRPs`, `totalCredentials`): present, not zero and
+/// at most `limit`, as a count.
+fn checked_total(total: Option<u64>, what: &'static str, limit: usize) -> Result<usize> {
+    match total {
+        None => Err(missing(what)),
+        Some(0) => Err(Error::response("authenticatorCredentialManagement")(
+            ctap2_proto::Error::InvalidParameter("a total of 0 with an answer"),
+        )),
+        Some(total) => match usize::try_from(total) {
+            Ok(count) if count <= limit => Ok(count),
+            _ => Err(Error::TooMany {
+                what,
+                claimed: total,
+                limit: limit as u64,
+                bound: "ctap2_client::MAX_CREDENTIALS, all RPs' credentials together",
+            }),
+        },
     }
 }
 
@@ -313,10 +356,20 @@ pub struct LargeBlobs<'c, D> {
     ctap: &'c mut Ctap2<D>,
     token: Option<PinToken>,
     max_fragment: usize,
+    /// The longest serialized array read: the authenticator's
+    /// maxSerializedLargeBlobArray, at most [`MAX_LARGE_BLOB_ARRAY`].
+    max_array: usize,
 }
 
 /// The length of the serialized array's checksum: `LEFT(SHA-256(array), 16)`.
 const CHECKSUM_LEN: usize = 16;
+
+/// The longest serialized large-blob array [`LargeBlobs`] reads, whatever the
+/// authenticator's getInfo says (its `maxSerializedLargeBlobArray` is the limit when
+/// smaller): 1 MiB, hundreds of times what keys offer (CTAP 2.1 §6.10 asks for at least
+/// 1024 bytes; keys on sale offer a few KiB), so that a device claiming a huge array
+/// cannot make the client's memory grow with it.
+pub const MAX_LARGE_BLOB_ARRAY: usize = 1 << 20;
 
 impl<'c, D: CtapDevice> LargeBlobs<'c, D> {
     /// Large blobs; `token` (with the largeBlobWrite permission) is needed to write.
@@ -331,10 +384,14 @@ impl<'c, D: CtapDevice> LargeBlobs<'c, D> {
         let max_fragment = usize::try_from(max_msg.saturating_sub(64))
             .unwrap_or(usize::MAX)
             .max(1);
+        // CTAP 2.1 §6.4 (getInfo 0x0B): present when largeBlobs is; absent, the
+        // fixed cap is the only bound.
+        let max_array = crate::large_blob::read_limit(ctap.info());
         Ok(Self {
             ctap,
             token,
             max_fragment,
+            max_array,
         })
     }
 
@@ -343,16 +400,15 @@ impl<'c, D: CtapDevice> LargeBlobs<'c, D> {
         self.ctap
     }
 
-    /// The serialized array's bytes (the CBOR array and its checksum), read whole.
+    /// The serialized array's bytes (the CBOR array and its checksum), read whole: at
+    /// most the authenticator's maxSerializedLargeBlobArray (and
+    /// [`MAX_LARGE_BLOB_ARRAY`]); a device that keeps sending full fragments past it
+    /// is refused at the first fragment over.
     ///
     /// # Errors
     /// As [`Ctap2::large_blobs`]; [`Error::InvalidResponse`] for a fragment longer than
-    /// asked for, or an array longer than the authenticator's
-    /// maxSerializedLargeBlobArray (at most
-    /// [`MAX_LARGE_BLOB_ARRAY`](crate::MAX_LARGE_BLOB_ARRAY)): memory stays bounded
-    /// whatever the authenticator sends.
+    /// asked for; [`Error::TooMany`] for an array longer than the limit.
     pub fn read_serialized(&mut self) -> Result<Vec<u8>> {
-        let limit = crate::large_blob::read_limit(self.ctap.info());
         let mut data = Vec::new();
         loop {
             let request = LargeBlobsRequest {
@@ -374,10 +430,15 @@ impl<'c, D: CtapDevice> LargeBlobs<'c, D> {
                 )));
             }
             let last = fragment.len() < self.max_fragment;
-            if data.len().saturating_add(fragment.len()) > limit {
-                return Err(blob_error(ctap2_proto::Error::InvalidLength(
-                    "large-blob array longer than maxSerializedLargeBlobArray",
-                )));
+            let length = data.len().saturating_add(fragment.len());
+            if length > self.max_array {
+                return Err(Error::TooMany {
+                    what: "bytes of serialized large-blob array",
+                    claimed: length as u64,
+                    limit: self.max_array as u64,
+                    bound: "maxSerializedLargeBlobArray (getInfo 0x0B), at most \
+                            ctap2_client::MAX_LARGE_BLOB_ARRAY",
+                });
             }
             data.extend_from_slice(&fragment);
             if last {

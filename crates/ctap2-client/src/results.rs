@@ -4,7 +4,7 @@
 
 use ctap2_proto::cbor::Value;
 use ctap2_proto::{
-    Algorithm, AttestedCredentialData, AuthenticatorData, CoseKey, CredentialDescriptor,
+    Algorithm, AttestedCredentialData, AuthenticatorData, CoseKey, CredentialDescriptor, Flags,
     GetAssertionResponse, MakeCredentialResponse, UserEntity,
 };
 use sha2::{Digest as _, Sha256};
@@ -42,17 +42,77 @@ pub enum AttestationStatement {
     Other(Value),
 }
 
-/// What a verified attestation proves.
+/// What [`Attestation::verify`] found. Every variant means the authenticator data
+/// passed its checks (rpIdHash, flags, credential data); only the last two mean a
+/// signature was verified.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AttestationType {
-    /// Format `none`: nothing to verify.
+    /// Format `none`: the authenticator signed nothing, so there is no signature to
+    /// verify and nothing proves where the credential comes from. Never "verified"
+    /// ([`is_signed`](Self::is_signed) is `false`).
     None,
     /// `packed` without a certificate: signed by the credential key itself.
     SelfAttestation,
-    /// `packed` with a certificate: the signature verifies against the leaf
-    /// certificate's key. Whether that certificate is trusted (its chain, the AAGUID
-    /// extension, metadata) is the relying party's policy and is not checked here.
+    /// `packed` with a certificate: the certificate meets WebAuthn §8.2.1 (version 3,
+    /// the subject's C, O, OU "Authenticator Attestation" and CN, CA false, the AAGUID
+    /// extension equal to the authenticator data's) and the signature verifies with
+    /// its key. Whether the certificate is trusted (its chain, metadata) is the
+    /// relying party's policy and is not checked here.
     Basic,
+}
+
+impl AttestationType {
+    /// `true` if a signature was verified (self or basic attestation); `false` for
+    /// format `none`, which has none.
+    #[must_use]
+    pub const fn is_signed(self) -> bool {
+        !matches!(self, Self::None)
+    }
+}
+
+impl std::fmt::Display for AttestationType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "no signature to verify (attestation format none)",
+            Self::SelfAttestation => "self attestation verified",
+            Self::Basic => "basic attestation verified (the certificate's chain is not checked)",
+        })
+    }
+}
+
+/// What the authenticator data must say besides the RP, for
+/// [`Attestation::verify_with`] and [`Assertion::verify_with`] (WebAuthn §7.1 steps
+/// 14-15, §7.2 steps 16-17). The default is the strict one [`Attestation::verify`] and
+/// [`Assertion::verify`] use: the user was present; user verification only when the
+/// caller asks for it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Required {
+    /// The UP flag must be set (default `true`; `false` only for a getAssertion sent
+    /// with the `up` option false, CTAP 2.1 §6.2.2).
+    pub user_presence: bool,
+    /// The UV flag must be set (default `false`; `true` when the request asked for
+    /// user verification: the `uv` option or a pinUvAuthParam).
+    pub user_verification: bool,
+}
+
+impl Default for Required {
+    fn default() -> Self {
+        Self {
+            user_presence: true,
+            user_verification: false,
+        }
+    }
+}
+
+impl Required {
+    /// The default, with user verification required too.
+    #[must_use]
+    pub const fn user_verified() -> Self {
+        Self {
+            user_presence: true,
+            user_verification: true,
+        }
+    }
 }
 
 impl AttestationStatement {
@@ -134,16 +194,34 @@ impl Attestation {
         self.auth_data.attested_credential.as_ref()
     }
 
-    /// Verifies the attestation for `rp_id` and `client_data_hash`: the rpIdHash and the
-    /// statement's signature (packed: self attestation with
-    /// the credential key, ES256 or EdDSA; full attestation with the P-256 key of the
-    /// leaf certificate; none: nothing to check).
+    /// Verifies the attestation for `rp_id` and `client_data_hash` with the
+    /// [`Required::default`] flags: see [`verify_with`](Self::verify_with).
+    ///
+    /// # Errors
+    /// As [`verify_with`](Self::verify_with).
+    pub fn verify(&self, rp_id: &str, client_data_hash: &[u8]) -> Result<AttestationType> {
+        self.verify_with(rp_id, client_data_hash, Required::default())
+    }
+
+    /// Verifies the attestation as a relying party does (WebAuthn §7.1 steps 13-21,
+    /// python-fido2's `Fido2Server.register_complete` with its `PackedAttestation`):
+    /// the rpIdHash is SHA-256 of `rp_id`, the UP flag (and UV, as `required` says) is
+    /// set, the credential data is there, then the statement: `packed` self
+    /// attestation with the credential key (its `alg` the key's), `packed` with a
+    /// certificate that meets WebAuthn §8.2.1 with the certificate's key, each
+    /// signature over `authData || clientDataHash` through [`CoseKey::verify`]; `none`
+    /// has no signature and says so ([`AttestationType::None`]).
     ///
     /// # Errors
     /// [`Error::Verification`] saying what did not verify; [`Error::Unsupported`] for
-    /// formats other than packed and none, or a certificate key that is not P-256.
-    pub fn verify(&self, rp_id: &str, client_data_hash: &[u8]) -> Result<AttestationType> {
-        check_rp(&self.auth_data, rp_id)?;
+    /// formats other than packed and none, or a key this crate cannot verify with.
+    pub fn verify_with(
+        &self,
+        rp_id: &str,
+        client_data_hash: &[u8],
+        required: Required,
+    ) -> Result<AttestationType> {
+        check_auth_data(&self.auth_data, rp_id, required)?;
         let credential = self
             .credential()
             .ok_or_else(|| Error::Verification("no attested credential data".into()))?;
@@ -152,6 +230,8 @@ impl Attestation {
             AttestationStatement::None => Ok(AttestationType::None),
             AttestationStatement::Packed { alg, sig, x5c } => match x5c.first() {
                 None => {
+                    // WebAuthn §8.2 verification procedure, self attestation: alg is
+                    // the credential key's.
                     if credential.public_key.algorithm() != Some(*alg) {
                         return Err(Error::Verification(format!(
                             "self attestation alg {} differs from the credential key's {:?}",
@@ -163,15 +243,18 @@ impl Attestation {
                     Ok(AttestationType::SelfAttestation)
                 }
                 Some(leaf) => {
-                    if *alg != Algorithm::ES256 {
+                    let key = crate::x509::check_packed_certificate(leaf, &credential.aaguid)
+                        .map_err(Error::Verification)?
+                        .ok_or_else(|| {
+                            Error::Unsupported("attestation certificate without a P-256 key".into())
+                        })?;
+                    if key.algorithm() != Some(*alg) {
                         return Err(Error::Unsupported(format!(
-                            "packed attestation with alg {}",
-                            alg.0
+                            "packed attestation with alg {} and a certificate key of alg {:?}",
+                            alg.0,
+                            key.algorithm().map(|a| a.0)
                         )));
                     }
-                    let key = crate::x509::p256_public_key(leaf).ok_or_else(|| {
-                        Error::Unsupported("attestation certificate without a P-256 key".into())
-                    })?;
                     verify_signature(&key, &signed, sig, "packed attestation")?;
                     Ok(AttestationType::Basic)
                 }
@@ -225,35 +308,68 @@ impl Assertion {
     }
 
     /// Verifies the assertion for `rp_id` and `client_data_hash` with the credential's
-    /// `public_key` (ES256 or EdDSA): the rpIdHash and the signature over `authData || clientDataHash`.
+    /// `public_key` and the [`Required::default`] flags: see
+    /// [`verify_with`](Self::verify_with).
     ///
     /// # Errors
-    /// [`Error::Verification`] saying what did not verify.
+    /// As [`verify_with`](Self::verify_with).
     pub fn verify(&self, rp_id: &str, client_data_hash: &[u8], public_key: &CoseKey) -> Result<()> {
-        check_rp(&self.auth_data, rp_id)?;
+        self.verify_with(rp_id, client_data_hash, public_key, Required::default())
+    }
+
+    /// Verifies the assertion as a relying party does (WebAuthn §7.2 steps 15-21,
+    /// python-fido2's `Fido2Server.authenticate_complete`): the rpIdHash is SHA-256 of
+    /// `rp_id`, the UP flag (and UV, as `required` says) is set, and the signature
+    /// over `authData || clientDataHash` verifies with `public_key` (through
+    /// [`CoseKey::verify`]).
+    ///
+    /// # Errors
+    /// [`Error::Verification`] saying what did not verify; [`Error::Unsupported`] for
+    /// a key this crate cannot verify with.
+    pub fn verify_with(
+        &self,
+        rp_id: &str,
+        client_data_hash: &[u8],
+        public_key: &CoseKey,
+        required: Required,
+    ) -> Result<()> {
+        check_auth_data(&self.auth_data, rp_id, required)?;
         let signed = [self.response.auth_data.as_slice(), client_data_hash].concat();
         verify_signature(public_key, &signed, &self.response.signature, "assertion")
     }
 }
 
-fn check_rp(auth_data: &AuthenticatorData, rp_id: &str) -> Result<()> {
+/// The authenticator-data checks attestations and assertions share: the rpIdHash
+/// (WebAuthn §7.1 step 13, §7.2 step 15), UP (§7.1 step 14, §7.2 step 16) and UV when
+/// required (§7.1 step 15, §7.2 step 17).
+fn check_auth_data(auth_data: &AuthenticatorData, rp_id: &str, required: Required) -> Result<()> {
     if auth_data.rp_id_hash != <[u8; 32]>::from(Sha256::digest(rp_id.as_bytes())) {
         return Err(Error::Verification(format!(
             "rpIdHash is not SHA-256 of {rp_id:?}"
         )));
     }
+    if required.user_presence && !auth_data.flags.contains(Flags::UP) {
+        return Err(Error::Verification(
+            "the user-present flag (UP) is not set".into(),
+        ));
+    }
+    if required.user_verification && !auth_data.flags.contains(Flags::UV) {
+        return Err(Error::Verification(
+            "the user-verified flag (UV) is not set, and user verification was required".into(),
+        ));
+    }
     Ok(())
 }
 
+/// `signature` by `key` over `message`, through [`CoseKey::verify`]: every signing key
+/// ctap2-proto knows is verified there (new algorithms plug in there); a key it does
+/// not know, or the PIN protocols' key-agreement key, cannot have signed anything.
 fn verify_signature(key: &CoseKey, message: &[u8], signature: &[u8], what: &str) -> Result<()> {
-    match key.algorithm() {
-        Some(Algorithm::ES256 | Algorithm::EDDSA) => {}
-        other => {
-            return Err(Error::Unsupported(format!(
-                "{what} with key algorithm {:?}",
-                other.map(|a| a.0)
-            )));
-        }
+    if matches!(key, CoseKey::Other(_) | CoseKey::EcdhEsHkdf256 { .. }) {
+        return Err(Error::Unsupported(format!(
+            "{what} with key algorithm {:?}",
+            key.algorithm().map(|a| a.0)
+        )));
     }
     if key.verify(message, signature) {
         Ok(())

@@ -18,6 +18,9 @@ use sha2::{Digest as _, Sha256};
 use crate::rng::tests::Fixed;
 use crate::*;
 
+mod hostile;
+mod verification;
+
 /// One scripted answer: keep-alive statuses to report first, then the answer.
 struct Step {
     keepalives: Vec<KeepaliveStatus>,
@@ -752,52 +755,10 @@ fn self_attestation_es256_and_eddsa_verify_and_tampering_is_caught() {
     );
 }
 
-/// A minimal DER certificate around `key` (the parts x509.rs walks through).
+/// A DER certificate around `key` that meets WebAuthn §8.2.1, for the AAGUID of
+/// [`auth_data`].
 fn certificate(key: &p256::PublicKey) -> Vec<u8> {
-    use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = u16::try_from(content.len()).unwrap();
-        if len < 0x80 {
-            out.push(u8::try_from(len).unwrap());
-        } else {
-            out.push(0x82);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-        out.extend_from_slice(content);
-        out
-    }
-    let point = key.to_encoded_point(false);
-    let algorithm = der(
-        0x30,
-        &[
-            der(0x06, &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]),
-            der(0x06, &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]),
-        ]
-        .concat(),
-    );
-    let spki = der(
-        0x30,
-        &[
-            algorithm,
-            der(0x03, &[&[0u8][..], point.as_bytes()].concat()),
-        ]
-        .concat(),
-    );
-    let tbs = der(
-        0x30,
-        &[
-            der(0xA0, &der(0x02, &[2])),
-            der(0x02, &[1]),
-            der(0x30, &[]),
-            der(0x30, &[]),
-            der(0x30, &[]),
-            der(0x30, &[]),
-            spki,
-        ]
-        .concat(),
-    );
-    der(0x30, &[tbs, der(0x30, &[]), der(0x03, &[0])].concat())
+    verification::certificate(key, [7; 16], verification::Flaw::None)
 }
 
 #[test]

@@ -11,34 +11,22 @@ use alloc::vec::Vec;
 use crate::cbor::{CborMessage as _, DecodeMode, Error, Value};
 use crate::cose::CoseKey;
 
-/// The flags byte of authenticator data.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
-pub struct Flags(pub u8);
-
-impl Flags {
-    /// User present.
-    pub const UP: Self = Self(0x01);
-    /// User verified.
-    pub const UV: Self = Self(0x04);
-    /// Backup eligible.
-    pub const BE: Self = Self(0x08);
-    /// Backed up.
-    pub const BS: Self = Self(0x10);
-    /// Attested credential data included.
-    pub const AT: Self = Self(0x40);
-    /// Extension data included.
-    pub const ED: Self = Self(0x80);
-
-    /// Whether every bit of `other` is set.
-    #[must_use]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// `self` with the bits of `other` set too.
-    #[must_use]
-    pub const fn with(self, other: Self) -> Self {
-        Self(self.0 | other.0)
+crate::codes::flag_set! {
+    /// The flags byte of authenticator data (WebAuthn §6.1, "flags"): a set of flags,
+    /// unknown bits kept (`Display`: `UP | UV`).
+    Flags {
+        /// User present (bit 0, WebAuthn §6.1; CTAP 2.1 §6.1.2 step 14, §6.2.2 step 9).
+        UP = 0x01, "UP";
+        /// User verified (bit 2, WebAuthn §6.1; CTAP 2.1 §6.1.2 step 14, §6.2.2 step 9).
+        UV = 0x04, "UV";
+        /// Backup eligible (bit 3, WebAuthn §6.1).
+        BE = 0x08, "BE";
+        /// Backed up (bit 4, WebAuthn §6.1).
+        BS = 0x10, "BS";
+        /// Attested credential data included (bit 6, WebAuthn §6.1, §6.5.1).
+        AT = 0x40, "AT";
+        /// Extension data included (bit 7, WebAuthn §6.1, §9).
+        ED = 0x80, "ED";
     }
 }
 

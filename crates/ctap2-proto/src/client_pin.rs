@@ -6,27 +6,26 @@ use crate::cbor::{CborMessage, Error, IntMap, MapBuilder, Value};
 use crate::cose::CoseKey;
 use crate::credentials::{opt_bool, opt_bytes, opt_u64};
 
-/// A clientPIN subcommand (§6.5.5.1): an open newtype.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct PinSubCommand(pub u8);
-
-impl PinSubCommand {
-    /// getPINRetries.
-    pub const GET_PIN_RETRIES: Self = Self(0x01);
-    /// getKeyAgreement.
-    pub const GET_KEY_AGREEMENT: Self = Self(0x02);
-    /// setPIN.
-    pub const SET_PIN: Self = Self(0x03);
-    /// changePIN.
-    pub const CHANGE_PIN: Self = Self(0x04);
-    /// getPinToken (superseded by 0x09; no permissions).
-    pub const GET_PIN_TOKEN: Self = Self(0x05);
-    /// getPinUvAuthTokenUsingUvWithPermissions.
-    pub const GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS: Self = Self(0x06);
-    /// getUVRetries.
-    pub const GET_UV_RETRIES: Self = Self(0x07);
-    /// getPinUvAuthTokenUsingPinWithPermissions.
-    pub const GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: Self = Self(0x09);
+crate::codes::sub_command! {
+    /// A clientPIN subcommand (CTAP 2.1 §6.5.5, subCommand): an open newtype.
+    PinSubCommand {
+        /// getPINRetries (CTAP 2.1 §6.5.5.2).
+        GET_PIN_RETRIES = 0x01, "getPINRetries";
+        /// getKeyAgreement (CTAP 2.1 §6.5.5.4).
+        GET_KEY_AGREEMENT = 0x02, "getKeyAgreement";
+        /// setPIN (CTAP 2.1 §6.5.5.5).
+        SET_PIN = 0x03, "setPIN";
+        /// changePIN (CTAP 2.1 §6.5.5.6).
+        CHANGE_PIN = 0x04, "changePIN";
+        /// getPinToken (CTAP 2.1 §6.5.5.7.1; superseded by 0x09, no permissions).
+        GET_PIN_TOKEN = 0x05, "getPinToken";
+        /// getPinUvAuthTokenUsingUvWithPermissions (CTAP 2.1 §6.5.5.7.3).
+        GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS = 0x06, "getPinUvAuthTokenUsingUvWithPermissions";
+        /// getUVRetries (CTAP 2.1 §6.5.5.3).
+        GET_UV_RETRIES = 0x07, "getUVRetries";
+        /// getPinUvAuthTokenUsingPinWithPermissions (CTAP 2.1 §6.5.5.7.2).
+        GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS = 0x09, "getPinUvAuthTokenUsingPinWithPermissions";
+    }
 }
 
 /// authenticatorClientPIN parameters.

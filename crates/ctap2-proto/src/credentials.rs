@@ -188,50 +188,6 @@ impl MakeCredentialResponse {
     pub fn auth_data(&self) -> Result<AuthenticatorData, Error> {
         AuthenticatorData::from_bytes(&self.auth_data)
     }
-
-    /// Verifies a "packed" self attestation (WebAuthn §8.2: no `x5c`, `sig` by the new
-    /// credential's own key over `authData || clientDataHash`, `alg` the key's) or
-    /// accepts "none" (an empty statement); returns the attested credential.
-    ///
-    /// # Errors
-    /// `InvalidParameter` when the format is another one, the statement has an `x5c`
-    /// (batch attestation: verify the certificate chain with an X.509 library), `alg`
-    /// does not match the key, or the signature does not verify; the errors of
-    /// [`auth_data`](Self::auth_data); `MissingParameter` without attested credential
-    /// data.
-    pub fn verify_self_attestation(
-        &self,
-        client_data_hash: &[u8],
-    ) -> Result<crate::authdata::AttestedCredentialData, Error> {
-        let attested = self
-            .auth_data()?
-            .attested_credential
-            .ok_or(Error::MissingParameter("attested credential data"))?;
-        let mut statement = crate::cbor::TextMap::new(self.att_stmt.clone(), "attStmt")?;
-        match self.fmt.as_str() {
-            "none" if self.att_stmt == Value::Map(Vec::new()) => Ok(attested),
-            "packed" => {
-                if statement.take("x5c").is_some() {
-                    return Err(Error::InvalidParameter("batch attestation (x5c)"));
-                }
-                let alg = statement
-                    .require("alg", "attStmt.alg")?
-                    .to_num::<i32>("attStmt.alg")?;
-                let sig = statement
-                    .require("sig", "attStmt.sig")?
-                    .into_bytes("attStmt.sig")?;
-                if attested.public_key.algorithm() != Some(crate::cose::Algorithm(alg)) {
-                    return Err(Error::InvalidParameter("attStmt.alg is not the key's"));
-                }
-                let signed = [self.auth_data.as_slice(), client_data_hash].concat();
-                if !attested.public_key.verify(&signed, &sig) {
-                    return Err(Error::InvalidParameter("attestation signature"));
-                }
-                Ok(attested)
-            }
-            _ => Err(Error::InvalidParameter("attestation format")),
-        }
-    }
 }
 
 impl CborMessage for MakeCredentialResponse {
@@ -299,14 +255,6 @@ impl GetAssertionResponse {
     /// As [`AuthenticatorData::from_bytes`].
     pub fn auth_data(&self) -> Result<AuthenticatorData, Error> {
         AuthenticatorData::from_bytes(&self.auth_data)
-    }
-
-    /// Whether `signature` is `key`'s over `authData || clientDataHash` (WebAuthn
-    /// §7.2 step 20).
-    #[must_use]
-    pub fn verify(&self, client_data_hash: &[u8], key: &crate::cose::CoseKey) -> bool {
-        let signed = [self.auth_data.as_slice(), client_data_hash].concat();
-        key.verify(&signed, &self.signature)
     }
 }
 

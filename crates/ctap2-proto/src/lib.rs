@@ -8,6 +8,7 @@ pub mod authdata;
 pub mod bio;
 pub mod cbor;
 pub mod client_pin;
+mod codes;
 pub mod cose;
 pub mod credentials;
 pub mod entities;

@@ -12,25 +12,24 @@ use crate::cose::CoseKey;
 use crate::credentials::{opt_bool, opt_bytes, opt_u64};
 use crate::entities::{CredentialDescriptor, RpEntity, UserEntity, text_list, text_list_value};
 
-/// A credentialManagement subcommand (§6.8): an open newtype.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct CredMgmtSubCommand(pub u8);
-
-impl CredMgmtSubCommand {
-    /// getCredsMetadata.
-    pub const GET_CREDS_METADATA: Self = Self(0x01);
-    /// enumerateRPsBegin.
-    pub const ENUMERATE_RPS_BEGIN: Self = Self(0x02);
-    /// enumerateRPsGetNextRP.
-    pub const ENUMERATE_RPS_GET_NEXT_RP: Self = Self(0x03);
-    /// enumerateCredentialsBegin.
-    pub const ENUMERATE_CREDENTIALS_BEGIN: Self = Self(0x04);
-    /// enumerateCredentialsGetNextCredential.
-    pub const ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL: Self = Self(0x05);
-    /// deleteCredential.
-    pub const DELETE_CREDENTIAL: Self = Self(0x06);
-    /// updateUserInformation.
-    pub const UPDATE_USER_INFORMATION: Self = Self(0x07);
+crate::codes::sub_command! {
+    /// A credentialManagement subcommand (CTAP 2.1 §6.8, subCommand): an open newtype.
+    CredMgmtSubCommand {
+        /// getCredsMetadata (CTAP 2.1 §6.8.2).
+        GET_CREDS_METADATA = 0x01, "getCredsMetadata";
+        /// enumerateRPsBegin (CTAP 2.1 §6.8.3).
+        ENUMERATE_RPS_BEGIN = 0x02, "enumerateRPsBegin";
+        /// enumerateRPsGetNextRP (CTAP 2.1 §6.8.3).
+        ENUMERATE_RPS_GET_NEXT_RP = 0x03, "enumerateRPsGetNextRP";
+        /// enumerateCredentialsBegin (CTAP 2.1 §6.8.4).
+        ENUMERATE_CREDENTIALS_BEGIN = 0x04, "enumerateCredentialsBegin";
+        /// enumerateCredentialsGetNextCredential (CTAP 2.1 §6.8.4).
+        ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL = 0x05, "enumerateCredentialsGetNextCredential";
+        /// deleteCredential (CTAP 2.1 §6.8.5).
+        DELETE_CREDENTIAL = 0x06, "deleteCredential";
+        /// updateUserInformation (CTAP 2.1 §6.8.6).
+        UPDATE_USER_INFORMATION = 0x07, "updateUserInformation";
+    }
 }
 
 /// authenticatorCredentialManagement parameters.
@@ -224,19 +223,18 @@ impl CborMessage for CredentialManagementResponse {
     }
 }
 
-/// An authenticatorConfig subcommand (§6.11): an open newtype.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct ConfigSubCommand(pub u8);
-
-impl ConfigSubCommand {
-    /// enableEnterpriseAttestation.
-    pub const ENABLE_ENTERPRISE_ATTESTATION: Self = Self(0x01);
-    /// toggleAlwaysUv.
-    pub const TOGGLE_ALWAYS_UV: Self = Self(0x02);
-    /// setMinPINLength.
-    pub const SET_MIN_PIN_LENGTH: Self = Self(0x03);
-    /// vendorPrototype.
-    pub const VENDOR_PROTOTYPE: Self = Self(0xFF);
+crate::codes::sub_command! {
+    /// An authenticatorConfig subcommand (CTAP 2.1 §6.11, subCommand): an open newtype.
+    ConfigSubCommand {
+        /// enableEnterpriseAttestation (CTAP 2.1 §6.11.1).
+        ENABLE_ENTERPRISE_ATTESTATION = 0x01, "enableEnterpriseAttestation";
+        /// toggleAlwaysUv (CTAP 2.1 §6.11.2).
+        TOGGLE_ALWAYS_UV = 0x02, "toggleAlwaysUv";
+        /// setMinPINLength (CTAP 2.1 §6.11.4).
+        SET_MIN_PIN_LENGTH = 0x03, "setMinPINLength";
+        /// vendorPrototype (CTAP 2.1 §6.11.3).
+        VENDOR_PROTOTYPE = 0xFF, "vendorPrototype";
+    }
 }
 
 /// authenticatorConfig parameters.

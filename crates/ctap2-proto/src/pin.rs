@@ -295,30 +295,24 @@ impl SharedSecret {
     }
 }
 
-/// The permissions of a pinUvAuthToken (§6.5.5.7).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
-pub struct Permissions(pub u8);
-
-impl Permissions {
-    /// makeCredential.
-    pub const MAKE_CREDENTIAL: Self = Self(0x01);
-    /// getAssertion.
-    pub const GET_ASSERTION: Self = Self(0x02);
-    /// credentialManagement.
-    pub const CREDENTIAL_MANAGEMENT: Self = Self(0x04);
-    /// bioEnrollment.
-    pub const BIO_ENROLLMENT: Self = Self(0x08);
-    /// largeBlobWrite.
-    pub const LARGE_BLOB_WRITE: Self = Self(0x10);
-    /// authenticatorConfig.
-    pub const AUTHENTICATOR_CONFIG: Self = Self(0x20);
-    /// persistentCredentialManagementReadOnly (CTAP 2.2).
-    pub const PCMR: Self = Self(0x40);
-
-    /// Whether every bit of `other` is granted.
-    #[must_use]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
+crate::codes::flag_set! {
+    /// The permissions of a pinUvAuthToken (CTAP 2.1 §6.5.5.7, the permissions
+    /// parameter): a set of flags with the spec's short names (`Display`: `mc | ga`).
+    Permissions {
+        /// `mc`: makeCredential (CTAP 2.1 §6.5.5.7; checked in §6.1.2 step 11).
+        MAKE_CREDENTIAL = 0x01, "mc";
+        /// `ga`: getAssertion (CTAP 2.1 §6.5.5.7; checked in §6.2.2 step 9).
+        GET_ASSERTION = 0x02, "ga";
+        /// `cm`: credentialManagement (CTAP 2.1 §6.5.5.7, §6.8).
+        CREDENTIAL_MANAGEMENT = 0x04, "cm";
+        /// `be`: bioEnrollment (CTAP 2.1 §6.5.5.7, §6.7).
+        BIO_ENROLLMENT = 0x08, "be";
+        /// `lbw`: largeBlobWrite (CTAP 2.1 §6.5.5.7, §6.10).
+        LARGE_BLOB_WRITE = 0x10, "lbw";
+        /// `acfg`: authenticatorConfig (CTAP 2.1 §6.5.5.7, §6.11).
+        AUTHENTICATOR_CONFIG = 0x20, "acfg";
+        /// `pcmr`: persistentCredentialManagementReadOnly (CTAP 2.2 §6.5.5.7).
+        PCMR = 0x40, "pcmr";
     }
 }
 

@@ -33,8 +33,10 @@ fn packetize_and_reassemble_allocate_nothing() {
         [0u8; MAX_MESSAGE_LEN],
         ReassemblerConfig::new(ReportSize::FULL_SPEED),
     );
-    // Sanity: the counter counts.
-    assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+    // Sanity: the counter counts. At least one allocation, not exactly one: Miri's
+    // runtime (nightly 2026-05-19) counts two for this `vec!`, a native build one; what
+    // the test needs is only that an allocation is seen, on any toolchain.
+    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))) >= 1);
 
     for size in [64, 62, 8] {
         let size = ReportSize::new(size).unwrap();

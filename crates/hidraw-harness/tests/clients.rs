@@ -56,8 +56,8 @@ print(json.dumps(found))
 #[test]
 fn python_fido2_lists_the_keys_and_gets_their_info() {
     let Some(python) = python_fido2() else {
-        support::say(
-            "SKIPPED: no python-fido2 2.2.1 venv at target/interop-venv (bash crates/ctap-virtual/interop/run.sh makes it)",
+        support::skip(
+            "SKIPPED: no python-fido2 2.2.1 venv at target/interop-venv (bash crates/ctap-virtual/interop/venv.sh makes it)",
         );
         return;
     };
@@ -94,7 +94,7 @@ fn fido2_token() -> Option<PathBuf> {
 #[test]
 fn libfido2_fido2_token_lists_the_keys_and_reads_their_info() {
     let Some(tool) = fido2_token() else {
-        support::say(
+        support::skip(
             "SKIPPED: no fido2-token on PATH (libfido2's tools: apt-get install fido2-tools)",
         );
         return;

@@ -73,7 +73,7 @@ fn encode(global: &Global, args: &EncodeArgs) -> Outcome {
     let command = dissect::parse_command(&args.cmd)
         .map_err(|e| Failure::with_status(format!("--cmd: {e}"), 2))?;
     let payload = match (&args.payload, &args.payload_file) {
-        (Some(hex), _) => dissect::parse_hex(&hex.replace([' ', ':'], ""))
+        (Some(hex), _) => crate::output::decode_hex(hex)
             .map_err(|e| Failure::with_status(format!("--payload: {e}"), 2))?,
         (None, Some(path)) => read_bounded(path, report_size(args.report_size)?)?,
         (None, None) => Vec::new(),
@@ -181,7 +181,7 @@ fn event_text(event: &Event) -> String {
             format!(
                 "{lines}: cid {cid} {command} len {} payload {}",
                 payload.len(),
-                dissect::hex(payload)
+                crate::output::hex(payload)
             )
         }
         Event::Malformed { line, reason } => format!("line {line}: malformed: {reason}"),
@@ -219,7 +219,7 @@ fn event_json(event: &Event) -> Json {
         } => json!({
             "kind": "message", "first_line": first_line, "last_line": last_line,
             "cid": cid.to_string(), "command": command.to_string(), "command_code": command.to_u8(),
-            "length": payload.len(), "payload": dissect::hex(payload),
+            "length": payload.len(), "payload": crate::output::hex(payload),
         }),
         Event::Malformed { line, reason } => {
             json!({ "kind": "malformed", "line": line, "reason": reason })

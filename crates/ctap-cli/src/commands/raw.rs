@@ -23,7 +23,7 @@ pub(crate) struct RawArgs {
 
 pub(crate) fn run(global: &Global, args: &RawArgs) -> Outcome {
     let command = dissect::parse_command(&args.cmd).map_err(|e| Failure::with_status(e, 2))?;
-    let data = dissect::parse_hex(&args.data.replace([' ', ':'], ""))
+    let data = crate::output::decode_hex(&args.data)
         .map_err(|e| Failure::with_status(format!("--data: {e}"), 2))?;
     let Opened { mut device, .. } = device::open(global)?;
     let mut last = None;
@@ -36,9 +36,11 @@ pub(crate) fn run(global: &Global, args: &RawArgs) -> Outcome {
         )
         .map_err(|e| explain(global, e, &command.to_string(), last))?;
     if global.json {
-        print_json(&json!({ "command": command.to_string(), "response": dissect::hex(&answer) }));
+        print_json(
+            &json!({ "command": command.to_string(), "response": crate::output::hex(&answer) }),
+        );
     } else {
-        println!("{}", dissect::hex(&answer));
+        println!("{}", crate::output::hex(&answer));
     }
     Ok(())
 }

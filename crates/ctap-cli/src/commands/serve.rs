@@ -44,11 +44,42 @@ pub(crate) struct ServeArgs {
     /// The optional CTAP 2.1/2.2 features (`serve_features.rs`).
     #[command(flatten)]
     pub(crate) features: super::serve_features::FeatureArgs,
+    /// Channels kept at once (CTAP 2.1 section 11.2.4): enough for a farm of concurrent
+    /// hosts; only when all are allocated does a new host's INIT take the least
+    /// recently used idle channel. At most 65536.
+    #[arg(long, value_name = "N", default_value_t = vdev::DEFAULT_CHANNELS, value_parser = parse_channels)]
+    pub(crate) channels: usize,
+    /// The attestation makeCredential returns: packed self attestation, packed batch
+    /// attestation (with a certificate), or none.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = AttestationKind::SelfSigned)]
+    pub(crate) attestation: AttestationKind,
+}
+
+/// `serve --attestation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AttestationKind {
+    /// "packed", signed by the credential's own key.
+    #[value(name = "self")]
+    SelfSigned,
+    /// "packed", signed by a batch key with its certificate.
+    Batch,
+    /// "none": nothing signed.
+    None,
 }
 
 /// `serve --reset-window`: a number of seconds, or `none` (reset allowed any time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ResetWindow(pub(crate) Option<std::time::Duration>);
+
+fn parse_channels(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (2..=vdev::MAX_CHANNELS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of channels from 2 to {}, got {text:?}",
+            vdev::MAX_CHANNELS
+        )),
+    }
+}
 
 fn parse_reset_window(text: &str) -> Result<ResetWindow, String> {
     if text == "none" {
@@ -70,7 +101,13 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     };
     let config = vdev::Config::default()
         .with_touch(touch)
-        .with_reset_window(args.reset_window.0);
+        .with_reset_window(args.reset_window.0)
+        .with_max_channels(args.channels)
+        .with_attestation(match args.attestation {
+            AttestationKind::SelfSigned => vdev::Attestation::SelfAttestation,
+            AttestationKind::Batch => vdev::Attestation::Batch,
+            AttestationKind::None => vdev::Attestation::None,
+        });
     if let Some(vpcd) = &args.vpcd {
         return serve_vpcd(global, vpcd, config, args);
     }

@@ -50,9 +50,11 @@ pub(crate) fn by_serial(serial: &str) -> Result<String, Failure> {
     }
 }
 
-/// `--device touch`: opens every usable listed key, sends each authenticatorSelection
-/// (a key blinks or lights while it waits for a touch), keeps the first one touched and
-/// cancels the others (`ctap::select::by_touch`). What is left of `--timeout` bounds
+/// `--device touch`: opens every usable listed key, asks each for a touch the way its
+/// generation allows (authenticatorSelection on CTAP 2.1 keys, the makeCredential touch
+/// probe on CTAP 2.0 keys, U2F REGISTER with a dummy application on U2F-only keys; a
+/// key blinks or lights while it waits), keeps the first one touched and cancels the
+/// others (`ctap::select::by_touch`). What is left of `--timeout` bounds
 /// opening the keys and the wait; the command then runs on the chosen key.
 pub(crate) fn by_touch(global: &Global, config: DeviceConfig) -> Result<Opened, Failure> {
     let mut names = Vec::new();
@@ -114,8 +116,7 @@ pub(crate) fn by_touch(global: &Global, config: DeviceConfig) -> Result<Opened, 
             Some(KeepaliveStatus::UPNEEDED),
         )),
         Err(error) => Err(Failure::new(format!(
-            "--device touch: no key could be chosen ({error}); a key without CTAP2 \
-             (authenticatorSelection) cannot be chosen by touch: name it with --device PATH"
+            "--device touch: no key could be chosen ({error}); name the key with --device PATH"
         ))),
     }
 }

@@ -47,7 +47,7 @@ pub(crate) fn list_entries() -> Vec<(String, Json)> {
                     let entry = json!({
                         "path": format!("pcsc:{}", info.reader),
                         "reader": info.reader,
-                        "atr": hex(&info.atr),
+                        "atr": crate::output::hex(&info.atr),
                         "applet": applet_name(&info.applet),
                         "capabilities": info.capabilities.bits(),
                         "usable": true,
@@ -86,13 +86,8 @@ fn applet_name(applet: &ctap::device::apdu::AppletVersion) -> String {
     match applet {
         AppletVersion::U2fV2 => "U2F_V2".to_owned(),
         AppletVersion::Fido2 => "FIDO_2_0".to_owned(),
-        AppletVersion::Other(bytes) => hex(bytes),
+        AppletVersion::Other(bytes) => crate::output::hex(bytes),
     }
-}
-
-#[cfg(feature = "pcsc")]
-fn hex(bytes: &[u8]) -> String {
-    crate::output::hex(bytes)
 }
 
 #[cfg(feature = "pcsc")]
@@ -115,7 +110,7 @@ mod with_pcsc {
             Request::Raw { cmd, data } => {
                 let command =
                     dissect::parse_command(cmd).map_err(|e| Failure::with_status(e, 2))?;
-                let data = dissect::parse_hex(&data.replace([' ', ':'], ""))
+                let data = crate::output::decode_hex(data)
                     .map_err(|e| Failure::with_status(format!("--data: {e}"), 2))?;
                 let (_, mut device) = open(global)?;
                 let answer = device
@@ -123,10 +118,10 @@ mod with_pcsc {
                     .map_err(|e| crate::error::explain(global, e, &command.to_string(), None))?;
                 if global.json {
                     print_json(
-                        &json!({ "command": command.to_string(), "response": dissect::hex(&answer) }),
+                        &json!({ "command": command.to_string(), "response": crate::output::hex(&answer) }),
                     );
                 } else {
-                    println!("{}", dissect::hex(&answer));
+                    println!("{}", crate::output::hex(&answer));
                 }
                 Ok(())
             }
@@ -191,7 +186,7 @@ mod with_pcsc {
         let atr = device
             .connection()
             .and_then(ctap::device::ApduConnection::atr)
-            .map(dissect::hex)
+            .map(crate::output::hex)
             .unwrap_or_default();
         let members = if capabilities.contains(ctap::types::Capabilities::CBOR) {
             let answer = cbor(

@@ -225,6 +225,88 @@ fn endless_get_response_is_a_protocol_error() {
 }
 
 #[test]
+fn a_card_answering_61_00_with_nothing_for_ever_is_given_up_on() {
+    // `61 00` ("256 more bytes", ISO 7816-4 §5.3.4) with no data, again and again: the
+    // card makes no progress. Given up after MAX_EMPTY_GET_RESPONSES parts in a row,
+    // whatever the deadline (none here).
+    let mut card = ScriptedCard::selected_fido2().then(&msg_apdu(&[0x04]), &[], 0x6100);
+    for _ in 0..50 {
+        card = card.then(&[0x00, 0xC0, 0x00, 0x00, 0x00], &[], 0x6100);
+    }
+    let mut device = CtapApduDevice::with_config(card, fast().with_call_timeout(None)).unwrap();
+    let error = device.call(Command::CBOR, &[0x04]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Protocol(ProtocolError::NoProgress {
+                status: [0x61, 0x00],
+                parts: MAX_EMPTY_GET_RESPONSES
+            })
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("no progress"), "{error}");
+    let sent = 50 - remaining(&device);
+    assert_eq!(sent, MAX_EMPTY_GET_RESPONSES as usize, "GET RESPONSEs sent");
+
+    // A part with data in between starts the count again: slow cards still work.
+    let card = ScriptedCard::selected_fido2()
+        .then(&msg_apdu(&[0x04]), &[], 0x6100)
+        .then(&[0x00, 0xC0, 0x00, 0x00, 0x00], &[], 0x6100)
+        .then(&[0x00, 0xC0, 0x00, 0x00, 0x00], &[], 0x6100)
+        .then(&[0x00, 0xC0, 0x00, 0x00, 0x00], &[0x00, 0xA0], 0x6100)
+        .then(&[0x00, 0xC0, 0x00, 0x00, 0x00], &[], 0x6100)
+        .then(&[0x00, 0xC0, 0x00, 0x00, 0x00], &[], 0x9000);
+    let mut device = open(card);
+    assert_eq!(device.call(Command::CBOR, &[0x04]).unwrap(), [0x00, 0xA0]);
+}
+
+#[test]
+fn get_response_stops_at_the_call_deadline() {
+    // A card sending one byte per GET RESPONSE (progress, but slow) and a call whose
+    // deadline has passed when the first answer comes: no GET RESPONSE goes out, the
+    // call ends with its deadline (not after max_response / 1 transmits).
+    let mut card = ScriptedCard::selected_fido2().then(&msg_apdu(&[0x04]), &[0x00], 0x6101);
+    for _ in 0..50 {
+        card = card.then(&[0x00, 0xC0, 0x00, 0x00, 0x01], &[0xA0], 0x6101);
+    }
+    let mut device = open(card);
+    let error = device
+        .call_with(
+            Command::CBOR,
+            &[0x04],
+            CallOptions::default().with_timeout(Duration::ZERO),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout(crate::TimeoutKind::Deadline(d)) if d == Duration::ZERO),
+        "{error}"
+    );
+    assert_eq!(remaining(&device), 50, "no GET RESPONSE after the deadline");
+
+    // The same over MSG (U2F): its APDU exchange obeys the call's deadline too.
+    let mut card = ScriptedCard::selected_fido2();
+    let register = [0x00, 0x01, 0x00, 0x00, 0x00];
+    card = card.then(&register, &[0x05], 0x6101);
+    for _ in 0..10 {
+        card = card.then(&[0x00, 0xC0, 0x00, 0x00, 0x01], &[0x05], 0x6101);
+    }
+    let mut device = open(card);
+    let error = device
+        .call_with(
+            Command::MSG,
+            &register,
+            CallOptions::default().with_timeout(Duration::ZERO),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout(crate::TimeoutKind::Deadline(_))),
+        "{error}"
+    );
+    assert_eq!(remaining(&device), 10);
+}
+
+#[test]
 fn extended_length_sends_one_apdu_each_way() {
     let request = vec![0x42; 1000];
     let mut apdu = vec![0x80, 0x10, 0x80, 0x00, 0x00, 0x03, 0xE8];

@@ -372,14 +372,17 @@ impl Ctap2 {
         let remaining = config
             .max_discoverable_credentials
             .saturating_sub(self.state.credentials.len());
+        // The generation this key presents as (a CTAP 2.0 key has no FIDO_2_1), and
         // §7.2: with alwaysUv on, CTAP1/U2F is disabled and U2F_V2 is not offered.
-        let versions: &[&str] = if self.state.always_uv {
-            &["FIDO_2_0", "FIDO_2_1"]
-        } else {
-            &["U2F_V2", "FIDO_2_0", "FIDO_2_1"]
+        let all: &[&str] = match config.generation {
+            crate::config::Generation::Ctap21 => &["U2F_V2", "FIDO_2_0", "FIDO_2_1"],
+            _ => &["U2F_V2", "FIDO_2_0"],
         };
+        let versions = all
+            .iter()
+            .filter(|v| !(self.state.always_uv && **v == "U2F_V2"));
         let mut info = Info {
-            versions: versions.iter().map(|v| (*v).into()).collect(),
+            versions: versions.map(|v| (*v).into()).collect(),
             extensions: EXTENSIONS.iter().map(|e| (*e).into()).collect(),
             aaguid: config.aaguid,
             options: options.iter().map(|(k, v)| ((*k).into(), *v)).collect(),

@@ -11,9 +11,27 @@ use std::sync::OnceLock;
 pub const RUNNER: &str = env!("CARGO_BIN_EXE_hidraw-harness");
 /// The runner's exit status for "cannot run here".
 pub const SKIPPED: i32 = 77;
-/// Set (to anything) to make a skip a failure: CI, which runs as root, sets it so the
-/// tests cannot pass by not running.
+/// Set (to anything) to make a skip a failure: `.ci/run`'s hidraw step sets it so the
+/// tests cannot pass by not running. `CI` does the same (see [`required`]).
 pub const REQUIRED_VAR: &str = "HIDRAW_HARNESS_REQUIRED";
+
+/// `true` when a skip must fail the test: [`REQUIRED_VAR`] is set, or `CI` is (to
+/// anything but empty, `0` or `false`; CI services set `CI=true`), the same rule as
+/// `.ci/skip.sh` and the xtasks: under CI a skipped part is not a pass.
+pub fn required() -> bool {
+    std::env::var_os(REQUIRED_VAR).is_some()
+        || std::env::var("CI").is_ok_and(|value| !matches!(value.trim(), "" | "0" | "false"))
+}
+
+/// Says that a test SKIPPED because of `why` (a part it needs is missing here); panics
+/// instead when [`required`].
+pub fn skip(why: &str) {
+    assert!(
+        !required(),
+        "{REQUIRED_VAR} or CI is set but a test skipped: {why}"
+    );
+    say(why);
+}
 
 /// The runner with `devices` (its `--key`/`--mouse` arguments) and, after `--`,
 /// `command`.
@@ -38,7 +56,7 @@ pub fn run(mut runner: Command) -> Option<Output> {
 }
 
 /// `true` (and the reason printed) if the runner said it cannot run here; panics
-/// instead when [`REQUIRED_VAR`] is set.
+/// instead when [`required`].
 pub fn skipped(code: Option<i32>, stderr: &str) -> bool {
     if code != Some(SKIPPED) {
         return false;
@@ -47,11 +65,7 @@ pub fn skipped(code: Option<i32>, stderr: &str) -> bool {
         .lines()
         .find(|line| line.contains("SKIPPED"))
         .unwrap_or("hidraw-harness: SKIPPED (no reason given)");
-    assert!(
-        std::env::var_os(REQUIRED_VAR).is_none(),
-        "{REQUIRED_VAR} is set but the harness skipped: {why}"
-    );
-    say(why);
+    skip(why);
     true
 }
 
@@ -63,7 +77,7 @@ pub fn say(line: &str) {
 }
 
 /// `true` if the harness can run here (checked once by running `true` under it);
-/// `false` after saying why (or a panic when [`REQUIRED_VAR`] is set).
+/// `false` after saying why (or a panic when [`required`]).
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| run(harness(&[], &["true"])).is_some())
@@ -137,4 +151,70 @@ pub fn assert_success(output: &Output) {
         stdout(output),
         stderr(output)
     );
+}
+
+/// Copies of the runner and of the `ctap` binary in a fresh folder that every user may
+/// enter and read, for commands run as another user (`--user nobody`): the checkout
+/// (and so `target/`) may lie in a folder only its owner can enter (a clone under a
+/// 0700 home, a `mktemp -d` folder), where `nobody` could not exec `target/debug/ctap`
+/// nor load the shim the runner builds next to itself. The folder goes when the value
+/// is dropped.
+#[derive(Debug)]
+pub struct PublicCopies {
+    dir: PathBuf,
+    /// The runner's copy (it builds its shim in `<dir>/hidraw-harness-shim/`, 0755).
+    pub runner: PathBuf,
+    /// The `ctap` binary's copy.
+    pub ctap: PathBuf,
+}
+
+impl PublicCopies {
+    /// Makes the folder (0755) in the first temporary folder whose every ancestor others
+    /// may enter, and copies the two binaries there (0755).
+    pub fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let ctap = ctap_bin();
+        let base = [std::env::temp_dir(), "/tmp".into(), "/var/tmp".into()]
+            .into_iter()
+            .find(|dir| enterable_by_others(dir))
+            .expect("a temporary folder that others may enter (/tmp is 1777 on Linux)");
+        let dir = base.join(format!("hidraw-harness-public-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("create the public folder");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod 755 the public folder");
+        let copy = |from: &Path, name: &str| {
+            let to = dir.join(name);
+            std::fs::copy(from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod 755 the copy");
+            to
+        };
+        let runner = copy(Path::new(RUNNER), "hidraw-harness");
+        let ctap = copy(ctap, "ctap");
+        Self { dir, runner, ctap }
+    }
+
+    /// As [`harness`], with the runner's copy.
+    pub fn harness<S: AsRef<OsStr>>(&self, devices: &[&str], command: &[S]) -> Command {
+        let mut runner = Command::new(&self.runner);
+        runner.args(devices).arg("--").args(command);
+        runner
+    }
+}
+
+impl Drop for PublicCopies {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `true` if `dir` and every folder above it have the execute bit for others.
+fn enterable_by_others(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    dir.is_absolute()
+        && dir.ancestors().all(|folder| {
+            std::fs::metadata(folder)
+                .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+        })
 }

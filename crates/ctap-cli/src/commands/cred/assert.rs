@@ -11,7 +11,7 @@ use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
 use crate::globals::Global;
-use crate::output::{hex, parse_hex, print_json};
+use crate::output::{escape, hex, parse_hex, print_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct CredAssertArgs {
@@ -134,6 +134,12 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
     }
     // Keys to verify with: given, or the discoverable credentials' (needs the PIN).
     let mut stored: Vec<(Vec<u8>, CoseKey)> = Vec::new();
+    // What the answer's flags must say (WebAuthn §7.2 steps 16-17): UP unless
+    // --silent (up=false), UV when the request carried a pinUvAuthParam.
+    let mut required = client::Required {
+        user_presence: !args.silent,
+        user_verification: false,
+    };
     if let Some(pin_value) = pin_for(&args.auth, pin_use(ctap.info(), args, allow.is_empty()))? {
         if given_key.is_none() && CredentialManagement::<Device>::is_supported(ctap.info()) {
             let cm_token = token_with_pin(
@@ -155,6 +161,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             Some(&rp_id),
         )?;
         token.authorize_get_assertion(&mut request);
+        required.user_verification = true;
     }
     let mut interaction = Interaction::new(global.json);
     let situation = Situation::new(global, Doing::GetAssertion)
@@ -176,7 +183,8 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 .find(|(k, _)| *k == id)
                 .map(|(_, v)| v.clone())
         });
-        let verdict = key.map(|key| assertion.verify(&rp_id, &client_data_hash, &key));
+        let verdict =
+            key.map(|key| assertion.verify_with(&rp_id, &client_data_hash, &key, required));
         failed |= matches!(verdict, Some(Err(_)));
         results.push((assertion, id, verdict));
     }
@@ -231,7 +239,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             if let Some(user) = assertion.user() {
                 println!(
                     "user              {} (id {})",
-                    user.name.as_deref().unwrap_or("-"),
+                    user.name.as_deref().map_or_else(|| "-".to_owned(), escape),
                     hex(&user.id)
                 );
             }

@@ -11,7 +11,7 @@ use crate::auth::{PinArgs, token};
 use crate::device;
 use crate::error::{self, Doing, Outcome, Situation};
 use crate::globals::Global;
-use crate::output::{hex, print_json};
+use crate::output::{escape, hex, print_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct CredListArgs {
@@ -44,8 +44,8 @@ pub(crate) fn run(global: &Global, args: &CredListArgs) -> Outcome {
             .iter()
             .map(|(rp, creds)| {
                 json!({
-                    "rp_id": rp.rp.id,
-                    "rp_name": rp.rp.name,
+                    "rp_id": escape(&rp.rp.id),
+                    "rp_name": rp.rp.name.as_deref().map(escape),
                     "credentials": creds.iter().map(|c| json!({
                         "credential_id": hex(&c.credential_id.id),
                         "user": user_json(Some(&c.user)),
@@ -68,12 +68,15 @@ pub(crate) fn run(global: &Global, args: &CredListArgs) -> Outcome {
         metadata.existing, metadata.remaining
     );
     for (rp, creds) in &rps {
-        println!("{}", rp.rp.id);
+        println!("{}", escape(&rp.rp.id));
         for cred in creds {
             println!(
                 "  {}  {}  {}",
                 hex(&cred.credential_id.id),
-                cred.user.name.as_deref().unwrap_or("-"),
+                cred.user
+                    .name
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), escape),
                 algorithm_name(cred.public_key.algorithm())
                     .as_str()
                     .unwrap_or("?")

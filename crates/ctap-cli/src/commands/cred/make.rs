@@ -18,7 +18,7 @@ use crate::device::{self, Interaction};
 use crate::error::{Doing, Failure, Outcome, Situation, usage};
 use crate::get_info::uuid;
 use crate::globals::Global;
-use crate::output::{hex, parse_hex, print_json};
+use crate::output::{escape, hex, parse_hex, print_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct CredMakeArgs {
@@ -139,6 +139,9 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         ));
     }
     let use_ = pin_use(ctap.info(), args);
+    // What the answer's flags must say (WebAuthn §7.1 steps 14-15): UP, and UV when the
+    // request carried a pinUvAuthParam.
+    let mut required = client::Required::default();
     if let Some(pin) = pin_for(&args.auth, use_)? {
         let token = token_with_pin(
             global,
@@ -149,6 +152,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
             Some(&rp_id),
         )?;
         token.authorize_make_credential(&mut request);
+        required.user_verification = true;
     }
     let mut interaction = Interaction::new(global.json);
     let situation = Situation::new(global, Doing::MakeCredential)
@@ -157,7 +161,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
     let attestation = ctap
         .make_credential(&request, interaction.options())
         .map_err(|e| interaction.failure(global, &situation, e))?;
-    let verdict = attestation.verify(&rp_id, &client_data_hash);
+    let verdict = attestation.verify_with(&rp_id, &client_data_hash, required);
     let Some(credential) = attestation.credential() else {
         return Err(Failure::new("the authenticator returned no credential"));
     };
@@ -168,6 +172,11 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         Err(_) => "unverified",
     };
     let user_verified = attestation.auth_data.flags.contains(Flags::UV);
+    // The format comes from the device: escaped like every device string.
+    let format = escape(&attestation.response.fmt);
+    // `none` passes (the authenticator data was checked) but nothing was signed: it is
+    // never "verified".
+    let signed = verdict.as_ref().is_ok_and(|kind| kind.is_signed());
     if args.fido2_tools {
         print_fido2_cred(
             &client_data_hash,
@@ -189,9 +198,13 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
             "extensions": extensions_json(attestation.auth_data.extensions.as_ref()),
             "large_blob_key": attestation.response.large_blob_key.as_deref().map(hex),
             "attestation": {
-                "format": attestation.response.fmt,
+                "format": format,
                 "type": kind,
-                "verified": verdict.is_ok(),
+                "verified": signed,
+                "result": match &verdict {
+                    Ok(kind) => kind.to_string(),
+                    Err(error) => error.to_string(),
+                },
                 "error": verdict.as_ref().err().map(ToString::to_string),
             },
         }));
@@ -218,8 +231,11 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         if let Some(key) = &attestation.response.large_blob_key {
             println!("large blob key    {}", hex(key));
         }
-        println!("attestation       {} ({kind})", attestation.response.fmt);
+        println!("attestation       {format} ({kind})");
         match &verdict {
+            Ok(client::AttestationType::None) => {
+                println!("signature         none: no signature to verify (format none)");
+            }
             Ok(_) => println!("signature         verified"),
             Err(error) => println!("signature         NOT verified: {error}"),
         }

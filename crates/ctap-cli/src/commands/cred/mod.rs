@@ -20,7 +20,7 @@ use serde_json::{Value as Json, json};
 
 use crate::error::{self, Failure, Outcome};
 use crate::globals::Global;
-use crate::output::hex;
+use crate::output::{escape, hex};
 
 /// `ctap cred ...`
 #[derive(Debug, Subcommand)]
@@ -70,12 +70,15 @@ pub(crate) fn algorithm_name(alg: Option<Algorithm>) -> Json {
     }
 }
 
+/// The user of a credential as JSON; the names come from the device (and the RP that
+/// registered them), so they are escaped as `info` and `list` escape device strings
+/// (control characters, C1, bidi overrides).
 pub(crate) fn user_json(user: Option<&UserEntity>) -> Json {
     user.map_or(Json::Null, |user| {
         json!({
             "id": hex(&user.id),
-            "name": user.name,
-            "display_name": user.display_name,
+            "name": user.name.as_deref().map(escape),
+            "display_name": user.display_name.as_deref().map(escape),
         })
     })
 }

@@ -139,7 +139,13 @@ fn credential(global: &Global, lines: &[String]) -> Outcome {
                     "the credential does not verify: fido-u2f attestation signature",
                 ));
             }
-            return print_credential(global, rp_id, format, &credential, "basic");
+            return print_credential(
+                global,
+                rp_id,
+                format,
+                &credential,
+                client::AttestationType::Basic,
+            );
         }
         other => {
             return Err(Failure::new(format!(
@@ -159,11 +165,6 @@ fn credential(global: &Global, lines: &[String]) -> Outcome {
     let kind = attestation
         .verify(rp_id, &client_data_hash)
         .map_err(|e| Failure::new(format!("the credential does not verify: {e}")))?;
-    let kind = match kind {
-        client::AttestationType::None => "none",
-        client::AttestationType::SelfAttestation => "self",
-        client::AttestationType::Basic => "basic",
-    };
     print_credential(global, rp_id, format, &credential, kind)
 }
 
@@ -173,7 +174,7 @@ fn print_credential(
     rp_id: &str,
     format: &str,
     credential: &ctap::ctap2::proto::AttestedCredentialData,
-    kind: &str,
+    kind: client::AttestationType,
 ) -> Outcome {
     let pem = fido2_tools::pem(&credential.public_key).ok_or_else(|| {
         Failure::new("the credential key is neither P-256 nor Ed25519: no PEM for it")
@@ -187,8 +188,14 @@ fn print_credential(
             "pem": pem,
             "attestation": {
                 "format": format,
-                "type": kind,
-                "verified": true,
+                "type": match kind {
+                    client::AttestationType::None => "none",
+                    client::AttestationType::SelfAttestation => "self",
+                    client::AttestationType::Basic => "basic",
+                },
+                // `none` passed its checks but signs nothing: never "verified".
+                "verified": kind.is_signed(),
+                "result": kind.to_string(),
             },
         }));
     } else {
