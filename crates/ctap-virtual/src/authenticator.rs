@@ -399,6 +399,10 @@ impl Core {
                 });
                 self.send(cid, Command::MSG, &answer);
             }
+            // A U2F-only key (Config::u2f_only) does not know CTAPHID_CBOR.
+            Command::CBOR if self.config.u2f_only => {
+                self.send_error(cid, HidErrorCode::INVALID_CMD)
+            }
             Command::CBOR => self.cbor(now, cid, payload),
             // KEEPALIVE and ERROR go device to host only; everything else (vendor
             // commands included) is unknown here (§11.2.9.1.6 ERR_INVALID_CMD).
@@ -436,7 +440,12 @@ impl Core {
             cid: granted,
             protocol_version: CTAPHID_PROTOCOL_VERSION,
             device_version: self.config.device_version,
-            capabilities: CAPABILITIES,
+            capabilities: if self.config.u2f_only {
+                // No CBOR, and NMSG stays clear: U2F is all it speaks.
+                Capabilities::from_bits(CAPABILITIES.bits() & !Capabilities::CBOR.bits())
+            } else {
+                CAPABILITIES
+            },
         };
         self.send(cid, Command::INIT, &answer.to_bytes());
     }

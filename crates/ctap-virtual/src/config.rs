@@ -120,6 +120,10 @@ pub struct Config {
     pub attestation: Attestation,
     /// How many discoverable credentials fit (then KEY_STORE_FULL).
     pub max_discoverable_credentials: usize,
+    /// A U2F-only key: INIT reports no CBOR capability and CTAPHID_CBOR is an
+    /// unknown command (ERR_INVALID_CMD), as on keys made before CTAP2. U2F over
+    /// CTAPHID_MSG works as always.
+    pub u2f_only: bool,
 }
 
 impl Default for Config {
@@ -143,6 +147,7 @@ impl Default for Config {
             reset_window: Some(Duration::from_secs(10)),
             attestation: Attestation::SelfAttestation,
             max_discoverable_credentials: 50,
+            u2f_only: false,
         }
     }
 }
@@ -222,6 +227,13 @@ impl Config {
     #[must_use]
     pub const fn with_attestation(mut self, attestation: Attestation) -> Self {
         self.attestation = attestation;
+        self
+    }
+
+    /// Sets [`u2f_only`](Self::u2f_only).
+    #[must_use]
+    pub const fn with_u2f_only(mut self, u2f_only: bool) -> Self {
+        self.u2f_only = u2f_only;
         self
     }
 
