@@ -224,7 +224,8 @@ fn unwrap_public_key(value: &Value) -> Result<Obj<'_>> {
     let outer = Obj::new(value, "options")?;
     match outer.get("publicKey") {
         Some(inner) => Obj::new(inner, "publicKey"),
-        None => Ok(outer),
+        // Bare options: members are named from the top ("user.id").
+        None => Obj::new(value, ""),
     }
 }
 
