@@ -1,0 +1,382 @@
+//! The client against authenticators that answer what a script says: the software
+//! authenticator behind a wrapper that edits its answers (getInfo without an
+//! extension, an hmac-secret output of the wrong length) or adds what it lacks (a
+//! large-blob store and largeBlobKeys, as a CTAP 2.1 key with large blobs has).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ctap_device::{CallOptions, CtapDevice};
+use ctap_types::{Capabilities, Command};
+use ctap_virtual::{Config, VirtualAuthenticator};
+use ctap_webauthn::{
+    CreationOptions, DefaultClientDataCollector, Error, Fido2Client, FixedPin, RequestOptions,
+    base64url_encode,
+};
+use ctap2_client::proto::cbor::{CborMessage, Value};
+use ctap2_client::proto::{AuthenticatorData, GetAssertionResponse, Info, MakeCredentialResponse};
+use serde_json::{Value as Json, json};
+use sha2::{Digest as _, Sha256};
+
+type Edit<T> = Box<dyn FnMut(&mut T)>;
+
+/// The software authenticator with its answers edited.
+struct Scripted<D> {
+    inner: D,
+    info: Option<Edit<Info>>,
+    made: Option<Edit<MakeCredentialResponse>>,
+    asserted: Option<Edit<GetAssertionResponse>>,
+    /// A large-blob store (the serialized array), answered here.
+    blobs: Option<Rc<RefCell<Vec<u8>>>>,
+}
+
+impl<D> Scripted<D> {
+    fn new(inner: D) -> Self {
+        Self {
+            inner,
+            info: None,
+            made: None,
+            asserted: None,
+            blobs: None,
+        }
+    }
+}
+
+fn edit<T: CborMessage>(answer: Vec<u8>, f: &mut Edit<T>) -> Vec<u8> {
+    if answer.first() != Some(&0) {
+        return answer;
+    }
+    let mut value =
+        T::from_cbor_with(&answer[1..], ctap2_client::proto::DecodeMode::Relaxed).unwrap();
+    f(&mut value);
+    let mut out = vec![0];
+    value.to_value().encode_into(&mut out);
+    out
+}
+
+fn ok(value: Value) -> Vec<u8> {
+    let mut out = vec![0];
+    value.encode_into(&mut out);
+    out
+}
+
+impl<D: CtapDevice> CtapDevice for Scripted<D> {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn call_with(
+        &mut self,
+        command: Command,
+        data: &[u8],
+        options: CallOptions<'_>,
+    ) -> Result<Vec<u8>, ctap_device::Error> {
+        if command == Command::CBOR && data.first() == Some(&0x0C) {
+            // authenticatorLargeBlobs (CTAP 2.1 §6.10): get (1) / set (2), offset (3).
+            let store = self.blobs.as_ref().unwrap();
+            let request = Value::from_slice(&data[1..]).unwrap();
+            let Value::Map(members) = request else {
+                panic!()
+            };
+            let member = |n| {
+                members
+                    .iter()
+                    .find(|(k, _)| *k == Value::Int(n))
+                    .map(|(_, v)| v.clone())
+            };
+            let offset = usize::try_from(member(3).unwrap().as_int("offset").unwrap()).unwrap();
+            if let Some(get) = member(1) {
+                let get = usize::try_from(get.as_int("get").unwrap()).unwrap();
+                let stored = store.borrow();
+                let end = (offset + get).min(stored.len());
+                return Ok(ok(Value::Map(vec![(
+                    Value::Int(1),
+                    Value::bytes(&stored[offset.min(end)..end]),
+                )])));
+            }
+            let Some(Value::Bytes(set)) = member(2) else {
+                panic!()
+            };
+            let mut stored = store.borrow_mut();
+            if offset == 0 {
+                stored.clear();
+            }
+            stored.extend_from_slice(&set);
+            return Ok(vec![0]);
+        }
+        let answer = self.inner.call_with(command, data, options)?;
+        if command != Command::CBOR {
+            return Ok(answer);
+        }
+        Ok(match data.first() {
+            Some(0x04) => match &mut self.info {
+                Some(f) => edit(answer, f),
+                None => answer,
+            },
+            Some(0x01) => match &mut self.made {
+                Some(f) => edit(answer, f),
+                None => answer,
+            },
+            Some(0x02) => match &mut self.asserted {
+                Some(f) => edit(answer, f),
+                None => answer,
+            },
+            _ => answer,
+        })
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+}
+
+const ORIGIN: &str = "https://example.com";
+
+fn creation(extensions: Json) -> CreationOptions {
+    CreationOptions::from_value(&json!({
+        "rp": {"id": "example.com", "name": "Example"},
+        "user": {"id": base64url_encode(b"user"), "name": "a", "displayName": "A"},
+        "challenge": base64url_encode(&[1; 16]),
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        "extensions": extensions,
+    }))
+    .unwrap()
+}
+
+fn request(id: &str, extensions: Json) -> RequestOptions {
+    RequestOptions::from_value(&json!({
+        "challenge": base64url_encode(&[2; 16]),
+        "rpId": "example.com",
+        "allowCredentials": [{"type": "public-key", "id": id}],
+        "extensions": extensions,
+    }))
+    .unwrap()
+}
+
+fn client<D: CtapDevice + 'static>(device: D) -> Fido2Client<D> {
+    Fido2Client::new(
+        device,
+        DefaultClientDataCollector::new(ORIGIN),
+        FixedPin::new(None),
+    )
+    .unwrap()
+}
+
+#[test]
+fn enforced_cred_protect_on_an_authenticator_without_it_is_refused() {
+    let authenticator = VirtualAuthenticator::new(Config::default());
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.info = Some(Box::new(|info: &mut Info| {
+        info.extensions.retain(|e| e != "credProtect")
+    }));
+    let mut client = client(device);
+    let enforced = creation(json!({
+        "credentialProtectionPolicy": "userVerificationOptionalWithCredentialIDList",
+        "enforceCredentialProtectionPolicy": true,
+    }));
+    let error = client.make_credential(&enforced, None).unwrap_err();
+    assert!(matches!(error, Error::Unsupported(_)), "{error}");
+    // Not enforced: created without the extension (CTAP 2.1 §12.1 client step 2).
+    let lenient = creation(
+        json!({"credentialProtectionPolicy": "userVerificationOptionalWithCredentialIDList"}),
+    );
+    let registration = client.make_credential(&lenient, None).unwrap();
+    let auth_data =
+        AuthenticatorData::from_bytes(&registration.response.authenticator_data).unwrap();
+    assert_eq!(auth_data.extensions, None);
+}
+
+/// Replaces the hmac-secret output of the authenticator data with `output(old)`.
+fn replace_hmac_output(response: &mut GetAssertionResponse, output: impl Fn(&[u8]) -> Vec<u8>) {
+    let mut auth_data = AuthenticatorData::from_bytes(&response.auth_data).unwrap();
+    if let Some(Value::Map(entries)) = auth_data.extensions.as_mut() {
+        for (key, value) in entries.iter_mut() {
+            if *key == Value::text("hmac-secret") {
+                let Value::Bytes(old) = value else { panic!() };
+                *value = Value::Bytes(output(old));
+            }
+        }
+    }
+    response.auth_data = auth_data.to_bytes();
+}
+
+#[test]
+fn an_hmac_secret_output_of_the_wrong_length_is_an_error() {
+    let authenticator = VirtualAuthenticator::new(Config::default());
+    let registration = client(authenticator.open_device().unwrap())
+        .make_credential(&creation(json!({"prf": {}})), None)
+        .unwrap();
+    let prf = json!({"prf": {"eval": {"first": "AA", "second": "AQ"}}});
+    // Protocol two: IV (16) || two blocks per salt. Dropping the last block leaves 48
+    // bytes for two salts.
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.asserted = Some(Box::new(|r: &mut GetAssertionResponse| {
+        replace_hmac_output(r, |old| old[..old.len() - 16].to_vec())
+    }));
+    let error = client(device)
+        .get_assertion(&request(&registration.id, prf.clone()), None)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("48 bytes for 2 salt(s)"),
+        "{error}"
+    );
+    // Not a byte string at all.
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.asserted = Some(Box::new(|r: &mut GetAssertionResponse| {
+        let mut auth_data = AuthenticatorData::from_bytes(&r.auth_data).unwrap();
+        auth_data.extensions = Some(Value::Map(vec![(
+            Value::text("hmac-secret"),
+            Value::Bool(true),
+        )]));
+        r.auth_data = auth_data.to_bytes();
+    }));
+    let error = client(device)
+        .get_assertion(&request(&registration.id, prf.clone()), None)
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidResponse(_)), "{error}");
+    // Unedited, the same request works.
+    client(authenticator.open_device().unwrap())
+        .get_assertion(&request(&registration.id, prf), None)
+        .unwrap();
+}
+
+/// The software authenticator with large blobs: getInfo says so, makeCredential and
+/// getAssertion answer a largeBlobKey (SHA-256 of the credential id: one per
+/// credential), and the store is `store`.
+fn with_large_blobs(
+    authenticator: &VirtualAuthenticator,
+    store: &Rc<RefCell<Vec<u8>>>,
+) -> Scripted<ctap_device::CtapHidDevice<ctap_virtual::VirtualConnection>> {
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.info = Some(Box::new(|info: &mut Info| {
+        info.extensions.push("largeBlobKey".into());
+        info.options.push(("largeBlobs".into(), true));
+        info.max_serialized_large_blob_array = Some(1024);
+    }));
+    device.made = Some(Box::new(|r: &mut MakeCredentialResponse| {
+        let id = r
+            .auth_data()
+            .unwrap()
+            .attested_credential
+            .unwrap()
+            .credential_id;
+        r.large_blob_key = Some(Sha256::digest(&id).to_vec());
+    }));
+    device.asserted = Some(Box::new(|r: &mut GetAssertionResponse| {
+        let id = r.credential.as_ref().unwrap().id.clone();
+        r.large_blob_key = Some(Sha256::digest(&id).to_vec());
+    }));
+    device.blobs = Some(store.clone());
+    device
+}
+
+#[test]
+fn large_blobs_are_written_read_and_checked() {
+    let authenticator = VirtualAuthenticator::new(Config::default());
+    // The initial array: empty, with its checksum (§6.10.2).
+    let mut empty = vec![0x80];
+    empty.extend_from_slice(&Sha256::digest([0x80])[..16]);
+    let store = Rc::new(RefCell::new(empty));
+    let mut client = client(with_large_blobs(&authenticator, &store));
+    let one = client
+        .make_credential(
+            &creation(json!({"largeBlob": {"support": "required"}})),
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&one.client_extension_results).unwrap(),
+        json!({"largeBlob": {"supported": true}})
+    );
+    let two = client
+        .make_credential(
+            &creation(json!({"largeBlob": {"support": "preferred"}})),
+            None,
+        )
+        .unwrap();
+
+    for (credential, blob) in [
+        (&one, b"first blob".as_slice()),
+        (&two, b"second, longer blob".as_slice()),
+    ] {
+        let write = json!({"largeBlob": {"write": base64url_encode(blob)}});
+        let written = client
+            .get_assertion(&request(&credential.id, write), None)
+            .unwrap()
+            .response(0)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&written.client_extension_results).unwrap(),
+            json!({"largeBlob": {"written": true}})
+        );
+    }
+    for (credential, blob) in [
+        (&one, b"first blob".as_slice()),
+        (&two, b"second, longer blob".as_slice()),
+    ] {
+        let read = client
+            .get_assertion(
+                &request(&credential.id, json!({"largeBlob": {"read": true}})),
+                None,
+            )
+            .unwrap();
+        let outputs =
+            serde_json::to_value(&read.response(0).unwrap().client_extension_results).unwrap();
+        assert_eq!(
+            outputs,
+            json!({"largeBlob": {"blob": base64url_encode(blob)}})
+        );
+    }
+    // Overwriting replaces the credential's entry and keeps the other one.
+    let write = json!({"largeBlob": {"write": base64url_encode(b"new")}});
+    client
+        .get_assertion(&request(&one.id, write), None)
+        .unwrap();
+    let entries = Value::from_slice(&store.borrow()[..store.borrow().len() - 16]).unwrap();
+    assert!(
+        matches!(entries, Value::Array(ref e) if e.len() == 2),
+        "{entries:?}"
+    );
+
+    // A stored array that fails its checksum is an error when read, not "no blob".
+    let last = store.borrow().len() - 1;
+    store.borrow_mut()[last] ^= 0xFF;
+    let error = client
+        .get_assertion(
+            &request(&one.id, json!({"largeBlob": {"read": true}})),
+            None,
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("checksum"), "{error}");
+    // read and write together, or support in get(), are refused.
+    let both = json!({"largeBlob": {"read": true, "write": "AA"}});
+    assert!(matches!(
+        client
+            .get_assertion(&request(&one.id, both), None)
+            .unwrap_err(),
+        Error::InvalidInput { .. }
+    ));
+}
+
+#[test]
+fn large_blob_required_on_an_authenticator_without_it_is_refused() {
+    let authenticator = VirtualAuthenticator::new(Config::default());
+    let mut client = client(authenticator.open_device().unwrap());
+    let error = client
+        .make_credential(
+            &creation(json!({"largeBlob": {"support": "required"}})),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(error.dom_exception(), "NotSupportedError");
+    let registration = client
+        .make_credential(
+            &creation(json!({"largeBlob": {"support": "preferred"}})),
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&registration.client_extension_results).unwrap(),
+        json!({"largeBlob": {"supported": false}})
+    );
+}
