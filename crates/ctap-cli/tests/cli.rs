@@ -1,7 +1,7 @@
 //! The `ctap` binary end to end: every command against the software authenticator, in
 //! process (`--device virtual`) and over UDP (`ctap serve`), each in its human and its
 //! `--json` form; the no-key and several-key paths with the device listing injected
-//! through `CTAP_CLI_FAKE_DEVICES` (crates/ctap-cli/src/listing.rs).
+//! through `CTAP_CLI_FAKE_DEVICES` (crates/ctap-cli/src/device/listing.rs).
 
 mod support;
 

@@ -5,106 +5,14 @@
 
 mod support;
 
+use support::Target;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command as Process, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-/// Where a test's authenticator lives: `virtual` with a state file of its own, or a
-/// `ctap serve` process.
-struct Target {
-    device: String,
-    state: Option<PathBuf>,
-    server: Option<Child>,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.server {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(path) = &self.state {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-impl Target {
-    fn virtual_device() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "ctap-cli-ctap2-{}-{}.state",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_file(&path);
-        Self {
-            device: "virtual".into(),
-            state: Some(path),
-            server: None,
-        }
-    }
-
-    fn udp(extra: &[&str]) -> Self {
-        let delay: &[&str] = if extra.contains(&"--touch-delay") {
-            &[]
-        } else {
-            &["--touch-delay", "0"]
-        };
-        let (child, device) = support::serve_udp(&[delay, extra].concat());
-        Self {
-            device,
-            state: None,
-            server: Some(child),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::cargo_bin("ctap").unwrap();
-        command
-            .env_remove("RUST_LOG")
-            .env_remove("CTAP_PIN")
-            .args(["--device", &self.device])
-            .args(args);
-        match &self.state {
-            Some(path) => command.env("CTAP_VIRTUAL_STATE", path),
-            None => command.env_remove("CTAP_VIRTUAL_STATE"),
-        };
-        command
-    }
-
-    /// Runs `ctap --json ARGS`, expects success, returns the JSON.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let output = self.command(&all).output().unwrap();
-        assert!(
-            output.status.success(),
-            "ctap {all:?} failed: {}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    /// Runs `ctap ARGS`, expects failure with `status`, returns stderr.
-    fn fails(&self, args: &[&str], status: i32) -> String {
-        let output = self.command(args).output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(status),
-            "ctap {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stderr).unwrap()
-    }
-}
 
 /// `cred make` then `cred assert` with the printed id and key: both verify.
 fn make_then_assert(target: &Target, alg: &str, auth: &[&str]) {
@@ -290,7 +198,8 @@ fn three_wrong_pins_need_a_power_cycle_on_a_running_authenticator() {
 #[test]
 fn pin_argument_errors() {
     let target = Target::virtual_device();
-    let error = target.fails(&["pin", "set", "--new", "123"], 1);
+    // Checked against getInfo's minPINLength before anything is sent: a usage error.
+    let error = target.fails(&["pin", "set", "--new", "123"], 2);
     assert!(error.contains("at least 4 characters"), "{error}");
     let error = target.fails(&["pin", "set"], 2);
     assert!(error.contains("--new"), "{error}");
@@ -324,11 +233,13 @@ fn config_always_uv_and_min_pin_length() {
         assert_eq!(status["force_pin_change"], true);
         let error = target.fails(&["config", "always-uv", "--pin", "1234"], 1);
         assert!(error.contains("PIN_POLICY_VIOLATION"), "{error}");
-        let error = target.fails(&["pin", "change", "--pin", "1234", "--new", "12345"], 1);
-        assert!(error.contains("PIN_POLICY_VIOLATION"), "{error}");
+        // Shorter than the new minimum: refused before it is sent (usage, status 2).
+        let error = target.fails(&["pin", "change", "--pin", "1234", "--new", "12345"], 2);
+        assert!(error.contains("at least 6 characters"), "{error}");
         target.json(&["pin", "change", "--pin", "1234", "--new", "123456"]);
-        let error = target.fails(&["config", "min-pin-length", "4", "--pin", "123456"], 1);
-        assert!(error.contains("PIN_POLICY_VIOLATION"), "{error}");
+        // The minimum can only grow (CTAP 2.1 section 6.11.4): refused before sending.
+        let error = target.fails(&["config", "min-pin-length", "4", "--pin", "123456"], 2);
+        assert!(error.contains("can only grow, and it is 6"), "{error}");
         let toggled = target.json(&["config", "always-uv", "--pin", "123456"]);
         assert_eq!(toggled["always_uv"], false);
     }
@@ -451,4 +362,104 @@ fn serve_reset_window_is_counted_from_start() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("or `none`"), "{stderr}");
+}
+
+/// Issue 25: the PIN is asked for only when the operation needs it. With a PIN set and
+/// none given (stdin is not a terminal, so a prompt would be a usage error), what can go
+/// without it does; what cannot says a PIN is needed.
+#[test]
+fn the_pin_is_needed_only_where_the_key_needs_it() {
+    for target in [Target::virtual_device(), Target::udp(&[])] {
+        target.json(&["pin", "set", "--new", "1234"]);
+        // Non-discoverable with makeCredUvNotRqd (CTAP 2.1 section 6.1.2): no PIN.
+        let made = target.json(&["cred", "make", "--rp", "a.com"]);
+        assert_eq!(made["user_verified"], false, "{made}");
+        let id = made["credential_id"].as_str().unwrap();
+        let key = made["public_key"].as_str().unwrap();
+        // An allow list and no --uv: no PIN either.
+        let asserted = target.json(&[
+            "cred",
+            "assert",
+            "--rp",
+            "a.com",
+            "--cred-id",
+            id,
+            "--public-key",
+            key,
+        ]);
+        assert_eq!(asserted["assertions"][0]["verified"], true, "{asserted}");
+        assert_eq!(asserted["assertions"][0]["user_verified"], false);
+        assert_eq!(asserted["assertions"][0]["user_present"], true);
+        // --uv with the PIN: verified.
+        let asserted = target.json(&[
+            "cred",
+            "assert",
+            "--rp",
+            "a.com",
+            "--cred-id",
+            id,
+            "--public-key",
+            key,
+            "--uv",
+            "--pin",
+            "1234",
+        ]);
+        assert_eq!(asserted["assertions"][0]["user_verified"], true);
+        // A PIN given but not needed is used; --no-pin keeps it out.
+        let made = target.json(&["cred", "make", "--rp", "a.com", "--pin", "1234"]);
+        assert_eq!(made["user_verified"], true);
+        let made = target.json(&["cred", "make", "--rp", "a.com", "--no-pin"]);
+        assert_eq!(made["user_verified"], false);
+        let error = target.fails(&["cred", "make", "--rp", "a.com", "--no-pin", "--uv"], 2);
+        assert!(error.contains("--no-pin"), "{error}");
+        // Discoverable: the PIN is needed (and none was given).
+        let error = target.fails(&["cred", "make", "--rp", "a.com", "--resident"], 2);
+        assert!(error.contains("a PIN is needed"), "{error}");
+        let error = target.fails(&["cred", "assert", "--rp", "a.com"], 2);
+        assert!(error.contains("a PIN is needed"), "{error}");
+        // alwaysUv: every credential needs it.
+        target.json(&["config", "always-uv", "--pin", "1234"]);
+        let error = target.fails(&["cred", "make", "--rp", "a.com"], 2);
+        assert!(error.contains("a PIN is needed"), "{error}");
+    }
+}
+
+/// `cred assert --silent` (up=false, fido2-assert -t up=false): no touch is asked for,
+/// so even an authenticator that refuses every touch answers; UP is clear.
+#[test]
+fn a_silent_assertion_needs_no_touch_and_no_pin() {
+    let target = Target::udp(&["--deny", "--pin", "1234"]);
+    let approving = Target::udp(&["--pin", "1234"]);
+    let made = approving.json(&["cred", "make", "--rp", "a.com"]);
+    let id = made["credential_id"].as_str().unwrap();
+    let key = made["public_key"].as_str().unwrap();
+    let asserted = approving.json(&[
+        "cred",
+        "assert",
+        "--rp",
+        "a.com",
+        "--cred-id",
+        id,
+        "--public-key",
+        key,
+        "--silent",
+    ]);
+    assert_eq!(asserted["assertions"][0]["verified"], true, "{asserted}");
+    assert_eq!(asserted["assertions"][0]["user_present"], false);
+    assert_eq!(asserted["assertions"][0]["user_verified"], false);
+    // An authenticator that refuses every touch answers a silent check at once: it has
+    // no such credential (NO_CREDENTIALS), rather than OPERATION_DENIED for a touch.
+    let error = target.fails(
+        &[
+            "cred",
+            "assert",
+            "--rp",
+            "a.com",
+            "--cred-id",
+            id,
+            "--silent",
+        ],
+        1,
+    );
+    assert!(error.contains("NO_CREDENTIALS"), "{error}");
 }
