@@ -8,6 +8,7 @@ mod completions;
 mod config;
 mod cred;
 mod frame;
+mod hmac_secret;
 mod info;
 mod list;
 mod lock;
@@ -18,6 +19,7 @@ mod raw;
 mod reset;
 mod select;
 mod serve;
+mod webauthn;
 mod wink;
 
 use clap::Subcommand;
@@ -60,6 +62,12 @@ pub(crate) enum Command {
     /// authenticatorConfig: alwaysUv, minimum PIN length.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// WebAuthn as a browser does it: answer a server's options JSON (stdin) with the
+    /// response JSON to post back.
+    #[command(subcommand)]
+    Webauthn(webauthn::WebauthnCommand),
+    /// A 32-byte secret from a credential and a salt (hmac-secret, or --prf).
+    HmacSecret(hmac_secret::HmacSecretArgs),
     /// Print a shell completion script (e.g. `ctap completions bash >
     /// ~/.local/share/bash-completion/completions/ctap`).
     Completions(completions::CompletionsArgs),
@@ -84,6 +92,8 @@ impl Command {
             Self::Reset(_) => "reset",
             Self::Cred(_) => "cred",
             Self::Config(_) => "config",
+            Self::Webauthn(_) => "webauthn",
+            Self::HmacSecret(_) => "hmac-secret",
             Self::Completions(_) => "completions",
             Self::Man => "man",
         }
@@ -134,6 +144,8 @@ pub(crate) fn run(
         Command::Reset(args) => reset::run(global, args),
         Command::Cred(command) => cred::run(global, command),
         Command::Config(command) => config::run(global, command),
+        Command::Webauthn(command) => webauthn::run(global, command),
+        Command::HmacSecret(args) => hmac_secret::run(global, args),
         Command::Completions(args) => completions::run(args, definition()),
         Command::Man => man::run(definition()),
     }
