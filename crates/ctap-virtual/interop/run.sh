@@ -3,7 +3,9 @@
 # UDP server. Creates or reuses a venv at target/interop-venv, builds the ctap CLI and
 # starts `ctap serve --udp --state FILE` on a free port, runs test_python_fido2.py
 # against it, restarts the server on the same state file and runs the --resumed
-# checks, stops the server, and exits non-zero if either run failed.
+# checks, then starts it once more on a fresh state for test_python_fido2_features.py
+# (the optional CTAP 2.1/2.2 features), stops the server, and exits non-zero if any run
+# failed.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -75,4 +77,11 @@ stop_server
 start_server
 timeout 120 "$venv/bin/python" "$here/test_python_fido2.py" "$address" \
     --touch-delay-ms "$touch_delay_ms" --resumed || status=$?
+
+# The optional CTAP 2.1/2.2 features (large blobs, credBlob, minPinLength RP IDs,
+# thirdPartyPayment, ...) on a fresh state: test_python_fido2_features.py.
+stop_server
+rm -f "$workdir/state"
+start_server
+timeout 300 "$venv/bin/python" "$here/test_python_fido2_features.py" "$address" || status=$?
 exit "$status"

@@ -16,6 +16,12 @@ mod vpcd;
 pub use authenticator::{Authenticator, CAPABILITIES, MAX_LOCK_SECONDS, Stats};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, TouchPolicy};
 pub use connection::{VirtualAuthenticator, VirtualConnection};
+pub use ctap2::bio::{MAX_FRIENDLY_NAME, MAX_TEMPLATES, SAMPLES_PER_ENROLLMENT};
+pub use ctap2::features::{
+    CRED_BLOB_CAP, Features, LARGE_BLOB_ARRAY_CAP, MIN_LARGE_BLOB_ARRAY, MIN_PIN_LENGTH_RPIDS_CAP,
+};
+pub use ctap2::sensor::{Finger, FingerprintSensor};
+pub use ctap2::uv::MAX_UV_RETRIES;
 pub use ctap2::{StateError, StateFile};
 pub use ctaphid_frame::Report;
 pub use nfc_applet::{AppletConfig, NfcApplet, SELECT_ANSWER};

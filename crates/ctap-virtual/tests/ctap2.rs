@@ -825,13 +825,10 @@ fn client_pin_with_both_protocols_and_its_errors() {
         ),
         Err(StatusCode::UNAUTHORIZED_PERMISSION)
     );
+    // A permission bit no version of the spec defines (lbw is granted while large
+    // blobs are on: tests/features.rs).
     assert_eq!(
-        host.token(
-            PinProtocol::Two,
-            "1234",
-            Some(Permissions::LARGE_BLOB_WRITE),
-            None
-        ),
+        host.token(PinProtocol::Two, "1234", Some(Permissions(0x80)), None),
         Err(StatusCode::UNAUTHORIZED_PERMISSION)
     );
 }
@@ -1333,10 +1330,9 @@ fn authenticator_config_always_uv_and_min_pin_length() {
     );
     with_rps.pin_uv_auth_param =
         Some(PinProtocol::Two.authenticate(&token, &with_rps.auth_message()));
-    assert_eq!(
-        host.call(0x0D, &with_rps).status,
-        StatusCode::PIN_POLICY_VIOLATION
-    );
+    // minPinLengthRPIDs are accepted up to maxRPIDsForSetMinPINLength (the rules are
+    // tested in tests/features.rs).
+    assert_eq!(host.call(0x0D, &with_rps).status, StatusCode::SUCCESS);
     // A tampered message.
     let mut tampered = signed_min(8);
     tampered.sub_command_params = min(9).sub_command_params;
@@ -1679,7 +1675,17 @@ fn get_info_tells_the_truth() {
     let mut host = Host::new(config().with_max_discoverable_credentials(5));
     let info = host.info();
     assert_eq!(info.versions, ["U2F_V2", "FIDO_2_0", "FIDO_2_1"]);
-    assert_eq!(info.extensions, ["credProtect", "hmac-secret"]);
+    assert_eq!(
+        info.extensions,
+        [
+            "credProtect",
+            "hmac-secret",
+            "largeBlobKey",
+            "credBlob",
+            "minPinLength",
+            "thirdPartyPayment"
+        ]
+    );
     assert_eq!(info.pin_uv_auth_protocols, [2, 1]);
     assert_eq!(
         info.algorithms
@@ -1701,10 +1707,16 @@ fn get_info_tells_the_truth() {
     // Every credential id fits the advertised maximum.
     let (id, _) = register(&mut host, &make_request("example.com", 2, Algorithm::EDDSA));
     assert_eq!(id.len(), 51);
-    // largeBlobs and bioEnrollment are not advertised and not implemented.
-    assert_eq!(host.info().option("largeBlobs"), None);
+    // largeBlobs is advertised and answers (tests/features.rs has the rest);
+    // bioEnrollment is neither.
+    assert_eq!(host.info().option("largeBlobs"), Some(true));
     assert_eq!(
-        host.ctap(0x0C, &[0xA1, 0x03, 0x00]).status,
+        host.ctap(0x0C, &[0xA2, 0x01, 0x01, 0x03, 0x00]).status,
+        StatusCode::SUCCESS
+    );
+    assert_eq!(host.info().option("bioEnroll"), None);
+    assert_eq!(
+        host.ctap(0x09, &[0xA1, 0x01, 0x01]).status,
         StatusCode::INVALID_COMMAND
     );
 }

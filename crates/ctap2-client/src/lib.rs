@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod bio;
 mod client_pin;
 mod ctap2;
 mod error;
+mod large_blob;
 mod management;
 mod results;
 mod rng;
@@ -11,11 +13,15 @@ mod rng;
 mod tests;
 mod x509;
 
+pub use bio::{Captured, FpBioEnrollment, FpEnrollment, Sample, SensorInfo};
 pub use client_pin::{
     ClientPin, MAX_PIN_BYTES, MIN_PIN_CHARS, PinRetries, PinToken, preferred_protocol,
 };
 pub use ctap2::{Ctap2, decode_response, get_assertion_request, make_credential_request};
 pub use error::{Error, Result};
+pub use large_blob::{
+    LARGE_BLOB_KEY_LEN, MAX_BLOB_SIZE, MAX_LARGE_BLOB_ARRAY, pack_blob, unpack_blob,
+};
 pub use management::{
     Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs, RpInfo,
 };

@@ -338,12 +338,21 @@ impl<'c, D: CtapDevice> LargeBlobs<'c, D> {
         })
     }
 
+    /// The client this works through (for `large_blob.rs`).
+    pub(crate) fn ctap(&mut self) -> &mut Ctap2<D> {
+        self.ctap
+    }
+
     /// The serialized array's bytes (the CBOR array and its checksum), read whole.
     ///
     /// # Errors
     /// As [`Ctap2::large_blobs`]; [`Error::InvalidResponse`] for a fragment longer than
-    /// asked for.
+    /// asked for, or an array longer than the authenticator's
+    /// maxSerializedLargeBlobArray (at most
+    /// [`MAX_LARGE_BLOB_ARRAY`](crate::MAX_LARGE_BLOB_ARRAY)): memory stays bounded
+    /// whatever the authenticator sends.
     pub fn read_serialized(&mut self) -> Result<Vec<u8>> {
+        let limit = crate::large_blob::read_limit(self.ctap.info());
         let mut data = Vec::new();
         loop {
             let request = LargeBlobsRequest {
@@ -365,6 +374,11 @@ impl<'c, D: CtapDevice> LargeBlobs<'c, D> {
                 )));
             }
             let last = fragment.len() < self.max_fragment;
+            if data.len().saturating_add(fragment.len()) > limit {
+                return Err(blob_error(ctap2_proto::Error::InvalidLength(
+                    "large-blob array longer than maxSerializedLargeBlobArray",
+                )));
+            }
             data.extend_from_slice(&fragment);
             if last {
                 return Ok(data);

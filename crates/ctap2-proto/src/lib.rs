@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub mod authdata;
+pub mod bio;
 pub mod cbor;
 pub mod client_pin;
 pub mod cose;
@@ -15,6 +16,10 @@ pub mod management;
 pub mod pin;
 
 pub use authdata::{AttestedCredentialData, AuthenticatorData, Flags};
+pub use bio::{
+    BioEnrollmentParams, BioEnrollmentRequest, BioEnrollmentResponse, BioSubCommand, SampleStatus,
+    TemplateInfo,
+};
 pub use cbor::{CborMessage, DecodeMode, Error, Value};
 pub use client_pin::{ClientPinRequest, ClientPinResponse, PinSubCommand};
 pub use cose::{Algorithm, CoseKey};

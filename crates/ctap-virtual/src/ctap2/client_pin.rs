@@ -17,7 +17,7 @@ pub(crate) const PIN_FAILURES_PER_POWER_CYCLE: u8 = 3;
 /// The longest PIN in bytes (§6.5.5.5: 63).
 const MAX_PIN_BYTES: usize = 63;
 /// Permissions this authenticator can grant: mc, ga, cm, acfg (no bio, no large blobs).
-const SUPPORTED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
+pub(super) const SUPPORTED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
     | Permissions::GET_ASSERTION.0
     | Permissions::CREDENTIAL_MANAGEMENT.0
     | Permissions::AUTHENTICATOR_CONFIG.0;
@@ -113,7 +113,7 @@ impl Ctap2 {
                     if permissions == 0 {
                         return Err(StatusCode::INVALID_PARAMETER);
                     }
-                    if permissions & !SUPPORTED_PERMISSIONS != 0 {
+                    if permissions & !(SUPPORTED_PERMISSIONS | self.feature_permissions()) != 0 {
                         return Err(StatusCode::UNAUTHORIZED_PERMISSION);
                     }
                     Permissions(permissions)
@@ -185,6 +185,7 @@ impl Ctap2 {
         if hash.len() == 16 && bool::from(hash.ct_eq(&stored)) {
             self.state.pin_retries = MAX_PIN_RETRIES;
             self.pin_failures_since_power_up = 0;
+            self.reset_uv_retries();
             return Ok(());
         }
         self.key_agreement = ctap2_proto::KeyAgreementKey::generate(&mut self.rng);

@@ -38,6 +38,8 @@ pub(crate) struct MakeCredentialPlan {
     cred_protect: Option<u8>,
     hmac_secret: bool,
     attestation: Attestation,
+    /// credBlob, largeBlobKey, minPinLength, thirdPartyPayment (`features.rs`).
+    extensions: super::features::MakeCredentialExtensions,
 }
 
 /// One credential found for an assertion.
@@ -59,6 +61,8 @@ pub(crate) struct AssertionPlan {
     /// Whether the credentials came from a discoverable search (no allowList).
     discovered: bool,
     hmac_secret: Option<HmacSecretInput>,
+    /// credBlob, largeBlobKey, thirdPartyPayment (`features.rs`).
+    extensions: super::features::AssertionExtensions,
 }
 
 /// The decrypted hmac-secret input of a getAssertion.
@@ -185,6 +189,8 @@ impl Ctap2 {
             None => false,
             Some(_) => return Err(StatusCode::CBOR_UNEXPECTED_TYPE),
         };
+        let feature_extensions =
+            self.make_credential_extensions(&request.rp.id, &extensions, discoverable)?;
         if discoverable {
             let replaces = self
                 .state
@@ -210,6 +216,7 @@ impl Ctap2 {
             cred_protect,
             hmac_secret,
             attestation,
+            extensions: feature_extensions,
         })));
         Ok(None)
     }
@@ -235,6 +242,13 @@ impl Ctap2 {
         let key = header
             .signing_key(self.state.master.as_slice(), &rp_id_hash)
             .ok_or(StatusCode::OTHER)?;
+        let mut outputs = Vec::new();
+        let made = self.finish_make_credential_extensions(
+            &plan.extensions,
+            &id,
+            plan.discoverable,
+            &mut outputs,
+        );
         if plan.discoverable {
             self.state
                 .credentials
@@ -246,11 +260,11 @@ impl Ctap2 {
                 rp: plan.rp,
                 user: plan.user,
                 created,
+                extras: made.extras,
             });
         }
         self.state.sign_count = self.state.sign_count.wrapping_add(1);
         self.dirty = true;
-        let mut outputs = Vec::new();
         if let Some(level) = plan.cred_protect {
             outputs.push((Value::text("credProtect"), Value::int(level)));
         }
@@ -308,7 +322,7 @@ impl Ctap2 {
             auth_data,
             att_stmt,
             ep_att: None,
-            large_blob_key: None,
+            large_blob_key: made.large_blob_key,
             unsigned_extension_outputs: None,
         }))
     }
@@ -425,6 +439,7 @@ impl Ctap2 {
             Some(input) => Some(self.hmac_secret_input(input.clone())?),
             None => None,
         };
+        let feature_extensions = self.assertion_extensions(request.extensions.as_ref())?;
         let plan = AssertionPlan {
             rp_id_hash,
             client_data_hash: request.client_data_hash,
@@ -433,6 +448,7 @@ impl Ctap2 {
             uv,
             discovered,
             hmac_secret,
+            extensions: feature_extensions,
         };
         if up {
             self.pending = Some(Pending::GetAssertion(Box::new(plan)));
@@ -516,7 +532,10 @@ impl Ctap2 {
             .header
             .signing_key(master, &plan.rp_id_hash)
             .ok_or(StatusCode::OTHER)?;
-        let extensions = match &plan.hmac_secret {
+        let mut outputs = Vec::new();
+        let large_blob_key =
+            self.finish_assertion_extensions(&plan.extensions, &found.id, &mut outputs);
+        match &plan.hmac_secret {
             Some(input) if found.header.hmac_secret => {
                 let cred_random = found.header.cred_random(master, &found.id, plan.uv);
                 let mut output = Vec::with_capacity(64);
@@ -527,13 +546,11 @@ impl Ctap2 {
                     .shared
                     .encrypt(&output, &mut self.rng)
                     .map_err(|e| e.status())?;
-                Some(Value::Map(vec![(
-                    Value::text("hmac-secret"),
-                    Value::Bytes(encrypted),
-                )]))
+                outputs.push((Value::text("hmac-secret"), Value::Bytes(encrypted)));
             }
-            _ => None,
-        };
+            _ => {}
+        }
+        let extensions = (!outputs.is_empty()).then_some(Value::Map(outputs));
         self.state.sign_count = self.state.sign_count.wrapping_add(1);
         self.dirty = true;
         let mut flags = Flags::default();
@@ -566,7 +583,7 @@ impl Ctap2 {
             number_of_credentials: (first && plan.discovered)
                 .then(|| u32::try_from(plan.credentials.len()).unwrap_or(u32::MAX)),
             user_selected: None,
-            large_blob_key: None,
+            large_blob_key,
             unsigned_extension_outputs: None,
         }))
     }

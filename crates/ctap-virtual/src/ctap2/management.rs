@@ -192,7 +192,10 @@ impl Ctap2 {
         let key = header
             .signing_key(master, &rp_id_hash)
             .ok_or(StatusCode::OTHER)?;
+        let (large_blob_key, third_party_payment) = self.credential_management_extras(credential);
         Ok(answer(&CredentialManagementResponse {
+            large_blob_key,
+            third_party_payment,
             user: Some(credential.user.clone()),
             credential_id: Some(CredentialDescriptor::public_key(&credential.id)),
             public_key: Some(key.public_key()),
@@ -240,22 +243,17 @@ impl Ctap2 {
             Some(n) => u8::try_from(n).map_err(|_| StatusCode::PIN_POLICY_VIOLATION)?,
             None => self.state.min_pin_length,
         };
-        // §6.11.4: the minimum never goes down (only a reset lowers it), and this
-        // authenticator keeps no RP list (maxRPIDsForSetMinPINLength is 0).
+        // §6.11.4: the minimum never goes down (only a reset lowers it); the RP list
+        // is bounded by maxRPIDsForSetMinPINLength (`features.rs`).
         if new_min < self.state.min_pin_length || usize::from(new_min) > 63 {
             return Err(StatusCode::PIN_POLICY_VIOLATION);
         }
-        if params
-            .min_pin_length_rpids
-            .as_ref()
-            .is_some_and(|l| !l.is_empty())
-        {
-            return Err(StatusCode::PIN_POLICY_VIOLATION);
-        }
+        self.check_min_pin_length_rpids(params.min_pin_length_rpids.as_deref())?;
         if params.force_change_pin == Some(true) && self.state.pin.is_none() {
             return Err(StatusCode::PIN_NOT_SET);
         }
         self.state.min_pin_length = new_min;
+        self.store_min_pin_length_rpids(params.min_pin_length_rpids.clone());
         let too_short = self.state.pin.is_some_and(|(_, len)| len < new_min);
         if params.force_change_pin == Some(true) || too_short {
             self.state.force_pin_change = true;

@@ -3,11 +3,17 @@
 //! (`authenticator.rs`) hands it each CTAPHID_CBOR message and runs the touch-waits it
 //! asks for; everything else is here.
 
+pub(crate) mod bio;
 mod client_pin;
 mod credentials;
+pub(crate) mod features;
+mod features_api;
 pub(crate) mod keys;
+mod large_blobs;
 mod management;
+pub(crate) mod sensor;
 pub(crate) mod state;
+pub(crate) mod uv;
 
 pub use state::{StateError, StateFile};
 mod api;
@@ -70,6 +76,8 @@ enum Pending {
     /// A zero-length pinUvAuthParam (the "select a device" probe of §6.1.2 step 1).
     PinProbe,
     Reset,
+    /// A feature's command (built-in UV, an enrollment sample: `features.rs`).
+    Feature(Box<features::PendingFeature>),
 }
 
 /// A callback that persists the state file bytes after each change.
@@ -90,6 +98,12 @@ pub(crate) struct Ctap2 {
     enumeration: Option<management::Enumeration>,
     sink: Option<StateSink>,
     dirty: bool,
+    /// The optional CTAP 2.1/2.2 features and their limits (`features.rs`).
+    features: features::Features,
+    /// An authenticatorLargeBlobs write in progress (volatile, `large_blobs.rs`).
+    large_blob_write: Option<large_blobs::LargeBlobWrite>,
+    /// A fingerprint enrollment in progress (volatile, `bio.rs`).
+    enrollment: Option<bio::Enrollment>,
 }
 
 type Result<T> = std::result::Result<T, StatusCode>;
@@ -146,6 +160,9 @@ impl Ctap2 {
             enumeration: None,
             sink: None,
             dirty: false,
+            features: features::Features::default(),
+            large_blob_write: None,
+            enrollment: None,
         }
     }
 
@@ -159,6 +176,8 @@ impl Ctap2 {
         self.pending = None;
         self.next_assertions = None;
         self.enumeration = None;
+        self.large_blob_write = None;
+        self.enrollment = None;
     }
 
     pub(crate) fn set_sink(&mut self, sink: Option<StateSink>) {
@@ -204,15 +223,17 @@ impl Ctap2 {
                 decode(params).and_then(|r| self.get_assertion(now, config, r))
             }
             Ctap2Command::GET_NEXT_ASSERTION => self.get_next_assertion(now).map(Some),
-            Ctap2Command::CLIENT_PIN => decode(params)
-                .and_then(|r| self.client_pin(now, r))
-                .map(Some),
+            Ctap2Command::CLIENT_PIN => decode(params).and_then(|r| self.client_pin_or_uv(now, r)),
             Ctap2Command::CREDENTIAL_MGMT | Ctap2Command::CREDENTIAL_MGMT_PRE => decode(params)
                 .and_then(|r| self.credential_management(now, config, r))
                 .map(Some),
             Ctap2Command::CONFIG => decode(params).and_then(|r| self.config(now, r)).map(Some),
             Ctap2Command::RESET => self.reset(now, config),
-            // bioEnrollment, largeBlobs and anything unknown.
+            Ctap2Command::LARGE_BLOBS => self.large_blobs(now, config, params).map(Some),
+            Ctap2Command::BIO_ENROLLMENT => {
+                decode(params).and_then(|r| self.bio_enrollment(now, r))
+            }
+            // Anything unknown.
             _ => Err(StatusCode::INVALID_COMMAND),
         };
         self.persist();
@@ -234,6 +255,7 @@ impl Ctap2 {
             } else {
                 StatusCode::PIN_NOT_SET
             }),
+            Some(Pending::Feature(pending)) => self.finish_feature(now, *pending),
             Some(Pending::Reset) => {
                 self.factory_reset();
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
@@ -267,7 +289,7 @@ impl Ctap2 {
         let remaining = config
             .max_discoverable_credentials
             .saturating_sub(self.state.credentials.len());
-        Info {
+        let mut info = Info {
             versions: vec!["U2F_V2".into(), "FIDO_2_0".into(), "FIDO_2_1".into()],
             extensions: EXTENSIONS.iter().map(|e| (*e).into()).collect(),
             aaguid: config.aaguid,
@@ -293,10 +315,11 @@ impl Ctap2 {
                     | u64::from(config.device_version.minor) << 8
                     | u64::from(config.device_version.build),
             ),
-            max_rpids_for_set_min_pin_length: Some(0),
             remaining_discoverable_credentials: Some(remaining as u64),
             ..Info::default()
-        }
+        };
+        self.advertise_features(&mut info);
+        info
     }
 
     /// authenticatorReset (§6.6): only within the window after power-up, then a touch.
@@ -315,6 +338,8 @@ impl Ctap2 {
         self.token = None;
         self.key_agreement = KeyAgreementKey::generate(&mut self.rng);
         self.pin_failures_since_power_up = 0;
+        self.large_blob_write = None;
+        self.enrollment = None;
         self.dirty = true;
     }
 

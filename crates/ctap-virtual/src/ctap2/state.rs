@@ -18,6 +18,7 @@ use ctap2_proto::cbor::{TextMap, Value};
 use ctap2_proto::{RpEntity, UserEntity};
 use zeroize::Zeroizing;
 
+use super::features::{CredentialExtras, FeatureState};
 use super::keys::sha256;
 
 /// The PIN retry counter's start value (CTAP 2.1 §6.5.2.2: 8).
@@ -36,6 +37,8 @@ pub(crate) struct Resident {
     pub(crate) user: UserEntity,
     /// Creation order: newer credentials come first in getAssertion.
     pub(crate) created: u64,
+    /// What it keeps of its extensions (largeBlobKey, credBlob, thirdPartyPayment).
+    pub(crate) extras: CredentialExtras,
 }
 
 impl Resident {
@@ -60,6 +63,8 @@ pub(crate) struct State {
     pub(crate) credentials: Vec<Resident>,
     /// The next `Resident::created`.
     pub(crate) next_created: u64,
+    /// The optional features' state (large-blob array, minPinLength RP IDs).
+    pub(crate) features: FeatureState,
 }
 
 /// Why a state file was refused.
@@ -96,6 +101,7 @@ impl State {
             always_uv: false,
             credentials: Vec::new(),
             next_created: 0,
+            features: FeatureState::default(),
         }
     }
 
@@ -115,17 +121,24 @@ impl State {
                     self.credentials
                         .iter()
                         .map(|c| {
-                            Value::Map(vec![
+                            let mut entry = vec![
                                 (t("id"), Value::bytes(&c.id)),
                                 (t("rp"), c.rp.to_value()),
                                 (t("user"), c.user.to_value()),
                                 (t("created"), Value::int(c.created)),
-                            ])
+                            ];
+                            if !c.extras.is_empty() {
+                                entry.push((t("extras"), c.extras.to_value()));
+                            }
+                            Value::Map(entry)
                         })
                         .collect(),
                 ),
             ),
         ];
+        if self.features != FeatureState::default() {
+            entries.push((t("features"), self.features.to_value()));
+        }
         if let Some((hash, len)) = &self.pin {
             entries.push((t("pinHash"), Value::bytes(hash)));
             entries.push((t("pinLength"), Value::int(*len)));
@@ -174,9 +187,19 @@ impl State {
                     rp: RpEntity::from_value(c.require("rp", "rp")?)?,
                     user: UserEntity::from_value(c.require("user", "user")?)?,
                     created: c.require("created", "created")?.to_num("created")?,
+                    extras: c
+                        .take("extras")
+                        .map(CredentialExtras::from_value)
+                        .transpose()?
+                        .unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let features = map
+            .take("features")
+            .map(FeatureState::from_value)
+            .transpose()?
+            .unwrap_or_default();
         if pin_retries > MAX_PIN_RETRIES {
             return Err(Error::InvalidParameter("pinRetries above 8"));
         }
@@ -190,6 +213,7 @@ impl State {
             always_uv,
             credentials,
             next_created,
+            features,
         })
     }
 
@@ -305,6 +329,7 @@ mod tests {
                 display_name: None,
             },
             created: 3,
+            extras: CredentialExtras::default(),
         });
         state.next_created = 4;
         state
