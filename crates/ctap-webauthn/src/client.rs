@@ -735,11 +735,23 @@ fn ctap2_make_credential_once<D: CtapDevice>(
         // The pre-flight of the exclude list is a getAssertion.
         permissions = Permissions(permissions.0 | Permissions::GET_ASSERTION.0);
     }
+    let selection = options.authenticator_selection.clone().unwrap_or_default();
+    let can_rk = info.option("rk") == Some(true);
+    let rk = match selection.effective_resident_key() {
+        ResidentKey::Required => true,
+        ResidentKey::Preferred => can_rk,
+        ResidentKey::Discouraged => false,
+    };
+    if rk && !can_rk {
+        return Err(Error::Unsupported(
+            "discoverable credentials (residentKey required)".into(),
+        ));
+    }
     // Extension inputs first: an enforced or required extension fails before any PIN
     // is asked for.
     let mut ext = Vec::new();
     let hmac = hmac_secret::registration_input(inputs, &info, protocol, &mut ext);
-    let large_blob = large_blob::registration_input(inputs, &info, &mut ext)?;
+    let large_blob = large_blob::registration_input(inputs, &info, rk, &mut ext)?;
     cred_blob::registration_input(inputs, &info, &mut ext);
     cred_protect::registration_input(inputs, &info, &mut ext)?;
     min_pin_length::registration_input(inputs, &info, &mut ext);
@@ -769,18 +781,6 @@ fn ctap2_make_credential_once<D: CtapDevice>(
         )?
     };
 
-    let selection = options.authenticator_selection.clone().unwrap_or_default();
-    let can_rk = info.option("rk") == Some(true);
-    let rk = match selection.effective_resident_key() {
-        ResidentKey::Required => true,
-        ResidentKey::Preferred => can_rk,
-        ResidentKey::Discouraged => false,
-    };
-    if rk && !can_rk {
-        return Err(Error::Unsupported(
-            "discoverable credentials (residentKey required)".into(),
-        ));
-    }
     let rp = CtapRp {
         id: rp_id.to_owned(),
         name: Some(truncated(&options.rp.name)),

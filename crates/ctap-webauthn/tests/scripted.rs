@@ -3,9 +3,6 @@
 //! extension, an hmac-secret output of the wrong length) or adds what it lacks (a
 //! large-blob store and largeBlobKeys, as a CTAP 2.1 key with large blobs has).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use ctap_device::{CallOptions, CtapDevice};
 use ctap_types::{Capabilities, Command};
 use ctap_virtual::{Config, VirtualAuthenticator};
@@ -14,9 +11,10 @@ use ctap_webauthn::{
     base64url_encode,
 };
 use ctap2_client::proto::cbor::{CborMessage, Value};
-use ctap2_client::proto::{AuthenticatorData, GetAssertionResponse, Info, MakeCredentialResponse};
+use ctap2_client::proto::{
+    AuthenticatorData, GetAssertionResponse, Info, LargeBlobsResponse, MakeCredentialResponse,
+};
 use serde_json::{Value as Json, json};
-use sha2::{Digest as _, Sha256};
 
 type Edit<T> = Box<dyn FnMut(&mut T)>;
 
@@ -26,8 +24,7 @@ struct Scripted<D> {
     info: Option<Edit<Info>>,
     made: Option<Edit<MakeCredentialResponse>>,
     asserted: Option<Edit<GetAssertionResponse>>,
-    /// A large-blob store (the serialized array), answered here.
-    blobs: Option<Rc<RefCell<Vec<u8>>>>,
+    blobs: Option<Edit<LargeBlobsResponse>>,
 }
 
 impl<D> Scripted<D> {
@@ -54,12 +51,6 @@ fn edit<T: CborMessage>(answer: Vec<u8>, f: &mut Edit<T>) -> Vec<u8> {
     out
 }
 
-fn ok(value: Value) -> Vec<u8> {
-    let mut out = vec![0];
-    value.encode_into(&mut out);
-    out
-}
-
 impl<D: CtapDevice> CtapDevice for Scripted<D> {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
@@ -71,39 +62,6 @@ impl<D: CtapDevice> CtapDevice for Scripted<D> {
         data: &[u8],
         options: CallOptions<'_>,
     ) -> Result<Vec<u8>, ctap_device::Error> {
-        if command == Command::CBOR && data.first() == Some(&0x0C) {
-            // authenticatorLargeBlobs (CTAP 2.1 §6.10): get (1) / set (2), offset (3).
-            let store = self.blobs.as_ref().unwrap();
-            let request = Value::from_slice(&data[1..]).unwrap();
-            let Value::Map(members) = request else {
-                panic!()
-            };
-            let member = |n| {
-                members
-                    .iter()
-                    .find(|(k, _)| *k == Value::Int(n))
-                    .map(|(_, v)| v.clone())
-            };
-            let offset = usize::try_from(member(3).unwrap().as_int("offset").unwrap()).unwrap();
-            if let Some(get) = member(1) {
-                let get = usize::try_from(get.as_int("get").unwrap()).unwrap();
-                let stored = store.borrow();
-                let end = (offset + get).min(stored.len());
-                return Ok(ok(Value::Map(vec![(
-                    Value::Int(1),
-                    Value::bytes(&stored[offset.min(end)..end]),
-                )])));
-            }
-            let Some(Value::Bytes(set)) = member(2) else {
-                panic!()
-            };
-            let mut stored = store.borrow_mut();
-            if offset == 0 {
-                stored.clear();
-            }
-            stored.extend_from_slice(&set);
-            return Ok(vec![0]);
-        }
         let answer = self.inner.call_with(command, data, options)?;
         if command != Command::CBOR {
             return Ok(answer);
@@ -118,6 +76,10 @@ impl<D: CtapDevice> CtapDevice for Scripted<D> {
                 None => answer,
             },
             Some(0x02) => match &mut self.asserted {
+                Some(f) => edit(answer, f),
+                None => answer,
+            },
+            Some(0x0C) => match &mut self.blobs {
                 Some(f) => edit(answer, f),
                 None => answer,
             },
@@ -240,128 +202,47 @@ fn an_hmac_secret_output_of_the_wrong_length_is_an_error() {
         .unwrap();
 }
 
-/// The software authenticator with large blobs: getInfo says so, makeCredential and
-/// getAssertion answer a largeBlobKey (SHA-256 of the credential id: one per
-/// credential), and the store is `store`.
-fn with_large_blobs(
-    authenticator: &VirtualAuthenticator,
-    store: &Rc<RefCell<Vec<u8>>>,
-) -> Scripted<ctap_device::CtapHidDevice<ctap_virtual::VirtualConnection>> {
-    let mut device = Scripted::new(authenticator.open_device().unwrap());
-    device.info = Some(Box::new(|info: &mut Info| {
-        info.extensions.push("largeBlobKey".into());
-        info.options.push(("largeBlobs".into(), true));
-        info.max_serialized_large_blob_array = Some(1024);
-    }));
-    device.made = Some(Box::new(|r: &mut MakeCredentialResponse| {
-        let id = r
-            .auth_data()
-            .unwrap()
-            .attested_credential
-            .unwrap()
-            .credential_id;
-        r.large_blob_key = Some(Sha256::digest(&id).to_vec());
-    }));
-    device.asserted = Some(Box::new(|r: &mut GetAssertionResponse| {
-        let id = r.credential.as_ref().unwrap().id.clone();
-        r.large_blob_key = Some(Sha256::digest(&id).to_vec());
-    }));
-    device.blobs = Some(store.clone());
-    device
-}
-
 #[test]
-fn large_blobs_are_written_read_and_checked() {
+fn a_large_blob_array_failing_its_checksum_is_an_error_on_read() {
     let authenticator = VirtualAuthenticator::new(Config::default());
-    // The initial array: empty, with its checksum (§6.10.2).
-    let mut empty = vec![0x80];
-    empty.extend_from_slice(&Sha256::digest([0x80])[..16]);
-    let store = Rc::new(RefCell::new(empty));
-    let mut client = client(with_large_blobs(&authenticator, &store));
-    let one = client
-        .make_credential(
-            &creation(json!({"largeBlob": {"support": "required"}})),
-            None,
-        )
+    let rk = json!({"largeBlob": {"support": "required"}});
+    let mut options = creation(rk);
+    options.authenticator_selection = Some(ctap_webauthn::AuthenticatorSelection {
+        resident_key: Some(ctap_webauthn::ResidentKey::Required),
+        ..Default::default()
+    });
+    let mut plain = client(authenticator.open_device().unwrap());
+    let registration = plain.make_credential(&options, None).unwrap();
+    let write = json!({"largeBlob": {"write": base64url_encode(b"a blob")}});
+    plain
+        .get_assertion(&request(&registration.id, write), None)
         .unwrap();
-    assert_eq!(
-        serde_json::to_value(&one.client_extension_results).unwrap(),
-        json!({"largeBlob": {"supported": true}})
-    );
-    let two = client
-        .make_credential(
-            &creation(json!({"largeBlob": {"support": "preferred"}})),
-            None,
-        )
+    let read = json!({"largeBlob": {"read": true}});
+    plain
+        .get_assertion(&request(&registration.id, read.clone()), None)
         .unwrap();
-
-    for (credential, blob) in [
-        (&one, b"first blob".as_slice()),
-        (&two, b"second, longer blob".as_slice()),
-    ] {
-        let write = json!({"largeBlob": {"write": base64url_encode(blob)}});
-        let written = client
-            .get_assertion(&request(&credential.id, write), None)
-            .unwrap()
-            .response(0)
-            .unwrap();
-        assert_eq!(
-            serde_json::to_value(&written.client_extension_results).unwrap(),
-            json!({"largeBlob": {"written": true}})
-        );
-    }
-    for (credential, blob) in [
-        (&one, b"first blob".as_slice()),
-        (&two, b"second, longer blob".as_slice()),
-    ] {
-        let read = client
-            .get_assertion(
-                &request(&credential.id, json!({"largeBlob": {"read": true}})),
-                None,
-            )
-            .unwrap();
-        let outputs =
-            serde_json::to_value(&read.response(0).unwrap().client_extension_results).unwrap();
-        assert_eq!(
-            outputs,
-            json!({"largeBlob": {"blob": base64url_encode(blob)}})
-        );
-    }
-    // Overwriting replaces the credential's entry and keeps the other one.
-    let write = json!({"largeBlob": {"write": base64url_encode(b"new")}});
-    client
-        .get_assertion(&request(&one.id, write), None)
-        .unwrap();
-    let entries = Value::from_slice(&store.borrow()[..store.borrow().len() - 16]).unwrap();
-    assert!(
-        matches!(entries, Value::Array(ref e) if e.len() == 2),
-        "{entries:?}"
-    );
-
-    // A stored array that fails its checksum is an error when read, not "no blob".
-    let last = store.borrow().len() - 1;
-    store.borrow_mut()[last] ^= 0xFF;
-    let error = client
-        .get_assertion(
-            &request(&one.id, json!({"largeBlob": {"read": true}})),
-            None,
-        )
+    // The same array with one bit of its checksum flipped on the way.
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.blobs = Some(Box::new(|r: &mut LargeBlobsResponse| {
+        if let Some(last) = r.config.as_mut().and_then(|c| c.last_mut()) {
+            *last ^= 1;
+        }
+    }));
+    let error = client(device)
+        .get_assertion(&request(&registration.id, read), None)
         .unwrap_err();
     assert!(error.to_string().contains("checksum"), "{error}");
-    // read and write together, or support in get(), are refused.
-    let both = json!({"largeBlob": {"read": true, "write": "AA"}});
-    assert!(matches!(
-        client
-            .get_assertion(&request(&one.id, both), None)
-            .unwrap_err(),
-        Error::InvalidInput { .. }
-    ));
 }
 
 #[test]
 fn large_blob_required_on_an_authenticator_without_it_is_refused() {
     let authenticator = VirtualAuthenticator::new(Config::default());
-    let mut client = client(authenticator.open_device().unwrap());
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.info = Some(Box::new(|info: &mut Info| {
+        info.options.retain(|(k, _)| k != "largeBlobs");
+        info.extensions.retain(|e| e != "largeBlobKey");
+    }));
+    let mut client = client(device);
     let error = client
         .make_credential(
             &creation(json!({"largeBlob": {"support": "required"}})),

@@ -510,3 +510,110 @@ fn the_appid_extension_finds_u2f_credentials_registered_under_an_appid() {
         ));
     }
 }
+
+#[test]
+fn large_blobs_round_trip_with_and_without_a_pin() {
+    // The software authenticator's large-blob array (CTAP 2.1 §6.10), two
+    // discoverable credentials, each with its own blob; with a PIN the write needs a
+    // token with the largeBlobWrite permission.
+    for pin in [None, Some(PIN)] {
+        let authenticator = authenticator(Config::default());
+        let mut client = client(&authenticator, pin);
+        if pin.is_some() {
+            set_pin(&mut client);
+        }
+        let mut registrations = Vec::new();
+        for user in [b"user-a", b"user-b"] {
+            let options = creation(json!({
+                "user": {"id": base64url_encode(user), "name": "u", "displayName": "U"},
+                "authenticatorSelection": {"residentKey": "required"},
+                "extensions": {"largeBlob": {"support": "required"}},
+            }));
+            let registration = client.make_credential(&options, None).unwrap();
+            assert_eq!(
+                serde_json::to_value(&registration.client_extension_results).unwrap(),
+                json!({"largeBlob": {"supported": true}})
+            );
+            registrations.push(registration);
+        }
+        let blobs: [&[u8]; 2] = [b"first blob", b"the second, longer blob"];
+        for (registration, blob) in registrations.iter().zip(blobs) {
+            let write = json!({"allowCredentials": allow(registration), "extensions": {"largeBlob": {"write": base64url_encode(blob)}}});
+            let response = client
+                .get_assertion(&request(write), None)
+                .unwrap()
+                .response(0)
+                .unwrap();
+            assert_eq!(
+                serde_json::to_value(&response.client_extension_results).unwrap(),
+                json!({"largeBlob": {"written": true}}),
+                "pin {pin:?}"
+            );
+        }
+        for (registration, blob) in registrations.iter().zip(blobs) {
+            let read = json!({"allowCredentials": allow(registration), "extensions": {"largeBlob": {"read": true}}});
+            let response = client
+                .get_assertion(&request(read), None)
+                .unwrap()
+                .response(0)
+                .unwrap();
+            assert_eq!(
+                serde_json::to_value(&response.client_extension_results).unwrap(),
+                json!({"largeBlob": {"blob": base64url_encode(blob)}})
+            );
+        }
+        // A non-discoverable credential gets no largeBlobKey (§12.3): supported false,
+        // and "required" is refused.
+        let plain = creation(json!({"extensions": {"largeBlob": {"support": "preferred"}}}));
+        let registration = client.make_credential(&plain, None).unwrap();
+        assert_eq!(
+            serde_json::to_value(&registration.client_extension_results).unwrap(),
+            json!({"largeBlob": {"supported": false}})
+        );
+        let required = creation(json!({"extensions": {"largeBlob": {"support": "required"}}}));
+        assert!(matches!(
+            client.make_credential(&required, None).unwrap_err(),
+            Error::Unsupported(_)
+        ));
+    }
+}
+
+#[test]
+fn cred_blob_min_pin_length_and_third_party_payment_reach_the_authenticator() {
+    let authenticator = authenticator(Config::default());
+    let mut client = client(&authenticator, None);
+    let options = creation(json!({
+        "authenticatorSelection": {"residentKey": "required"},
+        "extensions": {"credBlob": base64url_encode(b"small blob"), "minPinLength": true, "payment": {"isPayment": true}},
+    }));
+    let registration = client.make_credential(&options, None).unwrap();
+    assert_eq!(
+        serde_json::to_value(&registration.client_extension_results).unwrap(),
+        json!({"credBlob": true})
+    );
+    let made = AuthenticatorData::from_bytes(&registration.response.authenticator_data).unwrap();
+    let outputs = format!("{:?}", made.extensions);
+    assert!(
+        outputs.contains("thirdPartyPayment") || outputs.contains("credBlob"),
+        "{outputs}"
+    );
+    let options = request(json!({
+        "allowCredentials": allow(&registration),
+        "extensions": {"getCredBlob": true, "payment": {"isPayment": true}},
+    }));
+    let response = client
+        .get_assertion(&options, None)
+        .unwrap()
+        .response(0)
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&response.client_extension_results).unwrap(),
+        json!({"getCredBlob": base64url_encode(b"small blob")})
+    );
+    let asserted = AuthenticatorData::from_bytes(&response.response.authenticator_data).unwrap();
+    assert!(
+        format!("{:?}", asserted.extensions).contains("thirdPartyPayment"),
+        "{:?}",
+        asserted.extensions
+    );
+}

@@ -19,10 +19,13 @@ pub(crate) fn supported(info: &Info) -> bool {
 /// # Errors
 /// [`Error::InvalidInput`] for read or write in create() (§10.1.5 registration step 1:
 /// NotSupportedError), [`Error::Unsupported`] for support "required" on an
-/// authenticator without large blobs (step 2).
+/// authenticator without large blobs (step 2), or for a credential that is not
+/// discoverable: CTAP 2.1 §12.3 gives largeBlobKeys to discoverable credentials only
+/// (an authenticator answers INVALID_OPTION otherwise), so `rk` decides too.
 pub(crate) fn registration_input(
     inputs: &ExtensionInputs,
     info: &Info,
+    rk: bool,
     out: &mut Vec<(String, Value)>,
 ) -> Result<bool> {
     let Some(large_blob) = &inputs.large_blob else {
@@ -34,10 +37,10 @@ pub(crate) fn registration_input(
             "read and write are for get(), not create()",
         ));
     }
-    let supported = supported(info);
+    let supported = supported(info) && rk;
     if large_blob.support.as_deref() == Some("required") && !supported {
         return Err(Error::Unsupported(
-            "large blobs (largeBlob support is required)".into(),
+            "large blobs for this credential (support is required; they need an authenticator with large blobs and a discoverable credential, CTAP 2.1 §12.3)".into(),
         ));
     }
     if supported {
@@ -104,103 +107,6 @@ pub(crate) fn authentication(
     }))
 }
 
-/// The additional authenticated data of an entry: "blob" || uint64LE(origSize).
-fn associated_data(orig_size: u64) -> Vec<u8> {
-    [&b"blob"[..], &orig_size.to_le_bytes()].concat()
-}
-
-/// The blob of the entry `entry`, if it is ours (decrypts with `key`).
-///
-/// # Errors
-/// [`Error::InvalidResponse`] when an entry that decrypts does not inflate to its
-/// origSize (or past `limit`).
-pub(crate) fn open_entry(entry: &Value, key: &[u8; 32], limit: usize) -> Result<Option<Vec<u8>>> {
-    use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
-    let Value::Map(members) = entry else {
-        return Ok(None);
-    };
-    let member = |n: i128| {
-        members
-            .iter()
-            .find(|(k, _)| *k == Value::Int(n))
-            .map(|(_, v)| v)
-    };
-    let (Some(Value::Bytes(ciphertext)), Some(Value::Bytes(nonce)), Some(Value::Int(orig_size))) =
-        (member(1), member(2), member(3))
-    else {
-        return Ok(None);
-    };
-    let (Ok(orig_size), true) = (u64::try_from(*orig_size), nonce.len() == 12) else {
-        return Ok(None);
-    };
-    let cipher = aes_gcm::Aes256Gcm::new(key.into());
-    let aad = associated_data(orig_size);
-    let Ok(compressed) = cipher.decrypt(
-        aes_gcm::Nonce::from_slice(nonce),
-        Payload {
-            msg: ciphertext,
-            aad: &aad,
-        },
-    ) else {
-        return Ok(None);
-    };
-    let size = usize::try_from(orig_size)
-        .ok()
-        .filter(|s| *s <= limit)
-        .ok_or_else(|| {
-            Error::InvalidResponse(format!(
-                "large blob of origSize {orig_size}, more than {limit} bytes"
-            ))
-        })?;
-    let blob =
-        miniz_oxide::inflate::decompress_to_vec_with_limit(&compressed, size).map_err(|_| {
-            Error::InvalidResponse("large blob does not inflate to its origSize".into())
-        })?;
-    if blob.len() != size {
-        return Err(Error::InvalidResponse(format!(
-            "large blob inflates to {} bytes, origSize says {size}",
-            blob.len()
-        )));
-    }
-    Ok(Some(blob))
-}
-
-/// A new entry holding `blob` for `key` (§6.10.3 "large-blob map").
-///
-/// # Errors
-/// [`Error::Random`] when no nonce can be drawn.
-pub(crate) fn seal_entry(blob: &[u8], key: &[u8; 32]) -> Result<Value> {
-    use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
-    let mut nonce = [0u8; 12];
-    getrandom::fill(&mut nonce).map_err(|e| Error::Random(e.to_string()))?;
-    let compressed = miniz_oxide::deflate::compress_to_vec(blob, 6);
-    let orig_size = blob.len() as u64;
-    let cipher = aes_gcm::Aes256Gcm::new(key.into());
-    let aad = associated_data(orig_size);
-    let ciphertext = cipher
-        .encrypt(
-            aes_gcm::Nonce::from_slice(&nonce),
-            Payload {
-                msg: &compressed,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| Error::InvalidResponse("large blob too long to encrypt".into()))?;
-    Ok(Value::Map(vec![
-        (Value::int(1), Value::Bytes(ciphertext)),
-        (Value::int(2), Value::bytes(&nonce)),
-        (Value::int(3), Value::int(orig_size)),
-    ]))
-}
-
-/// The largest blob read: the authenticator's array size (or 64 KiB).
-fn limit(info: &Info) -> usize {
-    info.max_serialized_large_blob_array
-        .and_then(|m| usize::try_from(m).ok())
-        .unwrap_or(super::MAX_BLOB)
-        .min(1 << 20)
-}
-
 impl Authentication {
     /// Whether this writes (and so needs the largeBlobWrite permission).
     pub(crate) fn writes(&self) -> bool {
@@ -234,13 +140,14 @@ impl Authentication {
             });
             return Ok(());
         };
-        let limit = limit(ctap.info());
         if self.read {
             let serialized = ctap2_client::LargeBlobs::new(ctap, None)?.read_serialized()?;
             let entries = checked_array(&serialized)?;
             let mut blob = None;
             for entry in &entries {
-                if let Some(found) = open_entry(entry, &key, limit)? {
+                // ctap2-client's entry format (§6.10.3: AES-256-GCM over DEFLATE,
+                // inflated to at most origSize and MAX_BLOB_SIZE).
+                if let Some(found) = ctap2_client::unpack_blob(&key, entry)? {
                     blob = Some(super::Secret::new(found));
                     break;
                 }
@@ -250,18 +157,9 @@ impl Authentication {
                 ..LargeBlobOutputs::default()
             });
         } else if let Some(write) = &self.write {
-            let mut blobs = ctap2_client::LargeBlobs::new(ctap, token.cloned())?;
-            // §6.10.3: an array that fails its checksum is treated as empty when
-            // writing (read_blob_array does that).
-            let mut entries = blobs.read_blob_array()?;
-            let mut kept = Vec::with_capacity(entries.len() + 1);
-            for entry in entries.drain(..) {
-                if open_entry(&entry, &key, limit).ok().flatten().is_none() {
-                    kept.push(entry);
-                }
-            }
-            kept.push(seal_entry(write, &key)?);
-            blobs.write_blob_array(&kept)?;
+            // The credential's entry replaced, the others kept; an array that fails
+            // its checksum is treated as empty when writing (§6.10.3).
+            ctap2_client::LargeBlobs::new(ctap, token.cloned())?.put_blob(&key, Some(write))?;
             out.large_blob = Some(LargeBlobOutputs {
                 written: Some(true),
                 ..LargeBlobOutputs::default()
@@ -296,19 +194,6 @@ pub(crate) fn checked_array(serialized: &[u8]) -> Result<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entries_round_trip_and_other_keys_do_not_open() {
-        let key = [7; 32];
-        let entry = seal_entry(b"hello large blob", &key).unwrap();
-        assert_eq!(
-            open_entry(&entry, &key, 1024).unwrap().unwrap(),
-            b"hello large blob"
-        );
-        assert_eq!(open_entry(&entry, &[8; 32], 1024).unwrap(), None);
-        // An origSize above the limit is an error, not an allocation.
-        assert!(open_entry(&entry, &key, 4).is_err());
-    }
 
     #[test]
     fn a_bad_checksum_is_an_error() {
