@@ -130,3 +130,50 @@ fn hmac_secret_gives_one_secret_per_credential_and_salt() {
         2,
     );
 }
+
+#[test]
+fn blob_put_get_delete() {
+    let target = Target::virtual_device();
+    let options = json!({"publicKey": {
+        "rp": {"id": "example.com", "name": "Example"},
+        "user": {"id": "dXNlcg", "name": "alice", "displayName": "Alice"},
+        "challenge": "Y2hhbGxlbmdlLWNoYWxsZW5nZQ",
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        "authenticatorSelection": {"residentKey": "required"},
+        "extensions": {"largeBlob": {"support": "required"}},
+    }});
+    let registration = stdout_json(
+        &target,
+        &["webauthn", "register", "--origin", "https://example.com"],
+        &options.to_string(),
+    );
+    let raw = ctap::webauthn::base64url_decode(registration["rawId"].as_str().unwrap()).unwrap();
+    let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let which = ["--rp", "example.com", "--cred-id", id.as_str()];
+    let output = target
+        .command(&[&["blob", "put"][..], &which].concat())
+        .write_stdin("blob bytes \u{0}\u{1}")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = target
+        .command(&[&["blob", "get"][..], &which].concat())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, b"blob bytes \x00\x01");
+    assert_eq!(
+        target.json(&[&["blob", "delete"][..], &which].concat())["deleted"],
+        true
+    );
+    let error = target.fails(&[&["blob", "get"][..], &which].concat(), 1);
+    assert!(error.contains("no large blob"), "{error}");
+}

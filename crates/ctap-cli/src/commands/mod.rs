@@ -4,6 +4,7 @@
 //! line of [`run`]; what commands share (opening the device, the PIN, errors, output)
 //! is in `crate::{device, auth, error, output}`, which never import a command.
 
+mod blob;
 mod completions;
 mod config;
 mod cred;
@@ -68,6 +69,9 @@ pub(crate) enum Command {
     Webauthn(webauthn::WebauthnCommand),
     /// A 32-byte secret from a credential and a salt (hmac-secret, or --prf).
     HmacSecret(hmac_secret::HmacSecretArgs),
+    /// A credential's large blob: get, put, delete.
+    #[command(subcommand)]
+    Blob(blob::BlobCommand),
     /// Print a shell completion script (e.g. `ctap completions bash >
     /// ~/.local/share/bash-completion/completions/ctap`).
     Completions(completions::CompletionsArgs),
@@ -94,6 +98,7 @@ impl Command {
             Self::Config(_) => "config",
             Self::Webauthn(_) => "webauthn",
             Self::HmacSecret(_) => "hmac-secret",
+            Self::Blob(_) => "blob",
             Self::Completions(_) => "completions",
             Self::Man => "man",
         }
@@ -146,6 +151,7 @@ pub(crate) fn run(
         Command::Config(command) => config::run(global, command),
         Command::Webauthn(command) => webauthn::run(global, command),
         Command::HmacSecret(args) => hmac_secret::run(global, args),
+        Command::Blob(command) => blob::run(global, command),
         Command::Completions(args) => completions::run(args, definition()),
         Command::Man => man::run(definition()),
     }
