@@ -651,6 +651,28 @@ fn filter_creds<D: CtapDevice>(
     Ok(None)
 }
 
+/// `list` as one request's list when it fits in one (no more ids than
+/// `maxCredentialCountInList`, ids longer than `maxCredentialIdLength` left out): the
+/// authenticator then checks the ids itself and no pre-flight is needed (as Chromium
+/// does; python-fido2 always probes). `None` when it does not fit.
+fn single_batch(info: &Info, list: &[CredentialDescriptor]) -> Option<Vec<CtapDescriptor>> {
+    let max_len = info
+        .max_credential_id_length
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(usize::MAX);
+    let max_count = info
+        .max_credential_count_in_list
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(1)
+        .max(1);
+    let fitting: Vec<CtapDescriptor> = list
+        .iter()
+        .filter(|c| c.id.len() <= max_len && c.kind == "public-key")
+        .map(|c| CtapDescriptor::public_key(&c.id))
+        .collect();
+    (fitting.len() <= max_count).then_some(fitting)
+}
+
 /// makeCredential's algorithms (WebAuthn §5.1.3 step 10: public-key entries; none
 /// given: ES256 and RS256).
 fn algorithms(options: &CreationOptions) -> Result<Vec<Algorithm>> {
@@ -771,6 +793,9 @@ fn ctap2_make_credential_once<D: CtapDevice>(
     // for the touch before refusing (CTAP 2.1 §6.1.2 step 7), so the user sees why.
     let excluded = if options.exclude_credentials.is_empty() {
         None
+    } else if let Some(list) = single_batch(&info, &options.exclude_credentials) {
+        // All in one request: the authenticator finds the excluded one itself.
+        (!list.is_empty()).then_some(list)
     } else {
         filter_creds(
             ctap,
@@ -779,6 +804,7 @@ fn ctap2_make_credential_once<D: CtapDevice>(
             token.as_ref(),
             cancel,
         )?
+        .map(|c| vec![c])
     };
 
     let rp = CtapRp {
@@ -791,7 +817,7 @@ fn ctap2_make_credential_once<D: CtapDevice>(
         display_name: Some(truncated(&options.user.display_name)),
     };
     let mut request = make_credential_request(client_data.hash(), rp, user, algorithms);
-    request.exclude_list = excluded.map(|c| vec![c]);
+    request.exclude_list = excluded;
     request.extensions = (!ext.is_empty()).then_some(ext);
     if rk || internal_uv {
         request.options = Some(Options {
@@ -919,8 +945,23 @@ fn ctap2_get_assertion_once<D: CtapDevice>(
 
     let mut used_rp_id = rp_id.to_owned();
     let mut appid_used = None;
-    let selected = if options.allow_credentials.is_empty() {
-        None
+    // The pre-flight is needed when the list does not fit in one request, when prf's
+    // evalByCredential must know the credential before the salts are sent, and for
+    // the appid fallback; otherwise the whole list goes to the authenticator.
+    let by_credential = inputs
+        .prf
+        .as_ref()
+        .is_some_and(|p| !p.eval_by_credential.is_empty());
+    let direct = single_batch(&info, &options.allow_credentials)
+        .filter(|list| inputs.appid.is_none() && (list.len() == 1 || !by_credential));
+    let selected = if options.allow_credentials.is_empty() || direct.is_some() {
+        direct.as_deref().and_then(|list| {
+            if let [only] = list {
+                Some(only.clone())
+            } else {
+                None
+            }
+        })
     } else {
         let found = filter_creds(
             ctap,
@@ -964,12 +1005,13 @@ fn ctap2_get_assertion_once<D: CtapDevice>(
     }
     payment::input(inputs, &info, &mut ext);
 
-    let allow: Vec<Vec<u8>> = match &selected {
-        Some(c) => vec![c.id.clone()],
+    let allow: Vec<Vec<u8>> = match (&selected, &direct) {
+        (_, Some(list)) if !list.is_empty() => list.iter().map(|c| c.id.clone()).collect(),
+        (Some(c), _) => vec![c.id.clone()],
         // An allow list none of which is here: one dummy id, so the authenticator
         // still waits for the touch before saying NO_CREDENTIALS (python-fido2).
-        None if !options.allow_credentials.is_empty() => vec![vec![0]],
-        None => Vec::new(),
+        (None, _) if !options.allow_credentials.is_empty() => vec![vec![0]],
+        (None, _) => Vec::new(),
     };
     let mut request = get_assertion_request(&used_rp_id, client_data.hash(), &allow);
     request.extensions = (!ext.is_empty()).then_some(ext);

@@ -25,6 +25,8 @@ struct Scripted<D> {
     made: Option<Edit<MakeCredentialResponse>>,
     asserted: Option<Edit<GetAssertionResponse>>,
     blobs: Option<Edit<LargeBlobsResponse>>,
+    /// getAssertion requests sent.
+    get_assertions: std::rc::Rc<std::cell::Cell<u32>>,
 }
 
 impl<D> Scripted<D> {
@@ -35,6 +37,7 @@ impl<D> Scripted<D> {
             made: None,
             asserted: None,
             blobs: None,
+            get_assertions: std::rc::Rc::default(),
         }
     }
 }
@@ -62,6 +65,9 @@ impl<D: CtapDevice> CtapDevice for Scripted<D> {
         data: &[u8],
         options: CallOptions<'_>,
     ) -> Result<Vec<u8>, ctap_device::Error> {
+        if command == Command::CBOR && data.first() == Some(&0x02) {
+            self.get_assertions.set(self.get_assertions.get() + 1);
+        }
         let answer = self.inner.call_with(command, data, options)?;
         if command != Command::CBOR {
             return Ok(answer);
@@ -260,4 +266,43 @@ fn large_blob_required_on_an_authenticator_without_it_is_refused() {
         serde_json::to_value(&registration.client_extension_results).unwrap(),
         json!({"largeBlob": {"supported": false}})
     );
+}
+
+#[test]
+fn a_list_that_fits_in_one_request_needs_no_pre_flight() {
+    let authenticator = VirtualAuthenticator::new(Config::default());
+    let device = Scripted::new(authenticator.open_device().unwrap());
+    let calls = device.get_assertions.clone();
+    let mut client = client(device);
+    let registration = client.make_credential(&creation(json!({})), None).unwrap();
+    let unknown = base64url_encode(&[9; 40]);
+    let list = json!([{"type": "public-key", "id": unknown}, {"type": "public-key", "id": registration.id}]);
+    // Two ids, up to 8 per request: one getAssertion, the authenticator picks.
+    let options = RequestOptions::from_value(&json!({
+        "challenge": base64url_encode(&[2; 16]), "rpId": "example.com", "allowCredentials": list,
+    }))
+    .unwrap();
+    let response = client
+        .get_assertion(&options, None)
+        .unwrap()
+        .response(0)
+        .unwrap();
+    assert_eq!(response.id, registration.id);
+    assert_eq!(calls.get(), 1);
+    // The same list as an exclude list: no getAssertion, the authenticator refuses.
+    let mut excluded = creation(json!({}));
+    excluded.exclude_credentials = options.allow_credentials.clone();
+    let error = client.make_credential(&excluded, None).unwrap_err();
+    assert!(matches!(error, Error::CredentialExcluded), "{error}");
+    assert_eq!(calls.get(), 1);
+    // evalByCredential with two ids needs to know which answers first: a pre-flight.
+    let by = json!({"prf": {"evalByCredential": {registration.id.clone(): {"first": "AA"}}}});
+    let mut with_prf = options.clone();
+    with_prf.extensions = RequestOptions::from_value(&json!({
+        "challenge": "AAAA", "allowCredentials": list, "extensions": by,
+    }))
+    .unwrap()
+    .extensions;
+    client.get_assertion(&with_prf, None).unwrap();
+    assert_eq!(calls.get(), 3);
 }
