@@ -529,12 +529,14 @@ fn get_token<D: CtapDevice>(
     cancel: Option<&CancelToken>,
 ) -> Result<Option<PinToken>> {
     let info = ctap.info().clone();
+    let mut declined = false;
     let allow_internal_uv =
         permissions.0 & !(Permissions::MAKE_CREDENTIAL.0 | Permissions::GET_ASSERTION.0) == 0;
     if allow_uv && info.option("uv") == Some(true) {
         if ClientPin::<D>::is_token_supported(&info) {
             if let Some(protocol) = protocol {
-                if ui.request_uv(permissions, Some(rp_id)) {
+                declined = !ui.request_uv(permissions, Some(rp_id));
+                if !declined {
                     let mut keepalive = |s: KeepaliveStatus| {
                         if s == KeepaliveStatus::UPNEEDED {
                             ui.prompt_up();
@@ -548,8 +550,11 @@ fn get_token<D: CtapDevice>(
                     return Ok(Some(token));
                 }
             }
-        } else if allow_internal_uv && ui.request_uv(permissions, Some(rp_id)) {
-            return Ok(None);
+        } else if allow_internal_uv {
+            if ui.request_uv(permissions, Some(rp_id)) {
+                return Ok(None);
+            }
+            declined = true;
         }
     }
     if info.option("clientPin") == Some(true) {
@@ -566,6 +571,10 @@ fn get_token<D: CtapDevice>(
             Some(rp_id),
         )?;
         return Ok(Some(token));
+    }
+    if declined {
+        // Built-in UV was the only way, and the user said no.
+        return Err(Error::UvDeclined);
     }
     Err(Error::Unsupported(
         "user verification is not configured".into(),

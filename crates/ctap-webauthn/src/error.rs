@@ -38,12 +38,12 @@ pub enum Error {
     /// extension marked required or enforced).
     #[error("not supported by the authenticator: {0}")]
     Unsupported(String),
-    /// User verification needs a PIN and [`UserInteraction::request_pin`]
-    /// (crate::UserInteraction::request_pin) gave none.
+    /// User verification needs a PIN and
+    /// [`UserInteraction::request_pin`](crate::UserInteraction::request_pin) gave none.
     #[error("a PIN is required and none was given")]
     PinRequired,
-    /// The user declined user verification ([`UserInteraction::request_uv`]
-    /// (crate::UserInteraction::request_uv) said no).
+    /// The user declined user verification
+    /// ([`UserInteraction::request_uv`](crate::UserInteraction::request_uv) said no).
     #[error("user verification declined")]
     UvDeclined,
     /// The authenticator holds a credential of the exclude list (WebAuthn §6.3.2 step
