@@ -617,3 +617,123 @@ fn cred_blob_min_pin_length_and_third_party_payment_reach_the_authenticator() {
         asserted.extensions
     );
 }
+
+/// Counts request_uv calls, answers them with `allow`, gives `pin` when asked.
+struct UvUser {
+    allow: bool,
+    asked_uv: Rc<Cell<u32>>,
+    asked_pin: Rc<Cell<u32>>,
+}
+
+impl UserInteraction for UvUser {
+    fn request_uv(&mut self, _: Permissions, _: Option<&str>) -> bool {
+        self.asked_uv.set(self.asked_uv.get() + 1);
+        self.allow
+    }
+
+    fn request_pin(&mut self, _: Permissions, _: Option<&str>) -> Option<Zeroizing<String>> {
+        self.asked_pin.set(self.asked_pin.get() + 1);
+        Some(Zeroizing::new(PIN.to_owned()))
+    }
+}
+
+#[test]
+fn built_in_uv_is_preferred_to_the_pin_and_falls_back_to_it() {
+    use ctap_virtual::{Features, Finger, FingerprintSensor};
+    // The simulated fingerprint sensor, a PIN, and one enrolled finger.
+    let sensor = FingerprintSensor::new();
+    let authenticator = authenticator(Config::default());
+    authenticator.with_device(|d| {
+        d.set_features(Features::default().with_fingerprint(Some(sensor.clone())))
+    });
+    let mut setup = client(&authenticator, Some(PIN));
+    set_pin(&mut setup);
+    let ctap = setup.ctap2().unwrap();
+    let token = ClientPin::new(ctap)
+        .unwrap()
+        .get_pin_token(PIN, Permissions::BIO_ENROLLMENT, None)
+        .unwrap();
+    let mut bio = ctap2_client::FpBioEnrollment::new(ctap, Some(token)).unwrap();
+    let mut enrollment = bio.enroll(None);
+    while !matches!(
+        enrollment
+            .capture(ctap_device::CallOptions::default())
+            .unwrap(),
+        ctap2_client::Captured::Enrolled(_)
+    ) {}
+
+    let (asked_uv, asked_pin) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let user = |allow| UvUser {
+        allow,
+        asked_uv: asked_uv.clone(),
+        asked_pin: asked_pin.clone(),
+    };
+    // UV allowed: a token from the sensor (getPinUvAuthTokenUsingUvWithPermissions),
+    // no PIN asked.
+    let mut client = Fido2Client::new(
+        authenticator.open_device().unwrap(),
+        DefaultClientDataCollector::new(ORIGIN),
+        user(true),
+    )
+    .unwrap();
+    let touches = sensor.touches();
+    let registration = client.make_credential(&creation(json!({})), None).unwrap();
+    assert_eq!(
+        registration.response.authenticator_data[32] & 0x04,
+        0x04,
+        "UV"
+    );
+    assert_eq!((asked_uv.get(), asked_pin.get()), (1, 0));
+    assert!(sensor.touches() > touches);
+    // The user declines UV: the PIN instead.
+    let mut client = Fido2Client::new(
+        authenticator.open_device().unwrap(),
+        DefaultClientDataCollector::new(ORIGIN),
+        user(false),
+    )
+    .unwrap();
+    let response = client
+        .get_assertion(
+            &request(json!({"allowCredentials": allow(&registration)})),
+            None,
+        )
+        .unwrap()
+        .response(0)
+        .unwrap();
+    assert_eq!(response.response.authenticator_data[32] & 0x04, 0x04);
+    assert_eq!((asked_uv.get(), asked_pin.get()), (2, 1));
+    // A finger that does not match until UV blocks: UV_BLOCKED falls back to the PIN
+    // (python-fido2's retry), after the sensor's tries.
+    sensor.set_default(Finger::NoMatch);
+    let mut client = Fido2Client::new(
+        authenticator.open_device().unwrap(),
+        DefaultClientDataCollector::new(ORIGIN),
+        user(true),
+    )
+    .unwrap();
+    // Each try the sensor refuses is UV_INVALID (CTAP 2.1 §6.5.5.7.3); once its
+    // retries are used up the key answers UV_BLOCKED and the client falls back to the
+    // PIN (python-fido2's retry), within MAX_UV_RETRIES + 1 operations.
+    let options = request(json!({"allowCredentials": allow(&registration)}));
+    let mut invalid = 0;
+    let response = loop {
+        match client.get_assertion(&options, None) {
+            Ok(selection) => break selection.response(0).unwrap(),
+            Err(error) => {
+                assert_eq!(
+                    error.to_string(),
+                    "CTAP error: 0x3F - UV_INVALID",
+                    "only UV_INVALID before the fallback"
+                );
+                invalid += 1;
+                assert!(
+                    invalid <= ctap_virtual::MAX_UV_RETRIES,
+                    "no fallback to the PIN"
+                );
+            }
+        }
+    };
+    assert!(invalid >= 1);
+    assert_eq!(asked_pin.get(), 2, "the PIN after UV_BLOCKED");
+    assert_eq!(response.response.authenticator_data[32] & 0x04, 0x04);
+}
