@@ -1138,10 +1138,10 @@ fn u2f_register<D: CtapDevice>(
     let timeout = timeout_of(options.timeout);
     let dummy = [0u8; 32];
     for credential in &options.exclude_credentials {
-        let Ok(handle_len) = u8::try_from(credential.id.len()) else {
+        if credential.id.len() > 255 {
+            // Not a U2F key handle (one length byte): cannot be this key's.
             continue;
-        };
-        let _ = handle_len;
+        }
         match ctap1.authenticate(
             &dummy,
             &app_param,
