@@ -267,6 +267,91 @@ impl Authentication {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn auth_data_with(output: Value) -> AuthenticatorData {
+        AuthenticatorData {
+            rp_id_hash: [0; 32],
+            flags: ctap2_proto::Flags::UP,
+            sign_count: 1,
+            attested_credential: None,
+            extensions: Some(Value::Map(vec![(Value::text(NAME), output)])),
+        }
+    }
+
+    fn processor(protocol: PinProtocol, two: bool) -> Authentication {
+        Authentication {
+            key_agreement: CoseKey::EcdhEsHkdf256 {
+                x: [1; 32],
+                y: [2; 32],
+            },
+            shared: protocol.kdf(&[7; 32]),
+            prf: None,
+            hmac: Some(HmacGetSecretInput {
+                salt1: vec![0; 32],
+                salt2: two.then(|| vec![1; 32]),
+            }),
+            sent: Some(two),
+        }
+    }
+
+    proptest! {
+        // A hostile authenticator's hmac-secret output (CTAP 2.1 §12.5: the encrypted
+        // output1 or output1 || output2): any bytes give an error or exactly 32 bytes
+        // per salt sent, never a panic.
+        #[test]
+        fn any_output_is_checked(bytes in proptest::collection::vec(any::<u8>(), 0..200), two in any::<bool>(), one in any::<bool>()) {
+            let protocol = if one { PinProtocol::One } else { PinProtocol::Two };
+            let mut out = ExtensionOutputs::default();
+            match processor(protocol, two).output(&auth_data_with(Value::Bytes(bytes.clone())), &mut out) {
+                Ok(()) => {
+                    let hmac = out.hmac_get_secret.unwrap();
+                    prop_assert_eq!(hmac.output1.as_bytes().len(), 32);
+                    prop_assert_eq!(hmac.output2.is_some(), two);
+                }
+                Err(error) => prop_assert!(matches!(error, Error::InvalidResponse(_))),
+            }
+        }
+    }
+
+    #[test]
+    fn outputs_of_the_right_length_decrypt() {
+        for protocol in [PinProtocol::One, PinProtocol::Two] {
+            for two in [false, true] {
+                let processor = processor(protocol, two);
+                let plain = vec![9u8; if two { 64 } else { 32 }];
+                let encrypted = processor
+                    .shared
+                    .encrypt(&plain, &mut DrawnIv::new().unwrap())
+                    .unwrap();
+                let mut out = ExtensionOutputs::default();
+                processor
+                    .output(&auth_data_with(Value::Bytes(encrypted)), &mut out)
+                    .unwrap();
+                let hmac = out.hmac_get_secret.unwrap();
+                assert_eq!(hmac.output1.as_bytes(), &[9; 32]);
+                assert_eq!(
+                    hmac.output2.map(|s| s.as_bytes().to_vec()),
+                    two.then(|| vec![9; 32])
+                );
+                // The other count of salts: refused.
+                let processor = Authentication {
+                    sent: Some(!two),
+                    ..processor
+                };
+                let encrypted = processor
+                    .shared
+                    .encrypt(&plain, &mut DrawnIv::new().unwrap())
+                    .unwrap();
+                let mut out = ExtensionOutputs::default();
+                assert!(
+                    processor
+                        .output(&auth_data_with(Value::Bytes(encrypted)), &mut out)
+                        .is_err()
+                );
+            }
+        }
+    }
 
     #[test]
     fn prf_salt_is_webauthns() {
