@@ -306,3 +306,68 @@ fn a_list_that_fits_in_one_request_needs_no_pre_flight() {
     client.get_assertion(&with_prf, None).unwrap();
     assert_eq!(calls.get(), 3);
 }
+
+/// A device that answers getAssertion with `answer` (everything else from `inner`).
+struct Replacing<D> {
+    inner: D,
+    answer: Vec<u8>,
+}
+
+impl<D: CtapDevice> CtapDevice for Replacing<D> {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn call_with(
+        &mut self,
+        command: Command,
+        data: &[u8],
+        options: CallOptions<'_>,
+    ) -> Result<Vec<u8>, ctap_device::Error> {
+        let answer = self.inner.call_with(command, data, options)?;
+        if command == Command::CBOR && data.first() == Some(&0x02) {
+            return Ok(self.answer.clone());
+        }
+        Ok(answer)
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// A getAssertion answer damaged anywhere (with prf and credBlob asked for, so the
+    /// extension outputs are read too): an error or an assertion, never a panic.
+    #[test]
+    fn damaged_assertion_answers_never_panic(
+        flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..6),
+        cut in proptest::option::of(proptest::prelude::any::<usize>()),
+    ) {
+        let authenticator = VirtualAuthenticator::new(Config::default().with_rng_seed(Some([1; 32])));
+        let mut plain = client(authenticator.open_device().unwrap());
+        let registration = plain.make_credential(&creation(json!({"prf": {}})), None).unwrap();
+        // A real answer, recorded.
+        let mut recorder = Scripted::new(authenticator.open_device().unwrap());
+        let recorded = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let keep = recorded.clone();
+        recorder.asserted = Some(Box::new(move |r: &mut GetAssertionResponse| {
+            *keep.borrow_mut() = Some(r.clone());
+        }));
+        let extensions = json!({"prf": {"eval": {"first": "AA"}}, "getCredBlob": true});
+        client(recorder).get_assertion(&request(&registration.id, extensions.clone()), None).unwrap();
+        let mut answer = vec![0];
+        recorded.borrow().clone().unwrap().to_value().encode_into(&mut answer);
+        for (at, byte) in flips {
+            let len = answer.len();
+            answer[1 + at % (len - 1)] ^= byte | 1;
+        }
+        if let Some(cut) = cut {
+            answer.truncate(1 + cut % answer.len());
+        }
+        let device = Replacing { inner: authenticator.open_device().unwrap(), answer };
+        let _ = client(device).get_assertion(&request(&registration.id, extensions), None);
+    }
+}
