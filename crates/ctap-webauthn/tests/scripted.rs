@@ -307,9 +307,11 @@ fn a_list_that_fits_in_one_request_needs_no_pre_flight() {
     assert_eq!(calls.get(), 3);
 }
 
-/// A device that answers getAssertion with `answer` (everything else from `inner`).
+/// A device that answers CTAP2 command `command` with `answer` (everything else from
+/// `inner`).
 struct Replacing<D> {
     inner: D,
+    command: u8,
     answer: Vec<u8>,
 }
 
@@ -325,7 +327,7 @@ impl<D: CtapDevice> CtapDevice for Replacing<D> {
         options: CallOptions<'_>,
     ) -> Result<Vec<u8>, ctap_device::Error> {
         let answer = self.inner.call_with(command, data, options)?;
-        if command == Command::CBOR && data.first() == Some(&0x02) {
+        if command == Command::CBOR && data.first() == Some(&self.command) {
             return Ok(self.answer.clone());
         }
         Ok(answer)
@@ -367,7 +369,35 @@ proptest::proptest! {
         if let Some(cut) = cut {
             answer.truncate(1 + cut % answer.len());
         }
-        let device = Replacing { inner: authenticator.open_device().unwrap(), answer };
+        let device = Replacing { inner: authenticator.open_device().unwrap(), command: 0x02, answer };
         let _ = client(device).get_assertion(&request(&registration.id, extensions), None);
+    }
+
+    /// The same for makeCredential answers (credProps, prf, largeBlob, credBlob asked).
+    #[test]
+    fn damaged_registration_answers_never_panic(
+        flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..6),
+        cut in proptest::option::of(proptest::prelude::any::<usize>()),
+    ) {
+        let authenticator = VirtualAuthenticator::new(Config::default().with_rng_seed(Some([1; 32])));
+        let mut recorder = Scripted::new(authenticator.open_device().unwrap());
+        let recorded = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let keep = recorded.clone();
+        recorder.made = Some(Box::new(move |r: &mut MakeCredentialResponse| {
+            *keep.borrow_mut() = Some(r.clone());
+        }));
+        let extensions = json!({"prf": {}, "credProps": true, "credBlob": "AAEC", "largeBlob": {"support": "preferred"}});
+        client(recorder).make_credential(&creation(extensions.clone()), None).unwrap();
+        let mut answer = vec![0];
+        recorded.borrow().clone().unwrap().to_value().encode_into(&mut answer);
+        for (at, byte) in flips {
+            let len = answer.len();
+            answer[1 + at % (len - 1)] ^= byte | 1;
+        }
+        if let Some(cut) = cut {
+            answer.truncate(1 + cut % answer.len());
+        }
+        let device = Replacing { inner: authenticator.open_device().unwrap(), command: 0x01, answer };
+        let _ = client(device).make_credential(&creation(extensions), None);
     }
 }
