@@ -92,6 +92,9 @@ pub use ctap_device as device;
 pub use ctap_types as types;
 #[cfg(feature = "virtual")]
 pub use ctap_virtual as virtual_device;
+/// The WebAuthn client (python-fido2's `fido2.client`, `fido2.webauthn`, `fido2.ctap1`).
+#[cfg(feature = "webauthn")]
+pub use ctap_webauthn as webauthn;
 #[cfg(feature = "ctap2")]
 pub use ctap2_client as ctap2;
 pub use ctaphid_frame as frame;

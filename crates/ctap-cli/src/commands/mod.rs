@@ -4,10 +4,12 @@
 //! line of [`run`]; what commands share (opening the device, the PIN, errors, output)
 //! is in `crate::{device, auth, error, output}`, which never import a command.
 
+mod blob;
 mod completions;
 mod config;
 mod cred;
 mod frame;
+mod hmac_secret;
 mod info;
 mod list;
 mod lock;
@@ -20,6 +22,7 @@ mod select;
 mod serve;
 mod serve_features;
 mod u2f;
+mod webauthn;
 mod wink;
 
 use clap::Subcommand;
@@ -66,6 +69,15 @@ pub(crate) enum Command {
     /// CTAP1/U2F register and authenticate.
     #[command(subcommand)]
     U2f(u2f::U2fCommand),
+    /// WebAuthn as a browser does it: answer a server's options JSON (stdin) with the
+    /// response JSON to post back.
+    #[command(subcommand)]
+    Webauthn(webauthn::WebauthnCommand),
+    /// A 32-byte secret from a credential and a salt (hmac-secret, or --prf).
+    HmacSecret(hmac_secret::HmacSecretArgs),
+    /// A credential's large blob: get, put, delete.
+    #[command(subcommand)]
+    Blob(blob::BlobCommand),
     /// Print a shell completion script (e.g. `ctap completions bash >
     /// ~/.local/share/bash-completion/completions/ctap`).
     Completions(completions::CompletionsArgs),
@@ -92,6 +104,9 @@ impl Command {
             Self::Cred(_) => "cred",
             Self::Config(_) => "config",
             Self::U2f(_) => "u2f",
+            Self::Webauthn(_) => "webauthn",
+            Self::HmacSecret(_) => "hmac-secret",
+            Self::Blob(_) => "blob",
             Self::Completions(_) => "completions",
             Self::Man(_) => "man",
         }
@@ -170,6 +185,9 @@ pub(crate) fn run(
         Command::Cred(command) => cred::run(global, command),
         Command::Config(command) => config::run(global, command),
         Command::U2f(command) => u2f::run(global, command),
+        Command::Webauthn(command) => webauthn::run(global, command),
+        Command::HmacSecret(args) => hmac_secret::run(global, args),
+        Command::Blob(command) => blob::run(global, command),
         Command::Completions(args) => completions::run(args, definition()),
         Command::Man(args) => man::run(args, definition()),
     }
