@@ -1,7 +1,13 @@
 //! `ctap serve`: the software authenticator over UDP (`--udp`) or as a card in pcscd's
 //! virtual reader (`--vpcd`, plain TCP: no PC/SC feature needed), until interrupted.
+//! Over UDP one process can serve several independent authenticators, one thread each
+//! (`--instances N`, or `--udp` more than once: see [`instances`]).
+
+mod instances;
 
 use std::io::Write as _;
+use std::path::Path;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,9 +21,15 @@ use crate::globals::Global;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// The UDP address to listen on (port 0: any free port).
+    /// The UDP address to listen on (port 0: any free port). Given more than once, one
+    /// independent authenticator on each address, each on its own thread.
     #[arg(long, value_name = "ADDR", required_unless_present = "vpcd")]
-    pub(crate) udp: Option<String>,
+    pub(crate) udp: Vec<String>,
+    /// Serve N independent authenticators (each its own state, socket and thread) on N
+    /// consecutive ports from the --udp port (port 0: N free ports), e.g. for parallel
+    /// test shards.
+    #[arg(long, value_name = "N", conflicts_with = "vpcd")]
+    pub(crate) instances: Option<u16>,
     /// Instead of UDP: be a card in pcscd's virtual reader (vsmartcard-vpcd) at
     /// HOST:PORT (its first reader: 127.0.0.1:35963).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "udp")]
@@ -29,8 +41,10 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) deny: bool,
     /// Keep credentials, PIN and counters in FILE across restarts (loaded if it exists,
-    /// replaced atomically after every change; a corrupt file is refused).
-    #[arg(long, value_name = "FILE")]
+    /// replaced atomically after every change; a corrupt file is refused). With several
+    /// instances: a pattern where `{n}` is the instance number (from 1), or a folder
+    /// (created if missing) holding `instance-N.state` files.
+    #[arg(long, value_name = "FILE|FOLDER|PATTERN")]
     pub(crate) state: Option<std::path::PathBuf>,
     /// Start with this PIN set (if the state has none yet).
     #[arg(long, value_name = "PIN")]
@@ -55,6 +69,88 @@ fn parse_reset_window(text: &str) -> Result<ResetWindow, String> {
 }
 
 pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
+    if let Some(vpcd) = &args.vpcd {
+        let device = authenticator(args, args.state.as_deref())?;
+        return serve_vpcd(global, vpcd, device);
+    }
+    let udp = args
+        .udp
+        .iter()
+        .map(|text| device::resolve(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = instances::plan(&udp, args.instances, args.state.as_deref())
+        .map_err(crate::error::usage)?;
+    let several = plan.len() > 1;
+    let mut servers = Vec::with_capacity(plan.len());
+    for instance in &plan {
+        let name = |error: Failure| {
+            if several {
+                let text = format!("instance {}: {error}", instance.number);
+                error.with_message(text)
+            } else {
+                error
+            }
+        };
+        if let Some(folder) = instance.state.as_deref().and_then(Path::parent) {
+            if several && !folder.as_os_str().is_empty() {
+                instances::create_state_folder(folder).map_err(|e| {
+                    name(Failure::new(format!(
+                        "cannot create the state folder {}: {e}",
+                        folder.display()
+                    )))
+                })?;
+            }
+        }
+        let device = authenticator(args, instance.state.as_deref()).map_err(name)?;
+        let socket = std::net::UdpSocket::bind(instance.addr).map_err(|e| {
+            name(Failure::new(format!(
+                "cannot listen on {}: {e}",
+                instance.addr
+            )))
+        })?;
+        servers.push(vdev::UdpServer::with_authenticator(socket, device));
+    }
+    let locals = servers
+        .iter()
+        .map(vdev::UdpServer::local_addr)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::new(e.to_string()))?;
+    // The handlers go in before the announcement: a supervisor (or a test) that sends
+    // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
+    let stops: Vec<vdev::StopHandle> = servers.iter().map(vdev::UdpServer::stop_handle).collect();
+    let stop_all = stops.clone();
+    ctrlc::set_handler(move || stop_all.iter().for_each(vdev::StopHandle::stop))
+        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
+    if global.json {
+        // `listening` is the first instance's address, as with one instance.
+        let each: Vec<_> = plan
+            .iter()
+            .zip(&locals)
+            .map(|(instance, local)| {
+                json!({
+                    "instance": instance.number,
+                    "device": format!("udp:{local}"),
+                    "state": instance.state.as_ref().map(|path| path.display().to_string()),
+                })
+            })
+            .collect();
+        let first = locals.first().map(ToString::to_string);
+        println!("{}", json!({ "listening": first, "instances": each }));
+    } else {
+        for local in &locals {
+            println!("listening on udp:{local}");
+        }
+    }
+    std::io::stdout().flush()?;
+    serve_all(servers, &stops, several)?;
+    if !global.json {
+        eprintln!("stopped");
+    }
+    Ok(())
+}
+
+/// A software authenticator as `serve`'s options say, its state in `state`.
+fn authenticator(args: &ServeArgs, state: Option<&Path>) -> Result<vdev::Authenticator, Failure> {
     let after = Duration::from_millis(args.touch_delay);
     let touch = if args.deny {
         vdev::TouchPolicy::Deny { after }
@@ -67,7 +163,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     let mut device = vdev::Authenticator::new(config);
     // Starting the server is plugging the key in: the reset window starts now.
     device.power_up(std::time::Instant::now());
-    if let Some(path) = &args.state {
+    if let Some(path) = state {
         device
             .use_state_file(vdev::StateFile::new(path))
             .map_err(|e| Failure::new(e.to_string()))?;
@@ -79,34 +175,54 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
                 .map_err(|e| Failure::new(format!("--pin: {e}")))?;
         }
     }
-    if let Some(vpcd) = &args.vpcd {
-        return serve_vpcd(global, vpcd, device);
+    Ok(device)
+}
+
+/// Serves every server on a thread of its own (`serve-N`) until stopped. One that fails
+/// stops the others; its error, naming the instance when there are several, is the
+/// outcome.
+fn serve_all(servers: Vec<vdev::UdpServer>, stops: &[vdev::StopHandle], several: bool) -> Outcome {
+    let (done, finished) = mpsc::channel();
+    let mut threads = Vec::with_capacity(servers.len());
+    for (index, server) in servers.into_iter().enumerate() {
+        let number = index.saturating_add(1);
+        let done = done.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("serve-{number}"))
+            .spawn(move || {
+                let result = server.serve().map(drop);
+                let _ = done.send((number, result));
+            });
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(error) => {
+                stops.iter().for_each(vdev::StopHandle::stop);
+                return Err(Failure::new(format!(
+                    "cannot start the thread of instance {number}: {error}"
+                )));
+            }
+        }
     }
-    let addr = device::resolve(args.udp.as_deref().unwrap_or_default())?;
-    let socket = std::net::UdpSocket::bind(addr)
-        .map_err(|e| Failure::new(format!("cannot listen on {addr}: {e}")))?;
-    let server = vdev::UdpServer::with_authenticator(socket, device);
-    let local = server
-        .local_addr()
-        .map_err(|e| Failure::new(e.to_string()))?;
-    // The handlers go in before the announcement: a supervisor (or a test) that sends
-    // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
-    let stop = server.stop_handle();
-    ctrlc::set_handler(move || stop.stop())
-        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
-    if global.json {
-        println!("{}", json!({ "listening": local.to_string() }));
-    } else {
-        println!("listening on udp:{local}");
+    drop(done);
+    let mut failure = None;
+    // Every thread sends once; the channel ends when they all have.
+    for (number, result) in finished {
+        if let Err(error) = result {
+            stops.iter().for_each(vdev::StopHandle::stop);
+            let text = if several {
+                format!("instance {number}: server failed: {error}")
+            } else {
+                format!("server failed: {error}")
+            };
+            failure.get_or_insert(Failure::new(text));
+        }
     }
-    std::io::stdout().flush()?;
-    server
-        .serve()
-        .map_err(|e| Failure::new(format!("server failed: {e}")))?;
-    if !global.json {
-        eprintln!("stopped");
+    for thread in threads {
+        if thread.join().is_err() && failure.is_none() {
+            failure = Some(Failure::new("a serving thread panicked"));
+        }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// How long `serve --vpcd` keeps trying to reach the reader (pcscd may be starting).
