@@ -598,8 +598,11 @@ fn report(
          {} operations per client-CPU loop); regenerate rather than edit. Method: \
          `benches/src/bin/serve_scale.rs`.\n\n\
          Machine: {}; load average (1 min) {load_before:.2} before, {load_after:.2} after. \
-         A load average above 1 means other work shared the cores: figures from a loaded \
-         machine are lower and noisier than a quiet machine's, the ratios less so.\n",
+         A load average above the number of cores means other work shared them: the \
+         figures are then lower and noisier than a quiet machine's, and the `2 / 1` ratio \
+         is skewed as well (the scheduler shares a busy machine by thread, and the \
+         two-instance server has two); only a run on a quiet machine answers the 1.7x \
+         target.\n",
         plan.window.as_secs_f64(),
         plan.rounds,
         plan.cpu_ops,
