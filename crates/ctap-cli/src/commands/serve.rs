@@ -121,11 +121,33 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     let stop_all = stops.clone();
     ctrlc::set_handler(move || stop_all.iter().for_each(vdev::StopHandle::stop))
         .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
+    // Serving starts before the announcement: what reads "listening" finds every
+    // instance's thread running.
+    let serving = Serving::start(servers, stops, several)?;
+    if let Err(error) = announce(global, &plan, &locals) {
+        serving.stop_all();
+        let _ = serving.wait();
+        return Err(error);
+    }
+    serving.wait()?;
+    if !global.json {
+        eprintln!("stopped");
+    }
+    Ok(())
+}
+
+/// The first lines of `serve`: every instance's address (text: one line each; JSON: one
+/// document listing them).
+fn announce(
+    global: &Global,
+    plan: &[instances::Instance],
+    locals: &[std::net::SocketAddr],
+) -> Outcome {
     if global.json {
         // `listening` is the first instance's address, as with one instance.
         let each: Vec<_> = plan
             .iter()
-            .zip(&locals)
+            .zip(locals)
             .map(|(instance, local)| {
                 json!({
                     "instance": instance.number,
@@ -137,15 +159,11 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
         let first = locals.first().map(ToString::to_string);
         println!("{}", json!({ "listening": first, "instances": each }));
     } else {
-        for local in &locals {
+        for local in locals {
             println!("listening on udp:{local}");
         }
     }
     std::io::stdout().flush()?;
-    serve_all(servers, &stops, several)?;
-    if !global.json {
-        eprintln!("stopped");
-    }
     Ok(())
 }
 
@@ -178,51 +196,94 @@ fn authenticator(args: &ServeArgs, state: Option<&Path>) -> Result<vdev::Authent
     Ok(device)
 }
 
-/// Serves every server on a thread of its own (`serve-N`) until stopped. One that fails
-/// stops the others; its error, naming the instance when there are several, is the
-/// outcome.
-fn serve_all(servers: Vec<vdev::UdpServer>, stops: &[vdev::StopHandle], several: bool) -> Outcome {
-    let (done, finished) = mpsc::channel();
-    let mut threads = Vec::with_capacity(servers.len());
-    for (index, server) in servers.into_iter().enumerate() {
-        let number = index.saturating_add(1);
-        let done = done.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("serve-{number}"))
-            .spawn(move || {
-                let result = server.serve().map(drop);
-                let _ = done.send((number, result));
-            });
-        match spawned {
-            Ok(thread) => threads.push(thread),
-            Err(error) => {
-                stops.iter().for_each(vdev::StopHandle::stop);
-                return Err(Failure::new(format!(
-                    "cannot start the thread of instance {number}: {error}"
-                )));
+/// The UDP servers of a `serve`, each on a thread of its own (`serve-N`).
+struct Serving {
+    threads: Vec<thread::JoinHandle<()>>,
+    finished: mpsc::Receiver<(usize, std::io::Result<()>)>,
+    stops: Vec<vdev::StopHandle>,
+    several: bool,
+}
+
+impl Serving {
+    /// Starts a thread for each server (all stopped again if one cannot start).
+    fn start(
+        servers: Vec<vdev::UdpServer>,
+        stops: Vec<vdev::StopHandle>,
+        several: bool,
+    ) -> Result<Self, Failure> {
+        let (done, finished) = mpsc::channel();
+        let (running, started) = mpsc::channel::<()>();
+        let mut serving = Self {
+            threads: Vec::with_capacity(servers.len()),
+            finished,
+            stops,
+            several,
+        };
+        for (index, server) in servers.into_iter().enumerate() {
+            let number = index.saturating_add(1);
+            let sender = done.clone();
+            let running = running.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("serve-{number}"))
+                .spawn(move || {
+                    let _ = running.send(());
+                    drop(running);
+                    let result = server.serve().map(drop);
+                    let _ = sender.send((number, result));
+                });
+            match spawned {
+                Ok(thread) => serving.threads.push(thread),
+                Err(error) => {
+                    serving.stop_all();
+                    drop(done);
+                    let _ = serving.wait();
+                    return Err(Failure::new(format!(
+                        "cannot start the thread of instance {number}: {error}"
+                    )));
+                }
             }
         }
-    }
-    drop(done);
-    let mut failure = None;
-    // Every thread sends once; the channel ends when they all have.
-    for (number, result) in finished {
-        if let Err(error) = result {
-            stops.iter().for_each(vdev::StopHandle::stop);
-            let text = if several {
-                format!("instance {number}: server failed: {error}")
-            } else {
-                format!("server failed: {error}")
-            };
-            failure.get_or_insert(Failure::new(text));
+        // Each thread says it runs (named, serving next) before `serve` announces it.
+        drop(running);
+        for _ in 0..serving.threads.len() {
+            if started.recv().is_err() {
+                serving.stop_all();
+                drop(done);
+                let _ = serving.wait();
+                return Err(Failure::new("a serving thread ended before it started"));
+            }
         }
+        Ok(serving)
     }
-    for thread in threads {
-        if thread.join().is_err() && failure.is_none() {
-            failure = Some(Failure::new("a serving thread panicked"));
+
+    fn stop_all(&self) {
+        self.stops.iter().for_each(vdev::StopHandle::stop);
+    }
+
+    /// Waits until every server has stopped. One that fails stops the others; its
+    /// error, naming the instance when there are several, is the outcome.
+    fn wait(self) -> Outcome {
+        let mut failure = None;
+        // Every thread sends once; the channel ends when they all have (their senders
+        // are all they hold of it).
+        for (number, result) in &self.finished {
+            if let Err(error) = result {
+                self.stop_all();
+                let text = if self.several {
+                    format!("instance {number}: server failed: {error}")
+                } else {
+                    format!("server failed: {error}")
+                };
+                failure.get_or_insert(Failure::new(text));
+            }
         }
+        for thread in self.threads {
+            if thread.join().is_err() && failure.is_none() {
+                failure = Some(Failure::new("a serving thread panicked"));
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
-    failure.map_or(Ok(()), Err)
 }
 
 /// How long `serve --vpcd` keeps trying to reach the reader (pcscd may be starting).
