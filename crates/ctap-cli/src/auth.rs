@@ -1,8 +1,10 @@
-//! The PIN, in one place: where it comes from (`--pin`, `CTAP_PIN`, a prompt without
-//! echo), the PIN/UV auth protocol, and the PIN/UV auth tokens the commands use. A PIN
-//! is held in a zeroizing string, wiped when dropped.
+//! The PIN, in one place: where it comes from (a prompt without echo, `CTAP_PIN`,
+//! `--pin-file`, `--pin-stdin`; `--pin` for tests), the PIN/UV auth protocol, and the
+//! PIN/UV auth tokens the commands use. A PIN is held in a zeroizing string, wiped when
+//! dropped; it never has to be on the command line, where `ps` shows it.
 
-use std::io::IsTerminal as _;
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ctap::ctap2::proto::{Permissions, PinProtocol};
@@ -15,30 +17,155 @@ use crate::device::Device;
 use crate::error::{self, Doing, Failure, Situation, usage};
 use crate::globals::Global;
 
-/// The environment variable a PIN may come from (instead of `--pin` or a prompt).
+/// The environment variable a PIN may come from (instead of a prompt).
 pub(crate) const PIN_ENV: &str = "CTAP_PIN";
+/// The environment variable a new PIN may come from (`pin set`, `pin change`).
+pub(crate) const NEW_PIN_ENV: &str = "CTAP_NEW_PIN";
+/// The longest line read as a PIN from a file or stdin (a PIN is at most 63 bytes; a
+/// longer line is refused with the key's limit, not read without end).
+const MAX_PIN_LINE: u64 = 256;
 
-/// How a command authenticates: the PIN and the PIN/UV auth protocol.
+/// The PIN/UV auth protocol.
 #[derive(Debug, Args)]
-pub(crate) struct PinArgs {
-    /// The PIN (else the CTAP_PIN environment variable, else a prompt on a terminal).
-    #[arg(long, value_name = "PIN")]
-    pub(crate) pin: Option<String>,
+pub(crate) struct ProtocolArgs {
     /// The PIN/UV auth protocol, 1 or 2 (default: the authenticator's, from getInfo).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
     pub(crate) pin_protocol: Option<u8>,
 }
 
-/// The PIN if it was given without a prompt (`--pin`, `$CTAP_PIN`); zeroized when
-/// dropped.
+/// How a command authenticates: the PIN (from a prompt, `CTAP_PIN`, a file or stdin;
+/// `--pin` for tests) and the PIN/UV auth protocol.
+#[derive(Debug, Args)]
+pub(crate) struct PinArgs {
+    /// The PIN on the command line: FOR TESTS ONLY (other users see it in `ps` and it
+    /// stays in the shell history). Without it: --pin-file, --pin-stdin, the CTAP_PIN
+    /// environment variable, else a prompt without echo on a terminal.
+    #[arg(long, value_name = "PIN", conflicts_with_all = ["pin_file", "pin_stdin"])]
+    pub(crate) pin: Option<String>,
+    /// Read the PIN from the first line of FILE (a warning if others may read it).
+    #[arg(long, value_name = "FILE", conflicts_with = "pin_stdin")]
+    pub(crate) pin_file: Option<PathBuf>,
+    /// Read the PIN from the first line of standard input.
+    #[arg(long)]
+    pub(crate) pin_stdin: bool,
+    #[command(flatten)]
+    pub(crate) protocol: ProtocolArgs,
+}
+
+/// Where a new PIN comes from (`pin set`, `pin change`).
+#[derive(Debug, Args)]
+pub(crate) struct NewPinArgs {
+    /// The new PIN on the command line: FOR TESTS ONLY (see --pin). Without it:
+    /// --new-pin-file, --new-pin-stdin, the CTAP_NEW_PIN environment variable, else a
+    /// prompt without echo on a terminal, asked twice.
+    #[arg(long, value_name = "PIN", conflicts_with_all = ["new_pin_file", "new_pin_stdin"])]
+    pub(crate) new: Option<String>,
+    /// Read the new PIN from the first line of FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "new_pin_stdin")]
+    pub(crate) new_pin_file: Option<PathBuf>,
+    /// Read the new PIN from a line of standard input (after the current PIN's line
+    /// when --pin-stdin is given too).
+    #[arg(long)]
+    pub(crate) new_pin_stdin: bool,
+}
+
+/// The PIN if it was given without a prompt (`--pin`, `--pin-file`, `--pin-stdin`,
+/// `$CTAP_PIN`); zeroized when dropped.
 pub(crate) fn given_pin(args: &PinArgs) -> Result<Option<Zeroizing<String>>, Failure> {
-    if let Some(pin) = &args.pin {
+    given(
+        args.pin.as_ref(),
+        args.pin_file.as_deref(),
+        args.pin_stdin,
+        PIN_ENV,
+        "PIN",
+    )
+}
+
+/// A PIN from the first of: the command-line value, a file, a line of stdin, the
+/// environment variable `env`. `what` names it in errors (`PIN`, `new PIN`).
+fn given(
+    value: Option<&String>,
+    file: Option<&Path>,
+    stdin: bool,
+    env: &str,
+    what: &str,
+) -> Result<Option<Zeroizing<String>>, Failure> {
+    if let Some(pin) = value {
         return Ok(Some(Zeroizing::new(pin.clone())));
     }
-    if let Ok(pin) = std::env::var(PIN_ENV) {
+    if let Some(path) = file {
+        let file = std::fs::File::open(path).map_err(|e| {
+            usage(format!(
+                "cannot read the {what} from {}: {e}",
+                path.display()
+            ))
+        })?;
+        warn_if_readable_by_others(&file, path);
+        let line = first_line(
+            std::io::BufReader::new(file),
+            what,
+            &path.display().to_string(),
+        )?;
+        return Ok(Some(line));
+    }
+    if stdin {
+        let line = first_line(std::io::stdin().lock(), what, "standard input")?;
+        return Ok(Some(line));
+    }
+    if let Ok(pin) = std::env::var(env) {
         return Ok(Some(Zeroizing::new(pin)));
     }
     Ok(None)
+}
+
+/// One line of `input` (no more than [`MAX_PIN_LINE`] bytes are read), without its line
+/// end; empty or not UTF-8 is a usage error naming `source`.
+fn first_line(
+    input: impl std::io::BufRead,
+    what: &str,
+    source: &str,
+) -> Result<Zeroizing<String>, Failure> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    input
+        .take(MAX_PIN_LINE)
+        .read_until(b'\n', &mut bytes)
+        .map_err(|e| usage(format!("cannot read the {what} from {source}: {e}")))?;
+    let complete = bytes.last() == Some(&b'\n');
+    if !complete && u64::try_from(bytes.len()).unwrap_or(u64::MAX) >= MAX_PIN_LINE {
+        return Err(usage(format!(
+            "the {what} in {source} is over {MAX_PIN_LINE} bytes (a PIN is at most 63)"
+        )));
+    }
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        return Err(usage(format!(
+            "no {what} in {source} (its first line is empty)"
+        )));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| usage(format!("the {what} in {source} is not UTF-8")))?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// A warning on stderr when a PIN file can be read by other users (as ssh warns of a
+/// private key file).
+fn warn_if_readable_by_others(file: &std::fs::File, path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(metadata) = file.metadata() {
+            if metadata.permissions().mode() & 0o077 != 0 {
+                eprintln!(
+                    "ctap: warning: {} can be read by other users (chmod 600 it)",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (file, path);
 }
 
 /// When an operation uses the PIN.
@@ -73,17 +200,26 @@ pub(crate) fn pin(args: &PinArgs, prompt: &str) -> Result<Zeroizing<String>, Fai
             .map_err(|e| Failure::new(format!("cannot read the PIN: {e}")));
     }
     Err(usage(format!(
-        "a PIN is needed: give it with --pin, the {PIN_ENV} environment variable, or on a terminal"
+        "a PIN is needed: give it with --pin-file, --pin-stdin, the {PIN_ENV} environment variable, or on a terminal"
     )))
 }
 
-/// A new PIN from `new` or a prompt asked twice.
-pub(crate) fn new_pin(new: Option<&String>) -> Result<Zeroizing<String>, Failure> {
-    if let Some(pin) = new {
-        return Ok(Zeroizing::new(pin.clone()));
+/// A new PIN from `--new`, `--new-pin-file`, `--new-pin-stdin`, `$CTAP_NEW_PIN` or a
+/// prompt asked twice.
+pub(crate) fn new_pin(args: &NewPinArgs) -> Result<Zeroizing<String>, Failure> {
+    if let Some(pin) = given(
+        args.new.as_ref(),
+        args.new_pin_file.as_deref(),
+        args.new_pin_stdin,
+        NEW_PIN_ENV,
+        "new PIN",
+    )? {
+        return Ok(pin);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(usage("give the new PIN with --new (or run on a terminal)"));
+        return Err(usage(format!(
+            "give the new PIN with --new-pin-file, --new-pin-stdin or {NEW_PIN_ENV} (or run on a terminal)"
+        )));
     }
     let first = Zeroizing::new(
         rpassword::prompt_password("New PIN: ")
@@ -103,7 +239,7 @@ pub(crate) fn new_pin(new: Option<&String>) -> Result<Zeroizing<String>, Failure
 /// authenticator's preferred one.
 pub(crate) fn client_pin<'c>(
     ctap: &'c mut Ctap2<Device>,
-    args: &PinArgs,
+    args: &ProtocolArgs,
 ) -> Result<ClientPin<'c, Device>, Failure> {
     match args.pin_protocol {
         Some(number) => {
@@ -141,7 +277,7 @@ pub(crate) fn token(
         .with_next("set one with `ctap pin set`"));
     }
     let pin = pin(args, "PIN: ")?;
-    token_with_pin(global, ctap, args, &pin, permissions, rp_id)
+    token_with_pin(global, ctap, &args.protocol, &pin, permissions, rp_id)
 }
 
 /// A token with `permissions` (for `rp_id`) from `pin`. A refusal keeps the key's status
@@ -150,7 +286,7 @@ pub(crate) fn token(
 pub(crate) fn token_with_pin(
     global: &Global,
     ctap: &mut Ctap2<Device>,
-    args: &PinArgs,
+    args: &ProtocolArgs,
     pin: &str,
     permissions: Permissions,
     rp_id: Option<&str>,
@@ -167,7 +303,7 @@ pub(crate) fn token_with_pin(
 pub(crate) fn refusal(
     global: &Global,
     ctap: &mut Ctap2<Device>,
-    args: &PinArgs,
+    args: &ProtocolArgs,
     doing: Doing,
     refused: ctap::ctap2::Error,
 ) -> Failure {

@@ -7,6 +7,7 @@
 pub(crate) mod choose;
 pub(crate) mod listing;
 pub(crate) mod pcsc;
+pub(crate) mod trace;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -32,14 +33,10 @@ pub(crate) struct Opened {
     pub(crate) device: ctap::Device,
 }
 
-/// The touch delay of the in-process authenticator for the CTAPHID commands: long
-/// enough that `ctap select` shows the UPNEEDED keep-alive, short enough for a demo.
-pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(1000);
-
-/// How long the in-process authenticator's simulated user takes to touch it in the
-/// CTAP2 commands (shorter than the others' demo delay: a PIN-protected `cred make`
-/// waits for two).
-pub(crate) const VIRTUAL_CTAP2_TOUCH_DELAY: Duration = Duration::from_millis(200);
+/// How long the in-process authenticator's simulated user takes to touch it unless
+/// `--touch-delay` says otherwise (issue 27: short, so `cred make` is quick, yet long
+/// enough that `ctap select` shows the UPNEEDED keep-alive).
+pub(crate) const VIRTUAL_TOUCH_DELAY: Duration = Duration::from_millis(100);
 
 /// The environment variable naming a state file for `--device virtual`, so that its
 /// credentials, PIN and counters outlive one run (the format of `ctap serve --state`):
@@ -52,18 +49,18 @@ pub(crate) fn open(global: &Global) -> Result<Opened, Failure> {
     open_with(
         global,
         DeviceConfig::default().with_call_timeout(Some(time_left(global)?)),
-        VIRTUAL_TOUCH_DELAY,
     )
 }
 
 /// Opens the device `--device` names (with `--bind` for UDP); without `--device`, the
-/// one attached key. `touch_delay` is how long the in-process authenticator's simulated
-/// user takes to touch it.
-pub(crate) fn open_with(
-    global: &Global,
-    config: DeviceConfig,
-    touch_delay: Duration,
-) -> Result<Opened, Failure> {
+/// one attached key. `--touch-delay` is how long the in-process authenticator's
+/// simulated user takes to touch it (and applies to nothing else).
+pub(crate) fn open_with(global: &Global, config: DeviceConfig) -> Result<Opened, Failure> {
+    if global.touch_delay.is_some() && global.device.as_deref() != Some("virtual") {
+        return Err(error::usage(
+            "--touch-delay applies to --device virtual (and `ctap serve`) only",
+        ));
+    }
     let (device, bind) = (global.device.as_deref(), global.bind.as_deref());
     let target = match device.map(|name| (name, choose::choice(name))) {
         Some((_, Some(choose::Choice::Touch))) => {
@@ -78,7 +75,10 @@ pub(crate) fn open_with(
         Some((_, Some(choose::Choice::Serial(serial)))) => {
             listing::target_of(&choose::by_serial(serial)?)?
         }
-        Some((name, None)) => name.parse::<Target>()?,
+        Some((name, None)) => {
+            check_name(name)?;
+            name.parse::<Target>()?
+        }
         None => listing::target_of(&choose::only_key()?)?,
     };
     let bind = match (bind, &target) {
@@ -91,6 +91,9 @@ pub(crate) fn open_with(
             ));
         }
     };
+    let touch_delay = global
+        .touch_delay
+        .map_or(VIRTUAL_TOUCH_DELAY, Duration::from_millis);
     let virtual_config =
         vdev::Config::default().with_touch(vdev::TouchPolicy::Approve { after: touch_delay });
     let opened = match (&target, std::env::var_os(VIRTUAL_STATE_ENV)) {
@@ -122,8 +125,8 @@ pub(crate) fn open_with(
     })
 }
 
-/// The device of a CTAP2 session.
-pub(crate) type Device = CtapHidDevice<Box<dyn HidConnection>>;
+/// The device of a CTAP2 session (its requests and answers decoded at `-vv`).
+pub(crate) type Device = trace::Traced<CtapHidDevice<Box<dyn HidConnection>>>;
 
 /// Opens `--device` for CTAP2 (INIT, then getInfo). `--timeout` is one deadline for the
 /// whole command: the INIT, the getInfo and every later call get what is left of it.
@@ -133,15 +136,128 @@ pub(crate) fn open_ctap2(global: &Global) -> Result<Ctap2<Device>, Failure> {
     let Opened { device, .. } = open_with(
         global,
         DeviceConfig::default().with_call_timeout(Some(time_left(global)?)),
-        VIRTUAL_CTAP2_TOUCH_DELAY,
     )?;
     let deadline = deadline(global)?;
-    let ctap = Ctap2::new_until(device, deadline).map_err(|e| error::ctap2_opening(global, e))?;
+    let ctap = Ctap2::new_until(trace::Traced(device), deadline)
+        .map_err(|e| error::ctap2_opening(global, e))?;
     Ok(ctap.with_deadline(deadline))
+}
+
+/// Refuses a `--device` name that is surely mistyped, before anything is opened (a
+/// usage error, exit status 2, with what was probably meant): a keyword in the wrong
+/// case (`VIRTUAL`), an address without `udp:` (`127.0.0.1:8111`), a port out of range,
+/// a bare word that is no keyword and no path, a file that is not a device.
+pub(crate) fn check_name(name: &str) -> Result<(), Failure> {
+    if name == "virtual" {
+        return Ok(());
+    }
+    let lower = name.to_ascii_lowercase();
+    for keyword in ["virtual", "touch", "pcsc"] {
+        if lower == keyword && name != keyword {
+            return Err(did_you_mean(name, keyword));
+        }
+    }
+    for prefix in ["udp:", "serial:", "pcsc:"] {
+        if lower.starts_with(prefix) && !name.starts_with(prefix) {
+            let rest = name.get(prefix.len()..).unwrap_or_default();
+            return Err(did_you_mean(name, &format!("{prefix}{rest}")));
+        }
+    }
+    if let Some(remote) = name.strip_prefix("udp:") {
+        check_port(&format!("--device {name}"), remote)?;
+        return Ok(());
+    }
+    if looks_like_address(name) {
+        return Err(did_you_mean(name, &format!("udp:{name}")));
+    }
+    let is_path = name.contains(['/', '\\', ':']);
+    if !is_path && !name.is_empty() {
+        return Err(error::usage(format!(
+            "--device {name}: not a device name: give a path (`ctap list` shows them), \
+             serial:SERIAL, touch, virtual, udp:HOST:PORT or pcsc[:READER]"
+        )));
+    }
+    not_a_device_file(name)
+}
+
+/// `HOST:PORT` with the port out of range (over 65535) is a usage error naming it.
+pub(crate) fn check_port(what: &str, address: &str) -> Result<(), Failure> {
+    let port = address.rsplit_once(':').map(|(_, port)| port);
+    match port.map(str::parse::<u64>) {
+        Some(Ok(port)) if port > u64::from(u16::MAX) => Err(error::usage(format!(
+            "{what}: port {port} is out of range (0..=65535)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `true` for `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT` (a UDP address typed
+/// without `udp:`; hidapi paths never look like that).
+fn looks_like_address(name: &str) -> bool {
+    let Some((host, port)) = name.rsplit_once(':') else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && (host == "localhost" || host.parse::<std::net::IpAddr>().is_ok())
+}
+
+fn did_you_mean(name: &str, meant: &str) -> Failure {
+    error::usage(format!(
+        "--device {name}: no such device name; did you mean `{meant}`?"
+    ))
+}
+
+/// On Unix, an existing file that is not a character device cannot be a key, and on
+/// Linux neither can one that is not a hidraw node (after symbolic links): a usage error
+/// rather than hidapi's ioctl message. (A path that does not exist may be a key just
+/// unplugged: that stays the device's error.)
+fn not_a_device_file(name: &str) -> Result<(), Failure> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if let Ok(metadata) = std::fs::metadata(name) {
+            let kind = metadata.file_type();
+            // A node named hidrawN is taken as one whatever its type (the test harness's
+            // fake /dev/hidrawN is a regular file its LD_PRELOAD shim serves).
+            let what = if cfg!(target_os = "linux") && is_hidraw(name) {
+                None
+            } else if kind.is_dir() {
+                Some("a directory")
+            } else if !kind.is_char_device() {
+                Some("a regular file")
+            } else if cfg!(target_os = "linux") {
+                Some("a character device, but not a hidraw one")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(error::usage(format!(
+                    "--device {name}: not a HID device ({what}); keys are hidraw devices such \
+                     as /dev/hidraw0: `ctap list` shows them"
+                )));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = name;
+    Ok(())
+}
+
+/// Whether `path` (after symbolic links) is a hidraw node: `/dev/hidrawN` by name.
+#[cfg(unix)]
+fn is_hidraw(path: &str) -> bool {
+    std::fs::canonicalize(path).is_ok_and(|real| {
+        real.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("hidraw"))
+    })
 }
 
 /// `HOST:PORT` to one socket address (exit status 2 if it is not `HOST:PORT`).
 pub(crate) fn resolve(text: &str) -> Result<SocketAddr, Failure> {
+    check_port(text, text)?;
     Ok(ctap::resolve(text)?)
 }
 

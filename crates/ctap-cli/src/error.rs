@@ -51,12 +51,6 @@ impl Failure {
         }
     }
 
-    /// The same failure with another message (the status and next step kept).
-    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
-        self
-    }
-
     /// The same failure with a next step.
     pub(crate) fn with_next(mut self, next: impl Into<String>) -> Self {
         self.next = Some(next.into());

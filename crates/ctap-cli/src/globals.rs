@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-/// The global options.
+/// The global options (listed under their own heading in every `--help`, after the
+/// command's own options).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// The device: a hidapi path (see `ctap list`), `serial:SERIAL` (the one attached
     /// key with that serial number), `touch` (every attached key waits for a touch; the
@@ -31,12 +33,18 @@ pub(crate) struct Global {
     #[arg(skip = std::time::Instant::now())]
     pub(crate) started: std::time::Instant,
 
+    /// Milliseconds the built-in authenticator waits before a request that needs a touch
+    /// is approved: for `--device virtual` (default 100) and `ctap serve` (default
+    /// 1000).
+    #[arg(long, global = true, value_name = "MS")]
+    pub(crate) touch_delay: Option<u64>,
+
     /// One JSON document per command on stdout (field names are stable; see the README).
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
-    /// Show the frame trace on stderr (-v: every report sent and received; -vv: also the
-    /// software authenticator's side).
+    /// Show a trace on stderr (-v: every report sent and received; -vv: also every CTAP2
+    /// request and answer decoded; -vvv: also the software authenticator's side).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 }

@@ -32,13 +32,13 @@ mod globals;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use crate::error::{Failure, Outcome};
 use crate::output::StdoutFailed;
 
 fn main() -> ExitCode {
-    let matches = cli::Cli::command().get_matches();
+    let matches = cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     }
     init_logging(cli.global.verbose);
     let outcome: Outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        commands::run(&cli.global, &cli.command, cli::Cli::command)
+        commands::run(&cli.global, &cli.command, cli::command)
     }))
     .unwrap_or_else(|unwound| match unwound.downcast::<StdoutFailed>() {
         Ok(failed) => Err(Failure::stdout(failed.0)),
@@ -64,15 +64,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-v`: the device layer's frame trace; `-vv`: also the software authenticator's
-/// decisions (and every other crate at trace level). Each line starts with the
-/// milliseconds since the program started, so a trace shows its timing (keep-alive
-/// periods, time-outs) without a clock-time dependency.
+/// `-v`: the device layer's frame trace; `-vv`: also every CTAP2 request and answer
+/// decoded (`device::trace`); `-vvv`: also the software authenticator's decisions (and
+/// every other crate at trace level). Each line starts with the milliseconds since the
+/// program started, so a trace shows its timing (keep-alive periods, time-outs) without
+/// a clock-time dependency.
 fn init_logging(verbose: u8) {
     use std::io::Write as _;
+    let decoded = format!("warn,ctap_device=trace,{}=debug", device::trace::TARGET);
     let filter = match verbose {
         0 => "warn",
         1 => "warn,ctap_device=trace",
+        2 => decoded.as_str(),
         _ => "trace",
     };
     let started = std::time::Instant::now();

@@ -298,3 +298,32 @@ fn instances_refuse_ports_past_65535() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("past port 65535"), "{stderr}");
 }
+
+/// Every port is had before any state is touched: an instance whose port is taken
+/// leaves no state folder (and no file of the instances before it) behind.
+#[test]
+fn a_taken_port_leaves_no_state_behind() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let folder = Folder::new("serve-instances-taken");
+    let output = assert_cmd::Command::cargo_bin("ctap")
+        .unwrap()
+        .args([
+            "serve",
+            "--udp",
+            "127.0.0.1:0",
+            "--udp",
+            &taken_addr,
+            "--state",
+        ])
+        .arg(&folder.0)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("instance 2: cannot listen on {taken_addr}")),
+        "{stderr}"
+    );
+    assert!(!folder.0.exists(), "{} was created", folder.0.display());
+}

@@ -1,6 +1,7 @@
-//! `ctap config ...`: authenticatorConfig (alwaysUv, the minimum PIN length).
+//! `ctap config ...`: authenticatorConfig (CTAP 2.1 §6.11): alwaysUv on or off, the
+//! minimum PIN length, a forced PIN change, enterprise attestation.
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use ctap::ctap2::Config as AuthenticatorConfig;
 use ctap::ctap2::proto::{Info, Permissions};
 use serde_json::json;
@@ -14,14 +15,38 @@ use crate::output::done;
 /// `ctap config ...`
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
-    /// Toggle the alwaysUv option (prints the new value).
-    AlwaysUv(ConfigArgs),
+    /// Turn alwaysUv on or off (user verification for everything; nothing is sent when
+    /// it is so already).
+    AlwaysUv(AlwaysUvArgs),
     /// Raise the minimum PIN length.
     MinPinLength(MinPinLengthArgs),
+    /// Make the user change the PIN before its next use (forceChangePin).
+    ForcePinChange(ConfigArgs),
+    /// Enable enterprise attestation (enableEnterpriseAttestation; needs the `ep` option
+    /// in getInfo).
+    EnterpriseAttestation(ConfigArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ConfigArgs {
+    #[command(flatten)]
+    pub(crate) auth: PinArgs,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Switch {
+    /// Turned on.
+    On,
+    /// Turned off.
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AlwaysUvArgs {
+    /// What alwaysUv should be.
+    #[arg(value_enum)]
+    pub(crate) state: Switch,
     #[command(flatten)]
     pub(crate) auth: PinArgs,
 }
@@ -32,7 +57,7 @@ pub(crate) struct MinPinLengthArgs {
     #[arg(value_name = "N")]
     pub(crate) length: u64,
     /// An RP allowed to read the minimum (minPinLength extension; repeatable).
-    #[arg(long = "rp-id", value_name = "ID")]
+    #[arg(long = "rp", visible_alias = "rp-id", value_name = "ID")]
     pub(crate) rp_ids: Vec<String>,
     /// Make the user change the PIN before its next use.
     #[arg(long)]
@@ -46,11 +71,49 @@ pub(crate) fn run(global: &Global, command: &ConfigCommand) -> Outcome {
     let auth = match command {
         ConfigCommand::AlwaysUv(args) => &args.auth,
         ConfigCommand::MinPinLength(args) => &args.auth,
+        ConfigCommand::ForcePinChange(args) | ConfigCommand::EnterpriseAttestation(args) => {
+            &args.auth
+        }
     };
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
-    if let ConfigCommand::MinPinLength(args) = command {
-        check_min_pin_length(ctap.info(), args)?;
+    match command {
+        ConfigCommand::MinPinLength(args) => check_min_pin_length(ctap.info(), args)?,
+        ConfigCommand::AlwaysUv(args) => {
+            let now = ctap.info().option("alwaysUv");
+            if now.is_none() {
+                return Err(Failure::new(
+                    "this key has no alwaysUv option (getInfo does not list it)",
+                ));
+            }
+            if now == Some(args.state == Switch::On) {
+                let text = if args.state == Switch::On {
+                    "on"
+                } else {
+                    "off"
+                };
+                done(
+                    global,
+                    &format!("alwaysUv is already {text}"),
+                    &json!({ "always_uv": now, "changed": false }),
+                );
+                return Ok(());
+            }
+        }
+        // CTAP 2.1 §6.11.4: forceChangePin needs a PIN to change.
+        ConfigCommand::ForcePinChange(_) if !pin_is_set(ctap) => {
+            return Err(
+                Failure::new("no PIN is set on the authenticator, so none can be changed")
+                    .with_next("set one with `ctap pin set`"),
+            );
+        }
+        // CTAP 2.1 §7.1 (enterprise attestation): only a key whose getInfo has `ep` has it.
+        ConfigCommand::EnterpriseAttestation(_) if ctap.info().option("ep").is_none() => {
+            return Err(Failure::new(
+                "this key has no enterprise attestation (getInfo has no `ep` option)",
+            ));
+        }
+        _ => {}
     }
     let situation = Situation::new(global, Doing::Config).with_info(ctap.info());
     let failed = |error| error::ctap2_in(&situation, error);
@@ -68,6 +131,7 @@ pub(crate) fn run(global: &Global, command: &ConfigCommand) -> Outcome {
     let mut config = AuthenticatorConfig::new(ctap, token).map_err(failed)?;
     match command {
         ConfigCommand::AlwaysUv(_) => {
+            // toggleAlwaysUv is the only request there is; getInfo said it differs.
             config.toggle_always_uv().map_err(failed)?;
             let always_uv = ctap.get_info().map_err(failed)?.option("alwaysUv");
             done(
@@ -76,7 +140,27 @@ pub(crate) fn run(global: &Global, command: &ConfigCommand) -> Outcome {
                     "alwaysUv is now {}",
                     if always_uv == Some(true) { "on" } else { "off" }
                 ),
-                &json!({ "always_uv": always_uv }),
+                &json!({ "always_uv": always_uv, "changed": true }),
+            );
+        }
+        ConfigCommand::ForcePinChange(_) => {
+            config
+                .set_min_pin_length(None, None, Some(true))
+                .map_err(failed)?;
+            let info = ctap.get_info().map_err(failed)?;
+            done(
+                global,
+                "the PIN must be changed before its next use (`ctap pin change`)",
+                &json!({ "force_pin_change": info.force_pin_change.unwrap_or(false) }),
+            );
+        }
+        ConfigCommand::EnterpriseAttestation(_) => {
+            config.enable_enterprise_attestation().map_err(failed)?;
+            let info = ctap.get_info().map_err(failed)?;
+            done(
+                global,
+                "enterprise attestation is enabled",
+                &json!({ "enterprise_attestation": info.option("ep") }),
             );
         }
         ConfigCommand::MinPinLength(args) => {
@@ -102,9 +186,9 @@ pub(crate) fn run(global: &Global, command: &ConfigCommand) -> Outcome {
 }
 
 /// What the key would refuse with PIN_POLICY_VIOLATION, refused before anything is sent
-/// (a usage error, exit status 2): CTAP 2.1 §6.11.4 (setMinPINLength) steps 3 and 4,
-/// a new minimum below the current one, and more RP IDs than getInfo's
-/// maxRPIDsForSetMinPINLength (0 if absent).
+/// (a usage error, exit status 2): CTAP 2.1 §6.11.4 (setMinPINLength), a new minimum
+/// below the current one, and more RP IDs than getInfo's maxRPIDsForSetMinPINLength
+/// (0 if absent).
 fn check_min_pin_length(info: &Info, args: &MinPinLengthArgs) -> Result<(), Failure> {
     let current = info.min_pin_length.unwrap_or(4);
     if args.length < current {
@@ -119,7 +203,7 @@ fn check_min_pin_length(info: &Info, args: &MinPinLengthArgs) -> Result<(), Fail
     let given = u64::try_from(args.rp_ids.len()).unwrap_or(u64::MAX);
     if given > most {
         return Err(usage(format!(
-            "--rp-id given {given} time(s): this key lets at most {most} RP IDs read the minimum \
+            "--rp given {given} time(s): this key lets at most {most} RP IDs read the minimum \
              PIN length (getInfo maxRPIDsForSetMinPINLength; the key would answer \
              PIN_POLICY_VIOLATION)"
         )));

@@ -18,11 +18,12 @@ mod raw;
 mod reset;
 mod select;
 mod serve;
+mod u2f;
 mod wink;
 
 use clap::Subcommand;
 
-use crate::device::pcsc;
+use crate::device::{VIRTUAL_STATE_ENV, pcsc};
 use crate::error::Outcome;
 use crate::globals::Global;
 
@@ -57,9 +58,13 @@ pub(crate) enum Command {
     /// Register, sign in, list and delete credentials.
     #[command(subcommand)]
     Cred(cred::CredCommand),
-    /// authenticatorConfig: alwaysUv, minimum PIN length.
+    /// authenticatorConfig: alwaysUv, minimum PIN length, forced PIN change, enterprise
+    /// attestation.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// CTAP1/U2F register and authenticate.
+    #[command(subcommand)]
+    U2f(u2f::U2fCommand),
     /// Print a shell completion script (e.g. `ctap completions bash >
     /// ~/.local/share/bash-completion/completions/ctap`).
     Completions(completions::CompletionsArgs),
@@ -84,8 +89,25 @@ impl Command {
             Self::Reset(_) => "reset",
             Self::Cred(_) => "cred",
             Self::Config(_) => "config",
+            Self::U2f(_) => "u2f",
             Self::Completions(_) => "completions",
             Self::Man => "man",
+        }
+    }
+
+    /// Whether the command changes what an authenticator keeps (PIN, credentials,
+    /// counters, settings): on `--device virtual` without a state file that change is
+    /// gone when the command ends, and the user is told so.
+    fn changes_state(&self) -> bool {
+        match self {
+            Self::Pin(command) => !matches!(
+                command,
+                pin::PinCommand::Status | pin::PinCommand::Verify(_)
+            ),
+            Self::Cred(command) => !matches!(command, cred::CredCommand::List(_)),
+            Self::Reset(_) | Self::Config(_) => true,
+            Self::U2f(command) => matches!(command, u2f::U2fCommand::Register(_)),
+            _ => false,
         }
     }
 
@@ -120,6 +142,16 @@ pub(crate) fn run(
         };
         return pcsc::run(global, &request);
     }
+    if global.device.as_deref() == Some("virtual")
+        && std::env::var_os(VIRTUAL_STATE_ENV).is_none()
+        && command.changes_state()
+    {
+        eprintln!(
+            "ctap: note: --device virtual is a new authenticator in every run and forgets \
+             this one's changes when it ends; set {VIRTUAL_STATE_ENV}=FILE to keep its PIN, \
+             credentials and counters across runs"
+        );
+    }
     match command {
         Command::List => list::run(global),
         Command::Info => info::run(global),
@@ -134,6 +166,7 @@ pub(crate) fn run(
         Command::Reset(args) => reset::run(global, args),
         Command::Cred(command) => cred::run(global, command),
         Command::Config(command) => config::run(global, command),
+        Command::U2f(command) => u2f::run(global, command),
         Command::Completions(args) => completions::run(args, definition()),
         Command::Man => man::run(definition()),
     }

@@ -1,13 +1,16 @@
 //! `ctap pin status|set|change`: the PIN (clientPin).
 
 use clap::{Args, Subcommand};
-use ctap::ctap2::proto::PinProtocol;
+use ctap::ctap2::proto::{Permissions, PinProtocol};
 use ctap::ctap2::{self as client, ClientPin, Ctap2};
 use serde_json::json;
 
-use crate::auth::{PinArgs, check_new_pin, client_pin, new_pin, pin, refusal};
+use crate::auth::{
+    NewPinArgs, PinArgs, ProtocolArgs, check_new_pin, client_pin, new_pin, pin, pin_is_set,
+    refusal, token_with_pin,
+};
 use crate::device::{self, Device};
-use crate::error::{self, Doing, Outcome};
+use crate::error::{self, Doing, Failure, Outcome};
 use crate::globals::Global;
 use crate::output::{done, print_json};
 
@@ -18,24 +21,26 @@ pub(crate) enum PinCommand {
     Status,
     /// Set the first PIN.
     Set(PinSetArgs),
-    /// Change the PIN (--pin is the current one).
+    /// Change the PIN (the current one as the other commands take it, the new one as
+    /// `pin set` does).
     Change(PinChangeArgs),
+    /// Check the PIN: a right one resets the retries to the maximum, a wrong one uses
+    /// one up (and says how many are left).
+    Verify(PinArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct PinSetArgs {
-    /// The new PIN (else a prompt on a terminal, asked twice).
-    #[arg(long, value_name = "PIN")]
-    pub(crate) new: Option<String>,
     #[command(flatten)]
-    pub(crate) auth: PinArgs,
+    pub(crate) new: NewPinArgs,
+    #[command(flatten)]
+    pub(crate) protocol: ProtocolArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct PinChangeArgs {
-    /// The new PIN (else a prompt on a terminal, asked twice).
-    #[arg(long, value_name = "PIN")]
-    pub(crate) new: Option<String>,
+    #[command(flatten)]
+    pub(crate) new: NewPinArgs,
     #[command(flatten)]
     pub(crate) auth: PinArgs,
 }
@@ -47,20 +52,48 @@ pub(crate) fn run(global: &Global, command: &PinCommand) -> Outcome {
     match command {
         PinCommand::Status => pin_status(global, ctap),
         PinCommand::Set(args) => {
-            let new = new_pin(args.new.as_ref())?;
+            let new = new_pin(&args.new)?;
             check_new_pin(ctap, &new)?;
-            if let Err(refused) = client_pin(ctap, &args.auth)?.set_pin(&new) {
-                return Err(refusal(global, ctap, &args.auth, Doing::PinSet, refused));
+            if let Err(refused) = client_pin(ctap, &args.protocol)?.set_pin(&new) {
+                return Err(refusal(
+                    global,
+                    ctap,
+                    &args.protocol,
+                    Doing::PinSet,
+                    refused,
+                ));
             }
             done(global, "PIN set", &json!({ "pin_set": true }));
             Ok(())
         }
+        PinCommand::Verify(args) => {
+            if !pin_is_set(ctap) {
+                return Err(Failure::new("no PIN is set on the authenticator")
+                    .with_next("set one with `ctap pin set`"));
+            }
+            // Any token proves the PIN (CTAP 2.1 §6.5.5.7: the retries are reset on
+            // success); ask for a permission the key has, without an RP ID.
+            let info = ctap.info();
+            let permission = if info.option("credMgmt") == Some(true) {
+                Permissions::CREDENTIAL_MANAGEMENT
+            } else if info.option("authnrCfg") == Some(true) {
+                Permissions::AUTHENTICATOR_CONFIG
+            } else {
+                Permissions::GET_ASSERTION
+            };
+            let rp = (permission == Permissions::GET_ASSERTION).then_some("ctap.invalid");
+            let pin = pin(args, "PIN: ")?;
+            token_with_pin(global, ctap, &args.protocol, &pin, permission, rp)?;
+            done(global, "the PIN is right", &json!({ "pin_verified": true }));
+            Ok(())
+        }
         PinCommand::Change(args) => {
             let old = pin(&args.auth, "Current PIN: ")?;
-            let new = new_pin(args.new.as_ref())?;
+            let new = new_pin(&args.new)?;
             check_new_pin(ctap, &new)?;
-            if let Err(refused) = client_pin(ctap, &args.auth)?.change_pin(&old, &new) {
-                return Err(refusal(global, ctap, &args.auth, Doing::PinChange, refused));
+            let protocol = &args.auth.protocol;
+            if let Err(refused) = client_pin(ctap, protocol)?.change_pin(&old, &new) {
+                return Err(refusal(global, ctap, protocol, Doing::PinChange, refused));
             }
             done(global, "PIN changed", &json!({ "pin_changed": true }));
             Ok(())

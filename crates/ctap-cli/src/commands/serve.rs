@@ -34,9 +34,6 @@ pub(crate) struct ServeArgs {
     /// HOST:PORT (its first reader: 127.0.0.1:35963).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "udp")]
     pub(crate) vpcd: Option<String>,
-    /// Milliseconds before a request that needs a touch is approved.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub(crate) touch_delay: u64,
     /// Refuse every request that needs a touch (OPERATION_DENIED).
     #[arg(long)]
     pub(crate) deny: bool,
@@ -69,8 +66,19 @@ fn parse_reset_window(text: &str) -> Result<ResetWindow, String> {
 }
 
 pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
+    // The global --touch-delay; a served authenticator stands for a key on a desk, so
+    // its default is a second (--device virtual's is shorter).
+    let after = Duration::from_millis(global.touch_delay.unwrap_or(1000));
+    let touch = if args.deny {
+        vdev::TouchPolicy::Deny { after }
+    } else {
+        vdev::TouchPolicy::Approve { after }
+    };
+    let config = vdev::Config::default()
+        .with_touch(touch)
+        .with_reset_window(args.reset_window.0);
     if let Some(vpcd) = &args.vpcd {
-        let device = authenticator(args, args.state.as_deref())?;
+        let device = authenticator(config, args, args.state.as_deref())?;
         return serve_vpcd(global, vpcd, device);
     }
     let udp = args
@@ -81,40 +89,56 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     let plan = instances::plan(&udp, args.instances, args.state.as_deref())
         .map_err(crate::error::usage)?;
     let several = plan.len() > 1;
-    let mut servers = Vec::with_capacity(plan.len());
+    let name = |instance: &instances::Instance, mut error: Failure| {
+        if several {
+            error.message = format!("instance {}: {}", instance.number, error.message);
+        }
+        error
+    };
+    // The sockets first: a port that cannot be had must not leave a new state file
+    // (or folder) behind (issue 25), so every state is loaded (and first written) only
+    // once every instance has its port.
+    let mut sockets = Vec::with_capacity(plan.len());
     for instance in &plan {
-        let name = |error: Failure| {
-            if several {
-                let text = format!("instance {}: {error}", instance.number);
-                error.with_message(text)
-            } else {
-                error
-            }
-        };
+        let socket = std::net::UdpSocket::bind(instance.addr).map_err(|e| {
+            name(
+                instance,
+                Failure::new(format!("cannot listen on {}: {e}", instance.addr)),
+            )
+        })?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| name(instance, Failure::new(e.to_string())))?;
+        if !local.ip().is_loopback() {
+            eprintln!(
+                "ctap: warning: listening on {local}, beyond this machine's loopback: anyone who \
+                 can reach it can use this authenticator (and spend its PIN tries); \
+                 --udp 127.0.0.1:PORT keeps it local"
+            );
+        }
+        sockets.push((socket, local));
+    }
+    let mut servers = Vec::with_capacity(plan.len());
+    let mut locals = Vec::with_capacity(plan.len());
+    for (instance, (socket, local)) in plan.iter().zip(sockets) {
         if let Some(folder) = instance.state.as_deref().and_then(Path::parent) {
             if several && !folder.as_os_str().is_empty() {
                 instances::create_state_folder(folder).map_err(|e| {
-                    name(Failure::new(format!(
-                        "cannot create the state folder {}: {e}",
-                        folder.display()
-                    )))
+                    name(
+                        instance,
+                        Failure::new(format!(
+                            "cannot create the state folder {}: {e}",
+                            folder.display()
+                        )),
+                    )
                 })?;
             }
         }
-        let device = authenticator(args, instance.state.as_deref()).map_err(name)?;
-        let socket = std::net::UdpSocket::bind(instance.addr).map_err(|e| {
-            name(Failure::new(format!(
-                "cannot listen on {}: {e}",
-                instance.addr
-            )))
-        })?;
+        let device = authenticator(config, args, instance.state.as_deref())
+            .map_err(|error| name(instance, error))?;
         servers.push(vdev::UdpServer::with_authenticator(socket, device));
+        locals.push(local);
     }
-    let locals = servers
-        .iter()
-        .map(vdev::UdpServer::local_addr)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::new(e.to_string()))?;
     // The handlers go in before the announcement: a supervisor (or a test) that sends
     // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
     let stops: Vec<vdev::StopHandle> = servers.iter().map(vdev::UdpServer::stop_handle).collect();
@@ -156,8 +180,15 @@ fn announce(
                 })
             })
             .collect();
-        let first = locals.first().map(ToString::to_string);
-        println!("{}", json!({ "listening": first, "instances": each }));
+        let first = locals.first();
+        println!(
+            "{}",
+            json!({
+                "listening": first.map(ToString::to_string),
+                "device": first.map(|local| format!("udp:{local}")),
+                "instances": each,
+            })
+        );
     } else {
         for local in locals {
             println!("listening on udp:{local}");
@@ -167,17 +198,13 @@ fn announce(
     Ok(())
 }
 
-/// A software authenticator as `serve`'s options say, its state in `state`.
-fn authenticator(args: &ServeArgs, state: Option<&Path>) -> Result<vdev::Authenticator, Failure> {
-    let after = Duration::from_millis(args.touch_delay);
-    let touch = if args.deny {
-        vdev::TouchPolicy::Deny { after }
-    } else {
-        vdev::TouchPolicy::Approve { after }
-    };
-    let config = vdev::Config::default()
-        .with_touch(touch)
-        .with_reset_window(args.reset_window.0);
+/// The authenticator to serve: powered up now (the reset window starts), with its
+/// state file `state` (loaded if it exists, written from now on) and the preset PIN.
+fn authenticator(
+    config: vdev::Config,
+    args: &ServeArgs,
+    state: Option<&Path>,
+) -> Result<vdev::Authenticator, Failure> {
     let mut device = vdev::Authenticator::new(config);
     // Starting the server is plugging the key in: the reset window starts now.
     device.power_up(std::time::Instant::now());

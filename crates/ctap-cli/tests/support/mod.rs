@@ -118,6 +118,7 @@ impl Target {
         command
             .env_remove("RUST_LOG")
             .env_remove("CTAP_PIN")
+            .env_remove("CTAP_NEW_PIN")
             .args(["--device", &self.device])
             .args(args);
         match &self.state {

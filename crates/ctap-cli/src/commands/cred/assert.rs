@@ -2,11 +2,11 @@
 
 use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
-use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions};
+use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions, Value};
 use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
 use serde_json::{Value as Json, json};
 
-use super::{random_challenge, user_json};
+use super::{ClientDataArgs, check_rp, extensions_json, parse_id, user_json};
 use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
@@ -29,22 +29,31 @@ pub(crate) struct CredAssertArgs {
     #[arg(long)]
     uv: bool,
     /// Never use the PIN, even if one is given (as fido2-assert without -v).
-    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    #[arg(long, conflicts_with_all = ["uv", "pin", "pin_file", "pin_stdin"])]
     no_pin: bool,
     /// A silent check (up=false, as fido2-assert -t up=false): no touch and no PIN; the
     /// key says whether it holds the credential, and the signature is checked.
-    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    #[arg(long, conflicts_with_all = ["uv", "pin", "pin_file", "pin_stdin"])]
     silent: bool,
+    /// Read the credential's credBlob (getCredBlob, CTAP 2.1 §12.2).
+    #[arg(long)]
+    cred_blob: bool,
+    /// Ask for the credential's largeBlobKey (CTAP 2.1 §12.3).
+    #[arg(long)]
+    large_blob_key: bool,
+    #[command(flatten)]
+    client_data: ClientDataArgs,
     #[command(flatten)]
     auth: PinArgs,
 }
 
 /// Runs `ctap cred assert`.
 pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
+    check_rp(&args.rp)?;
     let allow: Vec<Vec<u8>> = args
         .cred_ids
         .iter()
-        .map(|id| parse_hex("--cred-id", id))
+        .map(|id| parse_id("--cred-id", id))
         .collect::<Result<_, _>>()?;
     let given_key = args
         .public_key
@@ -56,8 +65,26 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         .transpose()?;
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
-    let client_data_hash = random_challenge()?;
+    let client_data_hash = args.client_data.hash()?;
     let mut request = client::get_assertion_request(&args.rp, client_data_hash, &allow);
+    let mut extensions = Vec::new();
+    for (asked, id) in [
+        (args.cred_blob, "credBlob"),
+        (args.large_blob_key, "largeBlobKey"),
+    ] {
+        if !asked {
+            continue;
+        }
+        if !ctap.info().extensions.iter().any(|known| known == id) {
+            return Err(Failure::new(format!(
+                "this key does not support the {id} extension (getInfo extensions: {})",
+                ctap.info().extensions.join(", ")
+            )));
+        }
+        let input = if id == "credBlob" { "getCredBlob" } else { id };
+        extensions.push((input.to_owned(), Value::Bool(true)));
+    }
+    request.extensions = (!extensions.is_empty()).then_some(extensions);
     if args.silent {
         request.options = Some(Options {
             up: Some(false),
@@ -76,7 +103,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             let cm_token = token_with_pin(
                 global,
                 ctap,
-                &args.auth,
+                &args.auth.protocol,
                 &pin_value,
                 Permissions::CREDENTIAL_MANAGEMENT,
                 None,
@@ -86,7 +113,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         let token = token_with_pin(
             global,
             ctap,
-            &args.auth,
+            &args.auth.protocol,
             &pin_value,
             Permissions::GET_ASSERTION,
             Some(&args.rp),
@@ -126,6 +153,8 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                     "sign_count": assertion.auth_data.sign_count,
                     "user": user_json(assertion.user()),
                     "user_present": assertion.auth_data.flags.contains(Flags::UP),
+                    "extensions": extensions_json(assertion.auth_data.extensions.as_ref()),
+                    "large_blob_key": assertion.response.large_blob_key.as_deref().map(hex),
                     "user_verified": assertion.auth_data.flags.contains(Flags::UV),
                     "verified": verdict.as_ref().map(Result::is_ok),
                     "error": match verdict {
@@ -136,7 +165,11 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 })
             })
             .collect();
-        print_json(&json!({ "rp": args.rp, "assertions": items }));
+        print_json(&json!({
+            "rp": args.rp,
+            "client_data_hash": hex(&client_data_hash),
+            "assertions": items,
+        }));
     } else {
         for (n, (assertion, id, verdict)) in results.iter().enumerate() {
             if n > 0 {
@@ -155,6 +188,12 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 "user present      {}",
                 assertion.auth_data.flags.contains(Flags::UP)
             );
+            if let Some(extensions) = &assertion.auth_data.extensions {
+                println!("extensions        {}", extensions_json(Some(extensions)));
+            }
+            if let Some(key) = &assertion.response.large_blob_key {
+                println!("large blob key    {}", hex(key));
+            }
             println!(
                 "user verified     {}",
                 assertion.auth_data.flags.contains(Flags::UV)

@@ -3,25 +3,40 @@
 
 use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
-use ctap::ctap2::proto::{Algorithm, Flags, Info, Options, Permissions, RpEntity, UserEntity};
+use ctap::ctap2::proto::entities::Extensions;
+use ctap::ctap2::proto::{
+    Algorithm, Flags, Info, Options, Permissions, RpEntity, UserEntity, Value,
+};
 use ctap::ctap2::{self as client};
 use serde_json::json;
 
-use super::{Alg, algorithm_name, random_challenge};
+use super::{Alg, ClientDataArgs, algorithm_name, check_rp, check_user_field, extensions_json};
 use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Interaction};
-use crate::error::{Doing, Failure, Outcome, Situation};
+use crate::error::{Doing, Failure, Outcome, Situation, usage};
+use crate::get_info::uuid;
 use crate::globals::Global;
-use crate::output::{hex, print_json};
+use crate::output::{hex, parse_hex, print_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct CredMakeArgs {
     /// The relying party id (e.g. example.com).
     #[arg(long, value_name = "ID")]
     rp: String,
-    /// The user name (its UTF-8 is the user id).
-    #[arg(long, value_name = "NAME", default_value = "user")]
-    user: String,
+    /// The user name.
+    #[arg(
+        long,
+        visible_alias = "user",
+        value_name = "NAME",
+        default_value = "user"
+    )]
+    user_name: String,
+    /// The user id (user handle), hex, at most 64 bytes; default: the user name's UTF-8.
+    #[arg(long, value_name = "HEX")]
+    user_id: Option<String>,
+    /// The user's display name.
+    #[arg(long, value_name = "NAME")]
+    display_name: Option<String>,
     /// A discoverable (resident) credential.
     #[arg(long)]
     resident: bool,
@@ -30,34 +45,54 @@ pub(crate) struct CredMakeArgs {
     uv: bool,
     /// Never use the PIN, even if one is given (as fido2-cred without -v); a key that
     /// needs it then refuses with PUAT_REQUIRED.
-    #[arg(long, conflicts_with_all = ["uv", "pin"])]
+    #[arg(long, conflicts_with_all = ["uv", "pin", "pin_file", "pin_stdin"])]
     no_pin: bool,
     /// The algorithm.
     #[arg(long, value_enum, default_value_t = Alg::Es256)]
     alg: Alg,
+    /// credProtect (CTAP 2.1 §12.1): 1 userVerificationOptional, 2
+    /// userVerificationOptionalWithCredentialIDList, 3 userVerificationRequired.
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(1..=3))]
+    cred_protect: Option<u8>,
+    /// Ask for the hmac-secret extension (CTAP 2.1 §12.5; `ctap hmac-secret` uses it).
+    #[arg(long)]
+    hmac_secret: bool,
+    /// Ask for a largeBlobKey (CTAP 2.1 §12.3; printed as `large_blob_key`).
+    #[arg(long)]
+    large_blob_key: bool,
+    /// Store a credBlob with the credential (CTAP 2.1 §12.2), hex, at most getInfo's
+    /// maxCredBlobLength bytes.
+    #[arg(long, value_name = "HEX")]
+    cred_blob: Option<String>,
+    #[command(flatten)]
+    client_data: ClientDataArgs,
     #[command(flatten)]
     auth: PinArgs,
 }
 
 /// Runs `ctap cred make`.
 pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
+    check_rp(&args.rp)?;
+    let user = user_entity(args)?;
+    let client_data_hash = args.client_data.hash()?;
+    let cred_blob = args
+        .cred_blob
+        .as_deref()
+        .map(|text| parse_hex("--cred-blob", text))
+        .transpose()?;
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
+    let extensions = extensions(ctap.info(), args, cred_blob)?;
     let alg = match args.alg {
         Alg::Es256 => Algorithm::ES256,
         Alg::Eddsa => Algorithm::EDDSA,
     };
-    let client_data_hash = random_challenge()?;
     let rp = RpEntity {
         id: args.rp.clone(),
         name: Some(args.rp.clone()),
     };
-    let user = UserEntity {
-        id: args.user.as_bytes().to_vec(),
-        name: Some(args.user.clone()),
-        display_name: None,
-    };
     let mut request = client::make_credential_request(client_data_hash, rp, user, &[alg]);
+    request.extensions = extensions;
     if args.resident {
         request.options = Some(Options {
             rk: Some(true),
@@ -74,7 +109,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         let token = token_with_pin(
             global,
             ctap,
-            &args.auth,
+            &args.auth.protocol,
             &pin,
             Permissions::MAKE_CREDENTIAL,
             Some(&args.rp),
@@ -108,7 +143,10 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
             "resident": args.resident,
             "user_verified": user_verified,
             "sign_count": attestation.auth_data.sign_count,
-            "aaguid": hex(&credential.aaguid),
+            "aaguid": uuid(&credential.aaguid),
+            "client_data_hash": hex(&client_data_hash),
+            "extensions": extensions_json(attestation.auth_data.extensions.as_ref()),
+            "large_blob_key": attestation.response.large_blob_key.as_deref().map(hex),
             "attestation": {
                 "format": attestation.response.fmt,
                 "type": kind,
@@ -133,6 +171,12 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
         );
         println!("resident          {}", args.resident);
         println!("user verified     {user_verified}");
+        if let Some(extensions) = &attestation.auth_data.extensions {
+            println!("extensions        {}", extensions_json(Some(extensions)));
+        }
+        if let Some(key) = &attestation.response.large_blob_key {
+            println!("large blob key    {}", hex(key));
+        }
         println!("attestation       {} ({kind})", attestation.response.fmt);
         match &verdict {
             Ok(_) => println!("signature         verified"),
@@ -159,4 +203,66 @@ fn pin_use(info: &Info, args: &CredMakeArgs) -> PinUse {
     } else {
         PinUse::Never
     }
+}
+
+/// The user entity from `--user-name`, `--user-id`, `--display-name`, each checked
+/// before anything is sent.
+fn user_entity(args: &CredMakeArgs) -> Result<UserEntity, Failure> {
+    check_user_field("--user-name", args.user_name.as_bytes())?;
+    let id = match &args.user_id {
+        Some(text) => parse_hex("--user-id", text)?,
+        None => args.user_name.as_bytes().to_vec(),
+    };
+    check_user_field("--user-id", &id)?;
+    if let Some(display_name) = &args.display_name {
+        check_user_field("--display-name", display_name.as_bytes())?;
+    }
+    Ok(UserEntity {
+        id,
+        name: Some(args.user_name.clone()),
+        display_name: args.display_name.clone(),
+    })
+}
+
+/// The extension inputs asked for, each checked against getInfo's `extensions` first (a
+/// key ignores an extension it does not know, CTAP 2.1 §9, which would look like
+/// success): credProtect, hmac-secret, largeBlobKey, credBlob (at most
+/// maxCredBlobLength bytes, §12.2).
+fn extensions(
+    info: &Info,
+    args: &CredMakeArgs,
+    cred_blob: Option<Vec<u8>>,
+) -> Result<Option<Extensions>, Failure> {
+    let mut asked: Extensions = Vec::new();
+    if let Some(level) = args.cred_protect {
+        asked.push(("credProtect".to_owned(), Value::int(level)));
+    }
+    if args.hmac_secret {
+        asked.push(("hmac-secret".to_owned(), Value::Bool(true)));
+    }
+    if args.large_blob_key {
+        asked.push(("largeBlobKey".to_owned(), Value::Bool(true)));
+    }
+    if let Some(blob) = cred_blob {
+        asked.push(("credBlob".to_owned(), Value::Bytes(blob)));
+    }
+    for (id, input) in &asked {
+        if !info.extensions.iter().any(|known| known == id) {
+            return Err(Failure::new(format!(
+                "this key does not support the {id} extension (getInfo extensions: {})",
+                info.extensions.join(", ")
+            )));
+        }
+        let most = info.max_cred_blob_length.unwrap_or(0);
+        if let Value::Bytes(blob) = input {
+            if u64::try_from(blob.len()).unwrap_or(u64::MAX) > most {
+                return Err(usage(format!(
+                    "--cred-blob is {} bytes; this key stores at most {most} (getInfo \
+                     maxCredBlobLength)",
+                    blob.len()
+                )));
+            }
+        }
+    }
+    Ok((!asked.is_empty()).then_some(asked))
 }
