@@ -619,7 +619,11 @@ fn report(
          cores as the server. Server cores: the CPU time of the `ctap serve` process \
          (all its threads, `/proc/PID/task/*/schedstat`) per second of the window: how \
          many cores it got. With one client thread both configurations drive one \
-         instance (a control row: its ratio should be 1).\n\n\
+         instance (a control row: its ratio should be 1). Client threads on one instance \
+         can collide (one's request arrives while another's is half sent): the later one \
+         gets CHANNEL_BUSY and retries after `ctap-device`'s `busy_retry_interval` \
+         (100 ms), as a host of a real key would; an instance kept busy shows about one \
+         server core per instance on a quiet machine, one that is not shows less.\n\n\
          | client threads | 1 instance, pairs/s | 2 instances, pairs/s | 2 / 1 | server cores, 1 instance | server cores, 2 instances | load average during |\n\
          |---|---|---|---|---|---|---|"
     );
