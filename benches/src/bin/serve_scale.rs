@@ -681,6 +681,31 @@ fn report(
         per_cpu_second(0),
         per_cpu_second(1)
     );
+    // What the CPU costs alone allow on an idle machine with `cores` cores: one
+    // instance is one thread (at most one core, the clients on another), two instances
+    // share the cores with the clients.
+    let server_per_pair = 1.0 / per_cpu_second(0).max(f64::MIN_POSITIVE);
+    let client_per_pair = median(
+        cpu.ours
+            .iter()
+            .map(|r| (r.make_credential.cpu_us + r.get_assertion.cpu_us) / 1e6)
+            .collect(),
+    );
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if per_cpu_second(0) > 0.0 && cores >= 2 {
+        let one = 1.0 / server_per_pair;
+        let two = 2.0 / (server_per_pair + client_per_pair);
+        let _ = writeln!(
+            text,
+            "An estimate from the CPU costs, not a measurement: a pair costs the server \
+             {:.0} µs and our client {:.0} µs of CPU, so an idle {cores}-core machine allows \
+             at most {one:.0} pairs/s with 1 instance (one thread: one core) and {two:.0} \
+             with 2 (both cores, shared with the clients): {:.2}x.\n",
+            server_per_pair * 1e6,
+            client_per_pair * 1e6,
+            two / one
+        );
+    }
     let _ = writeln!(
         text,
         "### Client CPU per operation: ctap2-client and python-fido2 2.2.1\n\n\
@@ -869,6 +894,15 @@ mod tests {
             text.contains("Most server cores in any window: 0.70 with 1 instance, 1.40 with 2"),
             "{text}"
         );
+        // 1000 pairs per 0.7 core-s: 700 µs of server CPU a pair; 60 µs of client CPU.
+        if std::thread::available_parallelism().map_or(1, usize::from) >= 2 {
+            assert!(
+                text.contains("a pair costs the server 700 µs and our client 60 µs of CPU"),
+                "{text}"
+            );
+            assert!(text.contains("1429 pairs/s with 1 instance"), "{text}");
+            assert!(text.contains("and 2632 with 2"), "{text}");
+        }
         assert!(
             text.contains("| makeCredential | 30.0 [30.0-30.0] | 450.0 [450.0-450.0] | 0.067x (python 15.0x ours)"),
             "{text}"
