@@ -153,7 +153,7 @@ fn instances_are_independent_keys_each_with_its_own_state_file() {
 fn a_state_pattern_names_each_instance_file() {
     let folder = Folder::new("serve-instances-pattern");
     std::fs::create_dir_all(&folder.0).unwrap();
-    let pattern = folder.0.join("shard-{n}.cbor");
+    let pattern = folder.0.join("shard-{N}.cbor");
     let (_serve, announced) = serve_json(&[
         "--udp",
         "127.0.0.1:0",
@@ -282,7 +282,7 @@ fn several_instances_refuse_one_state_file() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("need a folder or a pattern with {n}"),
+        stderr.contains("need a folder or a pattern with {N}"),
         "{stderr}"
     );
 }
@@ -326,4 +326,21 @@ fn a_taken_port_leaves_no_state_behind() {
         "{stderr}"
     );
     assert!(!folder.0.exists(), "{} was created", folder.0.display());
+}
+
+/// The help shows the pattern's placeholder as it is typed (clap would turn a `{n}` in
+/// help text into a line break).
+#[test]
+fn the_help_shows_the_state_pattern_placeholder() {
+    let output = assert_cmd::Command::cargo_bin("ctap")
+        .unwrap()
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("a pattern where `{N}` is the instance number"),
+        "{help}"
+    );
 }

@@ -39,7 +39,7 @@ pub(crate) struct ServeArgs {
     pub(crate) deny: bool,
     /// Keep credentials, PIN and counters in FILE across restarts (loaded if it exists,
     /// replaced atomically after every change; a corrupt file is refused). With several
-    /// instances: a pattern where `{n}` is the instance number (from 1), or a folder
+    /// instances: a pattern where `{N}` is the instance number (from 1), or a folder
     /// (created if missing) holding `instance-N.state` files.
     #[arg(long, value_name = "FILE|FOLDER|PATTERN")]
     pub(crate) state: Option<std::path::PathBuf>,

@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 /// authenticator: the bound keeps a typo from asking for thousands).
 pub(crate) const MAX_INSTANCES: u16 = 256;
 
-/// In a `--state` pattern, replaced by the instance number (1, 2, ...).
-pub(crate) const NUMBER: &str = "{n}";
+/// In a `--state` pattern, replaced by the instance number (1, 2, ...). Upper case
+/// because clap's help text turns a lower-case `{n}` into a line break;
+/// [`NUMBER_ALIAS`] is taken too.
+pub(crate) const NUMBER: &str = "{N}";
+/// The lower-case spelling of [`NUMBER`], accepted as well.
+pub(crate) const NUMBER_ALIAS: &str = "{n}";
 
 /// One authenticator of a `ctap serve`: its number (from 1), where it listens and where
 /// its state lives.
@@ -66,7 +70,8 @@ pub(crate) fn addresses(
 
 /// The state file of each of `count` instances from `--state`:
 /// - none: no instance keeps state;
-/// - a path with `{n}` in it: a pattern, `{n}` replaced by the instance number;
+/// - a path with `{N}` (or `{n}`) in it: a pattern, that replaced by the instance
+///   number;
 /// - an existing folder, or any path when there are several instances: a folder
 ///   (created, 0700, if missing) holding `instance-1.state`, `instance-2.state`, ...;
 /// - otherwise (one instance): the file itself, as before.
@@ -79,9 +84,18 @@ pub(crate) fn state_files(
     let Some(state) = state else {
         return Ok(vec![None; count]);
     };
-    if let Some(pattern) = state.to_str().filter(|text| text.contains(NUMBER)) {
+    if let Some(pattern) = state
+        .to_str()
+        .filter(|text| text.contains(NUMBER) || text.contains(NUMBER_ALIAS))
+    {
         return Ok((1..=count)
-            .map(|number| Some(PathBuf::from(pattern.replace(NUMBER, &number.to_string()))))
+            .map(|number| {
+                let number = number.to_string();
+                let path = pattern
+                    .replace(NUMBER, &number)
+                    .replace(NUMBER_ALIAS, &number);
+                Some(PathBuf::from(path))
+            })
             .collect());
     }
     if count == 1 && !state.is_dir() {
@@ -190,6 +204,14 @@ mod tests {
     #[test]
     fn a_state_pattern_numbers_the_files() {
         assert_eq!(
+            state_files(Some(Path::new("/tmp/shard-{N}.state")), 2).unwrap(),
+            [
+                Some(PathBuf::from("/tmp/shard-1.state")),
+                Some(PathBuf::from("/tmp/shard-2.state"))
+            ]
+        );
+        // The lower-case spelling is the same pattern.
+        assert_eq!(
             state_files(Some(Path::new("/tmp/shard-{n}.state")), 2).unwrap(),
             [
                 Some(PathBuf::from("/tmp/shard-1.state")),
@@ -232,7 +254,7 @@ mod tests {
         let error = state_files(Some(&file), 2).unwrap_err();
         let _ = std::fs::remove_file(&file);
         assert!(
-            error.contains("need a folder or a pattern with {n}"),
+            error.contains("need a folder or a pattern with {N}"),
             "{error}"
         );
     }
