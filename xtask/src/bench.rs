@@ -183,7 +183,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         path.display(),
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    // CTAP2 over UDP against `ctap serve` (its own section of the same file).
+    // `args` is at most `--quick` (checked above), which bench-serve takes too.
+    crate::serve::run(args)
 }
 
 /// `<group> <bench>` -> allocations per message, from the `alloc_count` binary.

@@ -11,6 +11,7 @@
 //! | `size` | flash and RAM a firmware pays for framing + types |
 //! | `icount [--check] [--write]` | instructions per message of every framing path (callgrind) |
 //! | `bench-paths [--quick]` | every framing path on the wall clock, as ratios to `memcpy` |
+//! | `bench-serve [--quick]` | CTAP2 over UDP against `ctap serve`: 1 vs 2 instances, client CPU vs python-fido2 |
 //! | `cortex-m-icount` | instructions per message of the compact (firmware) path on a Cortex-M4 under QEMU |
 //! | `miri [--install]` | the core crates' tests under Miri on the pinned nightly (`util::NIGHTLY`; `--install`: install it with Miri first when missing) |
 //! | `stress [--runs N] [--hogs H]` | `cargo test --workspace` N times next to H busy threads; reports the passes (not in CI) |
@@ -20,13 +21,14 @@ mod cortex_m;
 mod fuzz;
 mod no_std;
 mod paths;
+mod serve;
 mod size;
 mod stress;
 mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only | --check-only] | size | miri [--install] | icount [--check] [--write] | bench-paths [--quick] | cortex-m-icount | stress [--runs N] [--hogs H]>";
+const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only | --check-only] | size | miri [--install] | icount [--check] [--write] | bench-paths [--quick] | bench-serve [--quick] | cortex-m-icount | stress [--runs N] [--hogs H]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         "miri" => no_std::miri(rest),
         "icount" => paths::icount(rest),
         "bench-paths" => paths::bench_paths(rest),
+        "bench-serve" => serve::run(rest),
         "cortex-m-icount" => cortex_m::run(rest),
         "stress" => stress::run(rest),
         "-h" | "--help" | "help" => {

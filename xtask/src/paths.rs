@@ -463,7 +463,8 @@ pub(crate) fn with_section(text: &str, name: &str, body: &str) -> String {
 /// The sections of `text` (as [`with_section`] writes them), to carry over into a
 /// rewritten file.
 pub(crate) fn sections(text: &str) -> Vec<(String, String)> {
-    [SECTION_ICOUNT, SECTION_WALL_CLOCK]
+    // `serve`: written by `cargo xtask bench-serve` (benches/src/bin/serve_scale.rs).
+    [SECTION_ICOUNT, SECTION_WALL_CLOCK, "serve"]
         .iter()
         .filter_map(|name| {
             let (open, close) = (format!("<!-- {name} -->"), format!("<!-- /{name} -->"));
@@ -491,6 +492,15 @@ mod tests {
         assert_eq!(
             sections(&twice),
             vec![("icount".to_owned(), "second".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_serve_section_survives_a_rewrite_of_the_results() {
+        let text = with_section("# Results\n", "serve", "## CTAP2 over UDP");
+        assert_eq!(
+            sections(&text),
+            vec![("serve".to_owned(), "## CTAP2 over UDP".to_owned())]
         );
     }
 

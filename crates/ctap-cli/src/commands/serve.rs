@@ -1,7 +1,13 @@
 //! `ctap serve`: the software authenticator over UDP (`--udp`) or as a card in pcscd's
 //! virtual reader (`--vpcd`, plain TCP: no PC/SC feature needed), until interrupted.
+//! Over UDP one process can serve several independent authenticators, one thread each
+//! (`--instances N`, or `--udp` more than once: see [`instances`]).
+
+mod instances;
 
 use std::io::Write as _;
+use std::path::Path;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,12 +21,18 @@ use crate::globals::Global;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// The UDP address to listen on (port 0: any free port). To power-cycle the key
-    /// (as unplugging it: PIN tokens and the three-wrong-PINs block end, the reset
-    /// window restarts), send the datagram `ctap-virtual power-cycle` to it from this
-    /// machine; it answers `ctap-virtual power-cycled`.
+    /// The UDP address to listen on (port 0: any free port). Given more than once, one
+    /// independent authenticator on each address, each on its own thread. To
+    /// power-cycle a key (as unplugging it: PIN tokens and the three-wrong-PINs block
+    /// end, the reset window restarts), send the datagram `ctap-virtual power-cycle` to
+    /// its address from this machine; it answers `ctap-virtual power-cycled`.
     #[arg(long, value_name = "ADDR", required_unless_present = "vpcd")]
-    pub(crate) udp: Option<String>,
+    pub(crate) udp: Vec<String>,
+    /// Serve N independent authenticators (each its own state, socket and thread) on N
+    /// consecutive ports from the --udp port (port 0: N free ports), e.g. for parallel
+    /// test shards.
+    #[arg(long, value_name = "N", conflicts_with = "vpcd")]
+    pub(crate) instances: Option<u16>,
     /// Instead of UDP: be a card in pcscd's virtual reader (vsmartcard-vpcd) at
     /// HOST:PORT (its first reader: 127.0.0.1:35963).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "udp")]
@@ -31,8 +43,10 @@ pub(crate) struct ServeArgs {
     /// Keep credentials, PIN and counters in FILE across restarts (loaded if it exists,
     /// replaced atomically after every change, always mode 0600: it holds the master
     /// secret; a corrupt file, a symbolic link, or one that group or others can read
-    /// or write is refused).
-    #[arg(long, value_name = "FILE")]
+    /// or write is refused). With several instances: a pattern where `{N}` is the
+    /// instance number (from 1), or a folder (created if missing, mode 0700) holding
+    /// `instance-N.state` files.
+    #[arg(long, value_name = "FILE|FOLDER|PATTERN")]
     pub(crate) state: Option<std::path::PathBuf>,
     /// Start with this PIN set (if the state has none yet).
     #[arg(long, value_name = "PIN")]
@@ -111,49 +125,122 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     if let Some(vpcd) = &args.vpcd {
         return serve_vpcd(global, vpcd, config, args);
     }
-    // The socket first: a port that cannot be had must not leave a new state file
-    // behind (issue 25), so the state is loaded (and first written) after binding.
-    let addr = device::resolve(args.udp.as_deref().unwrap_or_default())?;
-    let socket = std::net::UdpSocket::bind(addr)
-        .map_err(|e| Failure::new(format!("cannot listen on {addr}: {e}")))?;
-    let local = socket
-        .local_addr()
-        .map_err(|e| Failure::new(e.to_string()))?;
-    if !local.ip().is_loopback() {
-        eprintln!(
-            "ctap: warning: listening on {local}, beyond this machine's loopback: anyone who \
-             can reach it can use this authenticator (and spend its PIN tries); \
-             --udp 127.0.0.1:PORT keeps it local"
-        );
+    let udp = args
+        .udp
+        .iter()
+        .map(|text| device::resolve(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = instances::plan(&udp, args.instances, args.state.as_deref())
+        .map_err(crate::error::usage)?;
+    let several = plan.len() > 1;
+    let name = |instance: &instances::Instance, mut error: Failure| {
+        if several {
+            error.message = format!("instance {}: {}", instance.number, error.message);
+        }
+        error
+    };
+    // The sockets first: a port that cannot be had must not leave a new state file
+    // (or folder) behind (issue 25), so every state is loaded (and first written) only
+    // once every instance has its port.
+    let mut sockets = Vec::with_capacity(plan.len());
+    for instance in &plan {
+        let socket = std::net::UdpSocket::bind(instance.addr).map_err(|e| {
+            name(
+                instance,
+                Failure::new(format!("cannot listen on {}: {e}", instance.addr)),
+            )
+        })?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| name(instance, Failure::new(e.to_string())))?;
+        if !local.ip().is_loopback() {
+            eprintln!(
+                "ctap: warning: listening on {local}, beyond this machine's loopback: anyone who \
+                 can reach it can use this authenticator (and spend its PIN tries); \
+                 --udp 127.0.0.1:PORT keeps it local"
+            );
+        }
+        sockets.push((socket, local));
     }
-    let mut device = powered_up(config, args)?;
-    load_state(&mut device, args)?;
-    let server = vdev::UdpServer::with_authenticator(socket, device);
+    let mut servers = Vec::with_capacity(plan.len());
+    let mut locals = Vec::with_capacity(plan.len());
+    for (instance, (socket, local)) in plan.iter().zip(sockets) {
+        if let Some(folder) = instance.state.as_deref().and_then(Path::parent) {
+            if several && !folder.as_os_str().is_empty() {
+                instances::create_state_folder(folder).map_err(|e| {
+                    name(
+                        instance,
+                        Failure::new(format!(
+                            "cannot create the state folder {}: {e}",
+                            folder.display()
+                        )),
+                    )
+                })?;
+            }
+        }
+        let device = authenticator(config, args, instance.state.as_deref())
+            .map_err(|error| name(instance, error))?;
+        servers.push(vdev::UdpServer::with_authenticator(socket, device));
+        locals.push(local);
+    }
     // The handlers go in before the announcement: a supervisor (or a test) that sends
     // SIGTERM as soon as it reads "listening" must get a clean stop, not a kill.
-    let stop = server.stop_handle();
-    ctrlc::set_handler(move || stop.stop())
+    let stops: Vec<vdev::StopHandle> = servers.iter().map(vdev::UdpServer::stop_handle).collect();
+    let stop_all = stops.clone();
+    ctrlc::set_handler(move || stop_all.iter().for_each(vdev::StopHandle::stop))
         .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
-    if global.json {
-        println!(
-            "{}",
-            json!({ "listening": local.to_string(), "device": format!("udp:{local}") })
-        );
-    } else {
-        println!("listening on udp:{local}");
+    // Serving starts before the announcement: what reads "listening" finds every
+    // instance's thread running.
+    let serving = Serving::start(servers, stops, several)?;
+    if let Err(error) = announce(global, &plan, &locals) {
+        serving.stop_all();
+        let _ = serving.wait();
+        return Err(error);
     }
-    std::io::stdout().flush()?;
-    server
-        .serve()
-        .map_err(|e| Failure::new(format!("server failed: {e}")))?;
+    serving.wait()?;
     if !global.json {
         eprintln!("stopped");
     }
     Ok(())
 }
 
-/// How long `serve --vpcd` keeps trying to reach the reader (pcscd may be starting).
-const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
+/// The first lines of `serve`: every instance's address (text: one line each; JSON: one
+/// document listing them).
+fn announce(
+    global: &Global,
+    plan: &[instances::Instance],
+    locals: &[std::net::SocketAddr],
+) -> Outcome {
+    if global.json {
+        // `listening` is the first instance's address, as with one instance.
+        let each: Vec<_> = plan
+            .iter()
+            .zip(locals)
+            .map(|(instance, local)| {
+                json!({
+                    "instance": instance.number,
+                    "device": format!("udp:{local}"),
+                    "state": instance.state.as_ref().map(|path| path.display().to_string()),
+                })
+            })
+            .collect();
+        let first = locals.first();
+        println!(
+            "{}",
+            json!({
+                "listening": first.map(ToString::to_string),
+                "device": first.map(|local| format!("udp:{local}")),
+                "instances": each,
+            })
+        );
+    } else {
+        for local in locals {
+            println!("listening on udp:{local}");
+        }
+    }
+    std::io::stdout().flush()?;
+    Ok(())
+}
 
 /// The authenticator to serve, powered up now: starting the server is plugging the key
 /// in, so the reset window starts here. Randomness fails closed: no authenticator when
@@ -166,11 +253,23 @@ fn powered_up(config: vdev::Config, args: &ServeArgs) -> Result<vdev::Authentica
     Ok(device)
 }
 
-/// `--state` (loaded if the file exists, else written from now on) and `--pin`: called
+/// A UDP instance's authenticator: powered up, with its state file `state` and the
+/// preset PIN (called once every socket is bound).
+fn authenticator(
+    config: vdev::Config,
+    args: &ServeArgs,
+    state: Option<&Path>,
+) -> Result<vdev::Authenticator, Failure> {
+    let mut device = powered_up(config, args)?;
+    load_state(&mut device, args, state)?;
+    Ok(device)
+}
+
+/// `state` (loaded if the file exists, else written from now on) and `--pin`: called
 /// once the socket is bound or the reader reached, so a server that cannot start leaves
 /// no new state file behind.
-fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
-    if let Some(path) = &args.state {
+fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs, state: Option<&Path>) -> Outcome {
+    if let Some(path) = state {
         device
             .use_state_file(vdev::StateFile::new(path))
             .map_err(|e| Failure::new(e.to_string()))?;
@@ -184,6 +283,99 @@ fn load_state(device: &mut vdev::Authenticator, args: &ServeArgs) -> Outcome {
     }
     Ok(())
 }
+
+/// The UDP servers of a `serve`, each on a thread of its own (`serve-N`).
+struct Serving {
+    threads: Vec<thread::JoinHandle<()>>,
+    finished: mpsc::Receiver<(usize, std::io::Result<()>)>,
+    stops: Vec<vdev::StopHandle>,
+    several: bool,
+}
+
+impl Serving {
+    /// Starts a thread for each server (all stopped again if one cannot start).
+    fn start(
+        servers: Vec<vdev::UdpServer>,
+        stops: Vec<vdev::StopHandle>,
+        several: bool,
+    ) -> Result<Self, Failure> {
+        let (done, finished) = mpsc::channel();
+        let (running, started) = mpsc::channel::<()>();
+        let mut serving = Self {
+            threads: Vec::with_capacity(servers.len()),
+            finished,
+            stops,
+            several,
+        };
+        for (index, server) in servers.into_iter().enumerate() {
+            let number = index.saturating_add(1);
+            let sender = done.clone();
+            let running = running.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("serve-{number}"))
+                .spawn(move || {
+                    let _ = running.send(());
+                    drop(running);
+                    let result = server.serve().map(drop);
+                    let _ = sender.send((number, result));
+                });
+            match spawned {
+                Ok(thread) => serving.threads.push(thread),
+                Err(error) => {
+                    serving.stop_all();
+                    drop(done);
+                    let _ = serving.wait();
+                    return Err(Failure::new(format!(
+                        "cannot start the thread of instance {number}: {error}"
+                    )));
+                }
+            }
+        }
+        // Each thread says it runs (named, serving next) before `serve` announces it.
+        drop(running);
+        for _ in 0..serving.threads.len() {
+            if started.recv().is_err() {
+                serving.stop_all();
+                drop(done);
+                let _ = serving.wait();
+                return Err(Failure::new("a serving thread ended before it started"));
+            }
+        }
+        Ok(serving)
+    }
+
+    fn stop_all(&self) {
+        self.stops.iter().for_each(vdev::StopHandle::stop);
+    }
+
+    /// Waits until every server has stopped. One that fails stops the others; its
+    /// error, naming the instance when there are several, is the outcome.
+    fn wait(self) -> Outcome {
+        let mut failure = None;
+        // Every thread sends once; the channel ends when they all have (their senders
+        // are all they hold of it).
+        for (number, result) in &self.finished {
+            if let Err(error) = result {
+                self.stop_all();
+                let text = if self.several {
+                    format!("instance {number}: server failed: {error}")
+                } else {
+                    format!("server failed: {error}")
+                };
+                failure.get_or_insert(Failure::new(text));
+            }
+        }
+        for thread in self.threads {
+            if thread.join().is_err() && failure.is_none() {
+                failure = Some(Failure::new("a serving thread panicked"));
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// How long `serve --vpcd` keeps trying to reach the reader (pcscd may be starting).
+const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
 /// and answers it until the reader goes away or the process is interrupted.
@@ -207,7 +399,7 @@ fn serve_vpcd(global: &Global, address: &str, config: vdev::Config, args: &Serve
     };
     // The reader is reached: now the state file (see `load_state`), before anything is
     // announced and before a host can have selected the applet.
-    authenticator.with_device(|device| load_state(device, args))?;
+    authenticator.with_device(|device| load_state(device, args, args.state.as_deref()))?;
     // Handlers first: a supervisor that signals as soon as it reads the first line must
     // get a clean stop, not a kill.
     let stop = card.stop_handle()?;
