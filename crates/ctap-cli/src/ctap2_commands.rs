@@ -255,7 +255,7 @@ fn hex(bytes: &[u8]) -> String {
 
 fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, Failure> {
     let text: String = text.chars().filter(|c| !matches!(c, ' ' | ':')).collect();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(usage(format!("{what}: odd number of hex digits")));
     }
     (0..text.len())

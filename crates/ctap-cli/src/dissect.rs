@@ -339,7 +339,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Bytes of a hex string (no separators; upper or lower case).
 pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", text.len()));
     }
     text.as_bytes()

@@ -400,8 +400,8 @@ fn protocol_one_known_answers_legacy_pin_token() {
 /// The PIN/UV auth protocols computed with the RustCrypto primitives directly, not
 /// through ctap2-proto, for the protocol-two known answers.
 mod independent {
-    use aes::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _};
-    use hmac::Mac as _;
+    use aes::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
+    use hmac::{KeyInit as _, Mac as _};
 
     pub(super) fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
@@ -422,13 +422,13 @@ mod independent {
     pub(super) fn cbc_encrypt(key: &[u8], iv: &[u8], plaintext: &[u8]) -> Vec<u8> {
         cbc::Encryptor::<aes::Aes256>::new_from_slices(key, iv)
             .unwrap()
-            .encrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(plaintext)
+            .encrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(plaintext)
     }
 
     pub(super) fn cbc_decrypt(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Vec<u8> {
         cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
             .unwrap()
-            .decrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(ciphertext)
+            .decrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(ciphertext)
             .unwrap()
     }
 
@@ -752,7 +752,7 @@ fn self_attestation_es256_and_eddsa_verify_and_tampering_is_caught() {
 
 /// A minimal DER certificate around `key` (the parts x509.rs walks through).
 fn certificate(key: &p256::PublicKey) -> Vec<u8> {
-    use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+    use p256::elliptic_curve::sec1::ToSec1Point as _;
     fn der(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
         let len = u16::try_from(content.len()).unwrap();
@@ -765,7 +765,7 @@ fn certificate(key: &p256::PublicKey) -> Vec<u8> {
         out.extend_from_slice(content);
         out
     }
-    let point = key.to_encoded_point(false);
+    let point = key.to_sec1_point(false);
     let algorithm = der(
         0x30,
         &[
@@ -1051,7 +1051,10 @@ fn large_blobs_round_trip_in_fragments_with_checksum() {
         });
     }
     let reads = serialized.len().div_ceil(136);
-    assert!(serialized.len() % 136 != 0, "the last fragment is short");
+    assert!(
+        !serialized.len().is_multiple_of(136),
+        "the last fragment is short"
+    );
     let writes = reads;
     for _ in 0..writes {
         device = device.ok(&[]);

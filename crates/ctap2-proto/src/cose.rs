@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 
 use p256::ecdsa::signature::Verifier as _;
-use p256::elliptic_curve::sec1::{EncodedPoint, FromEncodedPoint as _, ToEncodedPoint as _};
+use p256::elliptic_curve::sec1::{FromSec1Point as _, Sec1Point, ToSec1Point as _};
 
 use crate::cbor::{Error, IntMap, MapBuilder, Value};
 
@@ -91,9 +91,8 @@ impl CoseKey {
         let (Self::Es256 { x, y } | Self::EcdhEsHkdf256 { x, y }) = self else {
             return Err(Error::InvalidParameter("not a P-256 key"));
         };
-        let point =
-            EncodedPoint::<p256::NistP256>::from_affine_coordinates(x.into(), y.into(), false);
-        Option::from(p256::PublicKey::from_encoded_point(&point))
+        let point = Sec1Point::<p256::NistP256>::from_affine_coordinates(x.into(), y.into(), false);
+        Option::from(p256::PublicKey::from_sec1_point(&point))
             .ok_or(Error::InvalidParameter("point not on P-256"))
     }
 
@@ -129,7 +128,7 @@ impl CoseKey {
 
 /// The affine coordinates of a P-256 public key.
 pub(crate) fn p256_coordinates(key: &p256::PublicKey) -> ([u8; 32], [u8; 32]) {
-    let point = key.to_encoded_point(false);
+    let point = key.to_sec1_point(false);
     let mut x = [0; 32];
     let mut y = [0; 32];
     if let (Some(px), Some(py)) = (point.x(), point.y()) {

@@ -12,9 +12,10 @@
 
 use alloc::vec::Vec;
 
-use aes::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _};
-use hmac::Mac as _;
-use rand_core::CryptoRngCore;
+use aes::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
+use hmac::{KeyInit as _, Mac as _};
+use p256::elliptic_curve::Generate as _;
+use rand_core::CryptoRng;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
@@ -120,10 +121,10 @@ impl PinProtocol {
     pub fn encapsulate(
         self,
         peer: &CoseKey,
-        rng: &mut impl CryptoRngCore,
+        rng: &mut impl CryptoRng,
     ) -> Result<(CoseKey, SharedSecret), Error> {
         let peer = peer.to_p256()?;
-        let secret = p256::ecdh::EphemeralSecret::random(rng);
+        let secret = p256::ecdh::EphemeralSecret::generate_from_rng(rng);
         let (x, y) = p256_coordinates(&secret.public_key());
         let shared = secret.diffie_hellman(&peer);
         let z: [u8; 32] = (*shared.raw_secret_bytes()).into();
@@ -148,9 +149,9 @@ impl core::fmt::Debug for KeyAgreementKey {
 
 impl KeyAgreementKey {
     /// A fresh key.
-    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
         Self {
-            secret: p256::SecretKey::random(rng),
+            secret: p256::SecretKey::generate_from_rng(rng),
         }
     }
 
@@ -226,12 +227,8 @@ impl SharedSecret {
     ///
     /// # Errors
     /// `InvalidLength` when the plaintext is not a whole number of blocks.
-    pub fn encrypt(
-        &self,
-        plaintext: &[u8],
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Vec<u8>, Error> {
-        if plaintext.len() % 16 != 0 {
+    pub fn encrypt(&self, plaintext: &[u8], rng: &mut impl CryptoRng) -> Result<Vec<u8>, Error> {
+        if !plaintext.len().is_multiple_of(16) {
             return Err(Error::InvalidLength(
                 "plaintext not a whole number of AES blocks",
             ));
@@ -247,7 +244,7 @@ impl SharedSecret {
         let cipher = Aes256CbcEnc::new_from_slices(self.aes_key(), &iv)
             .map_err(|_| Error::InvalidLength("AES key"))?;
         let ciphertext =
-            cipher.encrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(plaintext);
+            cipher.encrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(plaintext);
         Ok(match self.protocol {
             PinProtocol::One => ciphertext,
             PinProtocol::Two => [iv.as_slice(), &ciphertext].concat(),
@@ -269,7 +266,7 @@ impl SharedSecret {
                 (*iv, body)
             }
         };
-        if body.len() % 16 != 0 {
+        if !body.len().is_multiple_of(16) {
             return Err(Error::InvalidLength(
                 "ciphertext not a whole number of AES blocks",
             ));
@@ -277,7 +274,7 @@ impl SharedSecret {
         let cipher = Aes256CbcDec::new_from_slices(self.aes_key(), &iv)
             .map_err(|_| Error::InvalidLength("AES key"))?;
         cipher
-            .decrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(body)
+            .decrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(body)
             .map(Zeroizing::new)
             .map_err(|_| Error::InvalidLength("ciphertext"))
     }

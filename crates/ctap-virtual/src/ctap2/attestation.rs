@@ -65,7 +65,7 @@ impl BatchAttestation {
         let seed = sha256(&[b"ctap-virtual batch attestation".as_slice(), aaguid].concat());
         let signing = p256::ecdsa::SigningKey::from_slice(&seed).ok()?;
         let point = p256::PublicKey::from(signing.verifying_key());
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&point, false);
+        let point = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&point, false);
         let algorithm = sequence(&[&tlv(0x06, OID_ECDSA_WITH_SHA256)]);
         let subject = name(&[
             (OID_COUNTRY, "US"),

@@ -13,7 +13,7 @@
 //! The tag binds the id to its RP: an id presented for another RP does not verify.
 
 use ctap2_proto::cose::{Algorithm, CoseKey, sign_es256};
-use hmac::Mac as _;
+use hmac::{KeyInit as _, Mac as _};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -66,21 +66,13 @@ impl Drbg {
 
     pub(crate) fn array<const N: usize>(&mut self) -> [u8; N] {
         let mut out = [0; N];
-        rand_core::RngCore::fill_bytes(self, &mut out);
+        self.fill(&mut out);
         out
     }
 }
 
-impl rand_core::RngCore for Drbg {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
+impl Drbg {
+    fn fill(&mut self, dest: &mut [u8]) {
         for chunk in dest.chunks_mut(32) {
             self.counter = self.counter.wrapping_add(1);
             let block = hmac(self.key.as_slice(), &[&self.counter.to_be_bytes()]);
@@ -88,14 +80,26 @@ impl rand_core::RngCore for Drbg {
             chunk.copy_from_slice(block.get(..len).unwrap_or(&[]));
         }
     }
+}
 
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
+impl rand_core::TryRng for Drbg {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(u32::from_le_bytes(self.array()))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(u64::from_le_bytes(self.array()))
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
+        self.fill(dest);
         Ok(())
     }
 }
 
-impl rand_core::CryptoRng for Drbg {}
+impl rand_core::TryCryptoRng for Drbg {}
 
 /// Kinds of credential id.
 pub(crate) const KIND_SERVER_SIDE: u8 = 0x01;

@@ -10,7 +10,7 @@
 //! SW_CONDITIONS_NOT_SATISFIED (the client retries) unless the touch policy approves.
 
 use ctap2_proto::Algorithm;
-use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+use p256::elliptic_curve::sec1::ToSec1Point as _;
 
 use super::Ctap2;
 use super::attestation::BatchAttestation;
@@ -82,7 +82,7 @@ impl Ctap2 {
         let Some(SigningKey::Es256(key)) = header.signing_key(master, &application) else {
             return Err(SW_WRONG_DATA);
         };
-        let public = p256::PublicKey::from(key.verifying_key()).to_encoded_point(false);
+        let public = p256::PublicKey::from(key.verifying_key()).to_sec1_point(false);
         let batch = BatchAttestation::new(&config.aaguid).ok_or(SW_WRONG_DATA)?;
         let signed = [
             &[0x00][..],
