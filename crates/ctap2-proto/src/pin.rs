@@ -133,10 +133,12 @@ impl PinProtocol {
 }
 
 /// The authenticator's key-agreement key (§6.5.6 `initialize` / `regenerate`, and the
-/// `decapsulate` half).
+/// `decapsulate` half). The public key is computed once, when the key is made:
+/// getKeyAgreement hands it out on every PIN/UV token request.
 #[derive(Clone)]
 pub struct KeyAgreementKey {
     secret: p256::SecretKey,
+    public: ([u8; 32], [u8; 32]),
 }
 
 impl core::fmt::Debug for KeyAgreementKey {
@@ -148,11 +150,14 @@ impl core::fmt::Debug for KeyAgreementKey {
 }
 
 impl KeyAgreementKey {
+    fn with_public(secret: p256::SecretKey) -> Self {
+        let public = p256_coordinates(&secret.public_key());
+        Self { secret, public }
+    }
+
     /// A fresh key.
     pub fn generate(rng: &mut impl CryptoRng) -> Self {
-        Self {
-            secret: p256::SecretKey::generate_from_rng(rng),
-        }
+        Self::with_public(p256::SecretKey::generate_from_rng(rng))
     }
 
     /// A key from its 32-byte scalar (`None` when zero or not below the group order).
@@ -160,13 +165,13 @@ impl KeyAgreementKey {
     pub fn from_scalar(scalar: &[u8; 32]) -> Option<Self> {
         p256::SecretKey::from_slice(scalar)
             .ok()
-            .map(|secret| Self { secret })
+            .map(Self::with_public)
     }
 
     /// The public key as getKeyAgreement returns it (`alg` -25).
     #[must_use]
     pub fn public_key(&self) -> CoseKey {
-        let (x, y) = p256_coordinates(&self.secret.public_key());
+        let (x, y) = self.public;
         CoseKey::EcdhEsHkdf256 { x, y }
     }
 

@@ -276,7 +276,7 @@ impl Ctap2 {
         let (fmt, att_stmt) = match plan.attestation {
             Attestation::None => ("none", Value::Map(Vec::new())),
             Attestation::Batch => {
-                let batch = super::attestation::BatchAttestation::new(&config.aaguid)
+                let batch = super::attestation::BatchAttestation::cached(&config.aaguid)
                     .ok_or(StatusCode::OTHER)?;
                 let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
                 (
@@ -286,7 +286,7 @@ impl Ctap2 {
                         (Value::text("sig"), Value::Bytes(batch.key.sign(&signed))),
                         (
                             Value::text("x5c"),
-                            Value::Array(vec![Value::Bytes(batch.certificate)]),
+                            Value::Array(vec![Value::Bytes(batch.certificate.clone())]),
                         ),
                     ]),
                 )

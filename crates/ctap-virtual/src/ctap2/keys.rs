@@ -12,7 +12,7 @@
 //!
 //! The tag binds the id to its RP: an id presented for another RP does not verify.
 
-use ctap2_proto::cose::{Algorithm, CoseKey, sign_es256};
+use ctap2_proto::cose::{Algorithm, CoseKey};
 use hmac::{KeyInit as _, Mac as _};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -173,7 +173,9 @@ impl CredentialId {
         hmac(master, &[label, id])
     }
 
-    /// The credential's signing key.
+    /// The credential's signing key: only the private key, derived from the master
+    /// secret (one HMAC); the public key is computed by [`SigningKey::public_key`] when a
+    /// command needs it (makeCredential, credential management), never for a signature.
     pub(crate) fn signing_key(&self, master: &[u8], rp_id_hash: &[u8; 32]) -> Option<SigningKey> {
         let header = [self.kind, alg_byte(self.alg), self.flags()];
         let seed = Zeroizing::new(hmac(master, &[b"key", rp_id_hash, &header, &self.nonce]));
@@ -182,24 +184,43 @@ impl CredentialId {
                 &seed,
             )))
         } else {
-            // Not below the group order with probability ~2^-32: then no key.
-            p256::ecdsa::SigningKey::from_slice(seed.as_slice())
-                .ok()
-                .map(SigningKey::Es256)
+            SigningKey::es256(&seed)
         }
     }
 }
 
 /// A credential's (or the batch attestation's) private key.
+#[derive(Clone)]
 pub(crate) enum SigningKey {
-    Es256(p256::ecdsa::SigningKey),
+    /// The P-256 scalar alone: ECDSA signing needs nothing else, and p256's
+    /// `SigningKey` would compute the public key (a scalar multiplication) up front.
+    Es256(p256::NonZeroScalar),
+    /// Ed25519 needs its public key for every signature (it is hashed into the
+    /// challenge, RFC 8032 §5.1.6), so ed25519-dalek's key, which computes it once, is
+    /// what to keep.
     EdDsa(ed25519_dalek::SigningKey),
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many public keys this thread derived from private keys: the tests check that
+    /// a signature derives none.
+    pub(crate) static PUBLIC_KEY_DERIVATIONS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
 impl SigningKey {
+    /// An ES256 key from a 32-byte big-endian scalar; `None` when it is zero or not below
+    /// the group order (probability ~2^-32 for a random seed).
+    pub(crate) fn es256(scalar: &[u8; 32]) -> Option<Self> {
+        Option::from(p256::NonZeroScalar::from_repr((*scalar).into())).map(Self::Es256)
+    }
+
+    /// The public key, derived from the private key (a scalar multiplication).
     pub(crate) fn public_key(&self) -> CoseKey {
+        #[cfg(test)]
+        PUBLIC_KEY_DERIVATIONS.with(|count| count.set(count.get() + 1));
         match self {
-            Self::Es256(key) => CoseKey::from_p256(&p256::PublicKey::from(key.verifying_key())),
+            Self::Es256(scalar) => CoseKey::from_p256(&p256::PublicKey::from_secret_scalar(scalar)),
             Self::EdDsa(key) => CoseKey::EdDsa {
                 x: key.verifying_key().to_bytes(),
             },
@@ -213,10 +234,19 @@ impl SigningKey {
         }
     }
 
-    /// ES256: ASN.1 DER; EdDSA: 64 bytes.
+    /// ES256: ASN.1 DER (WebAuthn §6.5.5), deterministic k (RFC 6979); EdDSA: 64 bytes.
     pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
-            Self::Es256(key) => sign_es256(key, message),
+            Self::Es256(scalar) => {
+                use sha2::Digest as _;
+                let digest = Sha256::digest(message);
+                let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, Sha256>(
+                    scalar,
+                    &digest,
+                    &[],
+                );
+                signature.to_der().as_bytes().to_vec()
+            }
             Self::EdDsa(key) => {
                 use ed25519_dalek::Signer as _;
                 key.sign(message).to_bytes().to_vec()
@@ -227,6 +257,8 @@ impl SigningKey {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
 
     #[test]
@@ -257,6 +289,118 @@ mod tests {
             assert_eq!(key.algorithm(), alg);
             let signature = key.sign(b"data");
             assert!(key.public_key().verify(b"data", &signature));
+        }
+    }
+
+    #[test]
+    fn es256_signs_from_the_scalar_as_rfc6979_does() {
+        use p256::ecdsa::signature::Signer as _;
+        let seed = [0x42; 32];
+        let key = SigningKey::es256(&seed).unwrap();
+        let before = PUBLIC_KEY_DERIVATIONS.with(Cell::get);
+        let signature = key.sign(b"authData || clientDataHash");
+        assert_eq!(
+            PUBLIC_KEY_DERIVATIONS.with(Cell::get),
+            before,
+            "a signature derived a public key"
+        );
+        // The same deterministic (RFC 6979) signature as p256's own SigningKey.
+        let reference: p256::ecdsa::Signature = p256::ecdsa::SigningKey::from_slice(&seed)
+            .unwrap()
+            .sign(b"authData || clientDataHash");
+        assert_eq!(signature, reference.to_der().as_bytes());
+        assert!(
+            key.public_key()
+                .verify(b"authData || clientDataHash", &signature)
+        );
+        // Zero and the group order are not keys.
+        assert!(SigningKey::es256(&[0; 32]).is_none());
+        assert!(SigningKey::es256(&[0xFF; 32]).is_none());
+    }
+
+    /// makeCredential derives the new credential's public key once (authenticator data
+    /// carries it, CTAP 2.1 §6.1.2 step 17); getAssertion derives none (§6.2.2 step 13
+    /// signs with the private key; nothing else needs the public one).
+    #[test]
+    fn get_assertion_derives_no_public_key() {
+        use ctap_types::Ctap2Command;
+        use ctap2_proto::cbor::CborMessage as _;
+        use ctap2_proto::{
+            CredentialDescriptor, CredentialParameters, GetAssertionRequest, MakeCredentialRequest,
+            MakeCredentialResponse, RpEntity, UserEntity,
+        };
+
+        use super::super::{Ctap2, Outcome};
+
+        let config = crate::Config::default().with_rng_seed(Some([5; 32]));
+        let now = std::time::Instant::now();
+        let mut ctap2 = Ctap2::new(&config);
+        for alg in [Algorithm::ES256, Algorithm::EDDSA] {
+            let request = MakeCredentialRequest {
+                client_data_hash: vec![1; 32],
+                rp: RpEntity {
+                    id: "example.com".into(),
+                    name: None,
+                },
+                user: UserEntity {
+                    id: vec![7; 8],
+                    name: None,
+                    display_name: None,
+                },
+                pub_key_cred_params: vec![CredentialParameters::public_key(alg)],
+                exclude_list: None,
+                extensions: None,
+                options: None,
+                pin_uv_auth_param: None,
+                pin_uv_auth_protocol: None,
+                enterprise_attestation: None,
+                attestation_formats_preference: None,
+            };
+            let outcome = ctap2.handle(
+                now,
+                &config,
+                Ctap2Command::MAKE_CREDENTIAL,
+                &request.to_cbor(),
+            );
+            assert!(matches!(outcome, Outcome::Touch));
+            let before = PUBLIC_KEY_DERIVATIONS.with(Cell::get);
+            let answer = ctap2.touched(now, &config);
+            assert_eq!(
+                PUBLIC_KEY_DERIVATIONS.with(Cell::get),
+                before + 1,
+                "{alg:?}"
+            );
+            let made = MakeCredentialResponse::from_cbor(&answer[1..]).unwrap();
+            let credential = made.auth_data().unwrap().attested_credential.unwrap();
+
+            let request = GetAssertionRequest {
+                rp_id: "example.com".into(),
+                client_data_hash: vec![2; 32],
+                allow_list: Some(vec![CredentialDescriptor::public_key(
+                    &credential.credential_id,
+                )]),
+                extensions: None,
+                options: None,
+                pin_uv_auth_param: None,
+                pin_uv_auth_protocol: None,
+            };
+            let outcome = ctap2.handle(
+                now,
+                &config,
+                Ctap2Command::GET_ASSERTION,
+                &request.to_cbor(),
+            );
+            assert!(matches!(outcome, Outcome::Touch));
+            let before = PUBLIC_KEY_DERIVATIONS.with(Cell::get);
+            let answer = ctap2.touched(now, &config);
+            assert_eq!(
+                PUBLIC_KEY_DERIVATIONS.with(Cell::get),
+                before,
+                "getAssertion derived a public key ({alg:?})"
+            );
+            let assertion = ctap2_proto::GetAssertionResponse::from_cbor(&answer[1..]).unwrap();
+            let signed = [assertion.auth_data.as_slice(), &[2; 32]].concat();
+            assert!(credential.public_key.verify(&signed, &assertion.signature));
         }
     }
 
