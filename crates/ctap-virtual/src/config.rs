@@ -6,6 +6,8 @@ use std::time::Duration;
 use ctap_types::DeviceVersion;
 use ctaphid_frame::ReportSize;
 
+use crate::algorithms::Algorithms;
+
 /// The AAGUID the virtual authenticator reports by default: the ASCII of
 /// `ctap-rs-virtual!`, so it is recognisable in a dump and never collides with a
 /// registered (metadata service) AAGUID.
@@ -120,6 +122,10 @@ pub struct Config {
     pub attestation: Attestation,
     /// How many discoverable credentials fit (then KEY_STORE_FULL).
     pub max_discoverable_credentials: usize,
+    /// The credential algorithms offered, most preferred first (getInfo `algorithms`;
+    /// makeCredential picks the first of the RP's list that is here). Default: all
+    /// nine the authenticator implements.
+    pub algorithms: Algorithms,
 }
 
 impl Default for Config {
@@ -143,6 +149,7 @@ impl Default for Config {
             reset_window: Some(Duration::from_secs(10)),
             attestation: Attestation::SelfAttestation,
             max_discoverable_credentials: 50,
+            algorithms: Algorithms::ALL,
         }
     }
 }
@@ -215,6 +222,13 @@ impl Config {
     #[must_use]
     pub const fn with_reset_window(mut self, window: Option<Duration>) -> Self {
         self.reset_window = window;
+        self
+    }
+
+    /// Sets [`algorithms`](Self::algorithms).
+    #[must_use]
+    pub const fn with_algorithms(mut self, algorithms: Algorithms) -> Self {
+        self.algorithms = algorithms;
         self
     }
 

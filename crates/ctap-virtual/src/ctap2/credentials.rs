@@ -17,9 +17,7 @@ use ctap2_proto::{
 
 use super::keys::{CredentialId, KIND_DISCOVERABLE, KIND_SERVER_SIDE, sha256};
 use super::state::Resident;
-use super::{
-    ALGORITHMS, CONTINUATION_TIMEOUT, Ctap2, MAX_CREDENTIALS_IN_LIST, Pending, Result, answer,
-};
+use super::{CONTINUATION_TIMEOUT, Ctap2, MAX_CREDENTIALS_IN_LIST, Pending, Result, answer};
 use crate::{Attestation, Config};
 
 /// credProtect levels (§12.1).
@@ -112,13 +110,14 @@ impl Ctap2 {
         )? {
             return Ok(None);
         }
-        // Step 3: the first supported algorithm of the RP's list.
+        // Step 3: the first algorithm of the RP's list that this authenticator offers
+        // (`Config::algorithms`).
         let alg = request
             .pub_key_cred_params
             .iter()
             .filter(|p| p.kind == PUBLIC_KEY)
             .map(|p| p.alg)
-            .find(|alg| ALGORITHMS.contains(alg))
+            .find(|alg| config.algorithms.contains(*alg))
             .ok_or(StatusCode::UNSUPPORTED_ALGORITHM)?;
         // Step 5: options. up=false makes no sense for a new credential; uv needs a
         // built-in method this authenticator does not have.

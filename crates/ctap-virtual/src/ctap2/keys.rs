@@ -4,15 +4,24 @@
 //! authenticator's master secret, so a non-discoverable credential needs no storage:
 //!
 //! ```text
-//! kind (1: 0x01 non-discoverable, 0x02 discoverable) | alg (1: 0x07 ES256, 0x08 EdDSA)
+//! kind (1: 0x01 non-discoverable, 0x02 discoverable) | alg (1: see alg_byte: 0x07 ES256,
+//!   0x08 EdDSA, 0x23 ES384, 0x24 ES512, 0x2F ES256K, 0x30-0x32 ML-DSA-44/65/87, 0xFF RS256)
 //!   | flags (1: credProtect level in bits 0-1, 0x80 hmac-secret) | nonce (32)
 //!   | tag (16) = HMAC(master, "id" | rpIdHash | all before)[..16]
 //! key seed = HMAC(master, "key" | rpIdHash | kind | alg | flags | nonce)
 //! ```
 //!
 //! The tag binds the id to its RP: an id presented for another RP does not verify.
+//!
+//! Every algorithm's private key comes from the 32-byte key seed: ECDSA scalars are the
+//! seed expanded to the field length (HMAC in counter mode), the Ed25519 and ML-DSA
+//! (FIPS 204 `ML-DSA.KeyGen_internal(ξ)`) seeds are the key seed itself, and RS256 runs
+//! RSA key generation (2048 bits, e = 65537) on a DRBG seeded with it. RSA generation
+//! takes ~10^5 times an ECDSA derivation, so RSA keys are kept in a small cache.
 
 use ctap2_proto::cose::{Algorithm, CoseKey};
+use std::sync::{Arc, Mutex};
+
 use hmac::{KeyInit as _, Mac as _};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -118,8 +127,32 @@ pub(crate) struct CredentialId {
     pub(crate) nonce: [u8; 32],
 }
 
+/// The algorithms a credential id can name, with their id byte (minus the COSE id where
+/// it fits in a byte).
+const ALG_BYTES: [(Algorithm, u8); 9] = [
+    (Algorithm::ES256, 0x07),
+    (Algorithm::EDDSA, 0x08),
+    (Algorithm::ES384, 0x23),
+    (Algorithm::ES512, 0x24),
+    (Algorithm::ES256K, 0x2F),
+    (Algorithm::ML_DSA_44, 0x30),
+    (Algorithm::ML_DSA_65, 0x31),
+    (Algorithm::ML_DSA_87, 0x32),
+    (Algorithm::RS256, 0xFF),
+];
+
 fn alg_byte(alg: Algorithm) -> u8 {
-    if alg == Algorithm::EDDSA { 0x08 } else { 0x07 }
+    ALG_BYTES
+        .iter()
+        .find(|(a, _)| *a == alg)
+        .map_or(0x07, |(_, byte)| *byte)
+}
+
+fn alg_of_byte(byte: u8) -> Option<Algorithm> {
+    ALG_BYTES
+        .iter()
+        .find(|(_, b)| *b == byte)
+        .map(|(alg, _)| *alg)
 }
 
 impl CredentialId {
@@ -149,11 +182,7 @@ impl CredentialId {
             return None;
         }
         let (&[kind, alg, flags], nonce) = body.split_first_chunk::<3>()?;
-        let alg = match alg {
-            0x07 => Algorithm::ES256,
-            0x08 => Algorithm::EDDSA,
-            _ => return None,
-        };
+        let alg = alg_of_byte(alg)?;
         Some(Self {
             kind,
             alg,
@@ -179,13 +208,7 @@ impl CredentialId {
     pub(crate) fn signing_key(&self, master: &[u8], rp_id_hash: &[u8; 32]) -> Option<SigningKey> {
         let header = [self.kind, alg_byte(self.alg), self.flags()];
         let seed = Zeroizing::new(hmac(master, &[b"key", rp_id_hash, &header, &self.nonce]));
-        if self.alg == Algorithm::EDDSA {
-            Some(SigningKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(
-                &seed,
-            )))
-        } else {
-            SigningKey::es256(&seed)
-        }
+        SigningKey::from_seed(self.alg, &seed)
     }
 }
 
@@ -199,6 +222,73 @@ pub(crate) enum SigningKey {
     /// challenge, RFC 8032 §5.1.6), so ed25519-dalek's key, which computes it once, is
     /// what to keep.
     EdDsa(ed25519_dalek::SigningKey),
+    /// The P-384 scalar.
+    Es384(p384::NonZeroScalar),
+    /// The P-521 scalar.
+    Es512(p521::NonZeroScalar),
+    /// The secp256k1 scalar.
+    Es256K(k256::NonZeroScalar),
+    /// An RSA-2048 key (from the cache: generating one is slow).
+    Rs256(Arc<rsa::PrivateKey>),
+    /// An ML-DSA key (FIPS 204), boxed: the expanded key is kilobytes.
+    MlDsa44(Box<ml_dsa::SigningKey<ml_dsa::MlDsa44>>),
+    /// ML-DSA-65.
+    MlDsa65(Box<ml_dsa::SigningKey<ml_dsa::MlDsa65>>),
+    /// ML-DSA-87.
+    MlDsa87(Box<ml_dsa::SigningKey<ml_dsa::MlDsa87>>),
+}
+
+/// The RSA key size this authenticator makes (WebAuthn RPs expect 2048).
+const RSA_BITS: usize = 2048;
+/// How many RSA keys [`rsa_key`] keeps.
+const CACHED_RSA_KEYS: usize = 32;
+/// RSA keys made so far, by SHA-256 of their seed (the seed itself is not kept).
+static RSA_KEYS: Mutex<Vec<([u8; 32], Arc<rsa::PrivateKey>)>> = Mutex::new(Vec::new());
+
+/// The RSA key of `seed`: generated on a DRBG seeded with it (deterministic: the same
+/// seed always gives the same key), cached.
+fn rsa_key(seed: &[u8; 32]) -> Option<Arc<rsa::PrivateKey>> {
+    let id = sha256(&[b"rsa cache".as_slice(), seed].concat());
+    let mut cache = RSA_KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, key)) = cache.iter().find(|(cached, _)| *cached == id) {
+        return Some(Arc::clone(key));
+    }
+    let mut rng = Drbg::new(Some(*seed));
+    let key = Arc::new(rsa::PrivateKey::new(&mut rng, RSA_BITS).ok()?);
+    if cache.len() >= CACHED_RSA_KEYS {
+        cache.remove(0);
+    }
+    cache.push((id, Arc::clone(&key)));
+    Some(key)
+}
+
+/// `seed` expanded to `N` bytes: HMAC-SHA-256(seed, "expand" | counter) blocks.
+fn expand<const N: usize>(seed: &[u8; 32]) -> Zeroizing<[u8; N]> {
+    let mut out = Zeroizing::new([0; N]);
+    for (counter, chunk) in (0u8..).zip(out.chunks_mut(32)) {
+        let block = Zeroizing::new(hmac(seed, &[b"expand", &[counter]]));
+        let len = chunk.len();
+        chunk.copy_from_slice(block.get(..len).unwrap_or(&[]));
+    }
+    out
+}
+
+/// Deterministic ECDSA (RFC 6979) with the curve's hash, DER-encoded (WebAuthn §6.5.5).
+fn sign_ecdsa<C>(scalar: &ecdsa::elliptic_curve::NonZeroScalar<C>, message: &[u8]) -> Vec<u8>
+where
+    C: ecdsa::EcdsaCurve + ecdsa::elliptic_curve::CurveArithmetic + ecdsa::DigestAlgorithm,
+    ecdsa::SignatureSize<C>: ecdsa::elliptic_curve::array::ArraySize,
+    ecdsa::der::MaxSize<C>: ecdsa::elliptic_curve::array::ArraySize,
+    <ecdsa::elliptic_curve::FieldBytesSize<C> as core::ops::Add>::Output:
+        core::ops::Add<ecdsa::der::MaxOverhead> + ecdsa::elliptic_curve::array::ArraySize,
+{
+    use sha2::Digest as _;
+    let digest = C::Digest::digest(message);
+    let (signature, _) =
+        ecdsa::hazmat::sign_prehashed_rfc6979::<C, C::Digest>(scalar, &digest, &[]);
+    signature.to_der().as_bytes().to_vec()
 }
 
 #[cfg(test)]
@@ -215,14 +305,97 @@ impl SigningKey {
         Option::from(p256::NonZeroScalar::from_repr((*scalar).into())).map(Self::Es256)
     }
 
+    /// The `alg` key of a 32-byte seed; `None` for an algorithm this authenticator does
+    /// not make, or a seed that is no key (an ECDSA scalar not below the group order:
+    /// probability 2^-32 for P-256, smaller for the others).
+    pub(crate) fn from_seed(alg: Algorithm, seed: &[u8; 32]) -> Option<Self> {
+        match alg {
+            Algorithm::ES256 => Self::es256(seed),
+            Algorithm::EDDSA => Some(Self::EdDsa(ed25519_dalek::SigningKey::from_bytes(seed))),
+            Algorithm::ES384 => {
+                let bytes = expand::<48>(seed);
+                Option::from(p384::NonZeroScalar::from_repr((*bytes).into())).map(Self::Es384)
+            }
+            Algorithm::ES512 => {
+                let mut bytes = expand::<66>(seed);
+                // 521 bits: the top seven bits of 66 bytes are zero.
+                if let Some(top) = bytes.first_mut() {
+                    *top &= 0x01;
+                }
+                Option::from(p521::NonZeroScalar::from_repr((*bytes).into())).map(Self::Es512)
+            }
+            Algorithm::ES256K => {
+                Option::from(k256::NonZeroScalar::from_repr((*seed).into())).map(Self::Es256K)
+            }
+            Algorithm::RS256 => rsa_key(seed).map(Self::Rs256),
+            Algorithm::ML_DSA_44 => Some(Self::MlDsa44(Box::new(ml_dsa::SigningKey::from_seed(
+                &(*seed).into(),
+            )))),
+            Algorithm::ML_DSA_65 => Some(Self::MlDsa65(Box::new(ml_dsa::SigningKey::from_seed(
+                &(*seed).into(),
+            )))),
+            Algorithm::ML_DSA_87 => Some(Self::MlDsa87(Box::new(ml_dsa::SigningKey::from_seed(
+                &(*seed).into(),
+            )))),
+            _ => None,
+        }
+    }
+
     /// The public key, derived from the private key (a scalar multiplication).
     pub(crate) fn public_key(&self) -> CoseKey {
+        use ml_dsa::Keypair as _;
+        use p256::elliptic_curve::sec1::ToSec1Point as _;
+        use rsa::traits::PublicKeyParts as _;
         #[cfg(test)]
         PUBLIC_KEY_DERIVATIONS.with(|count| count.set(count.get() + 1));
+        /// The x and y of an uncompressed SEC1 point.
+        fn coordinates<const N: usize>(point: &[u8]) -> ([u8; N], [u8; N]) {
+            let mut x = [0; N];
+            let mut y = [0; N];
+            if let Some(body) = point.get(1..) {
+                if body.len() == 2 * N {
+                    let (px, py) = body.split_at(N);
+                    x.copy_from_slice(px);
+                    y.copy_from_slice(py);
+                }
+            }
+            (x, y)
+        }
         match self {
             Self::Es256(scalar) => CoseKey::from_p256(&p256::PublicKey::from_secret_scalar(scalar)),
             Self::EdDsa(key) => CoseKey::EdDsa {
                 x: key.verifying_key().to_bytes(),
+            },
+            Self::Es384(scalar) => {
+                let point = p384::PublicKey::from_secret_scalar(scalar).to_sec1_point(false);
+                let (x, y) = coordinates(point.as_bytes());
+                CoseKey::Es384 { x, y }
+            }
+            Self::Es512(scalar) => {
+                let point = p521::PublicKey::from_secret_scalar(scalar).to_sec1_point(false);
+                let (x, y) = coordinates(point.as_bytes());
+                CoseKey::Es512 { x, y }
+            }
+            Self::Es256K(scalar) => {
+                let point = k256::PublicKey::from_secret_scalar(scalar).to_sec1_point(false);
+                let (x, y) = coordinates(point.as_bytes());
+                CoseKey::Es256K { x, y }
+            }
+            Self::Rs256(key) => CoseKey::Rs256 {
+                n: key.n().to_be_bytes_trimmed_vartime().into_vec(),
+                e: key.e().to_be_bytes_trimmed_vartime().into_vec(),
+            },
+            Self::MlDsa44(key) => CoseKey::MlDsa {
+                alg: Algorithm::ML_DSA_44,
+                public: key.verifying_key().encode().to_vec(),
+            },
+            Self::MlDsa65(key) => CoseKey::MlDsa {
+                alg: Algorithm::ML_DSA_65,
+                public: key.verifying_key().encode().to_vec(),
+            },
+            Self::MlDsa87(key) => CoseKey::MlDsa {
+                alg: Algorithm::ML_DSA_87,
+                public: key.verifying_key().encode().to_vec(),
             },
         }
     }
@@ -231,28 +404,55 @@ impl SigningKey {
         match self {
             Self::Es256(_) => Algorithm::ES256,
             Self::EdDsa(_) => Algorithm::EDDSA,
+            Self::Es384(_) => Algorithm::ES384,
+            Self::Es512(_) => Algorithm::ES512,
+            Self::Es256K(_) => Algorithm::ES256K,
+            Self::Rs256(_) => Algorithm::RS256,
+            Self::MlDsa44(_) => Algorithm::ML_DSA_44,
+            Self::MlDsa65(_) => Algorithm::ML_DSA_65,
+            Self::MlDsa87(_) => Algorithm::ML_DSA_87,
         }
     }
 
-    /// ES256: ASN.1 DER (WebAuthn §6.5.5), deterministic k (RFC 6979); EdDSA: 64 bytes.
+    /// The signature over `message`: ECDSA as ASN.1 DER (WebAuthn §6.5.5) with a
+    /// deterministic k (RFC 6979), secp256k1 low-S; EdDSA 64 bytes; RS256 PKCS#1 v1.5
+    /// (blinded with a DRBG seeded from the message: deterministic, as PKCS#1 v1.5 is);
+    /// ML-DSA the FIPS 204 encoding, deterministic variant, empty context.
     pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
-            Self::Es256(scalar) => {
-                use sha2::Digest as _;
-                let digest = Sha256::digest(message);
-                let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, Sha256>(
-                    scalar,
-                    &digest,
-                    &[],
-                );
-                signature.to_der().as_bytes().to_vec()
-            }
+            Self::Es256(scalar) => sign_ecdsa(scalar, message),
             Self::EdDsa(key) => {
                 use ed25519_dalek::Signer as _;
                 key.sign(message).to_bytes().to_vec()
             }
+            Self::Es384(scalar) => sign_ecdsa(scalar, message),
+            Self::Es512(scalar) => sign_ecdsa(scalar, message),
+            Self::Es256K(scalar) => sign_ecdsa(scalar, message),
+            Self::Rs256(key) => {
+                use sha2::Digest as _;
+                let digest = Sha256::digest(message);
+                // The blinding factor's randomness: a fresh DRBG per signature, seeded
+                // from the digest (blinding hides timing; it needs no secrecy from the
+                // signer's own output).
+                let mut rng = Drbg::new(Some(sha256(
+                    &[b"rsa blinding".as_slice(), &digest].concat(),
+                )));
+                key.sign_with_rng(&mut rng, rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
+                    .unwrap_or_default()
+            }
+            Self::MlDsa44(key) => sign_ml_dsa(key, message),
+            Self::MlDsa65(key) => sign_ml_dsa(key, message),
+            Self::MlDsa87(key) => sign_ml_dsa(key, message),
         }
     }
+}
+
+/// ML-DSA.Sign, deterministic variant, empty context (FIPS 204 Algorithm 2 with rnd = 0).
+fn sign_ml_dsa<P: ml_dsa::MlDsaParams>(key: &ml_dsa::SigningKey<P>, message: &[u8]) -> Vec<u8> {
+    use ml_dsa::signature::Signer as _;
+    key.try_sign(message)
+        .map(|signature| signature.encode().to_vec())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -318,11 +518,13 @@ mod tests {
         assert!(SigningKey::es256(&[0xFF; 32]).is_none());
     }
 
-    /// makeCredential derives the new credential's public key once (authenticator data
-    /// carries it, CTAP 2.1 §6.1.2 step 17); getAssertion derives none (§6.2.2 step 13
-    /// signs with the private key; nothing else needs the public one).
+    /// For every algorithm: makeCredential (CTAP 2.1 §6.1.2: step 3 picks it, the
+    /// credential public key goes into authData, "packed" self attestation signs with
+    /// the credential key) and getAssertion (§6.2.2 step 13) end to end, each signature
+    /// checked by ctap2-proto's verification (the client's). makeCredential derives the
+    /// new credential's public key once; getAssertion derives none.
     #[test]
-    fn get_assertion_derives_no_public_key() {
+    fn every_algorithm_makes_and_asserts_and_get_assertion_derives_no_public_key() {
         use ctap_types::Ctap2Command;
         use ctap2_proto::cbor::CborMessage as _;
         use ctap2_proto::{
@@ -335,7 +537,7 @@ mod tests {
         let config = crate::Config::default().with_rng_seed(Some([5; 32]));
         let now = std::time::Instant::now();
         let mut ctap2 = Ctap2::new(&config);
-        for alg in [Algorithm::ES256, Algorithm::EDDSA] {
+        for &alg in crate::Algorithms::ALL.as_slice() {
             let request = MakeCredentialRequest {
                 client_data_hash: vec![1; 32],
                 rp: RpEntity {
@@ -347,7 +549,11 @@ mod tests {
                     name: None,
                     display_name: None,
                 },
-                pub_key_cred_params: vec![CredentialParameters::public_key(alg)],
+                // An algorithm nobody offers first: step 3 skips it.
+                pub_key_cred_params: vec![
+                    CredentialParameters::public_key(Algorithm(-65535)),
+                    CredentialParameters::public_key(alg),
+                ],
                 exclude_list: None,
                 extensions: None,
                 options: None,
@@ -370,8 +576,32 @@ mod tests {
                 before + 1,
                 "{alg:?}"
             );
+            assert_eq!(answer[0], 0, "{alg:?}: status {:#04x}", answer[0]);
             let made = MakeCredentialResponse::from_cbor(&answer[1..]).unwrap();
             let credential = made.auth_data().unwrap().attested_credential.unwrap();
+            assert_eq!(credential.public_key.algorithm(), Some(alg));
+            // Self attestation: alg and sig over authData || clientDataHash.
+            let att_stmt = ctap2_proto::cbor::TextMap::new(made.att_stmt.clone(), "attStmt");
+            let mut att_stmt = att_stmt.unwrap();
+            assert_eq!(
+                att_stmt
+                    .require("alg", "alg")
+                    .unwrap()
+                    .as_int("alg")
+                    .unwrap(),
+                i128::from(alg.0)
+            );
+            let sig = att_stmt
+                .require("sig", "sig")
+                .unwrap()
+                .into_bytes("sig")
+                .unwrap();
+            let signed = [made.auth_data.as_slice(), &[1; 32]].concat();
+            assert!(
+                credential.public_key.verify(&signed, &sig),
+                "{alg:?} attestation"
+            );
+            assert!(!credential.public_key.verify(&signed[1..], &sig), "{alg:?}");
 
             let request = GetAssertionRequest {
                 rp_id: "example.com".into(),
@@ -400,8 +630,97 @@ mod tests {
             );
             let assertion = ctap2_proto::GetAssertionResponse::from_cbor(&answer[1..]).unwrap();
             let signed = [assertion.auth_data.as_slice(), &[2; 32]].concat();
-            assert!(credential.public_key.verify(&signed, &assertion.signature));
+            assert!(
+                credential.public_key.verify(&signed, &assertion.signature),
+                "{alg:?} assertion"
+            );
+            let mut tampered = assertion.signature.clone();
+            if let Some(last) = tampered.last_mut() {
+                *last ^= 1;
+            }
+            assert!(!credential.public_key.verify(&signed, &tampered), "{alg:?}");
         }
+    }
+
+    /// `Config::algorithms` decides getInfo's list (§6.4 `algorithms`) and what step 3
+    /// of makeCredential (§6.1.2) may pick: the first of the RP's list that is offered,
+    /// in the RP's order, not the authenticator's.
+    #[test]
+    fn offered_algorithms_are_configurable() {
+        use ctap_types::{Ctap2Command, StatusCode};
+        use ctap2_proto::cbor::CborMessage as _;
+        use ctap2_proto::{
+            CredentialParameters, Info, MakeCredentialRequest, MakeCredentialResponse, RpEntity,
+            UserEntity,
+        };
+
+        use super::super::{Ctap2, Outcome};
+
+        let offered = crate::Algorithms::new(&[Algorithm::ES384, Algorithm::ES256K]).unwrap();
+        let config = crate::Config::default()
+            .with_rng_seed(Some([6; 32]))
+            .with_algorithms(offered);
+        let now = std::time::Instant::now();
+        let mut ctap2 = Ctap2::new(&config);
+        let Outcome::Answer(info) = ctap2.handle(now, &config, Ctap2Command::GET_INFO, &[]) else {
+            panic!("getInfo asked for a touch");
+        };
+        let info = Info::from_cbor(&info[1..]).unwrap();
+        let listed: Vec<Algorithm> = info.algorithms.unwrap().iter().map(|a| a.alg).collect();
+        assert_eq!(listed, [Algorithm::ES384, Algorithm::ES256K]);
+        let mut make = |algs: &[Algorithm]| {
+            let request = MakeCredentialRequest {
+                client_data_hash: vec![1; 32],
+                rp: RpEntity {
+                    id: "example.com".into(),
+                    name: None,
+                },
+                user: UserEntity {
+                    id: vec![7; 8],
+                    name: None,
+                    display_name: None,
+                },
+                pub_key_cred_params: algs
+                    .iter()
+                    .map(|alg| CredentialParameters::public_key(*alg))
+                    .collect(),
+                exclude_list: None,
+                extensions: None,
+                options: None,
+                pin_uv_auth_param: None,
+                pin_uv_auth_protocol: None,
+                enterprise_attestation: None,
+                attestation_formats_preference: None,
+            };
+            match ctap2.handle(
+                now,
+                &config,
+                Ctap2Command::MAKE_CREDENTIAL,
+                &request.to_cbor(),
+            ) {
+                Outcome::Answer(answer) => Err(answer[0]),
+                Outcome::Touch => {
+                    let answer = ctap2.touched(now, &config);
+                    let made = MakeCredentialResponse::from_cbor(&answer[1..]).unwrap();
+                    let credential = made.auth_data().unwrap().attested_credential.unwrap();
+                    Ok(credential.public_key.algorithm().unwrap())
+                }
+            }
+        };
+        // Implemented but not offered: refused.
+        assert_eq!(
+            make(&[Algorithm::ES256, Algorithm::EDDSA]),
+            Err(StatusCode::UNSUPPORTED_ALGORITHM.to_u8())
+        );
+        // Both offered: the RP's first.
+        assert_eq!(
+            make(&[Algorithm::ES256K, Algorithm::ES384]),
+            Ok(Algorithm::ES256K)
+        );
+        assert_eq!(
+            make(&[Algorithm::ES256, Algorithm::ES384, Algorithm::ES256K]),
+            Ok(Algorithm::ES384)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use ctap_types::{Ctap2Command, StatusCode};
 use ctap2_proto::cbor::CborMessage;
 use ctap2_proto::pin::{KeyAgreementKey, Permissions, PinProtocol};
-use ctap2_proto::{Algorithm, CredentialParameters, Info};
+use ctap2_proto::{CredentialParameters, Info};
 
 use self::keys::Drbg;
 use self::state::State;
@@ -29,8 +29,6 @@ pub(crate) use u2f::respond as u2f_respond;
 
 /// The PIN/UV auth protocols supported, most preferred first.
 pub(crate) const PIN_PROTOCOLS: [PinProtocol; 2] = [PinProtocol::Two, PinProtocol::One];
-/// The algorithms supported, most preferred first.
-pub(crate) const ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EDDSA];
 /// The extensions supported.
 pub(crate) const EXTENSIONS: [&str; 2] = ["credProtect", "hmac-secret"];
 /// maxCredentialCountInList.
@@ -281,7 +279,9 @@ impl Ctap2 {
             max_credential_id_length: Some(keys::CREDENTIAL_ID_LEN as u64),
             transports: vec!["usb".into()],
             algorithms: Some(
-                ALGORITHMS
+                config
+                    .algorithms
+                    .as_slice()
                     .iter()
                     .map(|a| CredentialParameters::public_key(*a))
                     .collect(),
