@@ -246,14 +246,14 @@ fn check_rp(auth_data: &AuthenticatorData, rp_id: &str) -> Result<()> {
 }
 
 fn verify_signature(key: &CoseKey, message: &[u8], signature: &[u8], what: &str) -> Result<()> {
-    match key.algorithm() {
-        Some(Algorithm::ES256 | Algorithm::EDDSA) => {}
-        other => {
-            return Err(Error::Unsupported(format!(
-                "{what} with key algorithm {:?}",
-                other.map(|a| a.0)
-            )));
-        }
+    // Every algorithm ctap2-proto verifies (ES256, EdDSA, ES384, ES512, ES256K, RS256,
+    // ML-DSA-44/65/87).
+    let algorithm = key.algorithm();
+    if !algorithm.is_some_and(|a| ctap2_proto::cose::SUPPORTED_ALGORITHMS.contains(&a)) {
+        return Err(Error::Unsupported(format!(
+            "{what} with key algorithm {:?}",
+            algorithm.map(|a| a.0)
+        )));
     }
     if key.verify(message, signature) {
         Ok(())
