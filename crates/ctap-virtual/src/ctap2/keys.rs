@@ -238,6 +238,26 @@ pub(crate) enum SigningKey {
     MlDsa87(Box<ml_dsa::SigningKey<ml_dsa::MlDsa87>>),
 }
 
+/// The ECDSA scalars are wiped when the key goes (p256's own `SigningKey`, which this
+/// replaces, did that too); ed25519-dalek's and ml-dsa's keys wipe themselves, and the
+/// RSA key is shared with the cache (rsa's key wipes itself when the last one goes).
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        match self {
+            Self::Es256(scalar) => scalar.zeroize(),
+            Self::Es384(scalar) => scalar.zeroize(),
+            Self::Es512(scalar) => scalar.zeroize(),
+            Self::Es256K(scalar) => scalar.zeroize(),
+            Self::EdDsa(_)
+            | Self::Rs256(_)
+            | Self::MlDsa44(_)
+            | Self::MlDsa65(_)
+            | Self::MlDsa87(_) => {}
+        }
+    }
+}
+
 /// The RSA key size this authenticator makes (WebAuthn RPs expect 2048).
 const RSA_BITS: usize = 2048;
 /// How many RSA keys [`rsa_key`] keeps.
