@@ -208,7 +208,7 @@ impl CredentialId {
     pub(crate) fn signing_key(&self, master: &[u8], rp_id_hash: &[u8; 32]) -> Option<SigningKey> {
         let header = [self.kind, alg_byte(self.alg), self.flags()];
         let seed = Zeroizing::new(hmac(master, &[b"key", rp_id_hash, &header, &self.nonce]));
-        SigningKey::from_seed(self.alg, &seed)
+        SigningKey::from_seed(self.alg, &seed, &cache_owner(master))
     }
 }
 
@@ -260,19 +260,54 @@ impl Drop for SigningKey {
 
 /// The RSA key size this authenticator makes (WebAuthn RPs expect 2048).
 const RSA_BITS: usize = 2048;
-/// How many RSA keys [`rsa_key`] keeps.
+/// How many RSA keys [`rsa_key`] keeps (all authenticators of the process together).
 const CACHED_RSA_KEYS: usize = 32;
-/// RSA keys made so far, by SHA-256 of their seed (the seed itself is not kept).
-static RSA_KEYS: Mutex<Vec<([u8; 32], Arc<rsa::PrivateKey>)>> = Mutex::new(Vec::new());
+/// A cache entry: the owner (see [`cache_owner`]), SHA-256 of the seed (the seed itself
+/// is not kept), the key.
+type CachedRsaKey = ([u8; 32], [u8; 32], Arc<rsa::PrivateKey>);
+/// RSA keys made so far, oldest first.
+static RSA_KEYS: Mutex<Vec<CachedRsaKey>> = Mutex::new(Vec::new());
+
+/// Whose cached keys these are: a hash of the master secret, so that
+/// [`forget_cached_keys`] drops exactly one authenticator's keys when it is reset, and
+/// authenticators of one process never share entries unless they share the secret.
+pub(crate) fn cache_owner(master: &[u8]) -> [u8; 32] {
+    sha256(&[b"key cache owner".as_slice(), master].concat())
+}
+
+/// Drops every cached key of the authenticator with this master secret
+/// (authenticatorReset: the old credentials' keys must not outlive them).
+pub(crate) fn forget_cached_keys(master: &[u8]) {
+    let owner = cache_owner(master);
+    RSA_KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|(cached_owner, _, _)| *cached_owner != owner);
+}
+
+/// How many keys of this master secret the cache holds (tests).
+#[cfg(test)]
+pub(crate) fn cached_keys(master: &[u8]) -> usize {
+    let owner = cache_owner(master);
+    RSA_KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter(|(cached_owner, _, _)| *cached_owner == owner)
+        .count()
+}
 
 /// The RSA key of `seed`: generated on a DRBG seeded with it (deterministic: the same
-/// seed always gives the same key), cached.
-fn rsa_key(seed: &[u8; 32]) -> Option<Arc<rsa::PrivateKey>> {
+/// seed always gives the same key), cached for `owner`.
+fn rsa_key(seed: &[u8; 32], owner: &[u8; 32]) -> Option<Arc<rsa::PrivateKey>> {
     let id = sha256(&[b"rsa cache".as_slice(), seed].concat());
     let mut cache = RSA_KEYS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, key)) = cache.iter().find(|(cached, _)| *cached == id) {
+    if let Some((_, _, key)) = cache
+        .iter()
+        .find(|(o, cached, _)| o == owner && *cached == id)
+    {
         return Some(Arc::clone(key));
     }
     let mut rng = Drbg::new(Some(*seed));
@@ -280,7 +315,7 @@ fn rsa_key(seed: &[u8; 32]) -> Option<Arc<rsa::PrivateKey>> {
     if cache.len() >= CACHED_RSA_KEYS {
         cache.remove(0);
     }
-    cache.push((id, Arc::clone(&key)));
+    cache.push((*owner, id, Arc::clone(&key)));
     Some(key)
 }
 
@@ -328,7 +363,8 @@ impl SigningKey {
     /// The `alg` key of a 32-byte seed; `None` for an algorithm this authenticator does
     /// not make, or a seed that is no key (an ECDSA scalar not below the group order:
     /// probability 2^-32 for P-256, smaller for the others).
-    pub(crate) fn from_seed(alg: Algorithm, seed: &[u8; 32]) -> Option<Self> {
+    /// `owner` is whose cache entry an RSA key becomes ([`cache_owner`]).
+    pub(crate) fn from_seed(alg: Algorithm, seed: &[u8; 32], owner: &[u8; 32]) -> Option<Self> {
         match alg {
             Algorithm::ES256 => Self::es256(seed),
             Algorithm::EDDSA => Some(Self::EdDsa(ed25519_dalek::SigningKey::from_bytes(seed))),
@@ -347,7 +383,7 @@ impl SigningKey {
             Algorithm::ES256K => {
                 Option::from(k256::NonZeroScalar::from_repr((*seed).into())).map(Self::Es256K)
             }
-            Algorithm::RS256 => rsa_key(seed).map(Self::Rs256),
+            Algorithm::RS256 => rsa_key(seed, owner).map(Self::Rs256),
             Algorithm::ML_DSA_44 => Some(Self::MlDsa44(Box::new(ml_dsa::SigningKey::from_seed(
                 &(*seed).into(),
             )))),
@@ -740,6 +776,81 @@ mod tests {
         assert_eq!(
             make(&[Algorithm::ES256, Algorithm::ES384, Algorithm::ES256K]),
             Ok(Algorithm::ES384)
+        );
+    }
+
+    /// authenticatorReset (CTAP 2.1 §6.6) leaves no cached key of the old credentials.
+    #[test]
+    fn reset_forgets_the_cached_rsa_keys() {
+        let master = [0x77; 32];
+        let id = CredentialId {
+            kind: KIND_SERVER_SIDE,
+            alg: Algorithm::RS256,
+            cred_protect: 1,
+            hmac_secret: false,
+            nonce: [3; 32],
+        };
+        let rp = sha256(b"example.com");
+        let first = id.signing_key(&master, &rp).unwrap();
+        assert_eq!(cached_keys(&master), 1);
+        // The second derivation is the cached key, not a new one.
+        let second = id.signing_key(&master, &rp).unwrap();
+        match (&first, &second) {
+            (SigningKey::Rs256(a), SigningKey::Rs256(b)) => assert!(Arc::ptr_eq(a, b)),
+            _ => panic!("not RSA keys"),
+        }
+        assert_eq!(cached_keys(&master), 1);
+        forget_cached_keys(&[0x78; 32]);
+        assert_eq!(cached_keys(&master), 1, "another authenticator's reset");
+        forget_cached_keys(&master);
+        assert_eq!(cached_keys(&master), 0);
+
+        // Through the command: an RS256 credential, then authenticatorReset.
+        use ctap_types::Ctap2Command;
+        use ctap2_proto::cbor::CborMessage as _;
+        use ctap2_proto::{CredentialParameters, MakeCredentialRequest, RpEntity, UserEntity};
+
+        use super::super::{Ctap2, Outcome};
+        let config = crate::Config::default().with_rng_seed(Some([8; 32]));
+        let now = std::time::Instant::now();
+        let mut ctap2 = Ctap2::new(&config);
+        let request = MakeCredentialRequest {
+            client_data_hash: vec![1; 32],
+            rp: RpEntity {
+                id: "example.com".into(),
+                name: None,
+            },
+            user: UserEntity {
+                id: vec![7; 8],
+                name: None,
+                display_name: None,
+            },
+            pub_key_cred_params: vec![CredentialParameters::public_key(Algorithm::RS256)],
+            exclude_list: None,
+            extensions: None,
+            options: None,
+            pin_uv_auth_param: None,
+            pin_uv_auth_protocol: None,
+            enterprise_attestation: None,
+            attestation_formats_preference: None,
+        };
+        let outcome = ctap2.handle(
+            now,
+            &config,
+            Ctap2Command::MAKE_CREDENTIAL,
+            &request.to_cbor(),
+        );
+        assert!(matches!(outcome, Outcome::Touch));
+        assert_eq!(ctap2.touched(now, &config)[0], 0);
+        let old_master = *ctap2.state.master;
+        assert_eq!(cached_keys(&old_master), 1);
+        let outcome = ctap2.handle(now, &config, Ctap2Command::RESET, &[]);
+        assert!(matches!(outcome, Outcome::Touch));
+        assert_eq!(ctap2.touched(now, &config), [0]);
+        assert_eq!(
+            cached_keys(&old_master),
+            0,
+            "reset left the old RSA key cached"
         );
     }
 

@@ -311,6 +311,8 @@ impl Ctap2 {
     }
 
     fn factory_reset(&mut self) {
+        // The old credentials' cached private keys (RSA) go with them.
+        keys::forget_cached_keys(self.state.master.as_slice());
         self.state = State::new(self.rng.array());
         self.token = None;
         self.key_agreement = KeyAgreementKey::generate(&mut self.rng);
