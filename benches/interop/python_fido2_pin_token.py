@@ -4,9 +4,12 @@ work `pin_token/client_crypto` of benches/benches/ctap2.rs times for our client:
 key, then the HKDF), encrypting the 16-byte PIN hash, decrypting the 48-byte token.
 Nothing is sent: this is the client's CPU only, which is what the issue compares.
 
-Usage: python python_fido2_pin_token.py [--count N]
+Usage: python python_fido2_pin_token.py [--count N] [--seconds S]
 
-Prints `python-fido2 pin_token client_crypto: MEDIAN us (min MIN us, N runs of K)`.
+Prints `python-fido2 pin_token client_crypto: MEDIAN us (min MIN us, N runs of K)`;
+with --seconds, counts tokens for S seconds instead and prints
+`python-fido2 pin-token-crypto PER_SECOND` (what `cargo xtask bench --ctap2` alternates
+with `ctap2_ops pin-token-crypto`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from fido2.utils import sha256
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=None)
     args = parser.parse_args()
     # The authenticator's key-agreement key (its COSE form, as getKeyAgreement gives it).
     peer = ES256.from_cryptography_key(ec.generate_private_key(ec.SECP256R1()).public_key())
@@ -42,6 +46,14 @@ def main() -> None:
     batch = 50
     for _ in range(batch):  # warm-up
         one()
+    if args.seconds is not None:
+        start = time.perf_counter()
+        count = 0
+        while time.perf_counter() - start < args.seconds:
+            one()
+            count += 1
+        print(f"python-fido2 pin-token-crypto {count / (time.perf_counter() - start):.1f}")
+        return
     times = []
     for _ in range(max(1, args.count // batch)):
         start = time.perf_counter()
