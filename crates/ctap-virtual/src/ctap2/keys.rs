@@ -16,8 +16,10 @@
 //! Every algorithm's private key comes from the 32-byte key seed: ECDSA scalars are the
 //! seed expanded to the field length (HMAC in counter mode), the Ed25519 and ML-DSA
 //! (FIPS 204 `ML-DSA.KeyGen_internal(ξ)`) seeds are the key seed itself, and RS256 runs
-//! RSA key generation (2048 bits, e = 65537) on a DRBG seeded with it. RSA generation
-//! takes ~10^5 times an ECDSA derivation, so RSA keys are kept in a small cache.
+//! RSA key generation (2048 bits, e = 65537) on a DRBG seeded with it. Keys whose
+//! derivation is more than an HMAC (EdDSA, ML-DSA, and RSA, whose generation takes
+//! ~10^5 times an ECDSA derivation) are kept in a small cache, per master secret, which
+//! authenticatorReset empties.
 
 use ctap2_proto::cose::{Algorithm, CoseKey};
 use std::sync::{Arc, Mutex};
@@ -221,7 +223,7 @@ pub(crate) enum SigningKey {
     /// Ed25519 needs its public key for every signature (it is hashed into the
     /// challenge, RFC 8032 §5.1.6), so ed25519-dalek's key, which computes it once, is
     /// what to keep.
-    EdDsa(ed25519_dalek::SigningKey),
+    EdDsa(Arc<ed25519_dalek::SigningKey>),
     /// The P-384 scalar.
     Es384(p384::NonZeroScalar),
     /// The P-521 scalar.
@@ -230,12 +232,12 @@ pub(crate) enum SigningKey {
     Es256K(k256::NonZeroScalar),
     /// An RSA-2048 key (from the cache: generating one is slow).
     Rs256(Arc<rsa::PrivateKey>),
-    /// An ML-DSA key (FIPS 204), boxed: the expanded key is kilobytes.
-    MlDsa44(Box<ml_dsa::SigningKey<ml_dsa::MlDsa44>>),
+    /// An ML-DSA key (FIPS 204), shared with the cache: the expanded key is kilobytes.
+    MlDsa44(Arc<ml_dsa::SigningKey<ml_dsa::MlDsa44>>),
     /// ML-DSA-65.
-    MlDsa65(Box<ml_dsa::SigningKey<ml_dsa::MlDsa65>>),
+    MlDsa65(Arc<ml_dsa::SigningKey<ml_dsa::MlDsa65>>),
     /// ML-DSA-87.
-    MlDsa87(Box<ml_dsa::SigningKey<ml_dsa::MlDsa87>>),
+    MlDsa87(Arc<ml_dsa::SigningKey<ml_dsa::MlDsa87>>),
 }
 
 /// The ECDSA scalars are wiped when the key goes (p256's own `SigningKey`, which this
@@ -260,13 +262,15 @@ impl Drop for SigningKey {
 
 /// The RSA key size this authenticator makes (WebAuthn RPs expect 2048).
 const RSA_BITS: usize = 2048;
-/// How many RSA keys [`rsa_key`] keeps (all authenticators of the process together).
-const CACHED_RSA_KEYS: usize = 32;
-/// A cache entry: the owner (see [`cache_owner`]), SHA-256 of the seed (the seed itself
-/// is not kept), the key.
-type CachedRsaKey = ([u8; 32], [u8; 32], Arc<rsa::PrivateKey>);
-/// RSA keys made so far, oldest first.
-static RSA_KEYS: Mutex<Vec<CachedRsaKey>> = Mutex::new(Vec::new());
+/// How many keys [`cached`] keeps (all authenticators of the process together).
+const CACHED_KEYS: usize = 32;
+/// A cache entry: the owner (see [`cache_owner`]), SHA-256 of the algorithm and seed
+/// (the seed itself is not kept), the key (its heavy part behind an `Arc`).
+type CachedKey = ([u8; 32], [u8; 32], SigningKey);
+/// Keys whose derivation costs more than a signature's share of work (EdDSA: a
+/// scalar multiplication; ML-DSA: key expansion; RSA: key generation, ~0.1 s), made
+/// so far, oldest first. ECDSA keys are not cached: theirs is one HMAC.
+static KEYS: Mutex<Vec<CachedKey>> = Mutex::new(Vec::new());
 
 /// Whose cached keys these are: a hash of the master secret, so that
 /// [`forget_cached_keys`] drops exactly one authenticator's keys when it is reset, and
@@ -279,8 +283,7 @@ pub(crate) fn cache_owner(master: &[u8]) -> [u8; 32] {
 /// (authenticatorReset: the old credentials' keys must not outlive them).
 pub(crate) fn forget_cached_keys(master: &[u8]) {
     let owner = cache_owner(master);
-    RSA_KEYS
-        .lock()
+    KEYS.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .retain(|(cached_owner, _, _)| *cached_owner != owner);
 }
@@ -289,33 +292,43 @@ pub(crate) fn forget_cached_keys(master: &[u8]) {
 #[cfg(test)]
 pub(crate) fn cached_keys(master: &[u8]) -> usize {
     let owner = cache_owner(master);
-    RSA_KEYS
-        .lock()
+    KEYS.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .iter()
         .filter(|(cached_owner, _, _)| *cached_owner == owner)
         .count()
 }
 
-/// The RSA key of `seed`: generated on a DRBG seeded with it (deterministic: the same
-/// seed always gives the same key), cached for `owner`.
-fn rsa_key(seed: &[u8; 32], owner: &[u8; 32]) -> Option<Arc<rsa::PrivateKey>> {
-    let id = sha256(&[b"rsa cache".as_slice(), seed].concat());
-    let mut cache = RSA_KEYS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, _, key)) = cache
+/// The `alg` key of `seed` for `owner`: from the cache, or made by `make` and cached.
+/// The lock is not held while `make` runs (an RSA generation takes ~0.1 s).
+fn cached(
+    alg: Algorithm,
+    seed: &[u8; 32],
+    owner: &[u8; 32],
+    make: impl FnOnce() -> Option<SigningKey>,
+) -> Option<SigningKey> {
+    let id = sha256(&[b"key cache".as_slice(), &alg.0.to_be_bytes(), seed].concat());
+    let lock = || {
+        KEYS.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((_, _, key)) = lock()
         .iter()
         .find(|(o, cached, _)| o == owner && *cached == id)
     {
-        return Some(Arc::clone(key));
+        return Some(key.clone());
     }
-    let mut rng = Drbg::new(Some(*seed));
-    let key = Arc::new(rsa::PrivateKey::new(&mut rng, RSA_BITS).ok()?);
-    if cache.len() >= CACHED_RSA_KEYS {
-        cache.remove(0);
+    let key = make()?;
+    let mut cache = lock();
+    if !cache
+        .iter()
+        .any(|(o, cached, _)| o == owner && *cached == id)
+    {
+        if cache.len() >= CACHED_KEYS {
+            cache.remove(0);
+        }
+        cache.push((*owner, id, key.clone()));
     }
-    cache.push((*owner, id, Arc::clone(&key)));
     Some(key)
 }
 
@@ -363,11 +376,16 @@ impl SigningKey {
     /// The `alg` key of a 32-byte seed; `None` for an algorithm this authenticator does
     /// not make, or a seed that is no key (an ECDSA scalar not below the group order:
     /// probability 2^-32 for P-256, smaller for the others).
-    /// `owner` is whose cache entry an RSA key becomes ([`cache_owner`]).
+    /// `owner` is whose cache entry an EdDSA, RSA or ML-DSA key becomes
+    /// ([`cache_owner`]).
     pub(crate) fn from_seed(alg: Algorithm, seed: &[u8; 32], owner: &[u8; 32]) -> Option<Self> {
         match alg {
             Algorithm::ES256 => Self::es256(seed),
-            Algorithm::EDDSA => Some(Self::EdDsa(ed25519_dalek::SigningKey::from_bytes(seed))),
+            Algorithm::EDDSA => cached(alg, seed, owner, || {
+                Some(Self::EdDsa(Arc::new(
+                    ed25519_dalek::SigningKey::from_bytes(seed),
+                )))
+            }),
             Algorithm::ES384 => {
                 let bytes = expand::<48>(seed);
                 Option::from(p384::NonZeroScalar::from_repr((*bytes).into())).map(Self::Es384)
@@ -383,16 +401,27 @@ impl SigningKey {
             Algorithm::ES256K => {
                 Option::from(k256::NonZeroScalar::from_repr((*seed).into())).map(Self::Es256K)
             }
-            Algorithm::RS256 => rsa_key(seed, owner).map(Self::Rs256),
-            Algorithm::ML_DSA_44 => Some(Self::MlDsa44(Box::new(ml_dsa::SigningKey::from_seed(
-                &(*seed).into(),
-            )))),
-            Algorithm::ML_DSA_65 => Some(Self::MlDsa65(Box::new(ml_dsa::SigningKey::from_seed(
-                &(*seed).into(),
-            )))),
-            Algorithm::ML_DSA_87 => Some(Self::MlDsa87(Box::new(ml_dsa::SigningKey::from_seed(
-                &(*seed).into(),
-            )))),
+            Algorithm::RS256 => cached(alg, seed, owner, || {
+                let mut rng = Drbg::new(Some(*seed));
+                rsa::PrivateKey::new(&mut rng, RSA_BITS)
+                    .ok()
+                    .map(|key| Self::Rs256(Arc::new(key)))
+            }),
+            Algorithm::ML_DSA_44 => cached(alg, seed, owner, || {
+                Some(Self::MlDsa44(Arc::new(ml_dsa::SigningKey::from_seed(
+                    &(*seed).into(),
+                ))))
+            }),
+            Algorithm::ML_DSA_65 => cached(alg, seed, owner, || {
+                Some(Self::MlDsa65(Arc::new(ml_dsa::SigningKey::from_seed(
+                    &(*seed).into(),
+                ))))
+            }),
+            Algorithm::ML_DSA_87 => cached(alg, seed, owner, || {
+                Some(Self::MlDsa87(Arc::new(ml_dsa::SigningKey::from_seed(
+                    &(*seed).into(),
+                ))))
+            }),
             _ => None,
         }
     }
@@ -779,9 +808,10 @@ mod tests {
         );
     }
 
-    /// authenticatorReset (CTAP 2.1 §6.6) leaves no cached key of the old credentials.
+    /// EdDSA, RSA and ML-DSA keys are derived once and reused; authenticatorReset
+    /// (CTAP 2.1 §6.6) leaves no cached key of the old credentials.
     #[test]
-    fn reset_forgets_the_cached_rsa_keys() {
+    fn cached_keys_are_reused_and_reset_forgets_them() {
         let master = [0x77; 32];
         let id = CredentialId {
             kind: KIND_SERVER_SIDE,
@@ -800,8 +830,19 @@ mod tests {
             _ => panic!("not RSA keys"),
         }
         assert_eq!(cached_keys(&master), 1);
+        for alg in [Algorithm::EDDSA, Algorithm::ML_DSA_44] {
+            let id = CredentialId { alg, ..id };
+            let first = id.signing_key(&master, &rp).unwrap();
+            let second = id.signing_key(&master, &rp).unwrap();
+            match (&first, &second) {
+                (SigningKey::EdDsa(a), SigningKey::EdDsa(b)) => assert!(Arc::ptr_eq(a, b)),
+                (SigningKey::MlDsa44(a), SigningKey::MlDsa44(b)) => assert!(Arc::ptr_eq(a, b)),
+                _ => panic!("{alg:?}: not the algorithm's keys"),
+            }
+        }
+        assert_eq!(cached_keys(&master), 3);
         forget_cached_keys(&[0x78; 32]);
-        assert_eq!(cached_keys(&master), 1, "another authenticator's reset");
+        assert_eq!(cached_keys(&master), 3, "another authenticator's reset");
         forget_cached_keys(&master);
         assert_eq!(cached_keys(&master), 0);
 
