@@ -197,7 +197,7 @@ fn texts(list: &[String]) -> Json {
 
 /// A CBOR value the library keeps untyped (`certifications`, unknown members) as
 /// JSON: byte strings as lower-case hex, map keys as strings, text escaped.
-fn to_json(value: &Value) -> Json {
+pub(crate) fn to_json(value: &Value) -> Json {
     match value {
         Value::Int(i) => i64::try_from(*i)
             .map(Json::from)
@@ -228,7 +228,7 @@ fn escape(text: &str) -> String {
 }
 
 /// An AAGUID as a UUID string (8-4-4-4-12).
-fn uuid(aaguid: &[u8; 16]) -> String {
+pub(crate) fn uuid(aaguid: &[u8; 16]) -> String {
     let hex = crate::dissect::hex(aaguid);
     let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default();
     [

@@ -1,6 +1,6 @@
 //! Choosing one key among several: `--device serial:SERIAL` and `--device touch`, end
 //! to end. The device listing is injected through `CTAP_CLI_FAKE_DEVICES`, whose paths
-//! may be `udp:HOST:PORT` names (crates/ctap-cli/src/listing.rs), so the chosen key is
+//! may be `udp:HOST:PORT` names (crates/ctap-cli/src/device/listing.rs), so the chosen key is
 //! a real `ctap serve --udp` authenticator.
 
 mod support;

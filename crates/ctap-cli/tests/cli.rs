@@ -1,7 +1,7 @@
 //! The `ctap` binary end to end: every command against the software authenticator, in
 //! process (`--device virtual`) and over UDP (`ctap serve`), each in its human and its
 //! `--json` form; the no-key and several-key paths with the device listing injected
-//! through `CTAP_CLI_FAKE_DEVICES` (crates/ctap-cli/src/listing.rs).
+//! through `CTAP_CLI_FAKE_DEVICES` (crates/ctap-cli/src/device/listing.rs).
 
 mod support;
 
@@ -268,9 +268,18 @@ fn verbose_prints_the_frame_trace_on_stderr_only() {
 
 #[test]
 fn timeout_bounds_a_call_that_waits_for_a_touch() {
-    // The in-process authenticator approves the touch after 1 s: a 0.3 s limit must end
-    // the call first, with the limit in the message and nothing on stdout.
-    let ran = run(&["--timeout", "0.3", "--device", "virtual", "select"]).expect_code(1);
+    // The in-process authenticator approves the touch after 1 s (--touch-delay): a 0.3 s
+    // limit must end the call first, with the limit in the message and nothing on stdout.
+    let ran = run(&[
+        "--timeout",
+        "0.3",
+        "--touch-delay",
+        "1000",
+        "--device",
+        "virtual",
+        "select",
+    ])
+    .expect_code(1);
     assert_eq!(ran.stdout, "");
     assert!(
         ran.stderr.lines().last().unwrap().contains(
@@ -738,4 +747,37 @@ fn serve_keeps_its_state_file_and_presets_a_pin() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("PIN_POLICY_VIOLATION"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 27: the in-process authenticator's simulated touch takes `--touch-delay`
+/// milliseconds (default short); the option means nothing to other devices. (No clock
+/// is read: a touch that comes after a minute cannot beat a 0.5 s --timeout, one that
+/// comes at once passes a 20 s one.)
+#[test]
+fn touch_delay_sets_the_virtual_touch() {
+    let args = |delay: &'static str, timeout: &'static str| {
+        [
+            "--touch-delay",
+            delay,
+            "--timeout",
+            timeout,
+            "--device",
+            "virtual",
+            "select",
+        ]
+    };
+    run(&args("0", "20")).expect_code(0);
+    let ran = run(&args("60000", "0.5")).expect_code(1);
+    assert!(ran.stderr.contains("waiting for a touch"), "{ran:#?}");
+    let ran = run(&["--touch-delay", "5", "--device", "udp:127.0.0.1:9", "wink"]).expect_code(2);
+    assert!(
+        ran.stderr
+            .contains("--touch-delay applies to --device virtual"),
+        "{ran:#?}"
+    );
+    let ran = run(&["--touch-delay", "5", "frame", "decode", "/dev/null"]).expect_code(2);
+    assert!(
+        ran.stderr.contains("--touch-delay does not apply"),
+        "{ran:#?}"
+    );
 }

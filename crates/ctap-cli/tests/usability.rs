@@ -393,7 +393,8 @@ fn malformed_device_names_are_usage_errors() {
 
 #[test]
 fn very_verbose_shows_the_authenticators_decisions_with_times() {
-    let output = run(&["-vv", "-d", "virtual", "wink"]);
+    // -vvv: the authenticator's trace (-vv is the decoded CTAP2 level, see ctap2.rs).
+    let output = run(&["-vvv", "-d", "virtual", "wink"]);
     assert!(output.status.success());
     let text = stderr(&output);
     let decision = text
@@ -407,9 +408,11 @@ fn very_verbose_shows_the_authenticators_decisions_with_times() {
         .next()
         .unwrap();
     assert!(stamp.trim().parse::<f64>().is_ok(), "{decision}");
-    // -v alone: the frame trace only.
-    let output = run(&["-v", "-d", "virtual", "wink"]);
-    assert!(!stderr(&output).contains("ctap_virtual"));
+    // -v and -vv: not the authenticator's side.
+    for flag in ["-v", "-vv"] {
+        let output = run(&[flag, "-d", "virtual", "wink"]);
+        assert!(!stderr(&output).contains("ctap_virtual"), "{flag}");
+    }
 }
 
 #[test]
@@ -451,6 +454,15 @@ fn release_builds_carry_no_debug_info_and_benches_do() {
         "{}",
         section("release")
     );
+    // What keeps the `ctap` binary under 3 MiB (the README's figure): no symbols, fat
+    // LTO, one codegen unit.
+    for setting in ["strip = \"symbols\"", "lto = \"fat\"", "codegen-units = 1"] {
+        assert!(
+            section("release").contains(setting),
+            "{setting}: {}",
+            section("release")
+        );
+    }
     assert!(
         section("bench").contains("debug = 1"),
         "{}",

@@ -1,63 +1,38 @@
 //! Smart cards: `--device pcsc[:READER]` and the PC/SC part of `ctap list` (feature
-//! `pcsc`, which links libpcsclite), and `ctap serve --vpcd` (the software
-//! authenticator as a card in pcscd's virtual reader; plain TCP, no feature needed).
+//! `pcsc`, which links libpcsclite). (`ctap serve --vpcd` needs no feature: it is in
+//! `commands/serve.rs`.)
 
-use std::io::Write;
-use std::thread;
-use std::time::{Duration, Instant};
+use serde_json::Value as Json;
+#[cfg(feature = "pcsc")]
+use serde_json::json;
 
-use ctap::virtual_device as vdev;
-use serde_json::{Value as Json, json};
+use crate::error::{Failure, Outcome};
+use crate::globals::Global;
 
-use crate::cli::Cli;
-use crate::{Failure, Outcome};
+/// What a command asks of a PC/SC card: a card carries CTAP2 and U2F messages only, so
+/// `info`, `select` and `raw` are all that run on one.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "pcsc"), allow(dead_code))] // read by the PC/SC build only
+pub(crate) enum Request<'a> {
+    /// `ctap info`.
+    Info,
+    /// `ctap select`.
+    Select,
+    /// `ctap raw --cmd CMD --data HEX`.
+    Raw {
+        /// `--cmd`.
+        cmd: &'a str,
+        /// `--data`.
+        data: &'a str,
+    },
+    /// Any other command, by name (refused).
+    Other(&'static str),
+}
 
 /// `true` if `--device` names a PC/SC reader: `pcsc` (the first reader with a FIDO
 /// card) or `pcsc:READER` (a reader's name, or a part of it).
 pub(crate) fn is_pcsc(device: Option<&str>) -> bool {
     device.is_some_and(|d| d == "pcsc" || d.starts_with("pcsc:"))
-}
-
-/// How long `serve --vpcd` keeps trying to reach the reader (pcscd may be starting).
-const VPCD_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
-
-/// `ctap serve --vpcd HOST:PORT`: puts the software authenticator into the vpcd reader
-/// and answers it until the reader goes away or the process is interrupted.
-pub(crate) fn serve_vpcd(cli: &Cli, address: &str, device: vdev::Authenticator) -> Outcome {
-    let authenticator = vdev::VirtualAuthenticator::with_authenticator(device);
-    let started = Instant::now();
-    let card = loop {
-        let applet = vdev::NfcApplet::new(authenticator.clone());
-        match vdev::VpcdCard::connect(address, applet) {
-            Ok(card) => break card,
-            Err(error) if started.elapsed() < VPCD_CONNECT_PATIENCE => {
-                log::debug!("vpcd at {address}: {error}; retrying");
-                thread::sleep(Duration::from_millis(200));
-            }
-            Err(error) => {
-                return Err(Failure::new(format!(
-                    "cannot reach the vpcd reader at {address}: {error} (is pcscd running with vsmartcard-vpcd?)"
-                )));
-            }
-        }
-    };
-    // Handlers first: a supervisor that signals as soon as it reads the first line must
-    // get a clean stop, not a kill.
-    let stop = card.stop_handle()?;
-    ctrlc::set_handler(move || stop.stop())
-        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
-    if cli.json {
-        println!("{}", json!({ "vpcd": address }));
-    } else {
-        println!("card inserted in the vpcd reader at {address}");
-    }
-    std::io::stdout().flush()?;
-    card.serve()
-        .map_err(|e| Failure::new(format!("vpcd card failed: {e}")))?;
-    if !cli.json {
-        eprintln!("card removed");
-    }
-    Ok(())
 }
 
 /// The PC/SC keys for `ctap list`: human lines printed, JSON entries returned. A PC/SC
@@ -91,14 +66,14 @@ pub(crate) fn list_entries() -> Vec<(String, Json)> {
 }
 
 /// Runs a command on `--device pcsc[:READER]`.
-pub(crate) fn run(cli: &Cli) -> Outcome {
+pub(crate) fn run(global: &Global, request: &Request<'_>) -> Outcome {
     #[cfg(feature = "pcsc")]
     {
-        with_pcsc::run(cli)
+        with_pcsc::run(global, request)
     }
     #[cfg(not(feature = "pcsc"))]
     {
-        let _ = &cli.command;
+        let _ = (global, request);
         Err(Failure::new(
             "this ctap was built without PC/SC support (build it with `--features pcsc`; needs libpcsclite-dev)",
         ))
@@ -117,7 +92,7 @@ fn applet_name(applet: &ctap::device::apdu::AppletVersion) -> String {
 
 #[cfg(feature = "pcsc")]
 fn hex(bytes: &[u8]) -> String {
-    crate::dissect::hex(bytes)
+    crate::output::hex(bytes)
 }
 
 #[cfg(feature = "pcsc")]
@@ -129,24 +104,24 @@ mod with_pcsc {
     use ctap::types::{Command, Ctap2Command, KeepaliveStatus};
     use serde_json::json;
 
-    use super::{Cli, Failure, Outcome, applet_name};
-    use crate::cli::Command as Cmd;
+    use super::{Failure, Global, Outcome, Request, applet_name};
+    use crate::output::print_json;
     use crate::{dissect, get_info};
 
-    pub(super) fn run(cli: &Cli) -> Outcome {
-        match &cli.command {
-            Cmd::Info => info(cli),
-            Cmd::Select => select(cli),
-            Cmd::Raw(args) => {
+    pub(super) fn run(global: &Global, request: &Request<'_>) -> Outcome {
+        match request {
+            Request::Info => info(global),
+            Request::Select => select(global),
+            Request::Raw { cmd, data } => {
                 let command =
-                    dissect::parse_command(&args.cmd).map_err(|e| Failure::with_status(e, 2))?;
-                let data = dissect::parse_hex(&args.data.replace([' ', ':'], ""))
+                    dissect::parse_command(cmd).map_err(|e| Failure::with_status(e, 2))?;
+                let data = dissect::parse_hex(&data.replace([' ', ':'], ""))
                     .map_err(|e| Failure::with_status(format!("--data: {e}"), 2))?;
-                let (_, mut device) = open(cli)?;
+                let (_, mut device) = open(global)?;
                 let answer = device
-                    .call_with(command, &data, options(cli)?)
-                    .map_err(|e| crate::commands::explain(cli, e, &command.to_string(), None))?;
-                if cli.json {
+                    .call_with(command, &data, options(global)?)
+                    .map_err(|e| crate::error::explain(global, e, &command.to_string(), None))?;
+                if global.json {
                     print_json(
                         &json!({ "command": command.to_string(), "response": dissect::hex(&answer) }),
                     );
@@ -155,31 +130,22 @@ mod with_pcsc {
                 }
                 Ok(())
             }
-            other => Err(Failure::new(format!(
-                "{} is not supported over PC/SC (a card carries CTAP2 and U2F messages only; try info, select or raw --cmd cbor|msg)",
-                command_name(other)
+            Request::Other(name) => Err(Failure::new(format!(
+                "{name} is not supported over PC/SC (a card carries CTAP2 and U2F messages only; try info, select or raw --cmd cbor|msg)"
             ))),
-        }
-    }
-
-    fn command_name(command: &Cmd) -> &'static str {
-        match command {
-            Cmd::List => "list",
-            Cmd::Ping(_) => "ping",
-            Cmd::Wink => "wink",
-            Cmd::Lock(_) => "lock",
-            Cmd::Frame(_) => "frame",
-            Cmd::Serve(_) => "serve",
-            _ => "this command",
         }
     }
 
     /// Opens the card; what is left of `--timeout` bounds the SELECT's getInfo probe
     /// (one deadline for the whole command, as over HID).
-    fn open(cli: &Cli) -> Result<(String, CtapPcscDevice), Failure> {
+    fn open(global: &Global) -> Result<(String, CtapPcscDevice), Failure> {
         let config =
-            ApduConfig::default().with_call_timeout(Some(crate::commands::time_left(cli)?));
-        let device = match cli.device.as_deref().and_then(|d| d.strip_prefix("pcsc:")) {
+            ApduConfig::default().with_call_timeout(Some(crate::device::time_left(global)?));
+        let device = match global
+            .device
+            .as_deref()
+            .and_then(|d| d.strip_prefix("pcsc:"))
+        {
             Some(reader) => pcsc::open_with(reader, config)?,
             None => pcsc::open_first_with(config)?,
         };
@@ -191,27 +157,20 @@ mod with_pcsc {
     }
 
     /// The options of one call: its deadline is what is left of `--timeout`.
-    fn options<'a>(cli: &Cli) -> Result<CallOptions<'a>, Failure> {
-        Ok(CallOptions::default().with_timeout(crate::commands::time_left(cli)?))
-    }
-
-    fn print_json(value: &serde_json::Value) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-        );
+    fn options<'a>(global: &Global) -> Result<CallOptions<'a>, Failure> {
+        Ok(CallOptions::default().with_timeout(crate::device::time_left(global)?))
     }
 
     /// A CTAP2 call whose status byte is checked.
     fn cbor(
-        cli: &Cli,
+        global: &Global,
         device: &mut CtapPcscDevice,
         request: &[u8],
         options: CallOptions<'_>,
     ) -> Result<Vec<u8>, Failure> {
         let mut answer = device
             .call_with(Command::CBOR, request, options)
-            .map_err(|e| crate::commands::explain(cli, e, "the CTAP2 request", None))?;
+            .map_err(|e| crate::error::explain(global, e, "the CTAP2 request", None))?;
         match answer.first().copied() {
             Some(0) => {
                 answer.remove(0);
@@ -225,8 +184,8 @@ mod with_pcsc {
         }
     }
 
-    fn info(cli: &Cli) -> Outcome {
-        let (description, mut device) = open(cli)?;
+    fn info(global: &Global) -> Outcome {
+        let (description, mut device) = open(global)?;
         let capabilities = device.capabilities();
         let applet = applet_name(device.applet_version());
         let atr = device
@@ -236,16 +195,16 @@ mod with_pcsc {
             .unwrap_or_default();
         let members = if capabilities.contains(ctap::types::Capabilities::CBOR) {
             let answer = cbor(
-                cli,
+                global,
                 &mut device,
                 &[Ctap2Command::GET_INFO.to_u8()],
-                options(cli)?,
+                options(global)?,
             )?;
             Some(get_info::decode(&answer).map_err(Failure::new)?)
         } else {
             None
         };
-        if cli.json {
+        if global.json {
             print_json(&json!({
                 "device": description,
                 "atr": atr,
@@ -266,10 +225,10 @@ mod with_pcsc {
         Ok(())
     }
 
-    fn select(cli: &Cli) -> Outcome {
-        let (_, mut device) = open(cli)?;
-        let (interrupted, token) = crate::commands::on_interrupt()?;
-        let json = cli.json;
+    fn select(global: &Global) -> Outcome {
+        let (_, mut device) = open(global)?;
+        let (interrupted, token) = crate::device::on_interrupt()?;
+        let json = global.json;
         let mut seen = Vec::new();
         let mut on_keepalive = |status: KeepaliveStatus| {
             if !json {
@@ -277,11 +236,11 @@ mod with_pcsc {
             }
             seen.push(status.to_string());
         };
-        let options = options(cli)?
+        let options = options(global)?
             .with_cancel(token)
             .with_on_keepalive(&mut on_keepalive);
         let result = cbor(
-            cli,
+            global,
             &mut device,
             &[Ctap2Command::SELECTION.to_u8()],
             options,

@@ -15,7 +15,7 @@ use ctap::device::{Error, OpenFailure, hid};
 use ctap::frame::ReportSize;
 use serde_json::Value as Json;
 
-use crate::Failure;
+use crate::error::Failure;
 
 /// The environment variable that replaces enumeration (see the module doc).
 const FAKE_DEVICES: &str = "CTAP_CLI_FAKE_DEVICES";

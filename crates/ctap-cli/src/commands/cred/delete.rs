@@ -1,0 +1,91 @@
+//! `ctap cred delete`: delete a discoverable credential (credential management
+//! deleteCredential, CTAP 2.1 §6.8.5), after asking unless `--yes`.
+
+use std::io::IsTerminal as _;
+
+use clap::Args;
+use ctap::ctap2::CredentialManagement;
+use ctap::ctap2::proto::Permissions;
+use serde_json::json;
+
+use super::{find_credential, parse_id};
+use crate::auth::{PinArgs, token};
+use crate::device;
+use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
+use crate::globals::Global;
+use crate::output::{done, hex};
+
+#[derive(Debug, Args)]
+pub(crate) struct CredDeleteArgs {
+    /// The credential id, hex (as `cred list` prints it).
+    #[arg(long, visible_alias = "id", value_name = "HEX")]
+    cred_id: String,
+    /// Delete without asking (needed when standard input is not a terminal).
+    #[arg(long)]
+    yes: bool,
+    #[command(flatten)]
+    auth: PinArgs,
+}
+
+/// Runs `ctap cred delete`.
+pub(crate) fn run(global: &Global, args: &CredDeleteArgs) -> Outcome {
+    let id = parse_id("--cred-id", &args.cred_id)?;
+    let ask = !args.yes;
+    if ask && !std::io::stdin().is_terminal() {
+        return Err(usage(
+            "cred delete deletes the credential for good and asks first; without a terminal \
+             to ask on, add --yes",
+        ));
+    }
+    let mut ctap = device::open_ctap2(global)?;
+    let ctap = &mut ctap;
+    let token = token(
+        global,
+        ctap,
+        &args.auth,
+        Permissions::CREDENTIAL_MANAGEMENT,
+        None,
+    )?;
+    let situation = Situation::new(global, Doing::CredentialManagement);
+    let failed = |error| error::ctap2_in(&situation, error);
+    let mut cm = CredentialManagement::new(ctap, token).map_err(failed)?;
+    let Some((rp, credential)) = find_credential(&mut cm, &id).map_err(failed)? else {
+        return Err(
+            Failure::new(format!("this key has no credential with id {}", hex(&id)))
+                .with_next("`ctap cred list` shows the credential ids"),
+        );
+    };
+    if ask {
+        let user = credential.user.name.as_deref().unwrap_or("-");
+        let question = format!(
+            "delete the credential of {user} for {} for good? [y/N] ",
+            rp.id
+        );
+        if !confirmed(&question)? {
+            return Err(Failure::new("not deleted"));
+        }
+    }
+    cm.delete_cred(&credential.credential_id).map_err(failed)?;
+    done(
+        global,
+        &format!("deleted {}", hex(&id)),
+        &json!({ "deleted": hex(&id) }),
+    );
+    Ok(())
+}
+
+/// Asks `question` on stderr and reads the answer from the terminal: `y` or `yes`.
+fn confirmed(question: &str) -> Result<bool, Failure> {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{question}");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::new(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
