@@ -36,6 +36,17 @@ pub(crate) struct ServeArgs {
     /// `none` for any time (CTAP 2.1 section 6.6 asks for 10 s after power-up).
     #[arg(long, value_name = "SECS|none", default_value = "10", value_parser = parse_reset_window)]
     pub(crate) reset_window: ResetWindow,
+    /// The credential algorithms offered, most preferred first (getInfo `algorithms`;
+    /// makeCredential takes the RP's first one that is here): a comma-separated list of
+    /// es256, eddsa, es384, es512, es256k, rs256, ml-dsa-44, ml-dsa-65, ml-dsa-87 (or
+    /// COSE numbers). Default: all nine, in that order.
+    #[arg(long, value_name = "LIST", value_parser = parse_algorithms)]
+    pub(crate) algorithms: Option<vdev::Algorithms>,
+}
+
+/// `serve --algorithms`.
+fn parse_algorithms(text: &str) -> Result<vdev::Algorithms, String> {
+    vdev::Algorithms::parse(text).map_err(|e| e.to_string())
 }
 
 /// `serve --reset-window`: a number of seconds, or `none` (reset allowed any time).
@@ -62,7 +73,8 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
     };
     let config = vdev::Config::default()
         .with_touch(touch)
-        .with_reset_window(args.reset_window.0);
+        .with_reset_window(args.reset_window.0)
+        .with_algorithms(args.algorithms.unwrap_or_default());
     if let Some(vpcd) = &args.vpcd {
         return serve_vpcd(global, vpcd, config, args);
     }
