@@ -895,6 +895,39 @@ mod tests {
         );
     }
 
+    /// getInfo (§6.4) fits the largest message of any report size: with 8-byte reports
+    /// (385 bytes) the list keeps the most preferred algorithms that fit.
+    #[test]
+    fn get_info_fits_small_report_sizes() {
+        use ctap_types::Ctap2Command;
+        use ctap2_proto::Info;
+        use ctap2_proto::cbor::CborMessage as _;
+        use ctaphid_frame::ReportSize;
+
+        use super::super::{Ctap2, Outcome};
+        for (size, expect_all) in [(64, true), (8, false)] {
+            let config = crate::Config::default().with_report_size(ReportSize::new(size).unwrap());
+            let mut ctap2 = Ctap2::new(&config);
+            let now = std::time::Instant::now();
+            let Outcome::Answer(answer) = ctap2.handle(now, &config, Ctap2Command::GET_INFO, &[])
+            else {
+                panic!("getInfo asked for a touch");
+            };
+            assert_eq!(answer[0], 0, "report size {size}");
+            assert!(answer.len() <= config.report_size.max_message_len());
+            let info = Info::from_cbor(&answer[1..]).unwrap();
+            let listed: Vec<Algorithm> = info.algorithms.unwrap().iter().map(|a| a.alg).collect();
+            let all = crate::Algorithms::ALL;
+            assert_eq!(
+                listed.len() == all.as_slice().len(),
+                expect_all,
+                "{listed:?}"
+            );
+            assert!(!listed.is_empty());
+            assert_eq!(listed, all.as_slice()[..listed.len()]);
+        }
+    }
+
     #[test]
     fn drbg_is_deterministic_per_seed() {
         let mut a = Drbg::new(Some([3; 32]));

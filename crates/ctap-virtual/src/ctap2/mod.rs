@@ -194,7 +194,7 @@ impl Ctap2 {
             self.enumeration = None;
         }
         let result = match command {
-            Ctap2Command::GET_INFO => Ok(Some(answer(&self.info(config)))),
+            Ctap2Command::GET_INFO => Ok(Some(self.info_answer(config))),
             Ctap2Command::MAKE_CREDENTIAL => {
                 decode(params).and_then(|r| self.make_credential(now, config, r))
             }
@@ -245,6 +245,25 @@ impl Ctap2 {
     /// The touch-wait ended without a touch (denied, timed out, cancelled).
     pub(crate) fn abandon(&mut self) {
         self.pending = None;
+    }
+
+    /// getInfo's answer, fitted to the largest message of the report size: when the
+    /// whole `algorithms` list does not fit (8-byte reports carry 385 bytes), the least
+    /// preferred algorithms are left out of the list until it does. What is listed is
+    /// still true; the rest stays usable by RPs that ask for it.
+    fn info_answer(&self, config: &Config) -> Vec<u8> {
+        let mut info = self.info(config);
+        let mut bytes = answer(&info);
+        while bytes.len() > config.report_size.max_message_len() {
+            match info.algorithms.as_mut() {
+                Some(list) if list.len() > 1 => {
+                    list.pop();
+                }
+                _ => break,
+            }
+            bytes = answer(&info);
+        }
+        bytes
     }
 
     /// authenticatorGetInfo (§6.4): what this authenticator does, truthfully.
