@@ -613,6 +613,60 @@ mod tests {
         );
     }
 
+    /// Hostile keys (from a device) are refused, never a panic: RSA moduli zero, one,
+    /// even and tiny, exponents 0, 1, 2 and huge, signatures of odd lengths; EC points
+    /// off their curves; a garbage ML-DSA key.
+    #[test]
+    fn hostile_keys_do_not_verify_and_do_not_panic() {
+        let moduli: [&[u8]; 6] = [&[0], &[1], &[2], &[0xFF], &[0; 256], &[0xFF; 512]];
+        let exponents: [&[u8]; 5] = [&[0], &[1], &[2], &[1, 0, 1], &[0xFF; 8]];
+        for n in moduli {
+            for e in exponents {
+                let key = CoseKey::Rs256 {
+                    n: n.to_vec(),
+                    e: e.to_vec(),
+                };
+                for len in [0, 1, 255, 256, 512] {
+                    assert!(!key.verify(b"message", &alloc::vec![0x5A; len]));
+                }
+            }
+        }
+        // The same for the other key types: points off their curve, a garbage ML-DSA
+        // key, and signatures that are no DER.
+        let signatures: [&[u8]; 4] = [
+            &[],
+            &[0x30, 0x00],
+            &[0x30, 0x06, 2, 1, 1, 2, 1, 1],
+            &[0xFF; 200],
+        ];
+        for byte in [0x00, 0xFF] {
+            let keys = [
+                CoseKey::Es384 {
+                    x: [byte; 48],
+                    y: [byte; 48],
+                },
+                CoseKey::Es512 {
+                    x: [byte; 66],
+                    y: [byte; 66],
+                },
+                CoseKey::Es256K {
+                    x: [byte; 32],
+                    y: [byte; 32],
+                },
+                CoseKey::MlDsa {
+                    alg: Algorithm::ML_DSA_44,
+                    public: alloc::vec![byte; 1312],
+                },
+            ];
+            for key in keys {
+                for signature in signatures {
+                    assert!(!key.verify(b"message", signature), "{key:?}");
+                }
+                assert!(!key.verify(b"message", &[byte; 2420]));
+            }
+        }
+    }
+
     #[test]
     fn ml_dsa_keys_round_trip_and_verify() {
         use ml_dsa::signature::{Keypair as _, Signer as _};
