@@ -113,11 +113,20 @@ const QUICK: &[&str] = &[
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
+    let mut ctap2_only = false;
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            other => return Err(format!("unknown argument `{other}`; expected --quick")),
+            "--ctap2" => ctap2_only = true,
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; expected --quick or --ctap2"
+                ));
+            }
         }
+    }
+    if ctap2_only {
+        return crate::bench_ctap2::run_alone(if quick { QUICK } else { &[] });
     }
     let started = Instant::now();
     let load_before = load_average();
@@ -129,8 +138,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let load_after = load_average();
     let allocations = allocation_counts()?;
 
-    let criterion = target_dir().join("criterion");
+    let criterion = criterion_dir();
     let table = table(&criterion, &allocations)?;
+    let mut ctap2 = crate::bench_ctap2::section(&criterion, &load_before, &load_after)?;
+    ctap2.push_str(&crate::bench_ctap2::software_peer());
     let throughput = throughput_table(&criterion)?;
     println!("\n{table}\n{throughput}");
 
@@ -178,6 +189,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             crate::paths::with_section(&text, name, body)
         });
     std::fs::write(&path, results).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    crate::bench_ctap2::write_section(&ctap2)?;
     eprintln!(
         "wrote {} ({:.0} s in all)",
         path.display(),
@@ -304,6 +316,11 @@ pub(crate) fn load_average() -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
+/// Where criterion writes its estimates.
+pub(crate) fn criterion_dir() -> PathBuf {
+    target_dir().join("criterion")
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -311,7 +328,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// The median point estimate, in ns, of criterion's `<group>/<bench>/new/estimates.json`.
-fn median(criterion: &Path, group: &str, bench: &str) -> Result<f64, String> {
+pub(crate) fn median(criterion: &Path, group: &str, bench: &str) -> Result<f64, String> {
     let mut path = criterion.join(group);
     path.extend(bench.split('/'));
     let path = path.join("new").join("estimates.json");

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `ci` | everything CI checks: runs `.ci/run`, the one source of truth |
 //! | `no-std` | builds the no_std crates for `thumbv7em-none-eabihf` |
-//! | `bench [--quick]` | criterion benches, then a table of ratios into `benches/RESULTS.md` |
+//! | `bench [--quick] [--ctap2]` | criterion benches, then a table of ratios into `benches/RESULTS.md` (`--ctap2`: only the CTAP2 operations and their section) |
 //! | `fuzz [--seconds N] [--build-only \| --check-only]` | a short smoke run (10 s) of every cargo-fuzz target, or a longer one, or only the build |
 //! | `size` | flash and RAM a firmware pays for framing + types |
 //! | `icount [--check] [--write]` | instructions per message of every framing path (callgrind) |
@@ -17,6 +17,7 @@
 //! | `stress [--runs N] [--hogs H]` | `cargo test --workspace` N times next to H busy threads; reports the passes (not in CI) |
 
 mod bench;
+mod bench_ctap2;
 mod cortex_m;
 mod fuzz;
 mod no_std;
@@ -28,7 +29,7 @@ mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] | fuzz [--seconds N] [--target NAME] [--build-only | --check-only] | size | miri [--install] | icount [--check] [--write] | bench-paths [--quick] | bench-serve [--quick] | cortex-m-icount | stress [--runs N] [--hogs H]>";
+const USAGE: &str = "usage: cargo xtask <ci | no-std | bench [--quick] [--ctap2] | fuzz [--seconds N] [--target NAME] [--build-only | --check-only] | size | miri [--install] | icount [--check] [--write] | bench-paths [--quick] | bench-serve [--quick] | cortex-m-icount | stress [--runs N] [--hogs H]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

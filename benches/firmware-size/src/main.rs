@@ -56,7 +56,7 @@ fn panic(_info: &PanicInfo<'_>) -> ! {
     }
 }
 
-#[cfg(not(feature = "ctap"))]
+#[cfg(all(not(feature = "ctap"), not(feature = "sign")))]
 mod app {
     use super::{receive_report, send_report};
 
@@ -69,7 +69,7 @@ mod app {
     }
 }
 
-#[cfg(feature = "ctap")]
+#[cfg(all(feature = "ctap", not(feature = "sign")))]
 mod app {
     use core::hint::black_box;
     use core::mem::MaybeUninit;
@@ -234,5 +234,59 @@ mod app {
     /// Starts the message time-out.
     fn start_timer() {
         black_box(());
+    }
+}
+
+/// With `sign`: each report is signed with ES256 and with EdDSA, and the signatures are
+/// sent, at the settings the features choose (README, "Signing"). The keys come from a
+/// static through `black_box`, like the reports.
+#[cfg(feature = "sign")]
+mod app {
+    use core::hint::black_box;
+
+    use super::{REPORT_LEN, receive_report, send_report};
+
+    /// The fake key store.
+    static KEY_SEED: [u8; 32] = [0x42; 32];
+
+    pub(crate) fn run() -> ! {
+        loop {
+            let report = receive_report();
+            let seed = *black_box(&KEY_SEED);
+            if let Ok(key) = p256::ecdsa::SigningKey::from_slice(&seed) {
+                use p256::ecdsa::signature::Signer as _;
+                let signature: p256::ecdsa::Signature = key.sign(&report);
+                send(&signature.to_bytes());
+            }
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            {
+                use ed25519_dalek::Signer as _;
+                send(&key.sign(&report).to_bytes());
+            }
+        }
+    }
+
+    /// Sends a 64-byte signature as one report.
+    fn send(signature: &[u8]) {
+        let mut report = [0u8; REPORT_LEN];
+        for (out, byte) in report.iter_mut().zip(signature) {
+            *out = *byte;
+        }
+        send_report(&report);
+    }
+}
+
+/// The once-cell of p256's tables needs a critical section on a target without std; a
+/// real firmware takes cortex-m's (interrupts off). This binary is measured, never run,
+/// so a no-op stands in for it.
+#[cfg(feature = "sign-p256-tables")]
+mod critical {
+    struct NoInterrupts;
+    critical_section::set_impl!(NoInterrupts);
+    // SAFETY: the binary is never run (it is built to be measured); on one core without
+    // interrupts, which is all this binary models, there is nothing to exclude.
+    unsafe impl critical_section::Impl for NoInterrupts {
+        unsafe fn acquire() -> critical_section::RawRestoreState {}
+        unsafe fn release(_state: critical_section::RawRestoreState) {}
     }
 }

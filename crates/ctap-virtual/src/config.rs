@@ -6,6 +6,8 @@ use std::time::Duration;
 use ctap_types::DeviceVersion;
 use ctaphid_frame::ReportSize;
 
+use crate::algorithms::Algorithms;
+
 /// The AAGUID the virtual authenticator reports by default: the ASCII of
 /// `ctap-rs-virtual!`, so it is recognisable in a dump and never collides with a
 /// registered (metadata service) AAGUID.
@@ -137,6 +139,10 @@ pub struct Config {
     /// Which generation of key this one presents as (default: CTAP 2.1), so that
     /// hosts can be tested against older keys.
     pub generation: Generation,
+    /// The credential algorithms offered, most preferred first (getInfo `algorithms`;
+    /// makeCredential picks the first of the RP's list that is here). Default: all
+    /// nine the authenticator implements.
+    pub algorithms: Algorithms,
 }
 
 /// The generation of key a software authenticator presents as ([`Config::generation`]).
@@ -177,6 +183,7 @@ impl Default for Config {
             max_discoverable_credentials: 50,
             sign_count_block: 1024,
             generation: Generation::Ctap21,
+            algorithms: Algorithms::ALL,
         }
     }
 }
@@ -290,6 +297,13 @@ impl Config {
     #[must_use]
     pub const fn with_reset_window(mut self, window: Option<Duration>) -> Self {
         self.reset_window = window;
+        self
+    }
+
+    /// Sets [`algorithms`](Self::algorithms).
+    #[must_use]
+    pub const fn with_algorithms(mut self, algorithms: Algorithms) -> Self {
+        self.algorithms = algorithms;
         self
     }
 

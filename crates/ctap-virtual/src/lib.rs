@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::indexing_slicing))]
 
+mod algorithms;
 mod apdu;
 mod authenticator;
 mod channels;
@@ -13,6 +14,7 @@ pub mod testing;
 mod udp;
 mod vpcd;
 
+pub use algorithms::{Algorithms, AlgorithmsError};
 pub use authenticator::{Authenticator, CAPABILITIES, EntropyError, MAX_LOCK_SECONDS, Stats};
 pub use channels::{DEFAULT_CHANNELS, MAX_CHANNELS};
 pub use config::{Attestation, Config, DEFAULT_AAGUID, Generation, TouchPolicy};

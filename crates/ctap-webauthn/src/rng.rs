@@ -22,35 +22,41 @@ impl DrawnIv {
     }
 }
 
-impl rand_core::RngCore for DrawnIv {
-    fn next_u32(&mut self) -> u32 {
-        let mut buf = [0; 4];
-        self.fill_bytes(&mut buf);
-        u32::from_le_bytes(buf)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut buf = [0; 8];
-        self.fill_bytes(&mut buf);
-        u64::from_le_bytes(buf)
-    }
-
+impl DrawnIv {
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        // The drawn bytes first; past them (never, for one IV) the OS source again,
-        // whose failure leaves the rest as drawn above rather than panicking.
+        // The drawn bytes first; past them (never: one IV is all an encryption takes)
+        // the OS source again. The generator cannot report an error (`CryptoRng` is
+        // infallible in rand_core 0.10), and predictable bytes must never be handed
+        // out, so that unreachable failure panics, as ctap2-client's `Drawn` does.
         let available = self.bytes.get(self.used..).unwrap_or(&[]);
         if let Some(source) = available.get(..dest.len()) {
             dest.copy_from_slice(source);
             self.used += dest.len();
-        } else {
-            let _ = getrandom::fill(dest);
+        } else if getrandom::fill(dest).is_err() {
+            panic!("the operating system's random number generator failed");
         }
     }
+}
 
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+impl rand_core::TryRng for DrawnIv {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> core::result::Result<u32, Self::Error> {
+        let mut buf = [0; 4];
+        self.fill_bytes(&mut buf);
+        Ok(u32::from_le_bytes(buf))
+    }
+
+    fn try_next_u64(&mut self) -> core::result::Result<u64, Self::Error> {
+        let mut buf = [0; 8];
+        self.fill_bytes(&mut buf);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), Self::Error> {
         self.fill_bytes(dest);
         Ok(())
     }
 }
 
-impl rand_core::CryptoRng for DrawnIv {}
+impl rand_core::TryCryptoRng for DrawnIv {}

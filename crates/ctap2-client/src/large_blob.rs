@@ -73,7 +73,7 @@ pub fn pack_blob(key: &[u8], data: &[u8], nonce: [u8; NONCE_LEN]) -> Result<Valu
     let compressed = Zeroizing::new(miniz_oxide::deflate::compress_to_vec(data, 6));
     let ciphertext = cipher(key)?
         .encrypt(
-            Nonce::from_slice(&nonce),
+            &Nonce::from(nonce),
             Payload {
                 msg: &compressed,
                 aad: &associated_data(orig_size),
@@ -131,9 +131,10 @@ fn decrypt_entry(cipher: &Aes256Gcm, entry: &Value) -> Option<(Zeroizing<Vec<u8>
     if nonce.len() != NONCE_LEN {
         return None;
     }
+    let nonce = Nonce::try_from(nonce).ok()?;
     let plaintext = cipher
         .decrypt(
-            Nonce::from_slice(nonce),
+            &nonce,
             Payload {
                 msg: ciphertext,
                 aad: &associated_data(orig_size),
@@ -294,7 +295,7 @@ mod tests {
         let ciphertext = cipher(&key())
             .unwrap()
             .encrypt(
-                Nonce::from_slice(&[3; 12]),
+                &Nonce::from([3; 12]),
                 Payload {
                     msg: &compressed,
                     aad: &associated_data(size),

@@ -365,10 +365,13 @@ fn check_auth_data(auth_data: &AuthenticatorData, rp_id: &str, required: Require
 /// ctap2-proto knows is verified there (new algorithms plug in there); a key it does
 /// not know, or the PIN protocols' key-agreement key, cannot have signed anything.
 fn verify_signature(key: &CoseKey, message: &[u8], signature: &[u8], what: &str) -> Result<()> {
-    if matches!(key, CoseKey::Other(_) | CoseKey::EcdhEsHkdf256 { .. }) {
+    // Every algorithm ctap2-proto verifies (ES256, EdDSA, ES384, ES512, ES256K, RS256,
+    // ML-DSA-44/65/87).
+    let algorithm = key.algorithm();
+    if !algorithm.is_some_and(|a| ctap2_proto::cose::SUPPORTED_ALGORITHMS.contains(&a)) {
         return Err(Error::Unsupported(format!(
             "{what} with key algorithm {:?}",
-            key.algorithm().map(|a| a.0)
+            algorithm.map(|a| a.0)
         )));
     }
     if key.verify(message, signature) {

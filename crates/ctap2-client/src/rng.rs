@@ -42,19 +42,7 @@ impl Drawn {
     }
 }
 
-impl rand_core::RngCore for Drawn {
-    fn next_u32(&mut self) -> u32 {
-        let mut buf = [0; 4];
-        self.fill_bytes(&mut buf);
-        u32::from_le_bytes(buf)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut buf = [0; 8];
-        self.fill_bytes(&mut buf);
-        u64::from_le_bytes(buf)
-    }
-
+impl Drawn {
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         let available = self.bytes.get(self.used..).unwrap_or(&[]);
         if let Some(source) = available.get(..dest.len()) {
@@ -66,14 +54,30 @@ impl rand_core::RngCore for Drawn {
             panic!("the operating system's random number generator failed");
         }
     }
+}
 
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+impl rand_core::TryRng for Drawn {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> core::result::Result<u32, Self::Error> {
+        let mut buf = [0; 4];
+        self.fill_bytes(&mut buf);
+        Ok(u32::from_le_bytes(buf))
+    }
+
+    fn try_next_u64(&mut self) -> core::result::Result<u64, Self::Error> {
+        let mut buf = [0; 8];
+        self.fill_bytes(&mut buf);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), Self::Error> {
         self.fill_bytes(dest);
         Ok(())
     }
 }
 
-impl rand_core::CryptoRng for Drawn {}
+impl rand_core::TryCryptoRng for Drawn {}
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -97,7 +101,7 @@ pub(crate) mod tests {
 
     #[test]
     fn drawn_serves_its_bytes_in_order() {
-        use rand_core::RngCore as _;
+        use rand_core::Rng as _;
         let mut source = Fixed((1..=8).collect());
         let mut drawn = Drawn::new(&mut source, 8).unwrap();
         let mut a = [0; 3];

@@ -403,8 +403,8 @@ fn protocol_one_known_answers_legacy_pin_token() {
 /// The PIN/UV auth protocols computed with the RustCrypto primitives directly, not
 /// through ctap2-proto, for the protocol-two known answers.
 mod independent {
-    use aes::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _};
-    use hmac::Mac as _;
+    use aes::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
+    use hmac::{KeyInit as _, Mac as _};
 
     pub(super) fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
@@ -425,13 +425,13 @@ mod independent {
     pub(super) fn cbc_encrypt(key: &[u8], iv: &[u8], plaintext: &[u8]) -> Vec<u8> {
         cbc::Encryptor::<aes::Aes256>::new_from_slices(key, iv)
             .unwrap()
-            .encrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(plaintext)
+            .encrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(plaintext)
     }
 
     pub(super) fn cbc_decrypt(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Vec<u8> {
         cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
             .unwrap()
-            .decrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(ciphertext)
+            .decrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(ciphertext)
             .unwrap()
     }
 
@@ -1016,7 +1016,10 @@ fn large_blobs_round_trip_in_fragments_with_checksum() {
         });
     }
     let reads = serialized.len().div_ceil(136);
-    assert!(serialized.len() % 136 != 0, "the last fragment is short");
+    assert!(
+        !serialized.len().is_multiple_of(136),
+        "the last fragment is short"
+    );
     let writes = reads;
     for _ in 0..writes {
         device = device.ok(&[]);

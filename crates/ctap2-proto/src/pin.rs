@@ -12,9 +12,10 @@
 
 use alloc::vec::Vec;
 
-use aes::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _};
-use hmac::Mac as _;
-use rand_core::CryptoRngCore;
+use aes::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
+use hmac::{KeyInit as _, Mac as _};
+use p256::elliptic_curve::Generate as _;
+use rand_core::CryptoRng;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
@@ -120,10 +121,10 @@ impl PinProtocol {
     pub fn encapsulate(
         self,
         peer: &CoseKey,
-        rng: &mut impl CryptoRngCore,
+        rng: &mut impl CryptoRng,
     ) -> Result<(CoseKey, SharedSecret), Error> {
         let peer = peer.to_p256()?;
-        let secret = p256::ecdh::EphemeralSecret::random(rng);
+        let secret = p256::ecdh::EphemeralSecret::generate_from_rng(rng);
         let (x, y) = p256_coordinates(&secret.public_key());
         let shared = secret.diffie_hellman(&peer);
         let z: [u8; 32] = (*shared.raw_secret_bytes()).into();
@@ -132,10 +133,12 @@ impl PinProtocol {
 }
 
 /// The authenticator's key-agreement key (§6.5.6 `initialize` / `regenerate`, and the
-/// `decapsulate` half).
+/// `decapsulate` half). The public key is computed once, when the key is made:
+/// getKeyAgreement hands it out on every PIN/UV token request.
 #[derive(Clone)]
 pub struct KeyAgreementKey {
     secret: p256::SecretKey,
+    public: ([u8; 32], [u8; 32]),
 }
 
 impl core::fmt::Debug for KeyAgreementKey {
@@ -147,11 +150,14 @@ impl core::fmt::Debug for KeyAgreementKey {
 }
 
 impl KeyAgreementKey {
+    fn with_public(secret: p256::SecretKey) -> Self {
+        let public = p256_coordinates(&secret.public_key());
+        Self { secret, public }
+    }
+
     /// A fresh key.
-    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self {
-            secret: p256::SecretKey::random(rng),
-        }
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        Self::with_public(p256::SecretKey::generate_from_rng(rng))
     }
 
     /// A key from its 32-byte scalar (`None` when zero or not below the group order).
@@ -159,13 +165,13 @@ impl KeyAgreementKey {
     pub fn from_scalar(scalar: &[u8; 32]) -> Option<Self> {
         p256::SecretKey::from_slice(scalar)
             .ok()
-            .map(|secret| Self { secret })
+            .map(Self::with_public)
     }
 
     /// The public key as getKeyAgreement returns it (`alg` -25).
     #[must_use]
     pub fn public_key(&self) -> CoseKey {
-        let (x, y) = p256_coordinates(&self.secret.public_key());
+        let (x, y) = self.public;
         CoseKey::EcdhEsHkdf256 { x, y }
     }
 
@@ -226,12 +232,8 @@ impl SharedSecret {
     ///
     /// # Errors
     /// `InvalidLength` when the plaintext is not a whole number of blocks.
-    pub fn encrypt(
-        &self,
-        plaintext: &[u8],
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Vec<u8>, Error> {
-        if plaintext.len() % 16 != 0 {
+    pub fn encrypt(&self, plaintext: &[u8], rng: &mut impl CryptoRng) -> Result<Vec<u8>, Error> {
+        if !plaintext.len().is_multiple_of(16) {
             return Err(Error::InvalidLength(
                 "plaintext not a whole number of AES blocks",
             ));
@@ -247,7 +249,7 @@ impl SharedSecret {
         let cipher = Aes256CbcEnc::new_from_slices(self.aes_key(), &iv)
             .map_err(|_| Error::InvalidLength("AES key"))?;
         let ciphertext =
-            cipher.encrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(plaintext);
+            cipher.encrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(plaintext);
         Ok(match self.protocol {
             PinProtocol::One => ciphertext,
             PinProtocol::Two => [iv.as_slice(), &ciphertext].concat(),
@@ -269,7 +271,7 @@ impl SharedSecret {
                 (*iv, body)
             }
         };
-        if body.len() % 16 != 0 {
+        if !body.len().is_multiple_of(16) {
             return Err(Error::InvalidLength(
                 "ciphertext not a whole number of AES blocks",
             ));
@@ -277,7 +279,7 @@ impl SharedSecret {
         let cipher = Aes256CbcDec::new_from_slices(self.aes_key(), &iv)
             .map_err(|_| Error::InvalidLength("AES key"))?;
         cipher
-            .decrypt_padded_vec_mut::<aes::cipher::block_padding::NoPadding>(body)
+            .decrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(body)
             .map(Zeroizing::new)
             .map_err(|_| Error::InvalidLength("ciphertext"))
     }

@@ -67,6 +67,12 @@ pub(crate) struct ServeArgs {
     /// attestation (with a certificate), or none.
     #[arg(long, value_enum, value_name = "KIND", default_value_t = AttestationKind::SelfSigned)]
     pub(crate) attestation: AttestationKind,
+    /// The credential algorithms offered, most preferred first (getInfo `algorithms`;
+    /// makeCredential takes the RP's first one that is here): a comma-separated list of
+    /// es256, eddsa, es384, es512, es256k, rs256, ml-dsa-44, ml-dsa-65, ml-dsa-87 (or
+    /// COSE numbers). Default: all nine, in that order.
+    #[arg(long, value_name = "LIST", value_parser = parse_algorithms)]
+    pub(crate) algorithms: Option<vdev::Algorithms>,
 }
 
 /// `serve --attestation`.
@@ -79,6 +85,11 @@ pub(crate) enum AttestationKind {
     Batch,
     /// "none": nothing signed.
     None,
+}
+
+/// `serve --algorithms`.
+fn parse_algorithms(text: &str) -> Result<vdev::Algorithms, String> {
+    vdev::Algorithms::parse(text).map_err(|e| e.to_string())
 }
 
 /// `serve --reset-window`: a number of seconds, or `none` (reset allowed any time).
@@ -121,7 +132,8 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> Outcome {
             AttestationKind::SelfSigned => vdev::Attestation::SelfAttestation,
             AttestationKind::Batch => vdev::Attestation::Batch,
             AttestationKind::None => vdev::Attestation::None,
-        });
+        })
+        .with_algorithms(args.algorithms.unwrap_or_default());
     if let Some(vpcd) = &args.vpcd {
         return serve_vpcd(global, vpcd, config, args);
     }

@@ -7,7 +7,18 @@
 //! Attestation" and CN; basic constraints CA false; the id-fido-gen-ce-aaguid
 //! extension with the AAGUID.
 
+use std::sync::{Arc, Mutex};
+
+use ctap2_proto::cose::CoseKey;
+
 use super::keys::{SigningKey, sha256};
+
+/// How many AAGUIDs' batch attestations [`BatchAttestation::cached`] keeps (a process
+/// serves one or a few models; beyond that the oldest is dropped).
+const CACHED_AAGUIDS: usize = 8;
+
+/// The batch attestations made so far, newest last.
+static CACHE: Mutex<Vec<([u8; 16], Arc<BatchAttestation>)>> = Mutex::new(Vec::new());
 
 const OID_ECDSA_WITH_SHA256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
@@ -61,7 +72,28 @@ pub(crate) struct BatchAttestation {
 }
 
 impl BatchAttestation {
-    pub(crate) fn new(aaguid: &[u8; 16]) -> Option<Self> {
+    /// The batch attestation of `aaguid`, made once per process: the key, its public key
+    /// and the signed certificate are the same for every makeCredential and U2F
+    /// REGISTER, so deriving them (a key, a scalar multiplication and a signature) on
+    /// each is work thrown away (issue 27: derive only what is used).
+    pub(crate) fn cached(aaguid: &[u8; 16]) -> Option<Arc<Self>> {
+        // A poisoned lock only means another thread panicked while holding it; the
+        // cache is still a list of finished entries.
+        let mut cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, batch)) = cache.iter().find(|(cached, _)| cached == aaguid) {
+            return Some(Arc::clone(batch));
+        }
+        let batch = Arc::new(Self::new(aaguid)?);
+        if cache.len() >= CACHED_AAGUIDS {
+            cache.remove(0);
+        }
+        cache.push((*aaguid, Arc::clone(&batch)));
+        Some(batch)
+    }
+
+    fn new(aaguid: &[u8; 16]) -> Option<Self> {
         let seed = sha256(&[b"ctap-virtual batch attestation".as_slice(), aaguid].concat());
         Self::self_signed(&seed, aaguid, "ctap-virtual batch attestation")
     }
@@ -76,9 +108,11 @@ impl BatchAttestation {
 
     /// A P-256 key from `seed` and its self-signed packed attestation certificate.
     fn self_signed(seed: &[u8; 32], aaguid: &[u8; 16], common_name: &str) -> Option<Self> {
-        let signing = p256::ecdsa::SigningKey::from_slice(seed).ok()?;
-        let point = p256::PublicKey::from(signing.verifying_key());
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&point, false);
+        let key = SigningKey::es256(seed)?;
+        let CoseKey::Es256 { x, y } = key.public_key() else {
+            return None;
+        };
+        let point = [&[0x04][..], &x, &y].concat();
         let algorithm = sequence(&[&tlv(0x06, OID_ECDSA_WITH_SHA256)]);
         let subject = name(&[
             (OID_COUNTRY, "US"),
@@ -88,7 +122,7 @@ impl BatchAttestation {
         ]);
         let spki = sequence(&[
             &sequence(&[&tlv(0x06, OID_EC_PUBLIC_KEY), &tlv(0x06, OID_PRIME256V1)]),
-            &tlv(0x03, &[&[0x00], point.as_bytes()].concat()),
+            &tlv(0x03, &[&[0x00], point.as_slice()].concat()),
         ]);
         let basic_constraints = sequence(&[
             &tlv(0x06, OID_BASIC_CONSTRAINTS),
@@ -108,7 +142,6 @@ impl BatchAttestation {
             &spki,
             &extensions,
         ]);
-        let key = SigningKey::Es256(signing);
         let signature = key.sign(&tbs);
         let certificate = sequence(&[
             &tbs,
@@ -150,5 +183,28 @@ mod tests {
             *cert
         );
         assert_ne!(BatchAttestation::new(&[0; 16]).unwrap().certificate, *cert);
+    }
+
+    #[test]
+    fn made_once_per_aaguid() {
+        let aaguid = *b"cache-test-guid!";
+        let first = BatchAttestation::cached(&aaguid).unwrap();
+        let derived = super::super::keys::PUBLIC_KEY_DERIVATIONS.with(std::cell::Cell::get);
+        let second = BatchAttestation::cached(&aaguid).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "the second call made a new one"
+        );
+        assert_eq!(
+            super::super::keys::PUBLIC_KEY_DERIVATIONS.with(std::cell::Cell::get),
+            derived,
+            "the cached attestation derived its public key again"
+        );
+        assert_eq!(
+            first.certificate,
+            BatchAttestation::new(&aaguid).unwrap().certificate
+        );
+        let other = BatchAttestation::cached(b"another-aaguid!!").unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
     }
 }

@@ -18,9 +18,7 @@ use ctap2_proto::{
 use super::keys::{CredentialId, KIND_DISCOVERABLE, KIND_SERVER_SIDE, sha256};
 use super::state::Resident;
 use super::token::RpScope;
-use super::{
-    ALGORITHMS, CONTINUATION_TIMEOUT, Ctap2, MAX_CREDENTIALS_IN_LIST, Pending, Result, answer,
-};
+use super::{CONTINUATION_TIMEOUT, Ctap2, MAX_CREDENTIALS_IN_LIST, Pending, Result, answer};
 use crate::{Attestation, Config};
 
 /// credProtect levels (§12.1).
@@ -187,13 +185,14 @@ impl Ctap2 {
         }
         // The stored entity fields within their limits (see `limit_entities`).
         limit_entities(Some(&mut request.rp), &mut request.user)?;
-        // Step 3: the first supported algorithm of the RP's list.
+        // Step 3: the first algorithm of the RP's list that this authenticator offers
+        // (`Config::algorithms`).
         let alg = request
             .pub_key_cred_params
             .iter()
             .filter(|p| p.kind == PUBLIC_KEY)
             .map(|p| p.alg)
-            .find(|alg| ALGORITHMS.contains(alg))
+            .find(|alg| config.algorithms.contains(*alg))
             .ok_or(StatusCode::UNSUPPORTED_ALGORITHM)?;
         // Step 5: options. With a pinUvAuthParam "uv" is treated as false (step 5's
         // first rule: CTAP 2.0 platforms send both); otherwise uv needs a built-in
@@ -389,7 +388,7 @@ impl Ctap2 {
             }
             Attestation::None => ("none", Value::Map(Vec::new())),
             Attestation::Batch => {
-                let batch = super::attestation::BatchAttestation::new(&config.aaguid)
+                let batch = super::attestation::BatchAttestation::cached(&config.aaguid)
                     .ok_or(StatusCode::OTHER)?;
                 let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
                 (
@@ -399,7 +398,7 @@ impl Ctap2 {
                         (Value::text("sig"), Value::Bytes(batch.key.sign(&signed))),
                         (
                             Value::text("x5c"),
-                            Value::Array(vec![Value::Bytes(batch.certificate)]),
+                            Value::Array(vec![Value::Bytes(batch.certificate.clone())]),
                         ),
                     ]),
                 )

@@ -97,8 +97,8 @@ impl EnterpriseAttestation {
     fn signer(&self, aaguid: &[u8; 16]) -> Option<(SigningKey, Vec<Vec<u8>>)> {
         match &self.certificate {
             Some(own) => {
-                let key = p256::ecdsa::SigningKey::from_slice(own.key.as_slice()).ok()?;
-                Some((SigningKey::Es256(key), own.chain.clone()))
+                let scalar: &[u8; 32] = own.key.as_slice().try_into().ok()?;
+                Some((SigningKey::es256(scalar)?, own.chain.clone()))
             }
             None => {
                 let built_in = BatchAttestation::enterprise(aaguid)?;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use ctap_types::{ChannelId, Ctap2Command, StatusCode};
 use ctap2_proto::cbor::CborMessage;
 use ctap2_proto::pin::{KeyAgreementKey, Permissions, PinProtocol};
-use ctap2_proto::{Algorithm, CredentialParameters, Info};
+use ctap2_proto::{CredentialParameters, Info};
 
 use self::keys::Drbg;
 use self::state::State;
@@ -39,8 +39,6 @@ pub(crate) use u2f::respond as u2f_respond;
 
 /// The PIN/UV auth protocols supported, most preferred first.
 pub(crate) const PIN_PROTOCOLS: [PinProtocol; 2] = [PinProtocol::Two, PinProtocol::One];
-/// The algorithms supported, most preferred first.
-pub(crate) const ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EDDSA];
 /// The extensions supported.
 pub(crate) const EXTENSIONS: [&str; 2] = ["credProtect", "hmac-secret"];
 /// maxCredentialCountInList.
@@ -246,7 +244,7 @@ impl Ctap2 {
         }
         let before = self.snapshot();
         let result = match command {
-            Ctap2Command::GET_INFO => Ok(Some(answer(&self.info(config)))),
+            Ctap2Command::GET_INFO => Ok(Some(self.info_answer(config))),
             Ctap2Command::MAKE_CREDENTIAL => {
                 decode(params).and_then(|r| self.make_credential(now, config, r))
             }
@@ -354,6 +352,25 @@ impl Ctap2 {
         self.pending = None;
     }
 
+    /// getInfo's answer, fitted to the largest message of the report size: when the
+    /// whole `algorithms` list does not fit (8-byte reports carry 385 bytes), the least
+    /// preferred algorithms are left out of the list until it does. What is listed is
+    /// still true; the rest stays usable by RPs that ask for it.
+    fn info_answer(&self, config: &Config) -> Vec<u8> {
+        let mut info = self.info(config);
+        let mut bytes = answer(&info);
+        while bytes.len() > config.report_size.max_message_len() {
+            match info.algorithms.as_mut() {
+                Some(list) if list.len() > 1 => {
+                    list.pop();
+                }
+                _ => break,
+            }
+            bytes = answer(&info);
+        }
+        bytes
+    }
+
     /// authenticatorGetInfo (§6.4): what this authenticator does, truthfully.
     pub(crate) fn info(&self, config: &Config) -> Info {
         let pin_set = self.state.pin.is_some();
@@ -395,7 +412,9 @@ impl Ctap2 {
             max_credential_id_length: Some(keys::CREDENTIAL_ID_LEN as u64),
             transports: vec!["usb".into()],
             algorithms: Some(
-                ALGORITHMS
+                config
+                    .algorithms
+                    .as_slice()
                     .iter()
                     .map(|a| CredentialParameters::public_key(*a))
                     .collect(),
@@ -426,6 +445,8 @@ impl Ctap2 {
     }
 
     fn factory_reset(&mut self) {
+        // The old credentials' cached private keys (RSA) go with them.
+        keys::forget_cached_keys(self.state.master.as_slice());
         self.state = State::new(self.rng.array());
         self.token = None;
         self.key_agreement = KeyAgreementKey::generate(&mut self.rng);

@@ -10,11 +10,11 @@
 //! SW_CONDITIONS_NOT_SATISFIED (the client retries) unless the touch policy approves.
 
 use ctap2_proto::Algorithm;
-use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+use ctap2_proto::cose::CoseKey;
 
 use super::Ctap2;
 use super::attestation::BatchAttestation;
-use super::keys::{CredentialId, KIND_SERVER_SIDE, SigningKey};
+use super::keys::{CredentialId, KIND_SERVER_SIDE};
 use crate::Config;
 
 /// `SW_NO_ERROR`.
@@ -89,24 +89,21 @@ impl Ctap2 {
         };
         let master = self.state.master.as_slice();
         let key_handle = header.encode(master, &application);
-        let Some(SigningKey::Es256(key)) = header.signing_key(master, &application) else {
+        let Some(CoseKey::Es256 { x, y }) = header
+            .signing_key(master, &application)
+            .map(|key| key.public_key())
+        else {
             return Err(SW_WRONG_DATA);
         };
-        let public = p256::PublicKey::from(key.verifying_key()).to_encoded_point(false);
-        let batch = BatchAttestation::new(&config.aaguid).ok_or(SW_WRONG_DATA)?;
-        let signed = [
-            &[0x00][..],
-            &application,
-            challenge,
-            &key_handle,
-            public.as_bytes(),
-        ]
-        .concat();
+        // The uncompressed SEC1 point (U2F raw message formats §4.3).
+        let public = [&[0x04][..], &x, &y].concat();
+        let batch = BatchAttestation::cached(&config.aaguid).ok_or(SW_WRONG_DATA)?;
+        let signed = [&[0x00][..], &application, challenge, &key_handle, &public].concat();
         let signature = batch.key.sign(&signed);
         let key_handle_len = u8::try_from(key_handle.len()).map_err(|_| SW_WRONG_DATA)?;
         Ok([
             &[0x05][..],
-            public.as_bytes(),
+            &public,
             &[key_handle_len],
             &key_handle,
             &batch.certificate,

@@ -43,8 +43,8 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 /// unless `flaw` says otherwise (its signature is not checked by the client, so it is
 /// a placeholder).
 pub(super) fn certificate(key: &p256::PublicKey, aaguid: [u8; 16], flaw: Flaw) -> Vec<u8> {
-    use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-    let point = key.to_encoded_point(false);
+    use p256::elliptic_curve::sec1::ToSec1Point as _;
+    let point = key.to_sec1_point(false);
     let algorithm = der(
         0x30,
         &[

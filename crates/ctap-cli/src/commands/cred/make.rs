@@ -4,9 +4,7 @@
 use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
 use ctap::ctap2::proto::entities::Extensions;
-use ctap::ctap2::proto::{
-    Algorithm, Flags, Info, Options, Permissions, RpEntity, UserEntity, Value,
-};
+use ctap::ctap2::proto::{Flags, Info, Options, Permissions, RpEntity, UserEntity, Value};
 use ctap::ctap2::{self as client};
 use serde_json::json;
 
@@ -116,10 +114,7 @@ pub(crate) fn run(global: &Global, args: &CredMakeArgs) -> Outcome {
     let mut ctap = device::open_ctap2(global)?;
     let ctap = &mut ctap;
     let extensions = extensions(ctap.info(), args, cred_blob)?;
-    let alg = match args.alg {
-        Alg::Es256 => Algorithm::ES256,
-        Alg::Eddsa => Algorithm::EDDSA,
-    };
+    let alg = args.alg.algorithm();
     let rp = RpEntity {
         id: rp_id.clone(),
         name: Some(rp_id.clone()),

@@ -40,13 +40,48 @@ pub(crate) enum CredCommand {
     Verify(verify::CredVerifyArgs),
 }
 
-/// A credential algorithm on the command line.
+/// A credential algorithm on the command line (the names of
+/// `ctap_virtual::Algorithms::parse` and of `algorithm_name`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Alg {
     /// ECDSA P-256 with SHA-256 (COSE -7).
     Es256,
     /// Ed25519 (COSE -8).
     Eddsa,
+    /// ECDSA P-384 with SHA-384 (COSE -35).
+    Es384,
+    /// ECDSA P-521 with SHA-512 (COSE -36).
+    Es512,
+    /// ECDSA secp256k1 with SHA-256 (COSE -47).
+    Es256k,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (COSE -257).
+    Rs256,
+    /// ML-DSA-44, FIPS 204 (COSE -48).
+    #[value(name = "ml-dsa-44")]
+    MlDsa44,
+    /// ML-DSA-65 (COSE -49).
+    #[value(name = "ml-dsa-65")]
+    MlDsa65,
+    /// ML-DSA-87 (COSE -50).
+    #[value(name = "ml-dsa-87")]
+    MlDsa87,
+}
+
+impl Alg {
+    /// The COSE algorithm.
+    pub(crate) const fn algorithm(self) -> Algorithm {
+        match self {
+            Self::Es256 => Algorithm::ES256,
+            Self::Eddsa => Algorithm::EDDSA,
+            Self::Es384 => Algorithm::ES384,
+            Self::Es512 => Algorithm::ES512,
+            Self::Es256k => Algorithm::ES256K,
+            Self::Rs256 => Algorithm::RS256,
+            Self::MlDsa44 => Algorithm::ML_DSA_44,
+            Self::MlDsa65 => Algorithm::ML_DSA_65,
+            Self::MlDsa87 => Algorithm::ML_DSA_87,
+        }
+    }
 }
 
 /// Runs `ctap cred ...`.
@@ -61,11 +96,12 @@ pub(crate) fn run(global: &Global, command: &CredCommand) -> Outcome {
     }
 }
 
+/// The algorithm's name as `--alg` spells it, or its COSE number.
 pub(crate) fn algorithm_name(alg: Option<Algorithm>) -> Json {
     match alg {
-        Some(Algorithm::ES256) => json!("es256"),
-        Some(Algorithm::EDDSA) => json!("eddsa"),
-        Some(Algorithm(other)) => json!(other),
+        Some(alg) => {
+            ctap::virtual_device::Algorithms::name(alg).map_or(json!(alg.0), |name| json!(name))
+        }
         None => Json::Null,
     }
 }
