@@ -22,6 +22,7 @@ const FUZZ_DIRS: &[&str] = &[
     "crates/ctaphid-frame/fuzz",
     "crates/ctap-device/fuzz",
     "crates/ctap-virtual/fuzz",
+    "crates/ctap-webauthn/fuzz",
 ];
 
 /// Seconds per target when `--seconds` is not given: a smoke run.

@@ -276,7 +276,11 @@ impl UserInteraction for Counting {
 
 #[test]
 fn keepalive_reaches_the_user_interaction_and_cancel_ends_the_call() {
-    let authenticator = authenticator(Config::default());
+    // A touch 50 ms into the wait: an immediate one answers without any KEEPALIVE
+    // (a keep-alive means "not ready yet", CTAP 2.1 §11.2.9.1.7).
+    let authenticator = authenticator(Config::default().with_touch(TouchPolicy::Approve {
+        after: std::time::Duration::from_millis(50),
+    }));
     let prompts = Rc::new(Cell::new(0));
     let mut client = Fido2Client::new(
         authenticator.open_device().unwrap(),

@@ -289,11 +289,11 @@ fn rolled_back_edited_truncated_and_foreign_state_files() {
 }
 
 /// Issue 22 "If the state cannot be saved, the PIN check fails closed": with storage
-/// that fails, a wrong PIN's retry decrement is only in memory, so the attempt does not
-/// get its answer (PIN_INVALID would tell the guess was wrong without the retry being
-/// counted on disk: a crash would give the guess back); it is CTAP1_ERR_OTHER, and so
-/// is every command while the change is unsaved. Once the storage works, the next
-/// command writes the decrement before answering.
+/// that fails, the retry decrement cannot be made durable, so the PIN is not compared
+/// at all (PIN_INVALID would tell the guess was wrong without the retry being counted
+/// on disk: a crash would give the guess back). The answer is CTAP1_ERR_OTHER and the
+/// decrement is undone in memory too, so nothing is counted anywhere and the commands
+/// that change nothing still answer. Once the storage works, a wrong PIN counts.
 #[test]
 fn pin_attempts_fail_closed_while_the_state_cannot_be_saved() {
     use ctap2_client::ClientPin;
@@ -307,28 +307,28 @@ fn pin_attempts_fail_closed_while_the_state_cannot_be_saved() {
         .unwrap();
     let writes = disk.lock().unwrap().writes;
     disk.lock().unwrap().fail_from = Some(writes);
-    let error = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
-        .get_pin_token("0000", Permissions(0x04), None)
-        .unwrap_err();
-    assert_eq!(error.status(), Some(StatusCode::OTHER), "{error}");
-    let error = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+    for pin in ["0000", "1234"] {
+        let error = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+            .get_pin_token(pin, Permissions(0x04), None)
+            .unwrap_err();
+        assert_eq!(error.status(), Some(StatusCode::OTHER), "{error}");
+    }
+    let retries = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
         .get_pin_retries()
-        .unwrap_err();
-    assert_eq!(error.status(), Some(StatusCode::OTHER), "{error}");
-    // The disk still says 8: a restart now would not have counted the attempt, but
-    // the attempt learned nothing.
+        .unwrap();
+    assert_eq!(retries.retries, 8, "nothing counted in memory only");
     let on_disk = disk.lock().unwrap().durable.clone().unwrap();
     let mut fresh = connect(&restart(&on_disk));
     let retries = ClientPin::with_protocol(&mut fresh, PinProtocol::Two)
         .get_pin_retries()
         .unwrap();
     assert_eq!(retries.retries, 8);
-    // The storage works again: the decrement is written before the next answer.
+    // The storage works again: a wrong PIN is counted, on disk before its answer.
     disk.lock().unwrap().fail_from = None;
-    let retries = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
-        .get_pin_retries()
-        .unwrap();
-    assert_eq!(retries.retries, 7);
+    let error = ClientPin::with_protocol(&mut ctap, PinProtocol::Two)
+        .get_pin_token("0000", Permissions(0x04), None)
+        .unwrap_err();
+    assert_eq!(error.status(), Some(StatusCode::PIN_INVALID), "{error}");
     let on_disk = disk.lock().unwrap().durable.clone().unwrap();
     let mut fresh = connect(&restart(&on_disk));
     let retries = ClientPin::with_protocol(&mut fresh, PinProtocol::Two)

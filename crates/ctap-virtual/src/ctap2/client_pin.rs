@@ -211,10 +211,14 @@ impl Ctap2 {
     /// three per power cycle. A match resets the counter to 8.
     fn check_pin_hash(&mut self, shared: &SharedSecret, pin_hash_enc: &[u8]) -> Result<()> {
         let retries = self.state.pin_retries;
+        let was_dirty = self.dirty;
         self.state.pin_retries = retries.saturating_sub(1);
         self.dirty = true;
         if self.persist().is_err() {
+            // Undone in memory as well, so the state is again what was last saved (or
+            // as unsaved as before): later commands do not fail on this change.
             self.state.pin_retries = retries;
+            self.dirty = was_dirty;
             return Err(StatusCode::OTHER);
         }
         let stored = self.state.pin.map(|(hash, _)| hash).unwrap_or_default();
@@ -222,7 +226,10 @@ impl Ctap2 {
             .decrypt(pin_hash_enc)
             .is_ok_and(|hash| hash.len() == 16 && bool::from(hash.ct_eq(&stored)));
         if matches {
+            // The decrement above is already saved (persist cleared `dirty`): the
+            // reset to the maximum is a change of its own to save.
             self.state.pin_retries = MAX_PIN_RETRIES;
+            self.dirty = true;
             self.pin_failures_since_power_up = 0;
             self.reset_uv_retries();
             return Ok(());

@@ -747,7 +747,7 @@ mod tests {
             .with_rng_seed(Some([6; 32]))
             .with_algorithms(offered);
         let now = std::time::Instant::now();
-        let mut ctap2 = Ctap2::new([5; 32]);
+        let mut ctap2 = Ctap2::new([6; 32]);
         let caller = ctap_types::ChannelId::new(7);
         let Outcome::Answer(info) = ctap2.handle(
             now,
@@ -865,7 +865,7 @@ mod tests {
         use super::super::{Ctap2, Outcome};
         let config = crate::Config::default().with_rng_seed(Some([8; 32]));
         let now = std::time::Instant::now();
-        let mut ctap2 = Ctap2::new([5; 32]);
+        let mut ctap2 = Ctap2::new([8; 32]);
         let request = MakeCredentialRequest {
             client_data_hash: vec![1; 32],
             rp: RpEntity {
@@ -933,7 +933,7 @@ mod tests {
         use super::super::{Ctap2, Outcome};
         for (size, expect_all) in [(64, true), (8, false)] {
             let config = crate::Config::default().with_report_size(ReportSize::new(size).unwrap());
-            let mut ctap2 = Ctap2::new([5; 32]);
+            let mut ctap2 = Ctap2::new([9; 32]);
             let now = std::time::Instant::now();
             let Outcome::Answer(answer) = ctap2.handle(
                 now,

@@ -65,8 +65,15 @@ pub(crate) struct Host {
     pub(crate) rng: CounterRng,
 }
 
+/// The touch comes 10 ms (simulated) after a touch-wait starts, so that the wait is
+/// seen (UPNEEDED keep-alives): an immediate touch answers without any, since a
+/// keep-alive means "not ready yet" (CTAP 2.1 §11.2.9.1.7).
 pub(crate) fn config() -> Config {
-    Config::default().with_rng_seed(Some([0x42; 32]))
+    Config::default()
+        .with_rng_seed(Some([0x42; 32]))
+        .with_touch(ctap_virtual::TouchPolicy::Approve {
+            after: std::time::Duration::from_millis(10),
+        })
 }
 
 impl Host {
