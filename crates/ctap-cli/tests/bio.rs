@@ -4,6 +4,10 @@
 
 mod support;
 
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use support::Target;
 
@@ -204,4 +208,53 @@ fn info_describes_the_sensor_without_a_pin() {
     assert_eq!(info["fingerprint_kind"], "touch");
     assert_eq!(info["samples_per_enrollment"], 4);
     assert_eq!(info["enrolled"], false);
+}
+
+/// Ctrl-C while the key waits for a finger ends the enrollment (cancelCurrentEnrollment
+/// after the CTAPHID cancel) with status 130, and nothing is enrolled.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_an_enrollment() {
+    let target = Target::udp(&[
+        "--pin",
+        "1234",
+        "--fingerprint",
+        "match",
+        "--touch-delay",
+        "60000",
+    ]);
+    let mut enroll = Process::new(assert_cmd::cargo::cargo_bin("ctap"))
+        .args(["--device", &target.device, "bio", "enroll", "--pin", "1234"])
+        .env_remove("CTAP_PIN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(enroll.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("touch the fingerprint sensor"), "{first:?}");
+    // The line comes just before enrollBegin is sent: let it reach the key.
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let status = Process::new("kill")
+        .args(["-INT", &enroll.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = loop {
+        if let Some(status) = enroll.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "bio enroll did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(rest.contains("enrollment cancelled"), "{rest:?}");
+    assert!(fingerprints(&target).is_empty());
 }
