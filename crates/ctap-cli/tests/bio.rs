@@ -152,6 +152,23 @@ fn rename_and_delete_with_confirmation() {
     assert!(error.contains("INVALID_OPTION"), "{error}");
     assert!(error.contains("ctap bio list"), "{error}");
 
+    // A name longer than the sensor takes: refused before anything is sent.
+    let long = "x".repeat(65);
+    let error = target.fails(
+        &[
+            "bio",
+            "rename",
+            "--template-id",
+            &id,
+            "--name",
+            &long,
+            "--pin",
+            "1234",
+        ],
+        2,
+    );
+    assert!(error.contains("at most 64"), "{error}");
+
     let deleted = target.json(&[
         "bio",
         "delete",
@@ -255,6 +272,6 @@ fn ctrl_c_cancels_an_enrollment() {
     assert_eq!(status.code(), Some(130));
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(rest.contains("enrollment cancelled"), "{rest:?}");
+    assert!(rest.contains("cancelCurrentEnrollment"), "{rest:?}");
     assert!(fingerprints(&target).is_empty());
 }

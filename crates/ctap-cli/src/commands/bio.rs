@@ -146,6 +146,14 @@ pub(crate) fn run(global: &Global, command: &BioCommand) -> Outcome {
         BioCommand::Rename(args) => &args.auth,
         BioCommand::Delete(args) => &args.auth,
     };
+    let name = match command {
+        BioCommand::Enroll(args) => args.name.as_deref(),
+        BioCommand::Rename(args) => Some(args.name.as_str()),
+        _ => None,
+    };
+    if let Some(name) = name {
+        check_name(ctap, &situation, name)?;
+    }
     let token = be_token(global, ctap, auth)?;
     let mut bio = FpBioEnrollment::new(ctap, Some(token)).map_err(failed)?;
     match command {
@@ -208,6 +216,22 @@ pub(crate) fn run(global: &Global, command: &BioCommand) -> Outcome {
     Ok(())
 }
 
+/// A name longer than the sensor's maxTemplateFriendlyName is refused before anything
+/// is enrolled or sent (the key would answer INVALID_LENGTH, after the enrollment).
+fn check_name(ctap: &mut Ctap2<Device>, situation: &Situation, name: &str) -> Outcome {
+    let sensor = FpBioEnrollment::new(ctap, None)
+        .and_then(|mut bio| bio.sensor_info())
+        .map_err(|error| error::ctap2_in(situation, error))?;
+    match sensor.max_friendly_name {
+        Some(most) if u64::try_from(name.len()).unwrap_or(u64::MAX) > most => Err(usage(format!(
+            "--name is {} bytes of UTF-8; this key's fingerprint names are at most {most} \
+                 (getFingerprintSensorInfo maxTemplateFriendlyName)",
+            name.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A token with the be permission, from the PIN (built-in UV cannot enroll itself).
 fn be_token(
     global: &Global,
@@ -246,8 +270,12 @@ fn enroll(
                     // Leave no half-enrolled finger behind (cancelCurrentEnrollment).
                     let _ = enrollment.cancel();
                 }
-                if failure.status == 130 && !global.json {
-                    eprintln!("enrollment cancelled");
+                if failure.status == 130 {
+                    return Err(Failure::with_status(
+                        "cancelled: the enrollment was cancelled on the key too \
+                         (cancelCurrentEnrollment); nothing was enrolled",
+                        130,
+                    ));
                 }
                 return Err(failure);
             }
