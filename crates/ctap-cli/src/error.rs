@@ -264,6 +264,8 @@ pub(crate) enum Doing {
     CredentialManagement,
     /// authenticatorConfig.
     Config,
+    /// authenticatorBioEnrollment (fingerprints).
+    BioEnrollment,
 }
 
 impl Doing {
@@ -278,6 +280,7 @@ impl Doing {
             Self::GetAssertion => "authenticatorGetAssertion",
             Self::CredentialManagement => "authenticatorCredentialManagement",
             Self::Config => "authenticatorConfig",
+            Self::BioEnrollment => "authenticatorBioEnrollment",
         }
     }
 }
@@ -386,7 +389,7 @@ fn cause_and_next(situation: &Situation, code: StatusCode) -> (Option<String>, O
         ),
         // CTAP 2.1 §6.5.5.7 (getPinToken and getPinUvAuthTokenUsingPinWithPermissions):
         // with forcePINChange set the PIN cannot be used until it is changed.
-        (StatusCode::PIN_POLICY_VIOLATION, Doing::PinToken | Doing::MakeCredential | Doing::GetAssertion | Doing::CredentialManagement | Doing::Config)
+        (StatusCode::PIN_POLICY_VIOLATION, Doing::PinToken | Doing::MakeCredential | Doing::GetAssertion | Doing::CredentialManagement | Doing::Config | Doing::BioEnrollment)
             if situation.force_pin_change =>
         {
             some(
@@ -421,6 +424,16 @@ fn cause_and_next(situation: &Situation, code: StatusCode) -> (Option<String>, O
         (StatusCode::NO_CREDENTIALS, Doing::CredentialManagement) => some(
             "no such credential on this key",
             "`ctap cred list` shows the credential ids",
+        ),
+        // CTAP 2.1 §6.7.5 (enrollBegin): no room for another finger.
+        (StatusCode::FP_DATABASE_FULL, _) => some(
+            "the key has no room for another fingerprint",
+            "delete one: `ctap bio list`, then `ctap bio delete --template-id ID`",
+        ),
+        // CTAP 2.1 §6.7.8/§6.7.9: an unknown template id is INVALID_OPTION.
+        (StatusCode::INVALID_OPTION, Doing::BioEnrollment) => some(
+            "this key has no fingerprint with that template id",
+            "`ctap bio list` shows the template ids",
         ),
         (StatusCode::KEY_STORE_FULL, _) => some(
             "no room for another discoverable credential",

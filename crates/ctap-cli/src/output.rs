@@ -103,6 +103,22 @@ pub(crate) fn done(global: &Global, text: &str, value: &Json) {
     }
 }
 
+/// Asks `question` on stderr and reads the answer from the terminal: `y` or `yes`.
+pub(crate) fn confirmed(question: &str) -> Result<bool, Failure> {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{question}");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::new(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 /// Lower-case hex of bytes (the workspace's one hex helper, `ctap_types::Hex`).
 pub(crate) fn hex(bytes: &[u8]) -> String {
     ctap::types::Hex(bytes).to_string()

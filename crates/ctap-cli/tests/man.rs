@@ -25,6 +25,8 @@ fn every_subcommand_has_a_page_written_into_a_fresh_folder() {
         ("ctap-cred-make.1", "\\-\\-rp"),
         ("ctap-cred-verify.1", "\\-\\-assertion"),
         ("ctap-config-always-uv.1", "STATE"),
+        ("ctap-bio-enroll.1", "\\-\\-name"),
+        ("ctap-bio-delete.1", "\\-\\-template\\-id"),
         ("ctap-u2f-register.1", "\\-\\-rp"),
         ("ctap-serve.1", "\\-\\-udp"),
         ("ctap-man.1", "\\-\\-dir"),

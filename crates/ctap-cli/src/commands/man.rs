@@ -253,6 +253,23 @@ fn examples(name: &str) -> &'static [(&'static str, &'static str)] {
                 "ctap cred verify --assertion --key key.pem < assert.out",
             ),
         ],
+        "ctap-bio" | "ctap-bio-list" => &[("The enrolled fingerprints:", "ctap bio list")],
+        "ctap-bio-enroll" => &[(
+            "Enroll a finger and name it (touch the sensor until it says enrolled):",
+            "ctap bio enroll --name 'left thumb'",
+        )],
+        "ctap-bio-rename" => &[(
+            "Rename one (`bio list` shows the ids):",
+            "ctap bio rename --template-id ID --name 'right index'",
+        )],
+        "ctap-bio-delete" => &[(
+            "Delete one (asks first):",
+            "ctap bio delete --template-id ID",
+        )],
+        "ctap-bio-info" => &[(
+            "Whether the key has a sensor, and its kind:",
+            "ctap bio info",
+        )],
         "ctap-config" | "ctap-config-always-uv" => &[(
             "User verification for everything:",
             "ctap config always-uv on",

@@ -4,6 +4,7 @@
 //! line of [`run`]; what commands share (opening the device, the PIN, errors, output)
 //! is in `crate::{device, auth, error, output}`, which never import a command.
 
+mod bio;
 mod blob;
 mod completions;
 mod config;
@@ -66,6 +67,9 @@ pub(crate) enum Command {
     /// attestation.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Fingerprints (bio enrollment): list, enroll, rename, delete, sensor info.
+    #[command(subcommand)]
+    Bio(bio::BioCommand),
     /// CTAP1/U2F register and authenticate.
     #[command(subcommand)]
     U2f(u2f::U2fCommand),
@@ -103,6 +107,7 @@ impl Command {
             Self::Reset(_) => "reset",
             Self::Cred(_) => "cred",
             Self::Config(_) => "config",
+            Self::Bio(_) => "bio",
             Self::U2f(_) => "u2f",
             Self::Webauthn(_) => "webauthn",
             Self::HmacSecret(_) => "hmac-secret",
@@ -123,6 +128,7 @@ impl Command {
             ),
             Self::Cred(command) => !matches!(command, cred::CredCommand::List(_)),
             Self::Reset(_) | Self::Config(_) => true,
+            Self::Bio(command) => command.changes_state(),
             Self::U2f(command) => matches!(command, u2f::U2fCommand::Register(_)),
             _ => false,
         }
@@ -184,6 +190,7 @@ pub(crate) fn run(
         Command::Reset(args) => reset::run(global, args),
         Command::Cred(command) => cred::run(global, command),
         Command::Config(command) => config::run(global, command),
+        Command::Bio(command) => bio::run(global, command),
         Command::U2f(command) => u2f::run(global, command),
         Command::Webauthn(command) => webauthn::run(global, command),
         Command::HmacSecret(args) => hmac_secret::run(global, args),

@@ -13,7 +13,7 @@ use crate::auth::{PinArgs, token};
 use crate::device;
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
 use crate::globals::Global;
-use crate::output::{done, hex};
+use crate::output::{confirmed, done, hex};
 
 #[derive(Debug, Args)]
 pub(crate) struct CredDeleteArgs {
@@ -72,20 +72,4 @@ pub(crate) fn run(global: &Global, args: &CredDeleteArgs) -> Outcome {
         &json!({ "deleted": hex(&id) }),
     );
     Ok(())
-}
-
-/// Asks `question` on stderr and reads the answer from the terminal: `y` or `yes`.
-fn confirmed(question: &str) -> Result<bool, Failure> {
-    use std::io::Write as _;
-    let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "{question}");
-    let _ = stderr.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::new(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }
