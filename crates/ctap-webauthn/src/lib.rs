@@ -8,7 +8,6 @@ pub mod ctap1;
 mod error;
 pub mod extensions;
 mod json;
-mod rng;
 mod webauthn;
 
 pub use b64::{decode as base64url_decode, encode as base64url_encode};

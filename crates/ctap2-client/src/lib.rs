@@ -29,7 +29,7 @@ pub use management::{
     MAX_LARGE_BLOB_ARRAY, RpInfo,
 };
 pub use results::{Assertion, Attestation, AttestationStatement, AttestationType, Required};
-pub use rng::{Randomness, SystemRandom};
+pub use rng::{Drawn, Randomness, SystemRandom};
 
 /// The message types this client speaks (`ctap2-proto`), for one dependency.
 pub use ctap2_proto as proto;

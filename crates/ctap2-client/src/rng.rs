@@ -27,15 +27,31 @@ impl Randomness for SystemRandom {
 
 /// A `rand_core` generator over bytes drawn in advance from a [`Randomness`], so that
 /// a failing source is an error of the call that needs it, never a panic deep inside
-/// the crypto. Holds exactly what the operation takes (an IV); asking for more is a
-/// bug of this crate and draws from the operating system instead.
-pub(crate) struct Drawn {
+/// the crypto (`rand_core` 0.10's `CryptoRng`, which `SharedSecret::encrypt` takes, is
+/// infallible). Holds exactly what the operation takes (an IV); asking for more is a
+/// bug of the caller and draws from the operating system instead. Public for the
+/// layers above (the WebAuthn client's hmac-secret salts) so there is one of it.
+pub struct Drawn {
     bytes: Zeroizing<Vec<u8>>,
     used: usize,
 }
 
+impl core::fmt::Debug for Drawn {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The bytes become an IV or a key: never printed.
+        f.debug_struct("Drawn")
+            .field("len", &self.bytes.len())
+            .field("used", &self.used)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drawn {
-    pub(crate) fn new(source: &mut dyn Randomness, len: usize) -> Result<Self> {
+    /// `len` bytes drawn from `source` now.
+    ///
+    /// # Errors
+    /// What `source` fails with.
+    pub fn new(source: &mut dyn Randomness, len: usize) -> Result<Self> {
         let mut bytes = Zeroizing::new(vec![0; len]);
         source.fill(&mut bytes)?;
         Ok(Self { bytes, used: 0 })

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::b64;
 use crate::error::{Error, Result};
-use crate::rng::DrawnIv;
+use ctap2_client::{Drawn, SystemRandom};
 
 /// The extension's identifier.
 pub(crate) const NAME: &str = "hmac-secret";
@@ -194,7 +194,7 @@ impl Authentication {
         };
         let salt_enc = self
             .shared
-            .encrypt(&salts, &mut DrawnIv::new()?)
+            .encrypt(&salts, &mut Drawn::new(&mut SystemRandom, 16)?)
             .map_err(|e| Error::InvalidResponse(format!("hmac-secret salts: {e}")))?;
         let salt_auth = self.shared.authenticate(&salt_enc);
         self.sent = Some(salts.len() == 2 * SALT_LEN);
@@ -322,7 +322,7 @@ mod tests {
                 let plain = vec![9u8; if two { 64 } else { 32 }];
                 let encrypted = processor
                     .shared
-                    .encrypt(&plain, &mut DrawnIv::new().unwrap())
+                    .encrypt(&plain, &mut Drawn::new(&mut SystemRandom, 16).unwrap())
                     .unwrap();
                 let mut out = ExtensionOutputs::default();
                 processor
@@ -341,7 +341,7 @@ mod tests {
                 };
                 let encrypted = processor
                     .shared
-                    .encrypt(&plain, &mut DrawnIv::new().unwrap())
+                    .encrypt(&plain, &mut Drawn::new(&mut SystemRandom, 16).unwrap())
                     .unwrap();
                 let mut out = ExtensionOutputs::default();
                 assert!(

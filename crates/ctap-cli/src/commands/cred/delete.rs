@@ -4,14 +4,11 @@
 use std::io::IsTerminal as _;
 
 use clap::Args;
-use ctap::ctap2::CredentialManagement;
-use ctap::ctap2::proto::Permissions;
 use serde_json::json;
 
 use super::{find_credential, parse_id};
-use crate::auth::{PinArgs, token};
-use crate::device;
-use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
+use crate::auth::PinArgs;
+use crate::error::{Failure, Outcome, usage};
 use crate::globals::Global;
 use crate::output::{confirmed, done, hex};
 
@@ -37,39 +34,29 @@ pub(crate) fn run(global: &Global, args: &CredDeleteArgs) -> Outcome {
              to ask on, add --yes",
         ));
     }
-    let mut ctap = device::open_ctap2(global)?;
-    let ctap = &mut ctap;
-    let token = token(
-        global,
-        ctap,
-        &args.auth,
-        Permissions::CREDENTIAL_MANAGEMENT,
-        None,
-    )?;
-    let situation = Situation::new(global, Doing::CredentialManagement);
-    let failed = |error| error::ctap2_in(&situation, error);
-    let mut cm = CredentialManagement::new(ctap, token).map_err(failed)?;
-    let Some((rp, credential)) = find_credential(&mut cm, &id).map_err(failed)? else {
-        return Err(
-            Failure::new(format!("this key has no credential with id {}", hex(&id)))
-                .with_next("`ctap cred list` shows the credential ids"),
-        );
-    };
-    if ask {
-        let user = credential.user.name.as_deref().unwrap_or("-");
-        let question = format!(
-            "delete the credential of {user} for {} for good? [y/N] ",
-            rp.id
-        );
-        if !confirmed(&question)? {
-            return Err(Failure::new("not deleted"));
+    super::with_credential_management(global, &args.auth, |cm, failed| {
+        let Some((rp, credential)) = find_credential(cm, &id).map_err(failed)? else {
+            return Err(
+                Failure::new(format!("this key has no credential with id {}", hex(&id)))
+                    .with_next("`ctap cred list` shows the credential ids"),
+            );
+        };
+        if ask {
+            let user = credential.user.name.as_deref().unwrap_or("-");
+            let question = format!(
+                "delete the credential of {user} for {} for good? [y/N] ",
+                rp.id
+            );
+            if !confirmed(&question)? {
+                return Err(Failure::new("not deleted"));
+            }
         }
-    }
-    cm.delete_cred(&credential.credential_id).map_err(failed)?;
-    done(
-        global,
-        &format!("deleted {}", hex(&id)),
-        &json!({ "deleted": hex(&id) }),
-    );
-    Ok(())
+        cm.delete_cred(&credential.credential_id).map_err(failed)?;
+        done(
+            global,
+            &format!("deleted {}", hex(&id)),
+            &json!({ "deleted": hex(&id) }),
+        );
+        Ok(())
+    })
 }

@@ -18,9 +18,12 @@ use ctap::ctap2::{self as client, CredentialInfo, CredentialManagement, Randomne
 use crate::device::Device;
 use serde_json::{Value as Json, json};
 
-use crate::error::{self, Failure, Outcome};
+use crate::auth::{PinArgs, token};
+use crate::device;
+use crate::error::{self, Doing, Failure, Outcome, Situation};
 use crate::globals::Global;
 use crate::output::{escape, hex};
+use ctap::ctap2::proto::Permissions;
 
 /// `ctap cred ...`
 #[derive(Debug, Subcommand)]
@@ -235,6 +238,31 @@ pub(crate) fn parse_id(option: &str, text: &str) -> Result<Vec<u8>, Failure> {
         )));
     }
     Ok(id)
+}
+
+/// Runs `work` on credential management of `--device` (list, delete and update share
+/// it): opens the device, gets a token with the cm permission from the PIN, and gives
+/// `work` the way to explain a CTAP2 error as credential management's.
+pub(crate) fn with_credential_management<T>(
+    global: &Global,
+    auth: &PinArgs,
+    work: impl FnOnce(
+        &mut CredentialManagement<'_, Device>,
+        &dyn Fn(client::Error) -> Failure,
+    ) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let mut ctap = device::open_ctap2(global)?;
+    let token = token(
+        global,
+        &mut ctap,
+        auth,
+        Permissions::CREDENTIAL_MANAGEMENT,
+        None,
+    )?;
+    let situation = Situation::new(global, Doing::CredentialManagement);
+    let failed = |error| error::ctap2_in(&situation, error);
+    let mut cm = CredentialManagement::new(&mut ctap, token).map_err(failed)?;
+    work(&mut cm, &failed)
 }
 
 /// The discoverable credential with id `id` and its RP, looked up with credential

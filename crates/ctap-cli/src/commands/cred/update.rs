@@ -2,14 +2,12 @@
 //! (credential management updateUserInformation, CTAP 2.1 §6.8.6).
 
 use clap::Args;
-use ctap::ctap2::CredentialManagement;
-use ctap::ctap2::proto::{Permissions, UserEntity};
+use ctap::ctap2::proto::UserEntity;
 use serde_json::json;
 
 use super::{check_user_field, find_credential, parse_id, user_json};
-use crate::auth::{PinArgs, token};
-use crate::device;
-use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
+use crate::auth::PinArgs;
+use crate::error::{Failure, Outcome, usage};
 use crate::globals::Global;
 use crate::output::{hex, print_json};
 
@@ -44,54 +42,44 @@ pub(crate) fn run(global: &Global, args: &CredUpdateArgs) -> Outcome {
             check_user_field(option, value.as_bytes())?;
         }
     }
-    let mut ctap = device::open_ctap2(global)?;
-    let ctap = &mut ctap;
-    let token = token(
-        global,
-        ctap,
-        &args.auth,
-        Permissions::CREDENTIAL_MANAGEMENT,
-        None,
-    )?;
-    let situation = Situation::new(global, Doing::CredentialManagement);
-    let failed = |error| error::ctap2_in(&situation, error);
-    let mut cm = CredentialManagement::new(ctap, token).map_err(failed)?;
-    // §6.8.6: the new user entity must carry the credential's user id; what is not
-    // given is kept rather than erased.
-    let Some((rp, credential)) = find_credential(&mut cm, &id).map_err(failed)? else {
-        return Err(Failure::new(format!(
-            "this key has no discoverable credential with id {}",
-            hex(&id)
-        ))
-        .with_next("`ctap cred list` shows the credential ids"));
-    };
-    let user = UserEntity {
-        id: credential.user.id.clone(),
-        name: args.user_name.clone().or(credential.user.name.clone()),
-        display_name: args
-            .display_name
-            .clone()
-            .or(credential.user.display_name.clone()),
-        // The key keeps the icon it has: updateUserInformation replaces the stored
-        // entity with this one (§6.8.6), so a stored icon is sent back unchanged.
-        icon: credential.user.icon.clone(),
-    };
-    cm.update_user_info(&credential.credential_id, &user)
-        .map_err(failed)?;
-    if global.json {
-        print_json(&json!({
-            "credential_id": hex(&id),
-            "rp_id": rp.id,
-            "user": user_json(Some(&user)),
-        }));
-    } else {
-        println!(
-            "updated {} ({}): user {}, display name {}",
-            hex(&id),
-            rp.id,
-            user.name.as_deref().unwrap_or("-"),
-            user.display_name.as_deref().unwrap_or("-")
-        );
-    }
-    Ok(())
+    super::with_credential_management(global, &args.auth, |cm, failed| {
+        // §6.8.6: the new user entity must carry the credential's user id; what is not
+        // given is kept rather than erased.
+        let Some((rp, credential)) = find_credential(cm, &id).map_err(failed)? else {
+            return Err(Failure::new(format!(
+                "this key has no discoverable credential with id {}",
+                hex(&id)
+            ))
+            .with_next("`ctap cred list` shows the credential ids"));
+        };
+        let user = UserEntity {
+            id: credential.user.id.clone(),
+            name: args.user_name.clone().or(credential.user.name.clone()),
+            display_name: args
+                .display_name
+                .clone()
+                .or(credential.user.display_name.clone()),
+            // The key keeps the icon it has: updateUserInformation replaces the stored
+            // entity with this one (§6.8.6), so a stored icon is sent back unchanged.
+            icon: credential.user.icon.clone(),
+        };
+        cm.update_user_info(&credential.credential_id, &user)
+            .map_err(failed)?;
+        if global.json {
+            print_json(&json!({
+                "credential_id": hex(&id),
+                "rp_id": rp.id,
+                "user": user_json(Some(&user)),
+            }));
+        } else {
+            println!(
+                "updated {} ({}): user {}, display name {}",
+                hex(&id),
+                rp.id,
+                user.name.as_deref().unwrap_or("-"),
+                user.display_name.as_deref().unwrap_or("-")
+            );
+        }
+        Ok(())
+    })
 }
