@@ -154,14 +154,7 @@ impl Ctap2 {
             }
             CredMgmtSubCommand::DELETE_CREDENTIAL => {
                 let id = credential(&params)?;
-                let rp_id_hash = self
-                    .state
-                    .credentials
-                    .iter()
-                    .find(|c| c.id == id)
-                    .map(Resident::rp_id_hash)
-                    .ok_or(StatusCode::NO_CREDENTIALS)?;
-                self.token_scope_allows(&rp_id_hash)?;
+                self.token_reaches_credential(&id)?;
                 self.state.credentials.retain(|c| c.id != id);
                 self.dirty = true;
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
@@ -171,14 +164,7 @@ impl Ctap2 {
                 let id = credential(&params)?;
                 let mut user = params.user.ok_or(StatusCode::MISSING_PARAMETER)?;
                 super::credentials::limit_entities(None, &mut user)?;
-                let rp_id_hash = self
-                    .state
-                    .credentials
-                    .iter()
-                    .find(|c| c.id == id)
-                    .map(Resident::rp_id_hash)
-                    .ok_or(StatusCode::NO_CREDENTIALS)?;
-                self.token_scope_allows(&rp_id_hash)?;
+                self.token_reaches_credential(&id)?;
                 let stored = self
                     .state
                     .credentials
@@ -195,11 +181,19 @@ impl Ctap2 {
         }
     }
 
-    /// §6.8.5 deleteCredential and §6.8.6 updateUserInformation: a token with a
-    /// permissions RP ID reaches only that RP's credentials (PIN_AUTH_INVALID).
-    fn token_scope_allows(&self, rp_id_hash: &[u8; 32]) -> Result<()> {
+    /// §6.8.5 deleteCredential and §6.8.6 updateUserInformation: the stored credential
+    /// `id` (NO_CREDENTIALS without one), and a token with a permissions RP ID reaches
+    /// only that RP's credentials (PIN_AUTH_INVALID).
+    fn token_reaches_credential(&self, id: &[u8]) -> Result<()> {
+        let rp_id_hash = self
+            .state
+            .credentials
+            .iter()
+            .find(|c| c.id == id)
+            .map(Resident::rp_id_hash)
+            .ok_or(StatusCode::NO_CREDENTIALS)?;
         match &self.token {
-            Some(token) if !token.scope_allows(RpScope::Hash(rp_id_hash)) => {
+            Some(token) if !token.scope_allows(RpScope::Hash(&rp_id_hash)) => {
                 Err(StatusCode::PIN_AUTH_INVALID)
             }
             _ => Ok(()),
