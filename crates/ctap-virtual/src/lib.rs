@@ -26,7 +26,7 @@ pub use ctap2::features::{
 };
 pub use ctap2::sensor::{Finger, FingerprintSensor};
 pub use ctap2::uv::MAX_UV_RETRIES;
-pub use ctap2::{StateError, StateFile};
+pub use ctap2::{StateError, StateFile, Transport};
 pub use ctaphid_frame::Report;
 pub use nfc_applet::{AppletConfig, NfcApplet, SELECT_ANSWER};
 pub use udp::{

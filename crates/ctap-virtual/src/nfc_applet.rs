@@ -28,7 +28,7 @@ use ctap_device::{CallOptions, CancelToken, CtapDevice, CtapHidDevice, Error};
 use ctap_types::{Command, KeepaliveStatus};
 use ctap2_proto::cbor::Value;
 
-use crate::{VirtualAuthenticator, VirtualConnection};
+use crate::{Transport, VirtualAuthenticator, VirtualConnection};
 
 /// What the applet answers to SELECT: it speaks U2F (MSG) and CTAP2.
 pub const SELECT_ANSWER: &[u8] = b"U2F_V2";
@@ -298,6 +298,12 @@ impl NfcApplet {
                         }
                     },
                 };
+                // Our channel is an NFC host's: its tokens get NFC's initial usage time
+                // limit (CTAP 2.1 §6.5.2.1: 19.8 s). Marked before every call, since
+                // the device may have moved to a new channel after a failure.
+                let channel = device.channel_id();
+                authenticator
+                    .with_device(|core| core.set_channel_transport(channel, Transport::Nfc));
                 let keepalives = sender.clone();
                 let mut on_keepalive = move |status: KeepaliveStatus| {
                     let _ = keepalives.send(WorkerEvent::Keepalive(status));
@@ -509,6 +515,43 @@ mod tests {
         assert_eq!(info.first(), Some(&0x00));
         // Everything as over CTAPHID but the transport the host came by.
         assert_eq!(info, over_nfc(over_hid(&authenticator, &[0x04])));
+    }
+
+    /// CTAP 2.1 §6.5.2.1: a token's initial usage time limit follows "the transport the
+    /// platform is using"; the applet's channel is marked NFC (19.8 s), a CTAPHID
+    /// host's stays USB (30 s). The limits themselves are tested in
+    /// tests/token_state.rs.
+    #[test]
+    fn the_applet_marks_its_channel_as_nfc() {
+        let authenticator = authenticator(TouchPolicy::IMMEDIATE);
+        let mut applet = NfcApplet::new(authenticator.clone());
+        let select = [
+            &[0x00, INS_SELECT, 0x04, 0x00, 0x08][..],
+            &FIDO_AID,
+            &[0x00],
+        ]
+        .concat();
+        assert_eq!(
+            applet.process(&select),
+            [SELECT_ANSWER, &[0x90, 0x00]].concat()
+        );
+        // NFCCTAP_MSG, authenticatorGetInfo, no GET RESPONSE polling.
+        let answer = applet.process(&[CLA_NFCCTAP, INS_NFCCTAP_MSG, 0x00, 0x00, 0x01, 0x04, 0x00]);
+        assert_eq!(answer.first(), Some(&0x00), "{answer:?}");
+        let channel = applet
+            .device
+            .as_ref()
+            .expect("the applet's host")
+            .channel_id();
+        assert_eq!(
+            authenticator.with_device(|core| core.channel_transport(channel)),
+            Transport::Nfc
+        );
+        let hid = authenticator.open_device().unwrap();
+        assert_eq!(
+            authenticator.with_device(|core| core.channel_transport(hid.channel_id())),
+            Transport::Usb
+        );
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use std::time::Instant;
 
-use ctap_types::StatusCode;
+use ctap_types::{ChannelId, StatusCode};
 use ctap2_proto::Info;
 
 use super::state::{State, StateError, StateFile};
+use super::token::Transport;
 use crate::Authenticator;
 
 impl Authenticator {
@@ -17,6 +18,24 @@ impl Authenticator {
     /// first CTAP2 command counts as power-up.
     pub fn power_up(&mut self, now: Instant) {
         self.ctap2_parts().0.power_up(now);
+    }
+
+    /// Tells the authenticator that the host on CTAPHID channel `channel` reaches it
+    /// over `transport` (every channel is [`Transport::Usb`] until told otherwise). A
+    /// pinUvAuthToken issued to that host gets the transport's initial usage time limit
+    /// (CTAP 2.1 §6.5.2.1: 30 s over USB, 19.8 s over NFC), which is also how long a
+    /// token from built-in UV stands for the user's presence. The mark lasts until the
+    /// next power cycle; the [`NfcApplet`](crate::NfcApplet) sets it on its channel
+    /// before each call.
+    pub fn set_channel_transport(&mut self, channel: ChannelId, transport: Transport) {
+        self.ctap2_parts().0.set_transport(channel, transport);
+    }
+
+    /// The transport [`set_channel_transport`](Self::set_channel_transport) recorded
+    /// for `channel` ([`Transport::Usb`] if none).
+    #[must_use]
+    pub fn channel_transport(&self, channel: ChannelId) -> Transport {
+        self.ctap2_ref().0.transport(channel)
     }
 
     /// Sets the PIN directly, as if by the user at the factory (`ctap serve --pin`).

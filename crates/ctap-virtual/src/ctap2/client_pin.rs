@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use ctap_types::StatusCode;
+use ctap_types::{ChannelId, StatusCode};
 use ctap2_proto::pin::{Permissions, SharedSecret};
 use ctap2_proto::{ClientPinRequest, ClientPinResponse, PinSubCommand};
 use subtle::ConstantTimeEq as _;
@@ -27,6 +27,7 @@ impl Ctap2 {
     pub(super) fn client_pin(
         &mut self,
         now: Instant,
+        caller: ChannelId,
         request: ClientPinRequest,
     ) -> Result<Vec<u8>> {
         let sub = request.sub_command;
@@ -159,14 +160,17 @@ impl Ctap2 {
                     .encrypt(&value, &mut self.rng)
                     .map_err(|e| e.status())?;
                 // resetPinUvAuthToken (the previous token is gone), then
-                // beginUsingPinUvAuthToken(userIsPresent: false) with the permissions and
+                // beginUsingPinUvAuthToken(userIsPresent: false) (§6.5.5.7.1 step 13,
+                // §6.5.5.7.2: a PIN is no evidence of presence), with the initial usage
+                // time limit of the caller's transport (§6.5.2.1), the permissions and
                 // the permissions RP ID of the request.
+                let begin = self.begin(now, caller, false);
                 self.token = Some(Token::begin_using(
                     value,
                     protocol,
                     permissions,
                     request.rp_id.filter(|_| with_permissions),
-                    now,
+                    begin,
                 ));
                 Ok(answer(&ClientPinResponse {
                     pin_uv_auth_token: Some(encrypted),

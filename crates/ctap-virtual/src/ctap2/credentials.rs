@@ -223,6 +223,10 @@ impl Ctap2 {
         {
             return Err(StatusCode::PUAT_REQUIRED);
         }
+        // Step 14.1.1's getUserPresentFlagValue(), read once the token verified: a
+        // token that began with userIsPresent true (built-in UV, §6.5.5.7.3) stands for
+        // the touch of this one operation.
+        let mut presence_cached = false;
         // Steps 7-11: user verification through a pinUvAuthToken.
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
@@ -236,6 +240,7 @@ impl Ctap2 {
                     Permissions::MAKE_CREDENTIAL,
                     RpScope::Bind(&request.rp.id),
                 )?;
+                presence_cached = self.token_user_present(now);
                 true
             }
             None if builtin_uv => true,
@@ -248,14 +253,19 @@ impl Ctap2 {
                 false
             }
         };
-        // Step 12: excludeList. A match still asks for a touch (so a page cannot probe
-        // silently), then says CREDENTIAL_EXCLUDED.
+        // Step 12: excludeList. A match asks for a touch (so a page cannot probe
+        // silently), then says CREDENTIAL_EXCLUDED; when the token's userPresent flag
+        // is true ("let userPresentFlagValue be the result of calling
+        // getUserPresentFlagValue()") the answer comes at once.
         let rp_id_hash = sha256(request.rp.id.as_bytes());
         if let Some(list) = &request.exclude_list {
             for descriptor in list.iter().filter(|d| d.kind == PUBLIC_KEY) {
                 if let Some(found) = self.locate(&rp_id_hash, &descriptor.id) {
                     // credProtect 3 credentials are invisible without UV.
                     if found.header.cred_protect != CRED_PROTECT_UV_REQUIRED || uv {
+                        if presence_cached {
+                            return Err(StatusCode::CREDENTIAL_EXCLUDED);
+                        }
                         self.pending = Some(Pending::Excluded);
                         return Ok(None);
                     }
@@ -294,7 +304,7 @@ impl Ctap2 {
             Some([first, ..]) if first == "none" => Attestation::None,
             _ => config.attestation,
         };
-        self.pending = Some(Pending::MakeCredential(Box::new(MakeCredentialPlan {
+        let plan = MakeCredentialPlan {
             client_data_hash: request.client_data_hash,
             rp: request.rp,
             user: request.user,
@@ -307,7 +317,16 @@ impl Ctap2 {
             builtin_uv,
             enterprise,
             extensions: feature_extensions,
-        })));
+        };
+        // Step 14 ("up" is always true here, step 5): with a pinUvAuthParam whose
+        // token's userPresent flag is true, no evidence of user interaction is asked
+        // for (14.1.2 is skipped); the flags and permissions are cleared all the same
+        // (14.4). Otherwise the touch (14.1.2.1, 14.2.1.1), then 14.4 in `touched`.
+        if presence_cached {
+            self.consume_token_after_presence(now);
+            return self.finish_make_credential(config, plan).map(Some);
+        }
+        self.pending = Some(Pending::MakeCredential(Box::new(plan)));
         Ok(None)
     }
 
@@ -487,6 +506,8 @@ impl Ctap2 {
         {
             return Err(StatusCode::PUAT_REQUIRED);
         }
+        // Step 9.1.1's getUserPresentFlagValue(), read once the token verified.
+        let mut presence_cached = false;
         let uv = match &request.pin_uv_auth_param {
             Some(param) => {
                 // Step 6.1: verify, ga permission, permissions RP ID, userVerified; an
@@ -499,6 +520,7 @@ impl Ctap2 {
                     Permissions::GET_ASSERTION,
                     RpScope::Bind(&request.rp_id),
                 )?;
+                presence_cached = self.token_user_present(now);
                 true
             }
             None if builtin_uv => true,
@@ -563,6 +585,16 @@ impl Ctap2 {
             builtin_uv,
             extensions: feature_extensions,
         };
+        // Step 9 with up: a pinUvAuthParam whose token's userPresent flag is true
+        // needs no evidence of user interaction (9.1.2 is skipped); the flags and
+        // permissions are cleared all the same (9.4). (builtin_uv is false with a
+        // pinUvAuthParam.)
+        if up && presence_cached {
+            self.consume_token_after_presence(now);
+            return self
+                .finish_get_assertion(now, config, caller, plan)
+                .map(Some);
+        }
         // A finger on the sensor is a touch even with up=false.
         if up || builtin_uv {
             self.pending = Some(Pending::GetAssertion(Box::new(plan)));

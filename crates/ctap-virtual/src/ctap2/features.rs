@@ -488,10 +488,11 @@ impl Ctap2 {
     pub(super) fn finish_feature(
         &mut self,
         now: std::time::Instant,
+        caller: ctap_types::ChannelId,
         pending: PendingFeature,
     ) -> Result<Vec<u8>> {
         match pending {
-            PendingFeature::UvToken(plan) => self.finish_uv_token(now, plan),
+            PendingFeature::UvToken(plan) => self.finish_uv_token(now, caller, plan),
             PendingFeature::Sample(wait) => self.finish_sample(&wait),
         }
     }

@@ -19,6 +19,7 @@ mod token;
 pub(crate) mod uv;
 
 pub use state::{StateError, StateFile};
+pub use token::Transport;
 mod api;
 mod attestation;
 mod u2f;
@@ -32,7 +33,7 @@ use ctap2_proto::{CredentialParameters, Info};
 
 use self::keys::Drbg;
 use self::state::State;
-use self::token::{RpScope, Token};
+use self::token::{Begin, RpScope, Token};
 use crate::Config;
 
 pub(crate) use u2f::respond as u2f_respond;
@@ -131,7 +132,14 @@ pub(crate) struct Ctap2 {
     large_blob_write: Option<large_blobs::LargeBlobWrite>,
     /// A fingerprint enrollment in progress (volatile, `bio.rs`).
     enrollment: Option<bio::Enrollment>,
+    /// The channels whose host is not on USB (the NFC applet's), newest last, at most
+    /// [`MAX_MARKED_CHANNELS`]; volatile, as the channels are.
+    transports: Vec<(ChannelId, Transport)>,
 }
+
+/// How many channels [`Ctap2::set_transport`] remembers (the oldest mark goes first;
+/// the NFC applet marks its channel again before each call).
+const MAX_MARKED_CHANNELS: usize = 16;
 
 type Result<T> = std::result::Result<T, StatusCode>;
 
@@ -189,6 +197,7 @@ impl Ctap2 {
             features: features::Features::default(),
             large_blob_write: None,
             enrollment: None,
+            transports: Vec::new(),
         }
     }
 
@@ -204,6 +213,29 @@ impl Ctap2 {
         self.enumerations.clear();
         self.large_blob_write = None;
         self.enrollment = None;
+        self.transports.clear();
+    }
+
+    /// Records that the host on `channel` reaches the authenticator over `transport`
+    /// (what beginUsingPinUvAuthToken reads, §6.5.2.1). [`Transport::Usb`] forgets a
+    /// mark.
+    pub(crate) fn set_transport(&mut self, channel: ChannelId, transport: Transport) {
+        self.transports.retain(|(marked, _)| *marked != channel);
+        if transport == Transport::Usb {
+            return;
+        }
+        if self.transports.len() >= MAX_MARKED_CHANNELS {
+            self.transports.remove(0);
+        }
+        self.transports.push((channel, transport));
+    }
+
+    /// The transport of the host on `channel` (USB unless marked).
+    pub(crate) fn transport(&self, channel: ChannelId) -> Transport {
+        self.transports
+            .iter()
+            .find(|(marked, _)| *marked == channel)
+            .map_or(Transport::Usb, |(_, transport)| *transport)
     }
 
     pub(crate) fn set_sink(&mut self, sink: Option<StateSink>) {
@@ -254,7 +286,9 @@ impl Ctap2 {
             Ctap2Command::GET_NEXT_ASSERTION => {
                 self.get_next_assertion(now, config, caller).map(Some)
             }
-            Ctap2Command::CLIENT_PIN => decode(params).and_then(|r| self.client_pin_or_uv(now, r)),
+            Ctap2Command::CLIENT_PIN => {
+                decode(params).and_then(|r| self.client_pin_or_uv(now, caller, r))
+            }
             Ctap2Command::CREDENTIAL_MGMT | Ctap2Command::CREDENTIAL_MGMT_PRE => decode(params)
                 .and_then(|r| self.credential_management(now, config, caller, r))
                 .map(Some),
@@ -301,7 +335,7 @@ impl Ctap2 {
             } else {
                 StatusCode::PIN_NOT_SET
             }),
-            Some(Pending::Feature(pending)) => self.finish_feature(now, *pending),
+            Some(Pending::Feature(pending)) => self.finish_feature(now, caller, *pending),
             Some(Pending::Reset) => {
                 self.factory_reset();
                 Ok(vec![StatusCode::SUCCESS.to_u8()])
@@ -488,11 +522,28 @@ impl Ctap2 {
             .map_err(|()| StatusCode::PIN_AUTH_INVALID)
     }
 
+    /// getUserPresentFlagValue() (§6.5.2.1): the userPresent flag of the token in use
+    /// at `now`, `false` without one (or once its user present time limit passed).
+    fn token_user_present(&mut self, now: Instant) -> bool {
+        self.token_in_use(now)
+            .is_some_and(|token| token.user_present(now))
+    }
+
+    /// beginUsingPinUvAuthToken's argument for a token issued now to the host on
+    /// `caller` (§6.5.2.1: the initial usage time limit of its transport).
+    fn begin(&self, now: Instant, caller: ChannelId, user_is_present: bool) -> Begin {
+        Begin {
+            user_is_present,
+            transport: self.transport(caller),
+            now,
+        }
+    }
+
     /// After makeCredential or getAssertion collected user presence (§6.1.2 step 14.4,
-    /// §6.2.2 step 9): clearUserPresentFlag(), clearUserVerifiedFlag() and
+    /// §6.2.2 step 9.4): clearUserPresentFlag(), clearUserVerifiedFlag() and
     /// clearPinUvAuthTokenPermissionsExceptLbw() on the token in use, whichever command
     /// it authorized (no-ops without one). One token, one such operation.
-    fn consume_token_after_presence(&mut self, now: Instant) {
+    pub(super) fn consume_token_after_presence(&mut self, now: Instant) {
         if let Some(token) = self.token_in_use(now) {
             token.consume_presence();
         }

@@ -614,7 +614,11 @@ mod tests {
             ctap2_proto::pin::PinProtocol::Two,
             ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
             Some("example.com".into()),
-            std::time::Instant::now(),
+            super::super::token::Begin {
+                user_is_present: false,
+                transport: super::super::Transport::Usb,
+                now: std::time::Instant::now(),
+            },
         );
         for text in [format!("{token:?}"), format!("{token:#?}")] {
             assert!(!text.contains("201"), "token value in {text}");
@@ -638,7 +642,11 @@ mod tests {
             ctap2_proto::pin::PinProtocol::Two,
             ctap2_proto::pin::Permissions::MAKE_CREDENTIAL,
             None,
-            now,
+            super::super::token::Begin {
+                user_is_present: true,
+                transport: super::super::Transport::Nfc,
+                now,
+            },
         ));
         core.pin_failures_since_power_up = 3;
         core.power_up(now);

@@ -1,30 +1,73 @@
 //! The pinUvAuthToken state (CTAP 2.1 §6.5.2.1) and its maintenance functions
-//! (beginUsingPinUvAuthToken, pinUvAuthTokenUsageTimerObserver, getUserVerifiedFlagValue,
-//! clearUserVerifiedFlag, clearPinUvAuthTokenPermissionsExceptLbw,
-//! stopUsingPinUvAuthToken), with time passed in.
+//! (beginUsingPinUvAuthToken, pinUvAuthTokenUsageTimerObserver, getUserPresentFlagValue,
+//! getUserVerifiedFlagValue, clearUserPresentFlag, clearUserVerifiedFlag,
+//! clearPinUvAuthTokenPermissionsExceptLbw, stopUsingPinUvAuthToken), with time passed
+//! in.
 //!
 //! The usage timer is observed when the token is looked at (there is no clock of our
 //! own): a token is *in use* from beginUsingPinUvAuthToken until the initial usage time
-//! limit passes without the platform using it, or the max usage time period ends. No
-//! rolling timer. The userPresent flag is not kept: this authenticator issues tokens
-//! only from a PIN, and getPinToken / getPinUvAuthTokenUsingPinWithPermissions call
-//! beginUsingPinUvAuthToken(userIsPresent: false) (§6.5.5.7.1 and §6.5.5.7.2), so
-//! getUserPresentFlagValue() is always false here and every makeCredential and
-//! getAssertion with up waits for its own touch. A token from built-in UV may begin
-//! with userIsPresent true (§6.5.5.7.3 step 13); until such tokens exist here, asking
-//! for the touch anyway is stricter than §6.1.2 step 14.1.2, never weaker.
+//! limit of the transport it was issued over passes without the platform using it, or
+//! the max usage time period ends. No rolling timer (§6.5.2.1 makes it a MAY).
+//!
+//! The userPresent flag: getPinToken and getPinUvAuthTokenUsingPinWithPermissions call
+//! beginUsingPinUvAuthToken(userIsPresent: false) (§6.5.5.7.1, §6.5.5.7.2: a PIN is no
+//! evidence of presence); getPinUvAuthTokenUsingUvWithPermissions calls it with true,
+//! because the simulated fingerprint sensor is touched (§6.5.5.7.3 step 12, step 13 in
+//! CTAP 2.2 which adds the pcmr step: "If the employed built-in user verification
+//! method supplied evidence of user interaction, then call
+//! beginUsingPinUvAuthToken(userIsPresent: true)"). While the
+//! flag is set and the user present time limit has not passed (the spec's default:
+//! the transport's initial usage time limit), the first makeCredential or getAssertion
+//! with up that the token authorizes needs no touch of its own (§6.1.2 step 14.1, §6.2.2
+//! step 9.1); that operation then clears the flag with the others (§6.1.2 step 14.4,
+//! §6.2.2 step 9.4).
 
 use std::time::{Duration, Instant};
 
 use ctap2_proto::pin::{Permissions, PinProtocol};
 use zeroize::Zeroizing;
 
-/// The initial usage time limit (§6.5.2.1: "usb: 30 seconds"; NFC allows 19.8 s, we
-/// use the USB value on every transport): a token nobody uses in an authenticator
-/// operation within it stops being in use.
-pub(crate) const INITIAL_USAGE_TIME_LIMIT: Duration = Duration::from_secs(30);
+/// The initial usage time limit over USB (§6.5.2.1: "usb: 30 seconds"); also the
+/// user present time limit there (§6.5.2.1: it "defaults to the same default maximum
+/// per-transport values as the initial usage time limit").
+pub(crate) const INITIAL_USAGE_TIME_LIMIT_USB: Duration = Duration::from_secs(30);
+/// The initial usage time limit over NFC (§6.5.2.1: "nfc: 19.8 seconds (16 bit
+/// counter with 3311hz clock: max time before overflow)"), and the user present time
+/// limit there.
+pub(crate) const INITIAL_USAGE_TIME_LIMIT_NFC: Duration = Duration::from_millis(19_800);
 /// The max usage time period (§6.5.2.1: "SHOULD default to a maximum of 10 minutes").
 pub(crate) const MAX_USAGE_TIME_PERIOD: Duration = Duration::from_secs(600);
+
+/// The transport a host reaches the authenticator by, as far as the CTAP2 core needs to
+/// know it: beginUsingPinUvAuthToken sets the initial usage time limit "according to
+/// the transport the platform is using to communicate with it" (CTAP 2.1 §6.5.2.1).
+///
+/// Every CTAPHID channel is [`Transport::Usb`] unless marked otherwise with
+/// [`Authenticator::set_channel_transport`](crate::Authenticator::set_channel_transport);
+/// the [`NfcApplet`](crate::NfcApplet) marks its own channel [`Transport::Nfc`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transport {
+    /// USB HID (CTAPHID), and the UDP and in-process transports that carry its
+    /// reports: a token's initial usage time limit is 30 s.
+    #[default]
+    Usb,
+    /// NFC (ISO 7816-4 APDUs, CTAP 2.1 §11.3): 19.8 s.
+    Nfc,
+}
+
+impl Transport {
+    /// The initial usage time limit of a token issued over this transport (§6.5.2.1's
+    /// default maximum per-transport values), which is also its user present time
+    /// limit.
+    #[must_use]
+    pub const fn initial_usage_time_limit(self) -> Duration {
+        match self {
+            Self::Usb => INITIAL_USAGE_TIME_LIMIT_USB,
+            Self::Nfc => INITIAL_USAGE_TIME_LIMIT_NFC,
+        }
+    }
+}
 
 /// How a command's permissions RP ID rule reads (§6.1.2 step 11, §6.2.2 step 6, §6.8).
 #[derive(Clone, Copy, Debug)]
@@ -52,11 +95,16 @@ pub(crate) struct Token {
     rp_id: Option<String>,
     /// When the usage timer started (beginUsingPinUvAuthToken).
     started: Instant,
+    /// The initial usage time limit, set by beginUsingPinUvAuthToken from the
+    /// transport; also the user present time limit (its default, §6.5.2.1).
+    initial_limit: Duration,
     /// Whether the platform has used the token in an authenticator operation (what
     /// the initial usage time limit waits for).
     used: bool,
     /// The userVerified flag.
     user_verified: bool,
+    /// The userPresent flag.
+    user_present: bool,
 }
 
 impl std::fmt::Debug for Token {
@@ -66,31 +114,48 @@ impl std::fmt::Debug for Token {
             .field("protocol", &self.protocol)
             .field("permissions", &self.permissions)
             .field("rp_id", &self.rp_id)
+            .field("initial_limit", &self.initial_limit)
             .field("used", &self.used)
             .field("user_verified", &self.user_verified)
+            .field("user_present", &self.user_present)
             .finish_non_exhaustive()
     }
 }
 
+/// How a new token begins (beginUsingPinUvAuthToken's argument and what it reads).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Begin {
+    /// userIsPresent: `true` only when the operation that issued the token collected
+    /// user presence (built-in UV by a touch, §6.5.5.7.3).
+    pub(crate) user_is_present: bool,
+    /// The transport the platform is using (the initial usage time limit).
+    pub(crate) transport: Transport,
+    /// Now: the usage timer starts.
+    pub(crate) now: Instant,
+}
+
 impl Token {
     /// A new token value with `permissions` and the permissions RP ID `rp_id`, and
-    /// beginUsingPinUvAuthToken(userIsPresent: false) at `now`: userVerified set, the
-    /// usage timer started, in use.
+    /// beginUsingPinUvAuthToken(userIsPresent) (§6.5.2.1): the userPresent flag set to
+    /// `begin.user_is_present`, userVerified set, the initial usage time limit of
+    /// `begin.transport`, the usage timer started at `begin.now`: in use.
     pub(crate) fn begin_using(
         value: [u8; 32],
         protocol: PinProtocol,
         permissions: Permissions,
         rp_id: Option<String>,
-        now: Instant,
+        begin: Begin,
     ) -> Self {
         Self {
             value: Zeroizing::new(value),
             protocol,
             permissions,
             rp_id,
-            started: now,
+            started: begin.now,
+            initial_limit: begin.transport.initial_usage_time_limit(),
             used: false,
             user_verified: true,
+            user_present: begin.user_is_present,
         }
     }
 
@@ -98,7 +163,16 @@ impl Token {
     /// being in use (the caller then forgets it: stopUsingPinUvAuthToken).
     pub(crate) fn in_use(&self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.started);
-        elapsed < MAX_USAGE_TIME_PERIOD && (self.used || elapsed < INITIAL_USAGE_TIME_LIMIT)
+        elapsed < MAX_USAGE_TIME_PERIOD && (self.used || elapsed < self.initial_limit)
+    }
+
+    /// getUserPresentFlagValue() at `now` for a token in use (the caller checked
+    /// [`in_use`](Self::in_use)): the userPresent flag, unless the user present time
+    /// limit has passed since presence was collected (pinUvAuthTokenUsageTimerObserver:
+    /// "If the current user present time limit is reached, call
+    /// clearUserPresentFlag()"; presence was collected when the token began).
+    pub(crate) fn user_present(&self, now: Instant) -> bool {
+        self.user_present && now.saturating_duration_since(self.started) < self.initial_limit
     }
 
     /// Checks a pinUvAuthParam and the token's state for one command; `Err(())` is
@@ -150,10 +224,11 @@ impl Token {
     }
 
     /// After makeCredential or getAssertion collected user presence (§6.1.2 step 14.4,
-    /// §6.2.2 step 9.4): clearUserPresentFlag() (not kept, see the module doc),
-    /// clearUserVerifiedFlag() and clearPinUvAuthTokenPermissionsExceptLbw(), so the
-    /// token authorizes no further mc, ga, cm or acfg operation.
+    /// §6.2.2 step 9.4): clearUserPresentFlag(), clearUserVerifiedFlag() and
+    /// clearPinUvAuthTokenPermissionsExceptLbw(), so the token authorizes no further
+    /// mc, ga, cm or acfg operation and its cached presence is spent.
     pub(crate) fn consume_presence(&mut self) {
+        self.user_present = false;
         self.user_verified = false;
         self.permissions = Permissions(self.permissions.0 & Permissions::LARGE_BLOB_WRITE.0);
     }

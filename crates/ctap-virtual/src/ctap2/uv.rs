@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ctap_types::StatusCode;
+use ctap_types::{ChannelId, StatusCode};
 use ctap2_proto::pin::{Permissions, PinProtocol, SharedSecret};
 use ctap2_proto::{ClientPinRequest, ClientPinResponse, PinSubCommand};
 
@@ -37,13 +37,14 @@ impl Ctap2 {
     pub(super) fn client_pin_or_uv(
         &mut self,
         now: Instant,
+        caller: ChannelId,
         request: ClientPinRequest,
     ) -> Result<Option<Vec<u8>>> {
         let sub = request.sub_command;
         let uv_sub = sub == PinSubCommand::GET_UV_RETRIES
             || sub == PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS;
         if !uv_sub || self.features.fingerprint.is_none() {
-            return self.client_pin(now, request).map(Some);
+            return self.client_pin(now, caller, request).map(Some);
         }
         if sub == PinSubCommand::GET_UV_RETRIES {
             // §6.5.5.6: uvRetries (0x05).
@@ -98,7 +99,12 @@ impl Ctap2 {
     /// The finger touched for a getPinUvAuthTokenUsingUvWithPermissions (§6.5.5.7.3
     /// steps 8-11): a match resets uvRetries and issues the token; a mismatch uses a
     /// retry (UV_INVALID), the last one blocks built-in UV (UV_BLOCKED).
-    pub(super) fn finish_uv_token(&mut self, now: Instant, plan: UvTokenPlan) -> Result<Vec<u8>> {
+    pub(super) fn finish_uv_token(
+        &mut self,
+        now: Instant,
+        caller: ChannelId,
+        plan: UvTokenPlan,
+    ) -> Result<Vec<u8>> {
         self.builtin_uv_touch()?;
         if let Some(answer) =
             self.persistent_token_request(&plan.shared, plan.protocol, plan.permissions)?
@@ -110,15 +116,19 @@ impl Ctap2 {
             .shared
             .encrypt(&value, &mut self.rng)
             .map_err(|e| e.status())?;
-        // §6.5.5.7.3 step 13: beginUsingPinUvAuthToken. The token keeps no user
-        // present flag (token.rs): every makeCredential/getAssertion with up still
-        // waits for its own touch, which is stricter than the spec requires.
+        // §6.5.5.7.3 step 12 (step 13 in CTAP 2.2): "If the employed built-in user
+        // verification method supplied evidence of user interaction, then call
+        // beginUsingPinUvAuthToken(userIsPresent: true)". The finger touched the
+        // sensor, so it did: the first makeCredential or getAssertion with up that
+        // this token authorizes needs no second touch (§6.1.2 step 14.1, §6.2.2 step
+        // 9.1). The initial usage time limit is that of the caller's transport.
+        let begin = self.begin(now, caller, true);
         self.token = Some(Token::begin_using(
             value,
             plan.protocol,
             plan.permissions,
             plan.rp_id,
-            now,
+            begin,
         ));
         Ok(answer(&ClientPinResponse {
             pin_uv_auth_token: Some(encrypted),
