@@ -627,10 +627,17 @@ def ctap2_tests(test, dev, touch_delay):
             assert e.code == 0x6986, hex(e.code)
         else:
             raise AssertionError("U2F REGISTER under alwaysUv")
+        try:
+            Ctap1(dev).get_version()
+        except ApduError as e:
+            assert e.code == 0x6986, hex(e.code)
+        else:
+            raise AssertionError("U2F VERSION under alwaysUv")
         config.toggle_always_uv()
         info = Ctap2(dev).get_info()
         assert info.options["alwaysUv"] is False
         assert "U2F_V2" in info.versions, info.versions
+        assert Ctap1(dev).get_version() == "U2F_V2"
         Ctap1(dev).register(os.urandom(32), sha256(b"u2f.example"))
         config.set_min_pin_length(6)
         assert Ctap2(dev).get_info().min_pin_length == 6

@@ -1,9 +1,8 @@
 //! CTAPHID_MSG: CTAP1/U2F request APDUs (FIDO U2F Raw Message Formats, "U2F message
-//! framing": ISO 7816-4 short and extended encodings). U2F_VERSION is answered here;
-//! REGISTER and AUTHENTICATE go to the CTAP2 authenticator's U2F half.
+//! framing": ISO 7816-4 short and extended encodings). VERSION (without data),
+//! REGISTER and AUTHENTICATE go to the CTAP2 authenticator's U2F half, which knows
+//! whether CTAP1/U2F is on (CTAP 2.1 §7.2: off while alwaysUv is).
 
-/// `SW_NO_ERROR`.
-pub(crate) const SW_NO_ERROR: [u8; 2] = [0x90, 0x00];
 /// `SW_WRONG_LENGTH`: the APDU's length fields do not match its size.
 pub(crate) const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
 /// `SW_CLA_NOT_SUPPORTED`.
@@ -12,7 +11,7 @@ pub(crate) const SW_CLA_NOT_SUPPORTED: [u8; 2] = [0x6E, 0x00];
 pub(crate) const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
 
 /// U2F_VERSION (U2F Raw Message Formats, "GetVersion request and response").
-const INS_VERSION: u8 = 0x03;
+pub(crate) const INS_VERSION: u8 = 0x03;
 
 /// U2F_REGISTER.
 const INS_REGISTER: u8 = 0x01;
@@ -20,7 +19,7 @@ const INS_REGISTER: u8 = 0x01;
 const INS_AUTHENTICATE: u8 = 0x02;
 
 /// The answer to one request APDU: response data followed by the status word.
-/// REGISTER and AUTHENTICATE are answered by `u2f(ins, p1, data)`.
+/// VERSION, REGISTER and AUTHENTICATE are answered by `u2f(ins, p1, data)`.
 pub(crate) fn respond(apdu: &[u8], u2f: impl FnOnce(u8, u8, &[u8]) -> Vec<u8>) -> Vec<u8> {
     let Some(request) = Request::parse(apdu) else {
         return SW_WRONG_LENGTH.to_vec();
@@ -29,10 +28,9 @@ pub(crate) fn respond(apdu: &[u8], u2f: impl FnOnce(u8, u8, &[u8]) -> Vec<u8>) -
         return SW_CLA_NOT_SUPPORTED.to_vec();
     }
     match request.ins {
-        // "U2F_V2"; the request has no data.
-        INS_VERSION if request.data.is_empty() => [b"U2F_V2".as_slice(), &SW_NO_ERROR].concat(),
-        INS_VERSION => SW_WRONG_LENGTH.to_vec(),
-        INS_REGISTER | INS_AUTHENTICATE => u2f(request.ins, request.p1, request.data),
+        // The request has no data.
+        INS_VERSION if !request.data.is_empty() => SW_WRONG_LENGTH.to_vec(),
+        INS_VERSION | INS_REGISTER | INS_AUTHENTICATE => u2f(request.ins, request.p1, request.data),
         _ => SW_INS_NOT_SUPPORTED.to_vec(),
     }
 }
@@ -94,8 +92,8 @@ mod tests {
     }
 
     #[test]
-    fn version_answers_in_every_encoding() {
-        let expected = b"U2F_V2\x90\x00".to_vec();
+    fn version_reaches_the_u2f_half_in_every_encoding() {
+        let expected = vec![0xEE, INS_VERSION, 0];
         for apdu in [
             &[0, 3, 0, 0][..],
             &[0, 3, 0, 0, 0],

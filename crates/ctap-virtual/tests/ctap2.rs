@@ -2214,8 +2214,8 @@ fn an_rp_scoped_credential_management_token_reaches_only_its_rp() {
     );
 }
 
-/// CTAP 2.1 §7.2 alwaysUv: CTAP1/U2F off (no U2F_V2, REGISTER and AUTHENTICATE
-/// refused); silent assertions still work without a token; otherwise PUAT_REQUIRED,
+/// CTAP 2.1 §7.2 alwaysUv: CTAP1/U2F off (no U2F_V2 in getInfo; VERSION, REGISTER and
+/// AUTHENTICATE refused with 6986); silent assertions still work without a token; otherwise PUAT_REQUIRED,
 /// with or without a PIN (§6.1.2 step 6, §6.2.2 step 5).
 #[test]
 fn always_uv_disables_u2f_and_keeps_silent_assertions() {
@@ -2246,6 +2246,9 @@ fn always_uv_disables_u2f_and_keeps_silent_assertions() {
     );
     let auth = [&[7; 32][..], &app, &[51], &id].concat();
     assert_eq!(msg(apdu(2, 0x03, &auth)), [0x69, 0x86], "AUTHENTICATE");
+    // §7.2: CTAP1/U2F disabled is VERSION too: no U2F_V2 there while getInfo leaves
+    // it out (SW_COMMAND_NOT_ALLOWED, as OpenSK answers every CTAP1 command then).
+    assert_eq!(msg(apdu(3, 0, &[])), [0x69, 0x86], "VERSION");
     let mut silent = assertion_request("example.com", Some(&id));
     silent.options = Some(Options {
         up: Some(false),
@@ -2278,6 +2281,12 @@ fn always_uv_disables_u2f_and_keeps_silent_assertions() {
     signed.pin_uv_auth_param = Some(PinProtocol::Two.authenticate(&token, &toggle.auth_message()));
     assert_eq!(host.call(0x0D, &signed).status, StatusCode::SUCCESS);
     assert_eq!(host.info().versions, ["U2F_V2", "FIDO_2_0", "FIDO_2_1"]);
+    host.send(cid, Command::MSG, &apdu(3, 0, &[]));
+    assert_eq!(
+        host.messages().pop().unwrap().1,
+        b"U2F_V2\x90\x00",
+        "VERSION"
+    );
     host.send(cid, Command::MSG, &apdu(2, 0x03, &auth));
     let signed = host.messages().pop().unwrap().1;
     assert_eq!(&signed[signed.len() - 2..], [0x90, 0x00]);

@@ -1,4 +1,4 @@
-//! CTAP1/U2F REGISTER and AUTHENTICATE over CTAPHID_MSG (FIDO U2F Raw Message Formats;
+//! CTAP1/U2F VERSION, REGISTER and AUTHENTICATE over CTAPHID_MSG (FIDO U2F Raw Message Formats;
 //! CTAP 2.1 §10 "Interoperating with CTAP1/U2F authenticators").
 //!
 //! U2F key handles are this authenticator's non-discoverable ES256 credential ids, so a
@@ -51,9 +51,15 @@ pub(crate) fn respond(
     data: &[u8],
 ) -> Vec<u8> {
     let result = match ins {
-        // §7.2 alwaysUv: "the authenticator ... MUST disable CTAP1/U2F" (U2F has no
-        // user verification); SW_COMMAND_NOT_ALLOWED, as OpenSK answers.
-        INS_REGISTER | INS_AUTHENTICATE if ctap2.state.always_uv => Err(SW_COMMAND_NOT_ALLOWED),
+        // §7.2 alwaysUv: CTAP1/U2F is disabled while it is on (U2F has no user
+        // verification), and getInfo's versions leave out U2F_V2 (`Ctap2::info`).
+        // Disabled means every U2F command, VERSION included: a host that asks VERSION
+        // must not hear U2F_V2 from a key whose getInfo does not list it. OpenSK
+        // answers every CTAP1 command SW_COMMAND_NOT_ALLOWED while CTAP1 is not
+        // allowed (its `Ctap1Command::process_command`); so does this key.
+        _ if ctap2.state.always_uv => Err(SW_COMMAND_NOT_ALLOWED),
+        // U2F Raw Message Formats, "GetVersion request and response".
+        crate::apdu::INS_VERSION => Ok([b"U2F_V2".as_slice(), &SW_NO_ERROR].concat()),
         INS_REGISTER => ctap2.u2f_register(config, present, data),
         INS_AUTHENTICATE => ctap2.u2f_authenticate(present, p1, data),
         _ => Err(SW_INS_NOT_SUPPORTED),
