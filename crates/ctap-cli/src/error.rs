@@ -344,8 +344,8 @@ fn cause_and_next(situation: &Situation, code: StatusCode) -> (Option<String>, O
     let rp = situation.rp.as_deref().unwrap_or("the RP");
     let some = |cause: &str, next: &str| (Some(cause.to_owned()), Some(next.to_owned()));
     match (code, situation.doing) {
-        // CTAP 2.1 §6.5.5.5 (setPIN) step 2: a PIN already set is NOT_ALLOWED (2.0 keys
-        // answer PIN_AUTH_INVALID).
+        // CTAP 2.1 §6.5.5.5 (setPIN) step 3: a PIN already set is PIN_AUTH_INVALID
+        // (some keys answer NOT_ALLOWED).
         (StatusCode::NOT_ALLOWED | StatusCode::PIN_AUTH_INVALID, Doing::PinSet) => some(
             "a PIN is already set on this key",
             "change it with `ctap pin change`",

@@ -206,7 +206,8 @@ fn pin_argument_errors() {
     assert!(error.contains("--new"), "{error}");
     target.json(&["pin", "set", "--new", "1234"]);
     let error = target.fails(&["pin", "set", "--new", "5678"], 1);
-    assert!(error.contains("NOT_ALLOWED"), "{error}");
+    // CTAP 2.1 §6.5.5.5 step 3.
+    assert!(error.contains("PIN_AUTH_INVALID"), "{error}");
     let error = target.fails(
         &["pin", "change", "--new", "5678", "--pin-protocol", "3"],
         2,

@@ -23,10 +23,10 @@ fn json_error(target: &Target, args: &[&str]) -> Value {
 fn pin_set_with_a_pin_already_set_points_at_pin_change() {
     let target = Target::virtual_device();
     target.json(&["pin", "set", "--new", "1234"]);
-    // CTAP 2.1 section 6.5.5.5: setPIN with a PIN set is NOT_ALLOWED.
+    // CTAP 2.1 section 6.5.5.5 step 3: setPIN with a PIN set is PIN_AUTH_INVALID.
     let error = target.fails(&["pin", "set", "--new", "5678"], 1);
     assert!(
-        error.contains("CTAP error: 0x30 - NOT_ALLOWED: a PIN is already set"),
+        error.contains("CTAP error: 0x33 - PIN_AUTH_INVALID: a PIN is already set"),
         "{error}"
     );
     assert!(
@@ -34,8 +34,8 @@ fn pin_set_with_a_pin_already_set_points_at_pin_change() {
         "{error}"
     );
     let document = json_error(&target, &["pin", "set", "--new", "5678"]);
-    assert_eq!(document["error"]["status"], "NOT_ALLOWED");
-    assert_eq!(document["error"]["code"], 0x30);
+    assert_eq!(document["error"]["status"], "PIN_AUTH_INVALID");
+    assert_eq!(document["error"]["code"], 0x33);
     assert_eq!(
         document["error"]["next"],
         "change it with `ctap pin change`"

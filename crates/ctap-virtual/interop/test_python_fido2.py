@@ -445,7 +445,8 @@ def ctap2_tests(test, dev, touch_delay):
         try:
             pin.set_pin("5678")
         except CtapError as e:
-            assert e.code == CtapError.ERR.NOT_ALLOWED, e
+            # CTAP 2.1 §6.5.5.5 step 3.
+            assert e.code == CtapError.ERR.PIN_AUTH_INVALID, e
         else:
             raise AssertionError("set_pin twice")
         pin.change_pin("1234", PIN)

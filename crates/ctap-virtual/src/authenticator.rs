@@ -622,7 +622,7 @@ impl Core {
                 self.transaction = None;
                 log::debug!("touch-wait on {} ends: {status}", wait.cid);
                 if status != StatusCode::SUCCESS {
-                    self.ctap2.abandon();
+                    let status = self.ctap2.touch_refused(wait.command, status);
                     self.send_status(wait.cid, status);
                 } else if wait.command == Ctap2Command::SELECTION {
                     self.stats.selections += 1;

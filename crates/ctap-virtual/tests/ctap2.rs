@@ -721,7 +721,9 @@ fn client_pin_with_both_protocols_and_its_errors() {
             StatusCode::PIN_POLICY_VIOLATION
         );
         assert_eq!(host.set_pin(protocol, "1234"), StatusCode::SUCCESS);
-        assert_eq!(host.set_pin(protocol, "1234"), StatusCode::NOT_ALLOWED);
+        // §6.5.5.5 step 3: "If a PIN has already been set, authenticator returns
+        // CTAP2_ERR_PIN_AUTH_INVALID error".
+        assert_eq!(host.set_pin(protocol, "1234"), StatusCode::PIN_AUTH_INVALID);
         assert_eq!(host.info().option("clientPin"), Some(true));
         assert_eq!(
             host.change_pin(protocol, "0000", "5678"),
@@ -840,11 +842,12 @@ fn client_pin_with_both_protocols_and_its_errors() {
         ),
         Err(StatusCode::UNAUTHORIZED_PERMISSION)
     );
-    // A permission bit no version of the spec defines (lbw is granted while large
-    // blobs are on: tests/features.rs).
-    assert_eq!(
-        host.token(PinProtocol::Two, "1234", Some(Permissions(0x80)), None),
-        Err(StatusCode::UNAUTHORIZED_PERMISSION)
+    // A permission bit no version of the spec defines is ignored (§6.5.5.7.2 step 4:
+    // "Undefined permissions present in the permissions parameter are ignored"; lbw
+    // is granted while large blobs are on: tests/features.rs).
+    assert!(
+        host.token(PinProtocol::Two, "1234", Some(Permissions(0x80)), None)
+            .is_ok()
     );
 }
 
@@ -2658,4 +2661,121 @@ fn entity_icons_are_type_checked_stored_and_returned_as_given() {
     let mut icons = [first.user.unwrap(), second.user.unwrap()].map(|user| (user.id[0], user.icon));
     icons.sort();
     assert_eq!(icons, [(1, request.user.icon.clone()), (2, None)]);
+}
+
+/// CTAP 2.1 §6.5.5.5 to §6.5.5.7.2, step by step where this authenticator used to
+/// differ: step 1 (a missing mandatory parameter is MISSING_PARAMETER even when the
+/// protocol is also unsupported, step 2), setPIN step 3 (a PIN already set:
+/// PIN_AUTH_INVALID, not NOT_ALLOWED), setPIN step 6 / changePIN step 9 (a newPinEnc
+/// that does not decrypt: PIN_AUTH_INVALID), §6.5.5.7.2 step 4 (undefined permissions
+/// ignored, not refused; pcmr with another permission refused before the PIN is
+/// checked, so it costs no retry).
+#[test]
+fn client_pin_steps_one_to_four_as_the_spec_orders_them() {
+    let mut host = Host::new(config());
+    let protocol = PinProtocol::Two;
+    // Step 1 before step 2: setPIN without newPinEnc and with protocol 3.
+    let (key, _) = host.shared_secret(protocol);
+    let mut request = ClientPinRequest::new(PinSubCommand::SET_PIN, Some(3));
+    request.key_agreement = Some(key.clone());
+    request.pin_uv_auth_param = Some(vec![0; 16]);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::MISSING_PARAMETER
+    );
+    request.new_pin_enc = Some(vec![0; 64]);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::INVALID_PARAMETER,
+        "step 2"
+    );
+    // setPIN step 6: newPinEnc authenticated but not whole AES blocks.
+    let (key, shared) = host.shared_secret(protocol);
+    let new_pin_enc = vec![7; 65];
+    let mut request = ClientPinRequest::new(PinSubCommand::SET_PIN, Some(2));
+    request.key_agreement = Some(key);
+    request.pin_uv_auth_param = Some(shared.authenticate(&new_pin_enc));
+    request.new_pin_enc = Some(new_pin_enc);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::PIN_AUTH_INVALID
+    );
+    assert_eq!(host.set_pin(protocol, "1234"), StatusCode::SUCCESS);
+    // setPIN step 3.
+    assert_eq!(host.set_pin(protocol, "5678"), StatusCode::PIN_AUTH_INVALID);
+    // changePIN step 9: the right PIN, a newPinEnc that does not decrypt.
+    let (key, shared) = host.shared_secret(protocol);
+    let new_pin_enc = vec![7; 65];
+    let pin_hash_enc = shared.encrypt(&pin_hash("1234"), &mut host.rng).unwrap();
+    let mut request = ClientPinRequest::new(PinSubCommand::CHANGE_PIN, Some(2));
+    request.key_agreement = Some(key);
+    request.pin_uv_auth_param =
+        Some(shared.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat()));
+    request.new_pin_enc = Some(new_pin_enc);
+    request.pin_hash_enc = Some(pin_hash_enc);
+    assert_eq!(
+        host.client_pin(&request).status,
+        StatusCode::PIN_AUTH_INVALID
+    );
+    assert_eq!(host.retries(), (8, false), "the PIN itself was right");
+    // §6.5.5.7.2 step 4: an undefined permission (0x80) is ignored: the token gets
+    // ga only, and works for it.
+    let id = register(&mut host, &make_request("example.com", 1, Algorithm::ES256)).0;
+    let token = host
+        .token(protocol, "1234", Some(Permissions(0x80 | 0x02)), None)
+        .unwrap();
+    assert_eq!(
+        host.get_assertion(&signed_assertion("example.com", Some(&id), &token, false))
+            .status,
+        StatusCode::SUCCESS
+    );
+    // pcmr with cm: UNAUTHORIZED_PERMISSION at step 4, before step 8's decrement
+    // (a wrong PIN is not even looked at).
+    assert_eq!(
+        host.token(
+            protocol,
+            "0000",
+            Some(Permissions(
+                Permissions::PCMR.0 | Permissions::CREDENTIAL_MANAGEMENT.0
+            )),
+            None
+        ),
+        Err(StatusCode::UNAUTHORIZED_PERMISSION)
+    );
+    assert_eq!(host.retries(), (8, false), "no retry spent");
+}
+
+/// CTAP 2.1 §6.1.2 step 12: an excludeList match waits for user presence and,
+/// "Regardless of whether user presence is obtained or the authenticator times out",
+/// answers CREDENTIAL_EXCLUDED: a refused or timed-out touch too.
+#[test]
+fn an_excluded_credential_is_reported_whatever_the_touch() {
+    let mut host = Host::new(config());
+    let id = register(&mut host, &make_request("example.com", 1, Algorithm::ES256)).0;
+    let mut excluded = make_request("example.com", 2, Algorithm::ES256);
+    excluded.exclude_list = Some(vec![CredentialDescriptor::public_key(&id)]);
+    for touch in [
+        TouchPolicy::Approve {
+            after: Duration::from_millis(10),
+        },
+        TouchPolicy::Deny {
+            after: Duration::from_millis(10),
+        },
+        TouchPolicy::Never,
+    ] {
+        host.device.set_touch_policy(touch);
+        let reply = host.make_credential(&excluded);
+        assert_eq!(reply.status, StatusCode::CREDENTIAL_EXCLUDED, "{touch:?}");
+        assert!(reply.keepalives > 0, "it waited for the touch: {touch:?}");
+    }
+    // Other commands keep their own answers to a refused touch.
+    host.device.set_touch_policy(TouchPolicy::Deny {
+        after: Duration::from_millis(10),
+    });
+    assert_eq!(
+        host.make_credential(&make_request("example.com", 3, Algorithm::ES256))
+            .status,
+        StatusCode::OPERATION_DENIED
+    );
+    assert_eq!(host.ctap(0x0B, &[]).status, StatusCode::OPERATION_DENIED);
 }

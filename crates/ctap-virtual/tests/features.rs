@@ -1123,11 +1123,16 @@ fn built_in_uv_tokens_retries_blocking_and_the_pin_unblocks() {
         host.client_pin(&request).status,
         StatusCode::INVALID_PARAMETER
     );
-    request.permissions = Some(0x80);
+    // Step 4: be is granted (uvBioEnroll); pcmr with another permission is not.
+    request.permissions = Some(Permissions::PCMR.0 | Permissions::GET_ASSERTION.0);
     assert_eq!(
         host.client_pin(&request).status,
         StatusCode::UNAUTHORIZED_PERMISSION
     );
+    // "Undefined permissions present in the permissions parameter are ignored"
+    // (steps 4 and 14): 0x80 alone asks the finger for a token without permissions.
+    request.permissions = Some(0x80);
+    assert_eq!(host.client_pin(&request).status, StatusCode::SUCCESS);
     request.pin_uv_auth_protocol = Some(3);
     assert_eq!(
         host.client_pin(&request).status,

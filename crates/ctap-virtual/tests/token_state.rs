@@ -336,3 +336,54 @@ fn a_token_issued_over_nfc_has_the_nfc_initial_usage_time_limit() {
     host.device.set_channel_transport(host.cid, Transport::Usb);
     assert_eq!(host.device.channel_transport(host.cid), Transport::Usb);
 }
+
+/// §6.1.2 step 13 / §6.2.2 step 8: a makeCredential or getAssertion whose user
+/// interaction was built-in UV (the uv option, a finger on the sensor) goes on past
+/// step 14 / 9, so it does not call clearUserPresentFlag(), clearUserVerifiedFlag()
+/// or clearPinUvAuthTokenPermissionsExceptLbw(): a token in use keeps its permissions.
+/// A plain touch (step 14.2 / 9.2) clears them, whoever's token it is.
+#[test]
+fn built_in_uv_operations_leave_the_token_in_use_alone() {
+    let sensor = FingerprintSensor::new();
+    let mut host = uv_host(&sensor);
+    let id = {
+        let mut request = resident(make_request("example.com", 1));
+        let mut options = request.options.unwrap_or_default();
+        options.uv = Some(true);
+        request.options = Some(options);
+        let made: MakeCredentialResponse = host.make_credential(&request).ok();
+        made.auth_data()
+            .unwrap()
+            .attested_credential
+            .unwrap()
+            .credential_id
+    };
+    let token = host
+        .token(PinProtocol::Two, "1234", mc_ga(), Some("example.com"))
+        .unwrap();
+    let silent = signed_assertion("example.com", Some(&id), &token, false);
+    // getAssertion with the uv option (a finger, no pinUvAuthParam).
+    let mut with_uv = assertion_request("example.com", Some(&id));
+    with_uv.options = Some(Options {
+        uv: Some(true),
+        ..Options::default()
+    });
+    let asserted: GetAssertionResponse = host.get_assertion(&with_uv).ok();
+    assert!(asserted.auth_data().unwrap().flags.contains(Flags::UV));
+    assert_eq!(host.get_assertion(&silent).status, StatusCode::SUCCESS);
+    // makeCredential with the uv option.
+    let mut request = make_request("example.com", 2);
+    request.options = Some(Options {
+        uv: Some(true),
+        ..Options::default()
+    });
+    assert_eq!(host.make_credential(&request).status, StatusCode::SUCCESS);
+    assert_eq!(host.get_assertion(&silent).status, StatusCode::SUCCESS);
+    // A plain touch (no token, no uv) does clear the token in use (§6.2.2 step 9.4).
+    let reply = host.get_assertion(&assertion_request("example.com", Some(&id)));
+    assert_eq!(reply.status, StatusCode::SUCCESS);
+    assert_eq!(
+        host.get_assertion(&silent).status,
+        StatusCode::PIN_AUTH_INVALID
+    );
+}

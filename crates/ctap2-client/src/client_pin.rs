@@ -207,7 +207,8 @@ impl<'c, D: CtapDevice> ClientPin<'c, D> {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a PIN under 4 characters or over 63 bytes;
-    /// `NOT_ALLOWED` when a PIN is set already, `PIN_POLICY_VIOLATION` under the
+    /// `PIN_AUTH_INVALID` when a PIN is set already (CTAP 2.1 §6.5.5.5 step 3; some keys
+    /// answer `NOT_ALLOWED`), `PIN_POLICY_VIOLATION` under the
     /// authenticator's minimum length.
     pub fn set_pin(&mut self, pin: &str) -> Result<()> {
         let padded = checked_pad(pin)?;

@@ -158,9 +158,10 @@ fn pin_set_change_and_tokens_with_both_protocols() {
             pin.set_pin("1234").unwrap();
             assert_eq!(pin.get_pin_retries().unwrap().retries, 8);
             let again = pin.set_pin("5678").unwrap_err();
+            // CTAP 2.1 §6.5.5.5 step 3: a PIN already set is PIN_AUTH_INVALID.
             assert_eq!(
                 again.status(),
-                Some(StatusCode::NOT_ALLOWED),
+                Some(StatusCode::PIN_AUTH_INVALID),
                 "{protocol:?}"
             );
         }

@@ -17,6 +17,14 @@ use super::{Ctap2, Result, answer};
 pub(crate) const PIN_FAILURES_PER_POWER_CYCLE: u8 = 3;
 /// The longest PIN in bytes (§6.5.5.5: 63).
 const MAX_PIN_BYTES: usize = 63;
+/// The permissions CTAP 2.1/2.2 define: mc, ga, cm, be, lbw, acfg, pcmr (§6.5.5.7).
+const DEFINED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
+    | Permissions::GET_ASSERTION.0
+    | Permissions::CREDENTIAL_MANAGEMENT.0
+    | Permissions::BIO_ENROLLMENT.0
+    | Permissions::LARGE_BLOB_WRITE.0
+    | Permissions::AUTHENTICATOR_CONFIG.0
+    | Permissions::PCMR.0;
 /// Permissions this authenticator can grant: mc, ga, cm, acfg (no bio, no large blobs).
 pub(super) const SUPPORTED_PERMISSIONS: u8 = Permissions::MAKE_CREDENTIAL.0
     | Permissions::GET_ASSERTION.0
@@ -62,6 +70,27 @@ impl Ctap2 {
         if !known.contains(&sub) {
             return Err(StatusCode::INVALID_SUBCOMMAND);
         }
+        // Step 1 of §6.5.5.5 to §6.5.5.7.2: "If the authenticator does not receive
+        // mandatory parameters for this command, it returns CTAP2_ERR_MISSING_PARAMETER",
+        // before step 2's protocol check (INVALID_PARAMETER).
+        let missing = match sub {
+            PinSubCommand::SET_PIN => {
+                request.pin_uv_auth_param.is_none() || request.new_pin_enc.is_none()
+            }
+            PinSubCommand::CHANGE_PIN => {
+                request.pin_uv_auth_param.is_none()
+                    || request.new_pin_enc.is_none()
+                    || request.pin_hash_enc.is_none()
+            }
+            PinSubCommand::GET_PIN_TOKEN => request.pin_hash_enc.is_none(),
+            PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS => {
+                request.pin_hash_enc.is_none() || request.permissions.is_none()
+            }
+            _ => false,
+        };
+        if missing || (sub != PinSubCommand::GET_KEY_AGREEMENT && request.key_agreement.is_none()) {
+            return Err(StatusCode::MISSING_PARAMETER);
+        }
         let protocol = super::protocol(request.pin_uv_auth_protocol)?;
         if sub == PinSubCommand::GET_KEY_AGREEMENT {
             return Ok(answer(&ClientPinResponse {
@@ -80,8 +109,10 @@ impl Ctap2 {
                 else {
                     return Err(StatusCode::MISSING_PARAMETER);
                 };
+                // §6.5.5.5 step 3: "If a PIN has already been set, authenticator
+                // returns CTAP2_ERR_PIN_AUTH_INVALID error" (OpenSK too).
                 if self.state.pin.is_some() {
-                    return Err(StatusCode::NOT_ALLOWED);
+                    return Err(StatusCode::PIN_AUTH_INVALID);
                 }
                 let shared = self.decapsulate(protocol, peer)?;
                 if !shared.verify(new_pin_enc, param) {
@@ -121,13 +152,8 @@ impl Ctap2 {
                     sub == PinSubCommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS;
                 let permissions = if with_permissions {
                     let permissions = request.permissions.ok_or(StatusCode::MISSING_PARAMETER)?;
-                    if permissions == 0 {
-                        return Err(StatusCode::INVALID_PARAMETER);
-                    }
-                    if permissions & !(SUPPORTED_PERMISSIONS | self.feature_permissions()) != 0 {
-                        return Err(StatusCode::UNAUTHORIZED_PERMISSION);
-                    }
-                    Permissions(permissions)
+                    // §6.5.5.7.2 steps 3 and 4, before the PIN is checked.
+                    self.grantable(permissions)?
                 } else {
                     // §6.5.5.7.1: getPinToken takes neither permissions nor an rpId and
                     // grants mc and ga.
@@ -178,6 +204,28 @@ impl Ctap2 {
                 }))
             }
         }
+    }
+
+    /// Steps 3 and 4 of §6.5.5.7.2 (and §6.5.5.7.3) for a requested permissions
+    /// value: 0 is INVALID_PARAMETER; a defined permission this authenticator cannot
+    /// grant now (be without a sensor, lbw with large blobs off; pcmr together with
+    /// any other) is UNAUTHORIZED_PERMISSION; "Undefined permissions present in the
+    /// permissions parameter are ignored" (and not assigned, step 15: "ignoring any
+    /// undefined permissions").
+    pub(super) fn grantable(&self, permissions: u8) -> Result<Permissions> {
+        if permissions == 0 {
+            return Err(StatusCode::INVALID_PARAMETER);
+        }
+        let requested = permissions & DEFINED_PERMISSIONS;
+        if requested & !(SUPPORTED_PERMISSIONS | self.feature_permissions()) != 0 {
+            return Err(StatusCode::UNAUTHORIZED_PERMISSION);
+        }
+        // "pcmr: perCredMgmtRO is false or absent, or any other pinUvAuthToken
+        // permission is requested" (CTAP 2.2).
+        if requested & Permissions::PCMR.0 != 0 && requested != Permissions::PCMR.0 {
+            return Err(StatusCode::UNAUTHORIZED_PERMISSION);
+        }
+        Ok(Permissions(requested))
     }
 
     fn decapsulate(
@@ -257,7 +305,12 @@ impl Ctap2 {
         new_pin_enc: &[u8],
         differ: bool,
     ) -> Result<()> {
-        let padded = shared.decrypt(new_pin_enc).map_err(|e| e.status())?;
+        // §6.5.5.5 step 6, §6.5.5.6 step 9: "calls decrypt(shared secret, newPinEnc)
+        // to produce paddedNewPin. If an error results, it returns
+        // CTAP2_ERR_PIN_AUTH_INVALID."
+        let padded = shared
+            .decrypt(new_pin_enc)
+            .map_err(|_| StatusCode::PIN_AUTH_INVALID)?;
         if padded.len() != 64 {
             return Err(StatusCode::INVALID_PARAMETER);
         }

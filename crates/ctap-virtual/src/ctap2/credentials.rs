@@ -106,6 +106,20 @@ pub(crate) struct MakeCredentialPlan {
     extensions: super::features::MakeCredentialExtensions,
 }
 
+impl MakeCredentialPlan {
+    /// Whether the touch is built-in UV (the uv option).
+    pub(super) const fn builtin_uv(&self) -> bool {
+        self.builtin_uv
+    }
+}
+
+impl AssertionPlan {
+    /// Whether the touch is built-in UV (the uv option).
+    pub(super) const fn builtin_uv(&self) -> bool {
+        self.builtin_uv
+    }
+}
+
 /// One credential found for an assertion.
 #[derive(Clone, Debug)]
 struct Found {

@@ -321,12 +321,19 @@ impl Ctap2 {
         let result = match self.pending.take() {
             // §6.1.2 step 14 and §6.2.2 step 9: user presence collected, so the token
             // in use is spent (a pending getAssertion always has up).
+            // Not after built-in UV: its touch is the "evidence of user interaction ...
+            // provided as part of Step 11" (§6.1.2 step 13, §6.2.2 step 8), which goes
+            // on past step 14 / 9 and so clears nothing.
             Some(Pending::MakeCredential(plan)) => {
-                self.consume_token_after_presence(now);
+                if !plan.builtin_uv() {
+                    self.consume_token_after_presence(now);
+                }
                 self.finish_make_credential(config, *plan)
             }
             Some(Pending::GetAssertion(plan)) => {
-                self.consume_token_after_presence(now);
+                if !plan.builtin_uv() {
+                    self.consume_token_after_presence(now);
+                }
                 self.finish_get_assertion(now, config, caller, *plan)
             }
             Some(Pending::Excluded) => Err(StatusCode::CREDENTIAL_EXCLUDED),
@@ -384,6 +391,26 @@ impl Ctap2 {
     /// The touch-wait ended without a touch (denied, timed out, cancelled).
     pub(crate) fn abandon(&mut self) {
         self.pending = None;
+    }
+
+    /// The touch-wait ended without a touch because the user declined or the
+    /// user-presence time-out passed, which the CTAPHID layer would answer with
+    /// `status`: the pending command (of `command`, the wait's) is dropped and the
+    /// status to answer returned.
+    /// Only an excludeList match answers otherwise: §6.1.2 step 12, "Wait for user
+    /// presence. Regardless of whether user presence is obtained or the authenticator
+    /// times out, terminate this procedure and return CTAP2_ERR_CREDENTIAL_EXCLUDED."
+    pub(crate) fn touch_refused(
+        &mut self,
+        command: Ctap2Command,
+        status: StatusCode,
+    ) -> StatusCode {
+        match self.pending.take() {
+            Some(Pending::Excluded) if command == Ctap2Command::MAKE_CREDENTIAL => {
+                StatusCode::CREDENTIAL_EXCLUDED
+            }
+            _ => status,
+        }
     }
 
     /// getInfo's answer, fitted to the largest message of the report size: when the

@@ -61,16 +61,10 @@ impl Ctap2 {
             .as_ref()
             .ok_or(StatusCode::MISSING_PARAMETER)?;
         let permissions = request.permissions.ok_or(StatusCode::MISSING_PARAMETER)?;
-        // Step 3: no permissions at all.
-        if permissions == 0 {
-            return Err(StatusCode::INVALID_PARAMETER);
-        }
-        // Step 4: permissions this authenticator does not grant (be and lbw only while
-        // their features are on; uvAcfg is true, so acfg is grantable).
-        let supported = super::client_pin::SUPPORTED_PERMISSIONS | self.feature_permissions();
-        if permissions & !supported != 0 {
-            return Err(StatusCode::UNAUTHORIZED_PERMISSION);
-        }
+        // Steps 3 and 4: no permissions at all; permissions this authenticator does not
+        // grant (be and lbw only while their features are on; uvAcfg is true, so acfg
+        // is grantable; pcmr alone); undefined ones ignored.
+        let permissions = self.grantable(permissions)?;
         // Step 5: the uv option must be true (a sensor with an enrolled finger).
         if !self.uv_enrolled() {
             return Err(StatusCode::NOT_ALLOWED);
@@ -89,7 +83,7 @@ impl Ctap2 {
             UvTokenPlan {
                 shared,
                 protocol,
-                permissions: Permissions(permissions),
+                permissions,
                 rp_id: request.rp_id,
             },
         ))));
