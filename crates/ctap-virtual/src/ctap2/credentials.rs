@@ -220,8 +220,14 @@ impl Ctap2 {
             return Err(StatusCode::INVALID_OPTION);
         }
         // The uv option: built-in UV at the touch (`uv.rs`), or INVALID_OPTION.
-        let builtin_uv =
+        let mut builtin_uv =
             self.builtin_uv_requested(options.uv, request.pin_uv_auth_param.is_some())?;
+        // Step 6.3: with alwaysUv, no pinUvAuthParam and the getInfo uv option ID true
+        // (a finger enrolled), "let the uv option be treated as being present with the
+        // value true": built-in UV rather than PUAT_REQUIRED.
+        if self.state.always_uv && request.pin_uv_auth_param.is_none() && self.uv_enrolled() {
+            builtin_uv = self.builtin_uv_requested(Some(true), false)?;
+        }
         let discoverable = option_or(options.rk, false);
         // §6.1.2 step 9: enterpriseAttestation (`enterprise.rs`).
         let enterprise =
@@ -506,9 +512,15 @@ impl Ctap2 {
             return Err(StatusCode::UNSUPPORTED_OPTION);
         }
         // The uv option: built-in UV at the touch (`uv.rs`), or INVALID_OPTION.
-        let builtin_uv =
+        let mut builtin_uv =
             self.builtin_uv_requested(options.uv, request.pin_uv_auth_param.is_some())?;
         let up = option_or(options.up, true);
+        // Step 5.4: with alwaysUv and up, no pinUvAuthParam, uv false and built-in UV
+        // enabled (a finger enrolled): "Let the uv option be treated as being present
+        // with the value true" rather than PUAT_REQUIRED (step 5.5).
+        if self.state.always_uv && up && request.pin_uv_auth_param.is_none() && self.uv_enrolled() {
+            builtin_uv = self.builtin_uv_requested(Some(true), false)?;
+        }
         // Step 5: alwaysUv applies when "up" is true; a silent assertion (up=false)
         // goes on without a token. clientPin is supported, so PUAT_REQUIRED both
         // without a PIN and without a pinUvAuthParam.
