@@ -2779,3 +2779,54 @@ fn an_excluded_credential_is_reported_whatever_the_touch() {
     );
     assert_eq!(host.ctap(0x0B, &[]).status, StatusCode::OPERATION_DENIED);
 }
+
+/// CTAP 2.1 §6.6: authenticatorReset "Invalidates all generated credentials" and
+/// "Erases all discoverable credentials": another channel's getNextAssertion and
+/// credential enumeration, begun before the reset, cannot go on reading them after it.
+#[test]
+fn reset_ends_every_channels_continuations() {
+    let mut host = Host::new(config());
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    for (rp, n) in [("example.com", 1), ("example.com", 2), ("other.example", 3)] {
+        let token = host.token(PinProtocol::Two, "1234", None, None).unwrap();
+        let request = signed_make(resident(make_request(rp, n, Algorithm::ES256)), &token);
+        register(&mut host, &request);
+    }
+    let reader = host.cid;
+    let first: GetAssertionResponse = host
+        .get_assertion(&assertion_request("example.com", None))
+        .ok();
+    assert_eq!(first.number_of_credentials, Some(2));
+    let cm = host
+        .token(
+            PinProtocol::Two,
+            "1234",
+            Some(Permissions::CREDENTIAL_MANAGEMENT),
+            None,
+        )
+        .unwrap();
+    let other = host.open();
+    host.cid = other;
+    let mut begin = CredentialManagementRequest {
+        sub_command: CredMgmtSubCommand::ENUMERATE_RPS_BEGIN,
+        sub_command_params: None,
+        pin_uv_auth_protocol: Some(2),
+        pin_uv_auth_param: None,
+    };
+    begin.pin_uv_auth_param = Some(PinProtocol::Two.authenticate(&cm, &begin.auth_message()));
+    let rps: CredentialManagementResponse = host.call(0x0A, &begin).ok();
+    assert_eq!(rps.total_rps, Some(2));
+    // A third channel resets the key (within the window after power-up).
+    host.cid = host.open();
+    assert_eq!(host.ctap(0x07, &[]).status, StatusCode::SUCCESS);
+    host.cid = reader;
+    assert_eq!(host.ctap(0x08, &[]).status, StatusCode::NOT_ALLOWED);
+    host.cid = other;
+    let next_rp = CredentialManagementRequest {
+        sub_command: CredMgmtSubCommand::ENUMERATE_RPS_GET_NEXT_RP,
+        sub_command_params: None,
+        pin_uv_auth_protocol: None,
+        pin_uv_auth_param: None,
+    };
+    assert_eq!(host.call(0x0A, &next_rp).status, StatusCode::NOT_ALLOWED);
+}

@@ -514,6 +514,12 @@ impl Ctap2 {
         self.pin_failures_since_power_up = 0;
         self.large_blob_write = None;
         self.enrollment = None;
+        // §6.6 "Invalidates all generated credentials ... Erases all discoverable
+        // credentials": also for every other channel's getNextAssertion and
+        // enumeration, which still held credentials (and would sign with keys derived
+        // from the new master secret) or listed the erased ones.
+        self.next_assertions.clear();
+        self.enumerations.clear();
         self.dirty = true;
     }
 
