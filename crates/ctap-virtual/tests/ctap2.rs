@@ -1743,6 +1743,17 @@ fn get_info_tells_the_truth() {
     assert_eq!(info.max_credential_count_in_list, Some(8));
     assert_eq!(info.max_credential_id_length, Some(51));
     assert_eq!(info.remaining_discoverable_credentials, Some(5));
+    // CTAP 2.2 §6.4 attestationFormats: packed by default, none on request (see
+    // batch_and_none_attestation); a key configured without attestation has only none.
+    assert_eq!(
+        info.attestation_formats.as_deref(),
+        Some(["packed".to_owned(), "none".to_owned()].as_slice())
+    );
+    let no_attestation = Host::new(config().with_attestation(Attestation::None)).info();
+    assert_eq!(
+        no_attestation.attestation_formats.as_deref(),
+        Some(["none".to_owned()].as_slice())
+    );
     assert_eq!(info.min_pin_length, Some(4));
     register(
         &mut host,

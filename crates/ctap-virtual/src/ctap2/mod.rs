@@ -488,6 +488,15 @@ impl Ctap2 {
                     | u64::from(config.device_version.build),
             ),
             remaining_discoverable_credentials: Some(remaining as u64),
+            // CTAP 2.2 attestationFormats (0x16): the formats makeCredential can
+            // answer, the default first (absent means ["packed"] to a platform).
+            // attestationFormatsPreference starting with "none" gives "none";
+            // nothing else picks a format, so a key configured without attestation
+            // has only "none".
+            attestation_formats: Some(match config.attestation {
+                crate::Attestation::None => vec!["none".into()],
+                _ => vec!["packed".into(), "none".into()],
+            }),
             ..Info::default()
         };
         self.advertise_features(&mut info);
