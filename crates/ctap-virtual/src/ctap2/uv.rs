@@ -150,6 +150,16 @@ impl Ctap2 {
 
     /// The touch of a command with built-in UV: a matching finger resets uvRetries; a
     /// wrong one uses a retry and ends the command with UV_INVALID (UV_BLOCKED at 0).
+    ///
+    /// Deliberately not CTAP 2.1 §6.1.2 step 11.2.3 / §6.2.2 step 6.2.3 for the uv
+    /// option of makeCredential and getAssertion, whose text ends a failed
+    /// performBuiltInUv(internalRetry: true) with OPERATION_DENIED (getAssertion:
+    /// PUAT_REQUIRED when a PIN is set) and, at uvRetries 0, PIN_BLOCKED: one touch is
+    /// one attempt here (no internal retry: the platform retries, as it does for
+    /// getPinUvAuthTokenUsingUvWithPermissions), and the answers are that
+    /// subcommand's (§6.5.5.7.3 step 10: UV_INVALID, UV_BLOCKED), since PIN_BLOCKED
+    /// would tell the platform the PIN is blocked when it is not. README, "Where this
+    /// authenticator departs from the algorithm text".
     pub(super) fn builtin_uv_touch(&mut self) -> Result<()> {
         let finger = self.sensor_touch().ok_or(StatusCode::NOT_ALLOWED)?;
         if finger.matches() {
