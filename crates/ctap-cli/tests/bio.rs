@@ -275,3 +275,29 @@ fn ctrl_c_cancels_an_enrollment() {
     assert!(rest.contains("cancelCurrentEnrollment"), "{rest:?}");
     assert!(fingerprints(&target).is_empty());
 }
+
+/// `pin status` shows built-in UV's retries (getUVRetries, CTAP 2.1 §6.5.5.3), as
+/// fido2-token -I and `ykman fido info` do, on a key with a sensor; a key without one
+/// has none (null in --json, no line in the text).
+#[test]
+fn pin_status_shows_the_uv_retries_of_a_sensor() {
+    let target = sensor("match");
+    let status = target.json(&["pin", "status"]);
+    assert_eq!(
+        status["uv_retries"],
+        u64::from(ctap::virtual_device::MAX_UV_RETRIES),
+        "{status}"
+    );
+    let text = stdout(&target, &["pin", "status"]);
+    assert!(
+        text.contains(&format!(
+            "UV retries left   {} (built-in user verification)",
+            ctap::virtual_device::MAX_UV_RETRIES
+        )),
+        "{text}"
+    );
+    let plain = Target::udp(&["--pin", "1234"]);
+    let status = plain.json(&["pin", "status"]);
+    assert!(status["uv_retries"].is_null(), "{status}");
+    assert!(!stdout(&plain, &["pin", "status"]).contains("UV retries"));
+}

@@ -86,6 +86,21 @@ fn tool(name: &str, args: &[&str], input: &str) -> Option<std::process::Output> 
     Some(child.wait_with_output().unwrap())
 }
 
+/// Standard padded base64, as libfido2's tools write it (RustCrypto's base64ct).
+struct B64;
+
+impl B64 {
+    fn encode(&self, bytes: impl AsRef<[u8]>) -> String {
+        use base64ct::Encoding as _;
+        base64ct::Base64::encode_string(bytes.as_ref())
+    }
+
+    fn decode(&self, text: &str) -> Result<Vec<u8>, base64ct::Error> {
+        use base64ct::Encoding as _;
+        base64ct::Base64::decode_vec(text)
+    }
+}
+
 const CLIENT_DATA_HASH: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 #[test]
@@ -319,4 +334,150 @@ fn u2f_in_the_tools_formats_verifies_both_ways() {
     if let Some(output) = tool("fido2-assert", &["-V", key_path, "es256"], &asserted) {
         assert!(output.status.success(), "fido2-assert -V: {output:?}");
     }
+}
+
+/// fido2-assert -G -h's formats: `--hmac-secret` reads the salt from the input's last
+/// line (line 4 after a credential id, line 3 for a discoverable credential) and ends
+/// each assertion's output with the secret (CTAP 2.1 §12.5). The secret is the one
+/// `ctap hmac-secret` (the WebAuthn client's hmacGetSecret) derives for the same
+/// credential and salt, a 64-byte salt gives two secrets, another salt another secret,
+/// and a salt of the wrong size is a usage error naming its line.
+#[test]
+fn hmac_secret_salts_and_secrets_in_fido2_assert_formats() {
+    let b64 = B64;
+    let target = Target::virtual_device();
+    let made = ctap_with_input(
+        &target,
+        &["cred", "make", "--fido2-tools", "--hmac-secret"],
+        &format!("{CLIENT_DATA_HASH}\nexample.com\nalice\nYWxpY2U=\n"),
+    );
+    let credential_id = made.lines().nth(4).unwrap().to_owned();
+    let id_hex: String = b64
+        .decode(&credential_id)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let salt = [7u8; 32];
+    let salt_b64 = b64.encode(salt);
+    let asserted = ctap_with_input(
+        &target,
+        &["cred", "assert", "--fido2-tools", "--hmac-secret"],
+        &format!("{CLIENT_DATA_HASH}\nexample.com\n{credential_id}\n{salt_b64}\n"),
+    );
+    let lines: Vec<&str> = asserted.lines().collect();
+    assert_eq!(lines.len(), 5, "4 lines and the secret: {asserted}");
+    let secret = b64.decode(lines[4]).unwrap();
+    assert_eq!(secret.len(), 32);
+    // The same secret through the WebAuthn client's hmacGetSecret.
+    let through_webauthn = target.json(&[
+        "hmac-secret",
+        "--rp",
+        "example.com",
+        "--cred-id",
+        &id_hex,
+        "--salt",
+        &"07".repeat(32),
+    ]);
+    let webauthn_hex = through_webauthn.to_string();
+    let secret_hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        webauthn_hex.contains(&secret_hex),
+        "ctap hmac-secret: {webauthn_hex}, fido2-tools: {secret_hex}"
+    );
+    // Still an assertion fido2-assert -V's format: the first four lines verify.
+    let verified = offline_ok(&["cred", "verify"], &made);
+    let pem = verified.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n";
+    let key = Temp::new("hmac-key.pem", pem.as_bytes());
+    let checked = offline_ok(
+        &[
+            "cred",
+            "verify",
+            "--assertion",
+            "--key",
+            key.0.to_str().unwrap(),
+        ],
+        &lines[..4].join("\n"),
+    );
+    assert_eq!(checked.trim(), "signature         verified");
+    // Two salts: two secrets, the first the same as before.
+    let two = b64.encode([[7u8; 32], [8u8; 32]].concat());
+    let asserted = ctap_with_input(
+        &target,
+        &["cred", "assert", "--fido2-tools", "--hmac-secret"],
+        &format!("{CLIENT_DATA_HASH}\nexample.com\n{credential_id}\n{two}\n"),
+    );
+    let both = b64.decode(asserted.lines().nth(4).unwrap()).unwrap();
+    assert_eq!(both.len(), 64);
+    assert_eq!(both[..32], secret[..]);
+    assert_ne!(both[32..], secret[..]);
+    // A 16-byte salt is refused before anything is sent.
+    let short = target
+        .command(&["cred", "assert", "--fido2-tools", "--hmac-secret"])
+        .write_stdin(format!(
+            "{CLIENT_DATA_HASH}\nexample.com\n{credential_id}\n{}\n",
+            b64.encode([1u8; 16])
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(2), "{short:?}");
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        stderr.contains("line 4 (hmac salt) is 16 bytes"),
+        "{stderr}"
+    );
+    // Without --hmac-secret a fourth line is refused, naming the option.
+    let extra = target
+        .command(&["cred", "assert", "--fido2-tools"])
+        .write_stdin(format!(
+            "{CLIENT_DATA_HASH}\nexample.com\n{credential_id}\n{salt_b64}\n"
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(extra.status.code(), Some(2), "{extra:?}");
+    assert!(
+        String::from_utf8_lossy(&extra.stderr).contains("--hmac-secret (-h)"),
+        "{extra:?}"
+    );
+}
+
+/// A discoverable credential with hmac-secret: no credential id line, so the salt is
+/// line 3 (fido2-assert -G -r -h), and the output has the user id, then the secret.
+#[test]
+fn hmac_secret_with_a_discoverable_credential_reads_the_salt_from_line_3() {
+    let b64 = B64;
+    let target = Target::virtual_device();
+    target.json(&["pin", "set", "--new", "1234"]);
+    ctap_with_input(
+        &target,
+        &[
+            "cred",
+            "make",
+            "--fido2-tools",
+            "--resident",
+            "--hmac-secret",
+            "--pin",
+            "1234",
+        ],
+        &format!("{CLIENT_DATA_HASH}\nrk.example\nbob\nYm9i\n"),
+    );
+    let asserted = ctap_with_input(
+        &target,
+        &[
+            "cred",
+            "assert",
+            "--fido2-tools",
+            "--hmac-secret",
+            "--pin",
+            "1234",
+        ],
+        &format!(
+            "{CLIENT_DATA_HASH}\nrk.example\n{}\n",
+            b64.encode([9u8; 32])
+        ),
+    );
+    let lines: Vec<&str> = asserted.lines().collect();
+    assert_eq!(lines.len(), 6, "{asserted}");
+    assert_eq!(lines[4], "Ym9i", "the user id");
+    assert_eq!(b64.decode(lines[5]).unwrap().len(), 32, "the secret");
 }

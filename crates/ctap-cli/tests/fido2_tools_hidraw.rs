@@ -75,6 +75,17 @@ printf '%s\nexample.com\n%s\n' "$cdh" "$id3" \
     | "$CTAP" --device /dev/hidraw0 u2f authenticate --fido2-tools > "$dir/assert3"
 fido2-assert -V -i "$dir/assert3" "$dir/key3.pem" es256
 echo "3 ok"
+# 4. hmac-secret (fido2-cred -M -h, fido2-assert -G -h): ctap derives the same secret
+# from the same credential and salt, in the same output format.
+fido2-cred -M -h -i "$dir/in" -o "$dir/cred4" /dev/hidraw0
+id4=$(sed -n 5p "$dir/cred4")
+salt=BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=
+printf '%s\nexample.com\n%s\n%s\n' "$cdh" "$id4" "$salt" > "$dir/in4"
+fido2-assert -G -h -i "$dir/in4" -o "$dir/assert4" /dev/hidraw0
+"$CTAP" --device /dev/hidraw0 cred assert --fido2-tools --hmac-secret < "$dir/in4" > "$dir/assert5"
+test "$(sed -n 5p "$dir/assert4")" = "$(sed -n 5p "$dir/assert5")"
+test -n "$(sed -n 5p "$dir/assert5")"
+echo "4 ok"
 rm -r "$dir"
 "#;
 
@@ -110,7 +121,7 @@ fn fido2_tools_and_ctap_assert_each_others_credentials_on_a_key() {
         output.status.code()
     );
     assert!(
-        stdout.contains("1 ok") && stdout.contains("2 ok"),
+        stdout.contains("1 ok") && stdout.contains("2 ok") && stdout.contains("4 ok"),
         "{stdout}"
     );
     assert!(stdout.contains("signature         verified"), "{stdout}");

@@ -781,7 +781,7 @@ fn ctap2_make_credential_once<D: CtapDevice>(
     // Extension inputs first: an enforced or required extension fails before any PIN
     // is asked for.
     let mut ext = Vec::new();
-    let hmac = hmac_secret::registration_input(inputs, &info, protocol, &mut ext);
+    let hmac = hmac_secret::registration_input(ctap, inputs, protocol, &mut ext)?;
     let large_blob = large_blob::registration_input(inputs, &info, rk, &mut ext)?;
     cred_blob::registration_input(inputs, &info, &mut ext);
     cred_protect::registration_input(inputs, &info, &mut ext)?;

@@ -174,6 +174,25 @@ fn python_fido2_verifies_our_responses_and_derives_the_same_prf() {
             theirs.get("second").filter(|v| !v.is_null())
         );
     }
+    // PRF results at registration (hmac-secret-mc, CTAP 2.2 §12.5) are the secrets
+    // python-fido2's client later derives for that credential with the same salts.
+    let eval = json!({"first": base64url_encode(b"one"), "second": base64url_encode(b"two")});
+    let options = CreationOptions::from_value(&json!({
+        "rp": {"id": "example.com", "name": "Example"},
+        "user": {"id": base64url_encode(b"mc-user"), "name": "mc", "displayName": "MC"},
+        "challenge": base64url_encode(b"mc challenge"),
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        "extensions": {"prf": {"eval": eval.clone()}},
+    }))
+    .unwrap();
+    let made = client.make_credential(&options, None).unwrap();
+    let ours = serde_json::to_value(&made.client_extension_results).unwrap();
+    let mut command = json!({"cmd": "prf", "udp": address.to_string(), "credential_id": made.id});
+    command["first"] = eval["first"].clone();
+    command["second"] = eval["second"].clone();
+    let theirs = rp.ask(command);
+    assert_eq!(ours["prf"]["results"]["first"], theirs["first"], "{ours}");
+    assert_eq!(ours["prf"]["results"]["second"], theirs["second"], "{ours}");
     drop(rp);
     running.stop().unwrap();
 }

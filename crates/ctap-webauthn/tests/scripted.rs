@@ -401,3 +401,72 @@ proptest::proptest! {
         let _ = client(device).make_credential(&creation(extensions), None);
     }
 }
+
+/// hmac-secret-mc (CTAP 2.2 §12.5) from a hostile or older authenticator: its output
+/// must decrypt to 32 bytes per salt (else an error, not passed on); an authenticator
+/// that does not list the extension gets no hmac-secret-mc input, and create() reports
+/// prf enabled without results.
+#[test]
+fn hmac_secret_mc_outputs_are_checked_and_only_asked_of_authenticators_listing_it() {
+    let authenticator = VirtualAuthenticator::new(Config::default());
+    let prf = json!({"prf": {"eval": {"first": "AA", "second": "AQ"}}});
+    // Listed and well-formed: results.
+    let registration = client(authenticator.open_device().unwrap())
+        .make_credential(&creation(prf.clone()), None)
+        .unwrap();
+    let outputs = serde_json::to_value(&registration.client_extension_results).unwrap();
+    assert!(outputs["prf"]["results"]["second"].is_string(), "{outputs}");
+    // Not listed: not sent, so no results (the authenticator would answer one).
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.info = Some(Box::new(|info: &mut Info| {
+        info.extensions.retain(|e| e != "hmac-secret-mc")
+    }));
+    let registration = client(device)
+        .make_credential(&creation(prf.clone()), None)
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&registration.client_extension_results).unwrap(),
+        json!({"prf": {"enabled": true}})
+    );
+    // Protocol two: IV (16) || two blocks per salt; one block short is 48 bytes.
+    let edit = |output: Value| {
+        move |r: &mut MakeCredentialResponse| {
+            let mut auth_data = AuthenticatorData::from_bytes(&r.auth_data).unwrap();
+            if let Some(Value::Map(entries)) = auth_data.extensions.as_mut() {
+                for (key, value) in entries.iter_mut() {
+                    if *key == Value::text("hmac-secret-mc") {
+                        *value = match (&output, &*value) {
+                            (Value::Null, Value::Bytes(old)) => {
+                                Value::Bytes(old[..old.len() - 16].to_vec())
+                            }
+                            _ => output.clone(),
+                        };
+                    }
+                }
+            }
+            r.auth_data = auth_data.to_bytes();
+        }
+    };
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.made = Some(Box::new(edit(Value::Null)));
+    let error = client(device)
+        .make_credential(&creation(prf.clone()), None)
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("hmac-secret-mc output of 48 bytes for 2 salt(s)"),
+        "{error}"
+    );
+    let mut device = Scripted::new(authenticator.open_device().unwrap());
+    device.made = Some(Box::new(edit(Value::Bool(true))));
+    let error = client(device)
+        .make_credential(&creation(prf), None)
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("hmac-secret-mc output is not a byte string"),
+        "{error}"
+    );
+}

@@ -361,6 +361,106 @@ fn prf_round_trips_with_both_pin_protocols() {
     assert_eq!(outputs[0], outputs[1]);
 }
 
+/// PRF results at registration through CTAP 2.2's hmac-secret-mc (§12.5; WebAuthn
+/// §10.1.4 create() with `eval`): with either PIN/UV auth protocol the results of
+/// create() equal those of a later get() with the same salts, and hmacCreateSecret
+/// with hmacGetSecret salts returns hmacGetSecret's outputs at registration too.
+#[test]
+fn prf_results_at_registration_equal_a_later_assertions() {
+    let authenticator = authenticator(Config::default());
+    let salts =
+        json!({"first": base64url_encode(b"salt one"), "second": base64url_encode(b"salt two")});
+    for protocol in [PinProtocol::One, PinProtocol::Two] {
+        let mut client = client(&authenticator, None).with_pin_protocol(protocol);
+        let registration = client
+            .make_credential(
+                &creation(json!({"extensions": {"prf": {"eval": salts.clone()}}})),
+                None,
+            )
+            .unwrap();
+        let created = serde_json::to_value(&registration.client_extension_results).unwrap();
+        assert_eq!(created["prf"]["enabled"], true, "{created}");
+        let first = created["prf"]["results"]["first"].as_str().unwrap();
+        let second = created["prf"]["results"]["second"].as_str().unwrap();
+        assert_eq!(base64url_decode(first).unwrap().len(), 32);
+        assert_ne!(first, second);
+        let options = request(
+            json!({"allowCredentials": allow(&registration), "extensions": {"prf": {"eval": salts.clone()}}}),
+        );
+        let response = client
+            .get_assertion(&options, None)
+            .unwrap()
+            .response(0)
+            .unwrap();
+        assert_eq!(
+            prf_outputs(&response),
+            (first.to_owned(), Some(second.to_owned())),
+            "protocol {protocol:?}"
+        );
+    }
+    // The legacy names: hmacCreateSecret with hmacGetSecret salts.
+    let mut client = client(&authenticator, None);
+    let salt1 = base64url_encode(&[5; 32]);
+    let registration = client
+        .make_credential(
+            &creation(json!({"extensions": {"hmacCreateSecret": true, "hmacGetSecret": {"salt1": salt1}}})),
+            None,
+        )
+        .unwrap();
+    let created = serde_json::to_value(&registration.client_extension_results).unwrap();
+    assert_eq!(created["hmacCreateSecret"], true, "{created}");
+    let at_creation = created["hmacGetSecret"]["output1"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let options = request(
+        json!({"allowCredentials": allow(&registration), "extensions": {"hmacGetSecret": {"salt1": salt1}}}),
+    );
+    let response = client
+        .get_assertion(&options, None)
+        .unwrap()
+        .response(0)
+        .unwrap();
+    let later = serde_json::to_value(&response.client_extension_results).unwrap();
+    assert_eq!(later["hmacGetSecret"]["output1"], at_creation.as_str());
+}
+
+/// prf's evalByCredential names existing credentials: at create() it is
+/// NotSupportedError (WebAuthn §10.1.4 registration step 1), whether it comes in JSON
+/// (refused when parsed) or is set on the options in code (refused before anything is
+/// sent).
+#[test]
+fn prf_eval_by_credential_at_registration_is_refused() {
+    let by = json!({base64url_encode(b"some id"): {"first": base64url_encode(b"salt")}});
+    let mut options = json!({
+        "rp": {"id": "example.com", "name": "Example"},
+        "user": {"id": base64url_encode(b"user-1"), "name": "alice", "displayName": "Alice"},
+        "challenge": base64url_encode(b"registration challenge"),
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+    });
+    merge(
+        &mut options,
+        json!({"extensions": {"prf": {"evalByCredential": by}}}),
+    );
+    let error = CreationOptions::from_value(&options).unwrap_err();
+    assert!(error.to_string().contains("evalByCredential"), "{error}");
+
+    let authenticator = authenticator(Config::default());
+    let mut client = client(&authenticator, None);
+    let mut options = creation(json!({}));
+    let mut prf = ctap_webauthn::extensions::PrfInputs::default();
+    prf.eval_by_credential.insert(
+        base64url_encode(b"some id"),
+        ctap_webauthn::extensions::PrfValues {
+            first: b"salt".to_vec(),
+            second: None,
+        },
+    );
+    options.extensions.prf = Some(prf);
+    let error = client.make_credential(&options, None).unwrap_err();
+    assert!(error.to_string().contains("evalByCredential"), "{error}");
+}
+
 #[test]
 fn hmac_secret_outputs_are_32_bytes_per_salt() {
     let authenticator = authenticator(Config::default());

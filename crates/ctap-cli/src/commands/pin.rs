@@ -118,6 +118,21 @@ fn pin_status(global: &Global, ctap: &mut Ctap2<Device>) -> Outcome {
     } else {
         None
     };
+    // Built-in UV (a fingerprint sensor: getInfo's `uv` option present, enrolled or
+    // not) has its own retry counter, getUVRetries (CTAP 2.1 §6.5.5.3; fido2-token -I
+    // and `ykman fido info` show it).
+    let uv_retries = if info.option("uv").is_some() {
+        Some(
+            ClientPin::with_protocol(
+                ctap,
+                client::preferred_protocol(&info).unwrap_or(PinProtocol::One),
+            )
+            .get_uv_retries()
+            .map_err(error::ctap2)?,
+        )
+    } else {
+        None
+    };
     let min_pin_length = info.min_pin_length.unwrap_or(4);
     if global.json {
         print_json(&json!({
@@ -125,6 +140,7 @@ fn pin_status(global: &Global, ctap: &mut Ctap2<Device>) -> Outcome {
             "pin_set": info.option("clientPin"),
             "retries": retries.map(|r| r.retries),
             "power_cycle_required": retries.and_then(|r| r.power_cycle_state),
+            "uv_retries": uv_retries,
             "min_pin_length": min_pin_length,
             "force_pin_change": info.force_pin_change.unwrap_or(false),
             "protocols": info.pin_uv_auth_protocols,
@@ -148,6 +164,9 @@ fn pin_status(global: &Global, ctap: &mut Ctap2<Device>) -> Outcome {
             ""
         };
         println!("retries left      {}{note}", retries.retries);
+    }
+    if let Some(uv_retries) = uv_retries {
+        println!("UV retries left   {uv_retries} (built-in user verification)");
     }
     println!("minimum length    {min_pin_length}");
     if info.force_pin_change == Some(true) {

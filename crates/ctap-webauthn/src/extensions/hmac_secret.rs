@@ -34,13 +34,7 @@ fn supported(info: &Info) -> bool {
 }
 
 fn output(auth_data: &AuthenticatorData) -> Option<&Value> {
-    match &auth_data.extensions {
-        Some(Value::Map(entries)) => entries
-            .iter()
-            .find(|(k, _)| matches!(k, Value::Text(t) if t == NAME))
-            .map(|(_, v)| v),
-        _ => None,
-    }
+    named_output(auth_data, NAME)
 }
 
 /// The PRF salt of an input (WebAuthn §10.1.4).
@@ -52,34 +46,93 @@ pub fn prf_salt(input: &[u8]) -> [u8; 32] {
     hash.finalize().into()
 }
 
-/// What create() asked for.
-#[derive(Debug)]
+/// The CTAP 2.2 extension that carries hmac-secret's salts in makeCredential, so the
+/// new credential's outputs come back at registration (WebAuthn prf's `results` from
+/// create()).
+pub(crate) const MC_NAME: &str = "hmac-secret-mc";
+
+/// What create() asked for, and the key agreement of an hmac-secret-mc input.
 pub(crate) struct Registration {
     prf: bool,
     hmac: bool,
+    /// hmac-secret-mc was sent: the shared secret its output is encrypted with, and
+    /// whether two salts went (the output is then 64 bytes).
+    mc: Option<(SharedSecret, bool)>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("prf", &self.prf)
+            .field("hmac", &self.hmac)
+            .field(
+                "mc_salts",
+                &self.mc.as_ref().map(|(_, two)| 1 + usize::from(*two)),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// create(): `hmac-secret: true` when prf or hmacCreateSecret is asked for and the
-/// authenticator has the extension and a PIN/UV auth protocol (as python-fido2).
-pub(crate) fn registration_input(
+/// authenticator has the extension and a PIN/UV auth protocol (as python-fido2); and,
+/// when the authenticator lists hmac-secret-mc (CTAP 2.2 §12.5) and salts were given
+/// (prf's `eval`, or hmacGetSecret beside hmacCreateSecret), the salts in an
+/// hmac-secret-mc input (keyAgreement 1, saltEnc 2, saltAuth 3, pinUvAuthProtocol 4,
+/// the getAssertion input's structure) after a getKeyAgreement of its own.
+///
+/// # Errors
+/// [`Error::Unsupported`] for prf's `evalByCredential` at create() (WebAuthn §10.1.4:
+/// NotSupportedError, no credential exists yet); the errors of getKeyAgreement.
+pub(crate) fn registration_input<D: CtapDevice>(
+    ctap: &mut Ctap2<D>,
     inputs: &ExtensionInputs,
-    info: &Info,
     protocol: Option<PinProtocol>,
     out: &mut Vec<(String, Value)>,
-) -> Option<Registration> {
+) -> Result<Option<Registration>> {
     let prf = inputs.prf.is_some();
     let hmac = inputs.hmac_create_secret == Some(true);
     if !(prf || hmac) {
-        return None;
+        return Ok(None);
     }
-    if protocol.is_some() && supported(info) {
+    if inputs
+        .prf
+        .as_ref()
+        .is_some_and(|p| !p.eval_by_credential.is_empty())
+    {
+        return Err(Error::Unsupported(
+            "prf evalByCredential at registration (WebAuthn §10.1.4: only eval)".into(),
+        ));
+    }
+    let mut mc = None;
+    if let Some(protocol) = protocol.filter(|_| supported(ctap.info())) {
         out.push((NAME.into(), Value::Bool(true)));
+        let hmac_salts = if hmac {
+            inputs.hmac_get_secret.as_ref()
+        } else {
+            None
+        };
+        let wants_mc = ctap.info().extensions.iter().any(|e| e == MC_NAME);
+        if let Some(salts) = salts(inputs.prf.as_ref(), hmac_salts, None).filter(|_| wants_mc) {
+            let (key_agreement, shared) =
+                ClientPin::with_protocol(ctap, protocol).shared_secret()?;
+            out.push((
+                MC_NAME.into(),
+                salt_input(&key_agreement, &shared, &salts, MC_NAME)?,
+            ));
+            mc = Some((shared, salts.len() == 2 * SALT_LEN));
+        }
     }
-    Some(Registration { prf, hmac })
+    Ok(Some(Registration { prf, hmac, mc }))
 }
 
 impl Registration {
-    /// create(): `prf.enabled` / `hmacCreateSecret` from the authenticator's output.
+    /// create(): `prf.enabled` / `hmacCreateSecret` from the authenticator's output,
+    /// and with hmac-secret-mc the results (`prf.results`, or hmacGetSecret's outputs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidResponse`] for an hmac-secret output that is not a boolean, or
+    /// an hmac-secret-mc output that is not a byte string, does not decrypt, or is not
+    /// 32 bytes per salt sent.
     pub(crate) fn output(
         &self,
         auth_data: &AuthenticatorData,
@@ -94,17 +147,87 @@ impl Registration {
                 ));
             }
         };
+        let results = match &self.mc {
+            Some((shared, two)) => named_output(auth_data, MC_NAME)
+                .map(|value| decrypt_outputs(shared, value, *two, MC_NAME))
+                .transpose()?,
+            None => None,
+        };
         if self.prf {
             out.prf = Some(PrfOutputs {
                 enabled: Some(enabled),
-                results: None,
+                results: results.map(|(first, second)| PrfResults { first, second }),
             });
+        } else if let Some((output1, output2)) = results {
+            out.hmac_get_secret = Some(HmacGetSecretOutput { output1, output2 });
         }
         if self.hmac {
             out.hmac_create_secret = Some(enabled);
         }
         Ok(())
     }
+}
+
+/// The salts' input to the authenticator (CTAP 2.1 §12.5, and CTAP 2.2's hmac-secret-mc
+/// with the same structure): keyAgreement 1, saltEnc 2 (the salts encrypted with the
+/// shared secret), saltAuth 3, pinUvAuthProtocol 4.
+fn salt_input(
+    key_agreement: &CoseKey,
+    shared: &SharedSecret,
+    salts: &[u8],
+    name: &str,
+) -> Result<Value> {
+    let salt_enc = shared
+        .encrypt(salts, &mut Drawn::new(&mut SystemRandom, 16)?)
+        .map_err(|e| Error::InvalidResponse(format!("{name} salts: {e}")))?;
+    let salt_auth = shared.authenticate(&salt_enc);
+    Ok(Value::Map(vec![
+        (Value::int(1), key_agreement.to_value()),
+        (Value::int(2), Value::Bytes(salt_enc)),
+        (Value::int(3), Value::Bytes(salt_auth)),
+        (Value::int(4), Value::int(shared.protocol().number())),
+    ]))
+}
+
+/// The output of extension `name` in `auth_data`, if any.
+fn named_output<'a>(auth_data: &'a AuthenticatorData, name: &str) -> Option<&'a Value> {
+    match &auth_data.extensions {
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Text(t) if t == name))
+            .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// An encrypted hmac-secret(-mc) output: decrypted, 32 bytes per salt sent, split.
+fn decrypt_outputs(
+    shared: &SharedSecret,
+    value: &Value,
+    two: bool,
+    name: &str,
+) -> Result<(Secret, Option<Secret>)> {
+    let Value::Bytes(encrypted) = value else {
+        return Err(Error::InvalidResponse(format!(
+            "{name} output is not a byte string"
+        )));
+    };
+    let plain = shared
+        .decrypt(encrypted)
+        .map_err(|e| Error::InvalidResponse(format!("{name} output does not decrypt: {e}")))?;
+    let expected = if two { 2 * SALT_LEN } else { SALT_LEN };
+    if plain.len() != expected {
+        return Err(Error::InvalidResponse(format!(
+            "{name} output of {} bytes for {} salt(s): expected {expected}",
+            plain.len(),
+            if two { 2 } else { 1 }
+        )));
+    }
+    let (first, second) = plain.split_at(SALT_LEN);
+    Ok((
+        Secret::new(first.to_vec()),
+        (!second.is_empty()).then(|| Secret::new(second.to_vec())),
+    ))
 }
 
 /// get(): the key agreement made before the request, and the salts' origin.
@@ -192,21 +315,9 @@ impl Authentication {
         let Some(salts) = salts(self.prf.as_ref(), self.hmac.as_ref(), selected) else {
             return Ok(());
         };
-        let salt_enc = self
-            .shared
-            .encrypt(&salts, &mut Drawn::new(&mut SystemRandom, 16)?)
-            .map_err(|e| Error::InvalidResponse(format!("hmac-secret salts: {e}")))?;
-        let salt_auth = self.shared.authenticate(&salt_enc);
+        let input = salt_input(&self.key_agreement, &self.shared, &salts, NAME)?;
         self.sent = Some(salts.len() == 2 * SALT_LEN);
-        out.push((
-            NAME.into(),
-            Value::Map(vec![
-                (Value::int(1), self.key_agreement.to_value()),
-                (Value::int(2), Value::Bytes(salt_enc)),
-                (Value::int(3), Value::Bytes(salt_auth)),
-                (Value::int(4), Value::int(self.shared.protocol().number())),
-            ]),
-        ));
+        out.push((NAME.into(), input));
         Ok(())
     }
 
@@ -223,35 +334,9 @@ impl Authentication {
         let Some(two) = self.sent else {
             return Ok(());
         };
-        let decrypted = match output(auth_data) {
-            None => None,
-            Some(Value::Bytes(encrypted)) => Some(self.shared.decrypt(encrypted).map_err(|e| {
-                Error::InvalidResponse(format!("hmac-secret output does not decrypt: {e}"))
-            })?),
-            Some(_) => {
-                return Err(Error::InvalidResponse(
-                    "hmac-secret output is not a byte string".into(),
-                ));
-            }
-        };
-        let results = match decrypted {
-            None => None,
-            Some(plain) => {
-                let expected = if two { 2 * SALT_LEN } else { SALT_LEN };
-                if plain.len() != expected {
-                    return Err(Error::InvalidResponse(format!(
-                        "hmac-secret output of {} bytes for {} salt(s): expected {expected}",
-                        plain.len(),
-                        if two { 2 } else { 1 }
-                    )));
-                }
-                let (first, second) = plain.split_at(SALT_LEN);
-                Some((
-                    Secret::new(first.to_vec()),
-                    (!second.is_empty()).then(|| Secret::new(second.to_vec())),
-                ))
-            }
-        };
+        let results = output(auth_data)
+            .map(|value| decrypt_outputs(&self.shared, value, two, NAME))
+            .transpose()?;
         if self.prf.is_some() {
             out.prf = Some(PrfOutputs {
                 enabled: None,

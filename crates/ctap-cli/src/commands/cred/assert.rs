@@ -2,12 +2,14 @@
 
 use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
+use ctap::ctap2::proto::pin::SharedSecret;
 use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions, Value};
-use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
+use ctap::ctap2::{self as client, CredentialManagement, Ctap2, Drawn, PinToken, SystemRandom};
 use serde_json::{Value as Json, json};
+use zeroize::Zeroizing;
 
 use super::{ClientDataArgs, check_rp, extensions_json, fido2_tools, parse_id, user_json};
-use crate::auth::{PinArgs, PinUse, pin_for, pin_is_set, token_with_pin};
+use crate::auth::{PinArgs, PinUse, client_pin, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
 use crate::globals::Global;
@@ -23,7 +25,8 @@ pub(crate) struct CredAssertArgs {
     /// credential id unless the credential is discoverable; base64 blobs, one a line)
     /// and its output on stdout (per assertion: client data hash, RP id, authenticator
     /// data, signature, and the user id for a discoverable credential), which
-    /// fido2-assert -V and `ctap cred verify --assertion` check.
+    /// fido2-assert -V and `ctap cred verify --assertion` check. With --hmac-secret
+    /// (fido2-assert -h) an hmac salt line in, a secret line out.
     #[arg(
         long,
         conflicts_with_all = ["rp", "cred_ids", "client_data_hash", "client_data"]
@@ -52,6 +55,12 @@ pub(crate) struct CredAssertArgs {
     /// Ask for the credential's largeBlobKey (CTAP 2.1 §12.3).
     #[arg(long)]
     large_blob_key: bool,
+    /// With --fido2-tools, as fido2-assert -G -h: the input's last line is an
+    /// hmac-secret salt (base64, 32 or 64 bytes) and each assertion's output ends with
+    /// the secret (base64; 64 bytes for a 64-byte salt). Without --fido2-tools use
+    /// `ctap hmac-secret`.
+    #[arg(long, requires = "fido2_tools")]
+    hmac_secret: bool,
     #[command(flatten)]
     client_data: ClientDataArgs,
     #[command(flatten)]
@@ -65,21 +74,40 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
             "--fido2-tools and --json are two output formats: choose one",
         ));
     }
+    let mut hmac_salt: Option<Zeroizing<Vec<u8>>> = None;
     let (rp_id, allow, client_data_hash) = if args.fido2_tools {
         // fido2-assert(1) -G: client data hash, relying party id, credential id (absent
-        // for a discoverable credential), hmac salt (with -h only).
+        // for a discoverable credential), hmac salt (with -h, here --hmac-secret).
         let lines = fido2_tools::read_lines("--fido2-tools")?;
         let client_data_hash = fido2_tools::client_data_hash(&lines, 1)?;
         let rp_id = fido2_tools::line(&lines, 2, "relying party id")?.to_owned();
-        let allow = match lines.get(2).filter(|line| !line.is_empty()) {
-            Some(_) => vec![fido2_tools::base64_line(&lines, 3, "credential id")?],
+        let (id_lines, most) = if args.hmac_secret {
+            // The salt is the last line: line 4 after a credential id, else line 3.
+            let salt_line = lines.len().clamp(3, 4);
+            let salt = fido2_tools::base64_line(&lines, salt_line, "hmac salt")?;
+            if salt.len() != 32 && salt.len() != 64 {
+                return Err(usage(format!(
+                    "line {salt_line} (hmac salt) is {} bytes; an hmac-secret salt is 32 \
+                     bytes, or 64 for two secrets",
+                    salt.len()
+                )));
+            }
+            hmac_salt = Some(Zeroizing::new(salt));
+            (lines.get(..salt_line - 1).unwrap_or_default(), 4)
+        } else {
+            (lines.as_slice(), 3)
+        };
+        let allow = match id_lines.get(2).filter(|line| !line.is_empty()) {
+            Some(_) => vec![fido2_tools::base64_line(id_lines, 3, "credential id")?],
             None => Vec::new(),
         };
-        if lines.len() > 3 {
-            return Err(usage(
-                "line 4 (hmac salt): the hmac-secret extension is not taken in --fido2-tools \
-                 input (see `ctap hmac-secret`)",
-            ));
+        if lines.len() > most {
+            return Err(usage(format!(
+                "line {} is one too many: fido2-assert -G input is the client data hash, \
+                 the relying party id, a credential id (none for a discoverable \
+                 credential) and, with --hmac-secret (-h), an hmac salt",
+                most + 1
+            )));
         }
         (rp_id, allow, client_data_hash)
     } else {
@@ -120,6 +148,10 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         let input = if id == "credBlob" { "getCredBlob" } else { id };
         extensions.push((input.to_owned(), Value::Bool(true)));
     }
+    let hmac = match &hmac_salt {
+        Some(salt) => Some(hmac_secret_input(ctap, &args.auth, salt, &mut extensions)?),
+        None => None,
+    };
     request.extensions = (!extensions.is_empty()).then_some(extensions);
     if args.silent {
         request.options = Some(Options {
@@ -202,6 +234,10 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
                 let user_id = assertion.user().map(|user| user.id.as_slice());
                 println!("{}", base64(user_id.unwrap_or_default()));
             }
+            if let Some(shared) = &hmac {
+                let secret = hmac_secret_output(shared, assertion, hmac_salt.as_ref())?;
+                println!("{}", base64(&secret));
+            }
         }
     } else if global.json {
         let items: Vec<Json> = results
@@ -270,6 +306,82 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         return Err(Failure::new("a signature did not verify"));
     }
     Ok(())
+}
+
+/// The hmac-secret extension's input for `salt` (CTAP 2.1 §12.5 getAssertion: keyAgreement
+/// 1, saltEnc 2, saltAuth 3, pinUvAuthProtocol 4), pushed onto `extensions`; the shared
+/// secret that decrypts the output is returned. The key agreement is a getKeyAgreement
+/// of its own (clientPIN §6.5.4), with `--pin-protocol`'s protocol or the key's.
+fn hmac_secret_input(
+    ctap: &mut Ctap2<Device>,
+    auth: &PinArgs,
+    salt: &[u8],
+    extensions: &mut Vec<(String, Value)>,
+) -> Result<SharedSecret, Failure> {
+    if !ctap
+        .info()
+        .extensions
+        .iter()
+        .any(|known| known == "hmac-secret")
+    {
+        return Err(Failure::new(format!(
+            "this key does not support the hmac-secret extension (getInfo extensions: {})",
+            ctap.info().extensions.join(", ")
+        )));
+    }
+    let (key_agreement, shared) = client_pin(ctap, &auth.protocol)?
+        .shared_secret()
+        .map_err(error::ctap2)?;
+    let salt_enc = shared
+        .encrypt(
+            salt,
+            &mut Drawn::new(&mut SystemRandom, 16).map_err(error::ctap2)?,
+        )
+        .map_err(|e| Failure::new(format!("cannot encrypt the hmac salt: {e}")))?;
+    let salt_auth = shared.authenticate(&salt_enc);
+    extensions.push((
+        "hmac-secret".to_owned(),
+        Value::Map(vec![
+            (Value::int(1), key_agreement.to_value()),
+            (Value::int(2), Value::Bytes(salt_enc)),
+            (Value::int(3), Value::Bytes(salt_auth)),
+            (Value::int(4), Value::int(shared.protocol().number())),
+        ]),
+    ));
+    Ok(shared)
+}
+
+/// The secret of one assertion's hmac-secret output (CTAP 2.1 §12.5: the output,
+/// decrypted with the shared secret, is 32 bytes per salt block).
+fn hmac_secret_output(
+    shared: &SharedSecret,
+    assertion: &client::Assertion,
+    salt: Option<&Zeroizing<Vec<u8>>>,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let found = match &assertion.auth_data.extensions {
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .find(|(key, _)| matches!(key, Value::Text(name) if name == "hmac-secret"))
+            .map(|(_, value)| value),
+        _ => None,
+    };
+    let Some(Value::Bytes(encrypted)) = found else {
+        return Err(Failure::new(
+            "the key returned no hmac-secret output (was the credential made with \
+             hmac-secret? `ctap cred make --hmac-secret`)",
+        ));
+    };
+    let secret = shared
+        .decrypt(encrypted)
+        .map_err(|e| Failure::new(format!("the hmac-secret output does not decrypt: {e}")))?;
+    let expected = salt.map_or(32, |salt| salt.len());
+    if secret.len() != expected {
+        return Err(Failure::new(format!(
+            "the hmac-secret output is {} bytes; {expected} were asked for",
+            secret.len()
+        )));
+    }
+    Ok(secret)
 }
 
 /// The public keys of `rp_id`'s discoverable credentials (none if it has none).
