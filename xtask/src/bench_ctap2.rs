@@ -259,8 +259,10 @@ fn pin_token_against_python(ours: &Path, rounds: usize) -> String {
          messages): `ctap2_ops pin-token-crypto` (ring, the default) and\n\
          `pin-token-crypto-p256` (without the `ring` feature) against python-fido2 2.2.1's\n\
          `PinProtocolV2` (`benches/interop/python_fido2_pin_token.py --seconds`, OpenSSL\n\
-         through `cryptography`), alternating, 1 s each, 5 rounds; medians.\n\n\
-         | client | tokens per s | CPU per token |\n|---|---:|---:|\n",
+         through `cryptography`), alternating, 1 s each, 5 rounds; medians. Both count\n\
+         tokens per second of their own process's CPU time (user + system), so other\n\
+         work on the machine does not count against them.\n\n\
+         | client | tokens per CPU-second | CPU per token |\n|---|---:|---:|\n",
     );
     match (middle(&mut ours_rates), middle(&mut python_rates)) {
         (Some(a), Some(b)) => {
