@@ -7,7 +7,7 @@
 //! Two ways to the same bytes:
 //! - with the `ring` feature (on by default) and the operating system's randomness
 //!   ([`Randomness::is_operating_system`]): `ring`'s one-shot ECDH, whose P-256 is
-//!   assembly on x86_64 and aarch64 (one token's key pair and ECDH ~5x faster than p256
+//!   assembly on x86_64 and aarch64 (a token's crypto ~6x less CPU than with p256
 //!   0.14 here; figures in benches/RESULTS.md). ring draws its key from the operating
 //!   system itself: it takes no other source;
 //! - otherwise p256 (pure Rust, as the authenticator side): the scalar is drawn from the
