@@ -15,9 +15,12 @@
 //!   (getKeyAgreement, then getPinUvAuthTokenUsingPinWithPermissions);
 //! - `pin_token/client_crypto`: the client's own CPU for one token: its key pair (one
 //!   base-point multiplication), ECDH with the authenticator's key (one variable-base
-//!   multiplication), the KDF, encrypting the PIN hash, decrypting the token. This is
+//!   multiplication), the KDF, encrypting the PIN hash, decrypting the token, through
+//!   `ctap2_client::encapsulate` as `ClientPin` calls it (ring, the default). This is
 //!   what `benches/interop/python_fido2_pin_token.py` times for python-fido2 (its
-//!   `PinProtocolV2`), so the two divide.
+//!   `PinProtocolV2`), so the two divide;
+//! - `pin_token/client_crypto_p256`: the same through p256 (the client without its
+//!   `ring` feature, or with a randomness source other than the operating system's).
 //!
 //! Run: `cargo bench -p ctap-benches --bench ctap2`, or `cargo xtask bench` (which
 //! writes the table into benches/RESULTS.md).
@@ -29,7 +32,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ctap_device::{CallOptions, CtapHidDevice};
 use ctap_virtual::{Algorithms, Config, VirtualAuthenticator, VirtualConnection};
 use ctap2_client::proto::{Algorithm, Permissions, PinProtocol, RpEntity, UserEntity};
-use ctap2_client::{ClientPin, Ctap2, get_assertion_request, make_credential_request};
+use ctap2_client::{ClientPin, Ctap2, Randomness, get_assertion_request, make_credential_request};
 use ctap2_proto::KeyAgreementKey;
 
 const RP: &str = "example.com";
@@ -152,26 +155,42 @@ fn operations(c: &mut Criterion) {
             .encrypt(&[0x33; 32], &mut rng)
             .unwrap_or_else(|e| panic!("{e}"))
     };
-    let mut scalar = [0x44u8; 32];
-    group.bench_function(BenchmarkId::new("pin_token", "client_crypto"), |b| {
-        b.iter(|| {
-            // A new scalar each time, as the client draws one per token.
-            scalar[31] = scalar[31].wrapping_add(1);
-            let platform = KeyAgreementKey::from_scalar(&scalar).unwrap_or_else(|| panic!());
-            let key_agreement = platform.public_key();
-            let shared = platform
-                .decapsulate(PinProtocol::Two, black_box(&peer))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let pin_hash_enc = shared
-                .encrypt(&pin_hash, &mut rng)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let token = shared
-                .decrypt(black_box(&token_enc))
-                .unwrap_or_else(|e| panic!("{e}"));
-            black_box((key_agreement, pin_hash_enc, token))
+    // The key agreement as the client does it: ring with the operating system's
+    // randomness (the default), p256 with any other source (the path without ring).
+    for (name, through_p256) in [("client_crypto", false), ("client_crypto_p256", true)] {
+        let mut system = ctap2_client::SystemRandom;
+        let mut other = ThroughP256;
+        let source: &mut dyn Randomness = if through_p256 {
+            &mut other
+        } else {
+            &mut system
+        };
+        group.bench_function(BenchmarkId::new("pin_token", name), |b| {
+            b.iter(|| {
+                // A new platform key each time, as the client makes one per token.
+                let (key_agreement, shared) =
+                    ctap2_client::encapsulate(PinProtocol::Two, black_box(&peer), &mut *source)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                let pin_hash_enc = shared
+                    .encrypt(&pin_hash, &mut rng)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let token = shared
+                    .decrypt(black_box(&token_enc))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                black_box((key_agreement, pin_hash_enc, token))
+            });
         });
-    });
+    }
     group.finish();
+}
+
+/// The operating system's generator, not saying so: `encapsulate` takes p256.
+struct ThroughP256;
+
+impl Randomness for ThroughP256 {
+    fn fill(&mut self, out: &mut [u8]) -> ctap2_client::Result<()> {
+        ctap2_client::SystemRandom.fill(out)
+    }
 }
 
 /// A deterministic generator for the protocol-two IVs of the client-crypto bench (the

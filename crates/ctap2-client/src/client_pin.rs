@@ -8,8 +8,8 @@ use ctap_types::Ctap2Command;
 use ctap2_proto::cbor::CborMessage as _;
 use ctap2_proto::pin::{pad_pin, pin_hash};
 use ctap2_proto::{
-    ClientPinRequest, ClientPinResponse, CoseKey, GetAssertionRequest, KeyAgreementKey,
-    MakeCredentialRequest, Permissions, PinProtocol, PinSubCommand, SharedSecret,
+    ClientPinRequest, ClientPinResponse, CoseKey, GetAssertionRequest, MakeCredentialRequest,
+    Permissions, PinProtocol, PinSubCommand, SharedSecret,
 };
 use zeroize::Zeroizing;
 
@@ -340,21 +340,7 @@ impl<'c, D: CtapDevice> ClientPin<'c, D> {
         let peer = response
             .key_agreement
             .ok_or_else(|| missing("keyAgreement"))?;
-        // Our key: a scalar from the random source (retried in the ~2^-32 case that it
-        // is not below the group order), so a failing source is an error, not a panic.
-        let platform = (0..8)
-            .find_map(|_| {
-                let mut scalar = Zeroizing::new([0u8; 32]);
-                match self.ctap.rng().fill(scalar.as_mut_slice()) {
-                    Ok(()) => KeyAgreementKey::from_scalar(&scalar).map(Ok),
-                    Err(error) => Some(Err(error)),
-                }
-            })
-            .ok_or_else(|| Error::Random("no valid P-256 scalar in 8 draws".into()))??;
-        let shared = platform
-            .decapsulate(self.protocol, &peer)
-            .map_err(Error::response("keyAgreement"))?;
-        Ok((platform.public_key(), shared))
+        crate::key_agreement::encapsulate(self.protocol, &peer, self.ctap.rng())
     }
 
     fn number(&self) -> u64 {

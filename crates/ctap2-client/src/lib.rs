@@ -7,6 +7,7 @@ mod ctap2;
 mod error;
 #[cfg(test)]
 mod features_tests;
+mod key_agreement;
 mod large_blob;
 mod management;
 mod results;
@@ -23,6 +24,7 @@ pub use ctap2::{
     Ctap2, MAX_CREDENTIALS, decode_response, get_assertion_request, make_credential_request,
 };
 pub use error::{Error, Result};
+pub use key_agreement::encapsulate;
 pub use large_blob::{LARGE_BLOB_KEY_LEN, MAX_BLOB_SIZE, pack_blob, unpack_blob};
 pub use management::{
     Config, CredentialInfo, CredentialManagement, CredentialsMetadata, LargeBlobs,

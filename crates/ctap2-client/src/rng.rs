@@ -13,6 +13,15 @@ pub trait Randomness: Send {
     /// # Errors
     /// [`Error::Random`] when no randomness is available.
     fn fill(&mut self, out: &mut [u8]) -> Result<()>;
+
+    /// Whether this source is the operating system's generator, so that the PIN/UV key
+    /// agreement may draw its key pair from the operating system directly (through
+    /// `ring`, feature `ring`, which takes no other source) rather than from
+    /// [`fill`](Self::fill). `false` unless a source says otherwise: [`SystemRandom`]
+    /// does.
+    fn is_operating_system(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's random number generator (`getrandom`).
@@ -22,6 +31,10 @@ pub struct SystemRandom;
 impl Randomness for SystemRandom {
     fn fill(&mut self, out: &mut [u8]) -> Result<()> {
         getrandom::fill(out).map_err(|e| Error::Random(e.to_string()))
+    }
+
+    fn is_operating_system(&self) -> bool {
+        true
     }
 }
 

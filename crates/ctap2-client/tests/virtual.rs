@@ -447,3 +447,45 @@ fn reset_forgets_credentials_and_pin() {
         .unwrap_err();
     assert_eq!(error.status(), Some(StatusCode::NO_CREDENTIALS));
 }
+
+/// The operating system's generator, not saying so (`Randomness::is_operating_system`
+/// is false): the client's key agreement then takes p256 with a scalar from it, instead
+/// of ring (feature `ring`) with a key ring draws itself.
+struct ThroughP256;
+
+impl ctap2_client::Randomness for ThroughP256 {
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), Error> {
+        ctap2_client::SystemRandom.fill(out)
+    }
+}
+
+/// Both key-agreement paths of the client (ring with the default randomness when built
+/// with it, p256 with any other source) get PIN tokens from the software authenticator
+/// that authorize a registration with user verification (CTAP 2.1 §6.5.6 `encapsulate`
+/// on our side, `decapsulate` on the authenticator's), with both protocols, and PIN
+/// changes (the new PIN encrypted under the shared secret) go through on both.
+#[test]
+fn pin_tokens_through_both_key_agreements_authorize_requests() {
+    for protocol in PROTOCOLS {
+        for through_p256 in [false, true] {
+            let (_authenticator, ctap) = authenticator(Config::default());
+            let mut ctap = if through_p256 {
+                ctap.with_randomness(ThroughP256)
+            } else {
+                ctap
+            };
+            let mut pin = ClientPin::with_protocol(&mut ctap, protocol);
+            pin.set_pin("1234").unwrap();
+            pin.change_pin("1234", "4321").unwrap();
+            let token = token(&mut ctap, protocol, "4321", MC_GA);
+            let attestation = register(&mut ctap, Algorithm::ES256, true, Some(&token), 1)
+                .unwrap_or_else(|e| panic!("{protocol:?}, p256 {through_p256}: {e}"));
+            assert!(
+                attestation
+                    .auth_data
+                    .flags
+                    .contains(ctap2_client::proto::Flags::UV)
+            );
+        }
+    }
+}
