@@ -5,12 +5,17 @@ internationalised rules in their ASCII (punycode, "xn--") form since origins rea
 the check in that form, one rule per line, sorted by bytes (the lookup
 binary-searches the lines), after a header that names the source.
 
+Also writes public_suffix_list.deflate next to this script: the same bytes as raw
+DEFLATE (RFC 1951), which is what the crate compiles in.
+
 Usage: prepare_public_suffix_list.py PUBLIC_SUFFIX_LIST_DAT "WHERE IT CAME FROM" > public_suffix_list.txt
 
 Standard library only.
 """
 
+import os
 import sys
+import zlib
 
 
 def ascii_rule(rule: str) -> str:
@@ -39,8 +44,7 @@ def main() -> None:
             if not line or line.startswith("//"):
                 continue
             rules.add(ascii_rule(line.split()[0]))
-    out = sys.stdout
-    out.write(
+    text = (
         "// The Public Suffix List (https://publicsuffix.org/), ICANN and PRIVATE sections,\n"
         "// rules only, IDN rules in punycode, sorted; made by prepare_public_suffix_list.py.\n"
         f"// VERSION: {version}\n"
@@ -50,9 +54,13 @@ def main() -> None:
         "// License, v. 2.0. If a copy of the MPL was not distributed with this\n"
         "// file, You can obtain one at https://mozilla.org/MPL/2.0/.\n"
         "\n"
-    )
-    for rule in sorted(rules, key=lambda r: r.encode("ascii")):
-        out.write(rule + "\n")
+    ) + "".join(rule + "\n" for rule in sorted(rules, key=lambda r: r.encode("ascii")))
+    sys.stdout.write(text)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = deflate.compress(text.encode("ascii")) + deflate.flush()
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "public_suffix_list.deflate"), "wb") as f:
+        f.write(deflated)
 
 
 main()

@@ -3,7 +3,10 @@
 //! AppID checks. The list is `data/public_suffix_list.txt`: python-fido2 2.2.1's copy
 //! (the one its `verify_rp_id` uses; MPL-2.0, see `data/README.md`), rules only, IDN
 //! rules in their punycode form, sorted by bytes, so a rule is found by a binary search
-//! of the lines themselves: no index, no allocation, no code generated from the list.
+//! of the lines themselves: no index, no code generated from the list. The binary holds
+//! it as raw DEFLATE (`data/public_suffix_list.deflate`, 44 KiB instead of 141 KiB),
+//! inflated once, at the first lookup (about a millisecond; the 141 KiB then stay in
+//! memory).
 //!
 //! Both of the list's sections count, ICANN and PRIVATE (`github.io` is a public suffix),
 //! as in python-fido2, the `psl` crate this replaces, and browsers.
@@ -17,22 +20,35 @@
 //! bounded: at most [`MAX_RULE_LABELS`] labels from the right are looked up, each with
 //! three binary searches.
 
-/// The list: a header of `//` lines, a blank line, then one rule per line (`rule`,
-/// `*.rule` or `!rule`), sorted by bytes, every line ending in `\n`.
-const LIST: &str = include_str!("../../data/public_suffix_list.txt");
+/// The list, `data/public_suffix_list.txt` as raw DEFLATE (RFC 1951): a header of `//`
+/// lines, a blank line, then one rule per line (`rule`, `*.rule` or `!rule`), sorted
+/// by bytes, every line ending in `\n`. A test checks that it inflates to the text.
+const LIST_DEFLATED: &[u8] = include_bytes!("../../data/public_suffix_list.deflate");
+
+/// At most this many bytes are inflated (the list is 141 KiB; a test checks it fits).
+const LIST_LIMIT: usize = 512 * 1024;
 
 /// The most labels any rule of [`LIST`] has (the `*` of a wildcard counts; a test
 /// checks it). A matching rule has no more labels than this, so labels further left in
 /// a name are never looked up.
 const MAX_RULE_LABELS: usize = 7;
 
-/// The rules: [`LIST`] after its header.
-fn rules() -> &'static [u8] {
-    let list = LIST.as_bytes();
-    list.windows(2)
-        .position(|pair| pair == b"\n\n")
-        .and_then(|blank| list.get(blank + 2..))
-        .unwrap_or(list)
+/// The list, inflated at the first call. `None` if it does not inflate (it does: a
+/// test checks it), and then every lookup answers `None`, so the rpId and AppID checks
+/// fail closed.
+fn list() -> Option<&'static [u8]> {
+    static LIST: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        miniz_oxide::inflate::decompress_to_vec_with_limit(LIST_DEFLATED, LIST_LIMIT).ok()
+    })
+    .as_deref()
+}
+
+/// The rules: the list after its header.
+fn rules() -> Option<&'static [u8]> {
+    let list = list()?;
+    let blank = list.windows(2).position(|pair| pair == b"\n\n")?;
+    list.get(blank + 2..)
 }
 
 /// Whether `prefix` followed by `name` is a line of the sorted `rules`: a binary
@@ -135,7 +151,7 @@ fn suffix_labels(labels: &Labels<'_>) -> Option<usize> {
     if labels.is_empty(1) {
         return None;
     }
-    let rules = rules();
+    let rules = rules()?;
     // Step 2 of the algorithm: no rule matches, the prevailing rule is "*".
     let mut longest = 1;
     let mut exception = None;
@@ -181,14 +197,24 @@ pub(super) fn registrable_domain(name: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    /// The list as committed, readable.
+    const LIST_TEXT: &str = include_str!("../../data/public_suffix_list.txt");
+
     fn rule_lines() -> impl Iterator<Item = &'static str> {
-        std::str::from_utf8(rules()).unwrap().lines()
+        std::str::from_utf8(rules().unwrap()).unwrap().lines()
+    }
+
+    #[test]
+    fn the_deflated_list_is_the_text() {
+        assert_eq!(list(), Some(LIST_TEXT.as_bytes()));
+        assert!(LIST_TEXT.len() < LIST_LIMIT);
+        assert!(LIST_TEXT.starts_with("// The Public Suffix List"));
     }
 
     #[test]
     fn the_list_is_sorted_ascii_lines_within_the_label_bound() {
-        assert!(LIST.is_ascii());
-        assert!(LIST.ends_with('\n'));
+        assert!(LIST_TEXT.is_ascii());
+        assert!(LIST_TEXT.ends_with('\n'));
         let lines: Vec<&str> = rule_lines().collect();
         // python-fido2 2.2.1's list has 10,229 rules (a few IDN rules fold into
         // one punycode form with their ASCII twin).
@@ -211,9 +237,17 @@ mod tests {
         );
         // Every rule is found by the search, and a near miss is not.
         for line in &lines {
-            assert!(has_rule(rules(), b"", line.as_bytes()), "{line}");
-            assert!(!has_rule(rules(), b"", format!("{line}-").as_bytes()));
-            assert!(!has_rule(rules(), b"", format!("0{line}").as_bytes()));
+            assert!(has_rule(rules().unwrap(), b"", line.as_bytes()), "{line}");
+            assert!(!has_rule(
+                rules().unwrap(),
+                b"",
+                format!("{line}-").as_bytes()
+            ));
+            assert!(!has_rule(
+                rules().unwrap(),
+                b"",
+                format!("0{line}").as_bytes()
+            ));
         }
     }
 
