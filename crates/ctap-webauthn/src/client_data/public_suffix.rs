@@ -363,4 +363,29 @@ mod tests {
         assert_eq!(suffix("*.ck"), Some("*.ck"));
         assert_eq!(suffix("!www.ck"), Some("!www.ck"));
     }
+
+    proptest::proptest! {
+        /// Any string: no panic, and the answers are the name's own last labels, the
+        /// registrable domain one label longer than the suffix.
+        #[test]
+        fn answers_are_suffixes_of_the_name(
+            name in "([a-z0-9*!-]{0,4}\\.){0,9}[a-z0-9*!-]{0,4}\\.?|\\PC{0,30}"
+        ) {
+            let base = name.strip_suffix('.').unwrap_or(&name);
+            if let Some(public) = suffix(&name) {
+                proptest::prop_assert!(!public.is_empty() && base.ends_with(public));
+                proptest::prop_assert!(
+                    public.len() == base.len()
+                        || base[..base.len() - public.len()].ends_with('.')
+                );
+            }
+            if let Some(domain) = registrable_domain(&name) {
+                let public = suffix(&name).unwrap_or_default();
+                proptest::prop_assert!(base.ends_with(domain));
+                let dotted = [".", public].concat();
+                proptest::prop_assert!(domain.ends_with(&dotted) && domain.len() > dotted.len());
+                proptest::prop_assert!(!domain[..domain.len() - public.len() - 1].contains('.'));
+            }
+        }
+    }
 }
