@@ -454,13 +454,27 @@ fn release_builds_carry_no_debug_info_and_benches_do() {
         "{}",
         section("release")
     );
-    // What keeps the `ctap` binary under 3 MiB (the README's figure): no symbols, fat
-    // LTO, one codegen unit.
-    for setting in ["strip = \"symbols\"", "lto = \"fat\"", "codegen-units = 1"] {
+    // What keeps the `ctap` binary small (the README's figure): no symbols, fat LTO,
+    // one codegen unit, no unwinding.
+    for setting in [
+        "strip = \"symbols\"",
+        "lto = \"fat\"",
+        "codegen-units = 1",
+        "panic = \"abort\"",
+    ] {
         assert!(
             section("release").contains(setting),
             "{setting}: {}",
             section("release")
+        );
+    }
+    // A package override for the binary's own package drops the profile's `strip`
+    // (the binary then keeps a 0.5 MB symbol table): it must say it again.
+    let overrides = section("release.package");
+    if overrides.contains("\nctap-cli.") {
+        assert!(
+            overrides.contains("\nctap-cli.strip = \"symbols\""),
+            "{overrides}"
         );
     }
     assert!(

@@ -5,6 +5,8 @@
 //! caller can replace either: [`ClientDataCollector`] is a trait, and
 //! [`DefaultClientDataCollector::with_verifier`] takes another rpId check.
 
+mod public_suffix;
+
 use sha2::{Digest as _, Sha256};
 
 use crate::b64;
@@ -262,7 +264,7 @@ pub fn parse_origin(origin: &str) -> Result<Origin> {
 /// Whether `rp_id` may be used by `origin` (python-fido2's `verify_rp_id`): the origin
 /// is https (or http on localhost) and `rp_id` is its host or a registrable domain
 /// suffix of it, by HTML's "is a registrable domain suffix of or is equal to" with the
-/// public suffix list (the `psl` crate's copy).
+/// public suffix list (python-fido2 2.2.1's copy, compiled in as data).
 #[must_use]
 pub fn verify_rp_id(rp_id: &str, origin: &str) -> bool {
     let Ok(origin) = parse_origin(origin) else {
@@ -289,7 +291,10 @@ pub fn verify_app_id(app_id: &str, origin: &str) -> bool {
     if app.host == origin.host {
         return true;
     }
-    match (psl::domain_str(&app.host), psl::domain_str(&origin.host)) {
+    match (
+        public_suffix::registrable_domain(&app.host),
+        public_suffix::registrable_domain(&origin.host),
+    ) {
         (Some(a), Some(b)) => a == b && !origin.is_ip() && !app.is_ip(),
         _ => false,
     }
@@ -318,14 +323,14 @@ fn is_registrable_suffix_or_equal(suffix: &str, origin: &Origin) -> bool {
         return false;
     }
     // Step 3.3: the suffix may not be a public suffix itself.
-    let Some(suffix_public) = psl::suffix_str(suffix) else {
+    let Some(suffix_public) = public_suffix::suffix(suffix) else {
         return false;
     };
     if suffix_public == suffix {
         return false;
     }
     // Steps 3.4-3.5: the suffix must be within the host's registrable domain.
-    let Some(host_public) = psl::suffix_str(host) else {
+    let Some(host_public) = public_suffix::suffix(host) else {
         return false;
     };
     suffix.ends_with(&format!(".{host_public}"))
@@ -380,8 +385,28 @@ mod tests {
         assert!(!verify_rp_id("com", "https://example.com"));
         assert!(!verify_rp_id("co.uk", "https://example.co.uk"));
         assert!(verify_rp_id("example.co.uk", "https://www.example.co.uk"));
-        // Private section of the list: github.io is a public suffix.
+        // Private section of the list: github.io is a public suffix, each user's
+        // pages are a site of their own.
         assert!(!verify_rp_id("github.io", "https://user.github.io"));
+        assert!(verify_rp_id("user.github.io", "https://app.user.github.io"));
+        // A real-life RP.
+        assert!(verify_rp_id(
+            "microsoftonline.com",
+            "https://login.microsoftonline.com"
+        ));
+        assert!(!verify_rp_id("com", "https://login.microsoftonline.com"));
+        // A wildcard rule (`*.ck`) and its exception (`!www.ck`).
+        assert!(!verify_rp_id("foo.ck", "https://a.foo.ck"));
+        assert!(verify_rp_id("a.foo.ck", "https://b.a.foo.ck"));
+        assert!(verify_rp_id("www.ck", "https://a.www.ck"));
+        // A wildcard with longer rules under it (`*.run.app`, `*.mtls.run.app`).
+        assert!(!verify_rp_id("mtls.run.app", "https://a.mtls.run.app"));
+        // No rule: the default `*` makes the last label public.
+        assert!(verify_rp_id(
+            "example.unknowntld",
+            "https://a.example.unknowntld"
+        ));
+        assert!(!verify_rp_id("unknowntld", "https://a.example.unknowntld"));
         assert!(!verify_rp_id("", "https://example.com"));
         assert!(verify_rp_id("localhost", "http://localhost:8080"));
         assert!(verify_rp_id("app.localhost", "http://app.localhost"));
@@ -391,5 +416,28 @@ mod tests {
         assert!(!verify_rp_id("example.com", "https://user@example.com"));
         assert!(!verify_rp_id("example.com", "https://example.com/path"));
         assert!(!verify_rp_id("example.com", "example.com"));
+    }
+
+    #[test]
+    fn app_id_rules() {
+        // WebAuthn §10.1.1: same registrable domain, by the public suffix list.
+        assert!(verify_app_id(
+            "https://www.example.co.uk/u2f/app.json",
+            "https://login.example.co.uk"
+        ));
+        assert!(!verify_app_id(
+            "https://other.co.uk/app.json",
+            "https://login.example.co.uk"
+        ));
+        // Two users' pages under a private suffix are different sites.
+        assert!(!verify_app_id("https://a.github.io", "https://b.github.io"));
+        assert!(verify_app_id(
+            "https://x.a.github.io",
+            "https://a.github.io"
+        ));
+        // Under a wildcard's exception the registrable domain is www.ck itself.
+        assert!(verify_app_id("https://a.www.ck", "https://b.www.ck"));
+        assert!(!verify_app_id("https://a.foo.ck", "https://b.foo.ck"));
+        assert!(!verify_app_id("http://example.com", "https://example.com"));
     }
 }
