@@ -2,7 +2,7 @@
 //! simulators of the field (and `ctap serve`) speak it.
 
 use std::fmt;
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
@@ -31,8 +31,12 @@ pub fn open(remote: SocketAddr) -> Result<CtapHidDevice<UdpConnection>, Error> {
 ///   [`with_report_size`](Self::with_report_size).
 /// - An ICMP "port unreachable" (nothing listens at the remote address) surfaces as
 ///   [`Error::Io`] with kind `ConnectionRefused` and a message naming the address.
-/// - A read with a zero time-out never waits (the socket is switched to non-blocking
-///   for it); other reads wait in the kernel (`SO_RCVTIMEO`), never by sleeping.
+/// - A read with a zero time-out never waits (on Linux a `MSG_DONTWAIT` receive: one
+///   system call; elsewhere the socket is switched to non-blocking for it); other reads
+///   wait in the kernel (`SO_RCVTIMEO`), never by sleeping.
+/// - A whole request goes out with [`send_datagrams`]
+///   ([`write_reports`](HidConnection::write_reports)): on Linux one system call, so
+///   the device has the whole message when it wakes.
 /// - The socket's buffers hold [`SOCKET_BUFFER_SIZE`] bytes where the OS allows, room
 ///   for several longest messages (129 datagrams each) in both directions.
 pub struct UdpConnection {
@@ -41,8 +45,99 @@ pub struct UdpConnection {
     report_size: ReportSize,
     /// The read time-out last set on the socket, to avoid a system call per read.
     read_timeout: Option<Duration>,
-    /// Whether the socket is in non-blocking mode (for zero time-out reads).
+    /// Whether the socket is in non-blocking mode (for zero time-out reads where there
+    /// is no `MSG_DONTWAIT`).
     nonblocking: bool,
+}
+
+/// The most datagrams [`send_datagrams`] hands the OS in one system call: more than a
+/// longest message (129 reports), well under Linux's limit (`UIO_MAXIOV`, 1024).
+const SEND_BATCH: usize = 256;
+
+/// [`send_datagrams`] stopped: `sent` datagrams went out (the first ones, in order),
+/// then the next one failed with `error`; none after it was sent.
+#[derive(Debug, thiserror::Error)]
+#[error("{sent} datagrams sent, then the next failed: {error}")]
+pub struct SendFailure {
+    /// How many datagrams were sent before the failure.
+    pub sent: usize,
+    /// Why the next one was not.
+    pub error: io::Error,
+}
+
+/// Sends `datagrams`, in order, on `socket`: to `to`, or with `None` to the address the
+/// socket is connected to.
+///
+/// On Linux they go out in one `sendmmsg(2)` system call (per [`SEND_BATCH`]), so a
+/// receiver blocked on the socket wakes once with the whole message queued instead of
+/// once per report, and the sender makes one system call instead of one per report.
+/// Elsewhere one `send`/`send_to` each. A signal that interrupts the call before
+/// anything is sent is retried (a bounded number of times).
+///
+/// # Errors
+/// [`SendFailure`]: how many were sent, and the error of the next one.
+pub fn send_datagrams(
+    socket: &UdpSocket,
+    datagrams: &[&[u8]],
+    to: Option<SocketAddr>,
+) -> Result<(), SendFailure> {
+    let mut sent = 0;
+    let mut interrupted = 0;
+    while let Some(rest) = datagrams.get(sent..).filter(|rest| !rest.is_empty()) {
+        let batch = rest.get(..SEND_BATCH).unwrap_or(rest);
+        match send_batch(socket, batch, to) {
+            Ok(0) => {
+                let error = io::Error::new(ErrorKind::WriteZero, "the OS sent no datagram");
+                return Err(SendFailure { sent, error });
+            }
+            Ok(count) => sent += count,
+            Err(error) if error.kind() == ErrorKind::Interrupted && interrupted < 8 => {
+                interrupted += 1;
+            }
+            Err(error) => return Err(SendFailure { sent, error }),
+        }
+    }
+    Ok(())
+}
+
+/// Sends the first of `batch` (at least one), as many as the OS takes at once: how many.
+#[cfg(target_os = "linux")]
+fn send_batch(socket: &UdpSocket, batch: &[&[u8]], to: Option<SocketAddr>) -> io::Result<usize> {
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
+    let to = to.map(SocketAddrAny::from);
+    let iovs: Vec<[io::IoSlice<'_>; 1]> = batch.iter().map(|d| [io::IoSlice::new(d)]).collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = batch
+        .iter()
+        .map(|_| SendAncillaryBuffer::default())
+        .collect();
+    let mut messages: Vec<MMsgHdr<'_>> = iovs
+        .iter()
+        .zip(controls.iter_mut())
+        .map(|(iov, control)| match &to {
+            Some(addr) => MMsgHdr::new_with_addr(addr, iov, control),
+            None => MMsgHdr::new(iov, control),
+        })
+        .collect();
+    Ok(sendmmsg(socket, &mut messages, SendFlags::empty())?)
+}
+
+/// Sends the first of `batch`: 1 (there is no `sendmmsg` here).
+#[cfg(not(target_os = "linux"))]
+fn send_batch(socket: &UdpSocket, batch: &[&[u8]], to: Option<SocketAddr>) -> io::Result<usize> {
+    let Some(datagram) = batch.first() else {
+        return Ok(0);
+    };
+    let len = match to {
+        Some(to) => socket.send_to(datagram, to)?,
+        None => socket.send(datagram)?,
+    };
+    if len != datagram.len() {
+        return Err(io::Error::other(format!(
+            "sent {len} of a {}-byte datagram",
+            datagram.len()
+        )));
+    }
+    Ok(1)
 }
 
 /// The receive and send buffer size asked of the OS for every UDP socket of this crate
@@ -170,11 +265,36 @@ impl HidConnection for UdpConnection {
         Ok(())
     }
 
+    fn write_reports(&mut self, reports: &[u8]) -> Result<(), Error> {
+        let size = self.report_size.get();
+        if !reports.len().is_multiple_of(size) {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes are not whole {size}-byte reports",
+                reports.len()
+            )));
+        }
+        let datagrams: Vec<&[u8]> = reports.chunks(size).collect();
+        send_datagrams(self.socket()?, &datagrams, None).map_err(|failure| {
+            log::debug!("UDP to {}: {failure}", self.remote);
+            self.io_error(failure.error)
+        })
+    }
+
     fn read_report(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, Error> {
         // A zero `SO_RCVTIMEO` means "block forever" to the OS, and a short one is
         // rounded up to scheduler ticks (a 1 ms wait cost ~8 ms per call): a zero
-        // time-out reads in non-blocking mode instead.
+        // time-out reads without waiting instead.
         let nonblocking = timeout.is_zero();
+        #[cfg(target_os = "linux")]
+        if nonblocking {
+            // One system call (`MSG_DONTWAIT`), not three (non-blocking on, receive,
+            // non-blocking off): this read runs before every request.
+            return match rustix::net::recv(self.socket()?, buf, rustix::net::RecvFlags::DONTWAIT) {
+                Ok((len, _)) => Ok(Some(len)),
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => Ok(None),
+                Err(error) => Err(self.io_error(error.into())),
+            };
+        }
         if self.nonblocking != nonblocking {
             self.socket()?
                 .set_nonblocking(nonblocking)
