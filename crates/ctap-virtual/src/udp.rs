@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ctap_types::ChannelId;
+use ctaphid_frame::Report;
 
 use crate::{Authenticator, Config};
 
@@ -154,6 +155,9 @@ pub struct UdpServer {
     /// Datagrams dropped because they came from another address than their channel's
     /// owner.
     foreign_dropped: u64,
+    /// The reports being sent and where each goes (kept between sends: no allocation
+    /// per report).
+    outgoing: Vec<(SocketAddr, Report)>,
 }
 
 /// A [`UdpServer`] serving on its own thread. Dropping it stops the server and waits
@@ -192,6 +196,7 @@ impl UdpServer {
             owners: HashMap::new(),
             broadcast_peer: None,
             foreign_dropped: 0,
+            outgoing: Vec::new(),
         }
     }
 
@@ -340,7 +345,12 @@ impl UdpServer {
     /// Sends what the device queued: reports on an owned channel to its owner, others
     /// to `sender` (the datagram they answer) or, with no sender (timers), reports on
     /// broadcast to the last host that sent on broadcast.
+    ///
+    /// Consecutive reports to one address go out together
+    /// ([`send_datagrams`](ctap_device::udp::send_datagrams): one system call on
+    /// Linux), so a host blocked on its socket wakes once for a whole answer.
     fn send_routed(&mut self, sender: Option<SocketAddr>) {
+        self.outgoing.clear();
         while let Some(report) = self.device.poll_report() {
             let cid = report
                 .first_chunk::<4>()
@@ -352,8 +362,25 @@ impl UdpServer {
                     .flatten()
             });
             if let Some(peer) = peer {
-                // A peer that went away is not the server's failure.
-                let _ = self.socket.send_to(&report, peer);
+                self.outgoing.push((peer, report));
+            }
+        }
+        for run in self.outgoing.chunk_by(|(a, _), (b, _)| a == b) {
+            let Some(&(peer, _)) = run.first() else {
+                continue;
+            };
+            let datagrams: Vec<&[u8]> = run.iter().map(|(_, report)| &report[..]).collect();
+            // A peer that went away is not the server's failure: a report that cannot
+            // be sent is skipped, the rest still go.
+            let mut start = 0;
+            while let Some(rest) = datagrams.get(start..).filter(|rest| !rest.is_empty()) {
+                match ctap_device::udp::send_datagrams(&self.socket, rest, Some(peer)) {
+                    Ok(()) => break,
+                    Err(failure) => {
+                        log::debug!("UDP to {peer}: {failure}");
+                        start = start.saturating_add(failure.sent).saturating_add(1);
+                    }
+                }
             }
         }
     }
