@@ -3,7 +3,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use ctap_device::udp::{UdpConnection, send_datagrams};
+use ctap_device::udp::{ReportSender, UdpConnection};
 use ctap_device::{CtapDevice, CtapHidDevice, DeviceConfig, Error, HidConnection, ProtocolError};
 use ctap_types::{ChannelId, Command};
 use ctaphid_frame::{FrameError, Packetizer, ReportSize};
@@ -239,30 +239,56 @@ fn write_reports_refuses_a_partial_report() {
     );
 }
 
-/// `send_datagrams` sends in order to the address given, and when one cannot be sent
-/// (here: too long for UDP) says how many went before it and sends none after it.
+/// Issue 27: `ReportSender` sends a message's reports as one datagram each, in order,
+/// to the address given; on Linux in one segmented send (the kernel took it: the
+/// sender still segments afterwards), elsewhere one by one.
 #[test]
-fn send_datagrams_sends_in_order_and_stops_at_the_first_failure() {
+fn a_report_sender_sends_one_datagram_per_report_in_order() {
     let device = UdpSocket::bind("127.0.0.1:0").unwrap();
     device
-        .set_read_timeout(Some(Duration::from_millis(200)))
+        .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let address = device.local_addr().unwrap();
     let host = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let too_long = vec![0u8; 70_000];
-    let datagrams: [&[u8]; 4] = [b"one", b"two", &too_long, b"four"];
-    let failure = send_datagrams(&host, &datagrams, Some(address)).unwrap_err();
-    assert_eq!(failure.sent, 2, "{failure}");
-    let mut buf = [0u8; 16];
-    let mut got = Vec::new();
-    while let Ok((len, from)) = device.recv_from(&mut buf) {
+    let mut sender = ReportSender::new();
+    let message: Vec<u8> = (0..70u8).flat_map(|i| [i; 64]).collect();
+    sender.send(&host, &message, 64, Some(address)).unwrap();
+    for i in 0..70u8 {
+        let (datagram, from) = recv(&device);
         assert_eq!(from, host.local_addr().unwrap());
-        got.push(buf[..len].to_vec());
+        assert_eq!(datagram, [i; 64], "report {i}");
     }
-    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
-    send_datagrams(&host, &[b"five", b"six"], Some(address)).unwrap();
-    assert_eq!(recv(&device).0, b"five");
-    assert_eq!(recv(&device).0, b"six");
+    assert_eq!(sender.segmentation(), cfg!(target_os = "linux"));
+    // Short reports (a 32-byte report size) too.
+    sender
+        .send(&host, &[[1u8; 32], [2; 32]].concat(), 32, Some(address))
+        .unwrap();
+    assert_eq!(recv(&device).0, [1; 32]);
+    assert_eq!(recv(&device).0, [2; 32]);
+}
+
+/// What cannot be sent says how many reports went before it; what is not whole reports
+/// is refused with nothing sent.
+#[test]
+fn a_report_sender_says_what_failed() {
+    let host = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut sender = ReportSender::new();
+    let failure = sender
+        .send(&host, &[0; 100], 64, Some(host.local_addr().unwrap()))
+        .unwrap_err();
+    assert_eq!(failure.sent, 0);
+    assert!(
+        failure
+            .to_string()
+            .contains("100 bytes are not whole 64-byte reports"),
+        "{failure}"
+    );
+    // An IPv6 destination from an IPv4 socket: refused by the OS, nothing sent.
+    let v6: SocketAddr = "[::1]:9".parse().unwrap();
+    let failure = sender.send(&host, &[0; 128], 64, Some(v6)).unwrap_err();
+    assert_eq!(failure.sent, 0, "{failure}");
+    // A bad destination is not the kernel refusing segmentation: it is kept.
+    assert_eq!(sender.segmentation(), cfg!(target_os = "linux"));
 }
 
 /// A zero time-out read takes a report already there, says `None` at once when there is

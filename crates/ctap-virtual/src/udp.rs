@@ -10,6 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ctap_device::udp::ReportSender;
 use ctap_types::ChannelId;
 use ctaphid_frame::Report;
 
@@ -158,6 +159,9 @@ pub struct UdpServer {
     /// The reports being sent and where each goes (kept between sends: no allocation
     /// per report).
     outgoing: Vec<(SocketAddr, Report)>,
+    /// One host's run of reports, back to back, for [`ReportSender::send`].
+    batch: Vec<u8>,
+    sender: ReportSender,
 }
 
 /// A [`UdpServer`] serving on its own thread. Dropping it stops the server and waits
@@ -197,6 +201,8 @@ impl UdpServer {
             broadcast_peer: None,
             foreign_dropped: 0,
             outgoing: Vec::new(),
+            batch: Vec::new(),
+            sender: ReportSender::new(),
         }
     }
 
@@ -346,9 +352,9 @@ impl UdpServer {
     /// to `sender` (the datagram they answer) or, with no sender (timers), reports on
     /// broadcast to the last host that sent on broadcast.
     ///
-    /// Consecutive reports to one address go out together
-    /// ([`send_datagrams`](ctap_device::udp::send_datagrams): one system call on
-    /// Linux), so a host blocked on its socket wakes once for a whole answer.
+    /// Consecutive reports to one address go out together ([`ReportSender`]: one
+    /// segmented send on Linux), so a host blocked on its socket wakes once for a whole
+    /// answer, not once per report.
     fn send_routed(&mut self, sender: Option<SocketAddr>) {
         self.outgoing.clear();
         while let Some(report) = self.device.poll_report() {
@@ -365,20 +371,29 @@ impl UdpServer {
                 self.outgoing.push((peer, report));
             }
         }
+        let size = self.device.config().report_size.get();
         for run in self.outgoing.chunk_by(|(a, _), (b, _)| a == b) {
             let Some(&(peer, _)) = run.first() else {
                 continue;
             };
-            let datagrams: Vec<&[u8]> = run.iter().map(|(_, report)| &report[..]).collect();
+            self.batch.clear();
+            for (_, report) in run {
+                // Reports are the configured size; a shorter one (never made) would
+                // break the run into wrong datagrams, so it is padded.
+                self.batch.extend_from_slice(report);
+                self.batch
+                    .resize(self.batch.len().next_multiple_of(size), 0);
+            }
             // A peer that went away is not the server's failure: a report that cannot
             // be sent is skipped, the rest still go.
             let mut start = 0;
-            while let Some(rest) = datagrams.get(start..).filter(|rest| !rest.is_empty()) {
-                match ctap_device::udp::send_datagrams(&self.socket, rest, Some(peer)) {
+            while let Some(rest) = self.batch.get(start..).filter(|rest| !rest.is_empty()) {
+                match self.sender.send(&self.socket, rest, size, Some(peer)) {
                     Ok(()) => break,
                     Err(failure) => {
                         log::debug!("UDP to {peer}: {failure}");
-                        start = start.saturating_add(failure.sent).saturating_add(1);
+                        let skip = failure.sent.saturating_add(1).saturating_mul(size);
+                        start = start.saturating_add(skip);
                     }
                 }
             }
