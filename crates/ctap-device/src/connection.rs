@@ -23,8 +23,8 @@ pub trait HidConnection: Send {
     /// [`output_report_size`](Self::output_report_size) bytes (a whole message, as
     /// [`CtapHidDevice`](crate::CtapHidDevice) sends it). The default writes them one by
     /// one with [`write_report`](Self::write_report), stopping at the first error; a
-    /// transport that can hand the OS several at once does (UDP: one `sendmmsg`, so the
-    /// device wakes once for the whole message, not once per report).
+    /// transport that can hand the OS several at once does (UDP: one segmented send,
+    /// so the device wakes once for the whole message, not once per report).
     ///
     /// # Errors
     /// As [`write_report`](Self::write_report); the reports after the failed one are
