@@ -23,6 +23,11 @@
 //! issue's targets next to them) to read.
 //!
 //! Usage: `serve_scale --ctap PATH [--python PATH] [--quick] [--write RESULTS.md]`
+//!
+//! For profiling by hand (`perf record -p` on a server started apart):
+//! `serve_scale --drive ADDR[,ADDR...] --clients N --seconds S` runs N client threads
+//! (thread `i` on address `i mod count`) for S seconds against running `ctap serve`
+//! instances and prints the pairs per second and the clients' CPU.
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
@@ -79,6 +84,14 @@ impl Plan {
     }
 }
 
+/// `--drive`: client threads against servers started apart.
+#[derive(Debug)]
+struct Drive {
+    devices: Vec<SocketAddr>,
+    clients: usize,
+    window: Duration,
+}
+
 #[derive(Debug)]
 struct Options {
     ctap: PathBuf,
@@ -88,7 +101,13 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    match options().and_then(|options| run(&options)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = if args.first().is_some_and(|arg| arg == "--drive") {
+        drive_options(&args).and_then(|drive| drive_only(&drive))
+    } else {
+        options().and_then(|options| run(&options))
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("serve_scale: {message}");
@@ -127,6 +146,58 @@ fn options() -> Result<Options, String> {
         quick,
         write,
     })
+}
+
+fn drive_options(args: &[String]) -> Result<Drive, String> {
+    let usage = "usage: serve_scale --drive ADDR[,ADDR...] --clients N --seconds S";
+    let mut drive = Drive {
+        devices: Vec::new(),
+        clients: 1,
+        window: Duration::from_secs(5),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{arg} needs a value; {usage}"))?;
+        match arg.as_str() {
+            "--drive" => {
+                drive.devices = value
+                    .split(',')
+                    .map(|addr| addr.trim_start_matches("udp:").parse())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("--drive {value}: {e}"))?;
+            }
+            "--clients" => {
+                drive.clients = value
+                    .parse()
+                    .map_err(|e| format!("--clients {value}: {e}"))?;
+            }
+            "--seconds" => {
+                drive.window = value
+                    .parse()
+                    .ok()
+                    .and_then(|s: f64| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| format!("--seconds {value}: not a number of seconds"))?;
+            }
+            other => return Err(format!("unknown argument `{other}`; {usage}")),
+        }
+    }
+    Ok(drive)
+}
+
+/// `--drive`: one window against servers started apart (for `perf` on them).
+fn drive_only(drive: &Drive) -> Result<(), String> {
+    let load = load_average();
+    let (pairs_per_second, client_cores) =
+        drive_window(&drive.devices, drive.clients, drive.window, || ())?;
+    println!(
+        "{} clients on {} instances: {pairs_per_second:.0} pairs/s, client {client_cores:.2} cores, {:.1} µs client CPU a pair (load {load:.2})",
+        drive.clients,
+        drive.devices.len(),
+        client_cores / pairs_per_second.max(f64::MIN_POSITIVE) * 1e6
+    );
+    Ok(())
 }
 
 fn run(options: &Options) -> Result<(), String> {
@@ -250,6 +321,9 @@ struct Rate {
     pairs_per_second: f64,
     /// Server CPU seconds per second of the window: how many cores it kept busy.
     server_cores: f64,
+    /// The client threads' CPU seconds (this process, `getrusage`) per second of the
+    /// window: with `server_cores`, how much of the machine the measurement used.
+    client_cores: f64,
     load: f64,
 }
 
@@ -274,11 +348,12 @@ fn throughput(ctap: &Path, plan: &Plan) -> Result<Throughput, String> {
                 let load = load_average();
                 let rate = measure_rate(server, clients, plan.window, load)?;
                 eprintln!(
-                    "round {} clients {clients} instances {}: {:.0} pairs/s, server {:.2} cores (load {load:.2})",
+                    "round {} clients {clients} instances {}: {:.0} pairs/s, server {:.2} cores, client {:.2} cores (load {load:.2})",
                     round + 1,
                     which + 1,
                     rate.pairs_per_second,
-                    rate.server_cores
+                    rate.server_cores,
+                    rate.client_cores
                 );
                 if let Some(slot) = rates.get_mut(row).and_then(|r| r.get_mut(which)) {
                     slot.push(rate);
@@ -300,10 +375,38 @@ fn measure_rate(
     window: Duration,
     load: f64,
 ) -> Result<Rate, String> {
-    let devices = &server.devices;
-    // The clients and this thread, which reads the server's CPU when they start.
-    let ready = Barrier::new(clients.saturating_add(1));
+    let pid = server.child.id();
     let mut cpu_before = None;
+    let mut started = Instant::now();
+    let (pairs_per_second, client_cores) = drive_window(&server.devices, clients, window, || {
+        cpu_before = process_cpu_seconds(pid);
+        started = Instant::now();
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let server_cores = match (cpu_before, process_cpu_seconds(pid)) {
+        (Some(before), Some(after)) if elapsed > 0.0 => (after - before) / elapsed,
+        _ => f64::NAN,
+    };
+    Ok(Rate {
+        pairs_per_second,
+        server_cores,
+        client_cores,
+        load,
+    })
+}
+
+/// `clients` threads (thread `i` on `devices[i mod len]`), each doing pairs for `window`
+/// once all are ready (`at_start` runs then): the sum of their rates, and the CPU the
+/// client threads used per second of the window (`getrusage` of this process).
+fn drive_window(
+    devices: &[SocketAddr],
+    clients: usize,
+    window: Duration,
+    at_start: impl FnOnce(),
+) -> Result<(f64, f64), String> {
+    // The clients and this thread, which reads the CPU clocks when they start.
+    let ready = Barrier::new(clients.saturating_add(1));
+    let mut client_before = None;
     let mut started = Instant::now();
     let results: Vec<Result<f64, String>> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..clients)
@@ -335,7 +438,8 @@ fn measure_rate(
             })
             .collect();
         ready.wait();
-        cpu_before = process_cpu_seconds(server.child.id());
+        at_start();
+        client_before = cpu_us().ok();
         started = Instant::now();
         threads
             .into_iter()
@@ -347,15 +451,16 @@ fn measure_rate(
             .collect()
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let server_cores = match (cpu_before, process_cpu_seconds(server.child.id())) {
-        (Some(before), Some(after)) if elapsed > 0.0 => (after - before) / elapsed,
+    // The client threads have ended: this process's CPU since the barrier is theirs
+    // (the main thread only waited for them).
+    let client_cores = match (client_before, cpu_us().ok()) {
+        (Some(before), Some(after)) if elapsed > 0.0 => (after - before) / 1e6 / elapsed,
         _ => f64::NAN,
     };
-    Ok(Rate {
-        pairs_per_second: results.into_iter().sum::<Result<f64, String>>()?,
-        server_cores,
-        load,
-    })
+    Ok((
+        results.into_iter().sum::<Result<f64, String>>()?,
+        client_cores,
+    ))
 }
 
 /// The CPU time, in seconds, the threads of process `pid` have run so far (the sum of
@@ -626,7 +731,11 @@ fn report(
          gets CHANNEL_BUSY and retries after `ctap-device`'s `busy_retry_interval` \
          (100 ms), as a host of a real key would; an instance kept busy shows about one \
          server core per instance on a quiet machine, one that is not shows less.\n\n\
-         | client threads | 1 instance, pairs/s | 2 instances, pairs/s | 2 / 1 | server cores, 1 instance | server cores, 2 instances | load average during |\n\
+         Client cores: the same for the client threads (`getrusage` of the benchmark \
+         process): server + client near the number of cores means the machine was kept \
+         busy and a pair's CPU is what limits it; well under it, the rest went to other \
+         work on the machine (see the load) or to idle waits.\n\n\
+         | client threads | 1 instance, pairs/s | 2 instances, pairs/s | 2 / 1 | server + client cores, 1 instance | server + client cores, 2 instances | load average during |\n\
          |---|---|---|---|---|---|---|"
     );
     let mut best = [0.0f64; 2];
@@ -644,9 +753,11 @@ fn report(
         let loads = range(one.iter().chain(two).map(|r| r.load));
         let one_cores = median(one.iter().map(|r| r.server_cores).collect());
         let two_cores = median(two.iter().map(|r| r.server_cores).collect());
+        let one_client = median(one.iter().map(|r| r.client_cores).collect());
+        let two_client = median(two.iter().map(|r| r.client_cores).collect());
         let _ = writeln!(
             text,
-            "| {clients} | {one_rate:.0} | {two_rate:.0} | {ratio:.2}x | {one_cores:.2} | {two_cores:.2} | {loads} |"
+            "| {clients} | {one_rate:.0} | {two_rate:.0} | {ratio:.2}x | {one_cores:.2} + {one_client:.2} | {two_cores:.2} + {two_client:.2} | {loads} |"
         );
     }
     let best_ratio = if best[0] > 0.0 {
@@ -848,6 +959,7 @@ mod tests {
         Rate {
             pairs_per_second,
             server_cores,
+            client_cores: server_cores / 5.0,
             load: 0.5,
         }
     }
@@ -889,7 +1001,7 @@ mod tests {
         };
         let text = report(&Plan::quick(), &options, &throughput, &cpu, 0.5, 0.6);
         assert!(
-            text.contains("| 2 | 1000 | 1900 | 1.90x | 0.70 | 1.33 | 0.5-0.5 |"),
+            text.contains("| 2 | 1000 | 1900 | 1.90x | 0.70 + 0.14 | 1.33 + 0.27 | 0.5-0.5 |"),
             "{text}"
         );
         assert!(

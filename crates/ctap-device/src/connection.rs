@@ -19,6 +19,24 @@ pub trait HidConnection: Send {
     /// [`Error::Disconnected`] if the device is gone, [`Error::Io`] for other failures.
     fn write_report(&mut self, report: &[u8]) -> Result<(), Error>;
 
+    /// Writes several reports in order: `reports` is their concatenation, each
+    /// [`output_report_size`](Self::output_report_size) bytes (a whole message, as
+    /// [`CtapHidDevice`](crate::CtapHidDevice) sends it). The default writes them one by
+    /// one with [`write_report`](Self::write_report), stopping at the first error; a
+    /// transport that can hand the OS several at once does (UDP: one segmented send,
+    /// so the device wakes once for the whole message, not once per report).
+    ///
+    /// # Errors
+    /// As [`write_report`](Self::write_report); the reports after the failed one are
+    /// not written.
+    fn write_reports(&mut self, reports: &[u8]) -> Result<(), Error> {
+        let size = self.output_report_size().get();
+        for report in reports.chunks(size) {
+            self.write_report(report)?;
+        }
+        Ok(())
+    }
+
     /// Reads one report into `buf` (at least
     /// [`input_report_size`](Self::input_report_size) bytes long), waiting at most
     /// `timeout`. Returns `Ok(Some(len))` for a report of `len` bytes, `Ok(None)` if
@@ -45,6 +63,9 @@ pub trait HidConnection: Send {
 impl<C: HidConnection + ?Sized> HidConnection for Box<C> {
     fn write_report(&mut self, report: &[u8]) -> Result<(), Error> {
         (**self).write_report(report)
+    }
+    fn write_reports(&mut self, reports: &[u8]) -> Result<(), Error> {
+        (**self).write_reports(reports)
     }
     fn read_report(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, Error> {
         (**self).read_report(buf, timeout)

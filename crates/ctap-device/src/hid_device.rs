@@ -172,6 +172,9 @@ pub struct CtapHidDevice<C> {
     init: InitResponse,
     reassembler: Reassembler<Box<[u8]>>,
     rx: [u8; MAX_REPORT_SIZE],
+    /// The reports of the message being sent, back to back (kept between calls: no
+    /// allocation per request once it has held the longest one).
+    tx: Vec<u8>,
     needs_resync: bool,
     closed: bool,
 }
@@ -224,6 +227,7 @@ impl<C: HidConnection> CtapHidDevice<C> {
             },
             reassembler,
             rx: [0; MAX_REPORT_SIZE],
+            tx: Vec::new(),
             needs_resync: false,
             closed: false,
         };
@@ -764,12 +768,14 @@ impl<C: HidConnection> CtapHidDevice<C> {
         }
     }
 
-    /// Sends one message, all reports back to back.
+    /// Sends one message, all reports back to back: handed to the connection at once
+    /// ([`HidConnection::write_reports`]), so a transport that can sends them in one go.
     fn send(&mut self, cid: ChannelId, command: Command, data: &[u8]) -> Result<(), Error> {
         let size = self.connection.output_report_size();
         let mut packetizer =
             Packetizer::new(cid, command, data, size).map_err(Error::InvalidRequest)?;
         let mut buffer = [0u8; MAX_REPORT_SIZE];
+        self.tx.clear();
         while let Some(len) = packetizer
             .write_next(&mut buffer)
             .map_err(Error::InvalidRequest)?
@@ -778,9 +784,9 @@ impl<C: HidConnection> CtapHidDevice<C> {
             if log::log_enabled!(log::Level::Trace) {
                 log::trace!("send {}", Hex(report));
             }
-            self.connection.write_report(report)?;
+            self.tx.extend_from_slice(report);
         }
-        Ok(())
+        self.connection.write_reports(&self.tx)
     }
 
     /// Reads one report into `self.rx`, `None` if none came in `wait`.

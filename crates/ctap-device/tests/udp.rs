@@ -3,7 +3,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use ctap_device::udp::UdpConnection;
+use ctap_device::udp::{ReportSender, UdpConnection};
 use ctap_device::{CtapDevice, CtapHidDevice, DeviceConfig, Error, HidConnection, ProtocolError};
 use ctap_types::{ChannelId, Command};
 use ctaphid_frame::{FrameError, Packetizer, ReportSize};
@@ -157,4 +157,174 @@ fn nothing_listening_is_a_clear_error() {
         Error::Timeout(_) => {}
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// A connection that records how the device hands it reports.
+struct Recording {
+    inner: UdpConnection,
+    single: usize,
+    batches: Vec<usize>,
+}
+
+impl HidConnection for Recording {
+    fn write_report(&mut self, report: &[u8]) -> Result<(), Error> {
+        self.single += 1;
+        self.inner.write_report(report)
+    }
+    fn write_reports(&mut self, reports: &[u8]) -> Result<(), Error> {
+        self.batches.push(reports.len());
+        self.inner.write_reports(reports)
+    }
+    fn read_report(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, Error> {
+        self.inner.read_report(buf, timeout)
+    }
+    fn input_report_size(&self) -> ReportSize {
+        self.inner.input_report_size()
+    }
+    fn output_report_size(&self) -> ReportSize {
+        self.inner.output_report_size()
+    }
+}
+
+/// Issue 27: a request goes to the connection whole (one `write_reports` of all its
+/// reports), so the UDP transport can hand it to the OS in one system call and the
+/// device wakes once for it; the datagrams arrive one report each, in order.
+#[test]
+fn a_request_is_handed_to_the_transport_whole_and_arrives_in_order() {
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    device
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let address = device.local_addr().unwrap();
+    let payload: Vec<u8> = (0..=255).collect();
+    let expected = reports(CID, Command::PING, &payload);
+    assert_eq!(expected.len(), 5, "57 + 4 x 59 bytes");
+    let echo = payload.clone();
+    let server = std::thread::spawn(move || {
+        let host = answer_init(&device);
+        let got: Vec<Vec<u8>> = (0..5).map(|_| recv(&device).0).collect();
+        for r in reports(CID, Command::PING, &echo) {
+            device.send_to(&r, host).unwrap();
+        }
+        got
+    });
+    let connection = Recording {
+        inner: UdpConnection::connect(address).unwrap(),
+        single: 0,
+        batches: Vec::new(),
+    };
+    let mut host = CtapHidDevice::with_config(connection, config()).unwrap();
+    assert_eq!(host.call(Command::PING, &payload).unwrap(), payload);
+    assert_eq!(server.join().unwrap(), expected);
+    let connection = host.connection();
+    assert_eq!(connection.single, 0, "no report written on its own");
+    assert_eq!(
+        connection.batches,
+        [64, 5 * 64],
+        "INIT, then the PING's five reports"
+    );
+}
+
+/// `write_reports` takes whole reports only.
+#[test]
+fn write_reports_refuses_a_partial_report() {
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut connection = UdpConnection::connect(device.local_addr().unwrap()).unwrap();
+    let error = connection.write_reports(&[0; 100]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("100 bytes are not whole 64-byte reports"),
+        "{error}"
+    );
+}
+
+/// Issue 27: `ReportSender` sends a message's reports as one datagram each, in order,
+/// to the address given; on Linux in one segmented send (the kernel took it: the
+/// sender still segments afterwards), elsewhere one by one.
+#[test]
+fn a_report_sender_sends_one_datagram_per_report_in_order() {
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    device
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let address = device.local_addr().unwrap();
+    let host = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut sender = ReportSender::new();
+    let message: Vec<u8> = (0..70u8).flat_map(|i| [i; 64]).collect();
+    sender.send(&host, &message, 64, Some(address)).unwrap();
+    for i in 0..70u8 {
+        let (datagram, from) = recv(&device);
+        assert_eq!(from, host.local_addr().unwrap());
+        assert_eq!(datagram, [i; 64], "report {i}");
+    }
+    assert_eq!(sender.segmentation(), cfg!(target_os = "linux"));
+    // Short reports (a 32-byte report size) too.
+    sender
+        .send(&host, &[[1u8; 32], [2; 32]].concat(), 32, Some(address))
+        .unwrap();
+    assert_eq!(recv(&device).0, [1; 32]);
+    assert_eq!(recv(&device).0, [2; 32]);
+}
+
+/// What cannot be sent says how many reports went before it; what is not whole reports
+/// is refused with nothing sent.
+#[test]
+fn a_report_sender_says_what_failed() {
+    let host = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut sender = ReportSender::new();
+    let failure = sender
+        .send(&host, &[0; 100], 64, Some(host.local_addr().unwrap()))
+        .unwrap_err();
+    assert_eq!(failure.sent, 0);
+    assert!(
+        failure
+            .to_string()
+            .contains("100 bytes are not whole 64-byte reports"),
+        "{failure}"
+    );
+    // An IPv6 destination from an IPv4 socket: refused by the OS, nothing sent.
+    let v6: SocketAddr = "[::1]:9".parse().unwrap();
+    let failure = sender.send(&host, &[0; 128], 64, Some(v6)).unwrap_err();
+    assert_eq!(failure.sent, 0, "{failure}");
+    // A bad destination is not the kernel refusing segmentation: it is kept.
+    assert_eq!(sender.segmentation(), cfg!(target_os = "linux"));
+}
+
+/// A zero time-out read takes a report already there, says `None` at once when there is
+/// none, and leaves the socket blocking: the next read with a time-out waits for the
+/// report that comes later.
+#[test]
+fn a_zero_time_out_read_does_not_leave_the_socket_non_blocking() {
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut connection = UdpConnection::connect(device.local_addr().unwrap()).unwrap();
+    let host = connection.local_addr().unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        connection.read_report(&mut buf, Duration::ZERO).unwrap(),
+        None
+    );
+    device.send_to(&[1; 64], host).unwrap();
+    // Loopback delivery is done when `send_to` returns.
+    assert_eq!(
+        connection.read_report(&mut buf, Duration::ZERO).unwrap(),
+        Some(64)
+    );
+    assert_eq!(
+        connection.read_report(&mut buf, Duration::ZERO).unwrap(),
+        None
+    );
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        device.send_to(&[2; 64], host).unwrap();
+    });
+    assert_eq!(
+        connection
+            .read_report(&mut buf, Duration::from_secs(5))
+            .unwrap(),
+        Some(64),
+        "a blocking read after zero time-out reads waits for the report"
+    );
+    assert_eq!(buf, [2; 64]);
+    sender.join().unwrap();
 }

@@ -10,7 +10,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ctap_device::udp::ReportSender;
 use ctap_types::ChannelId;
+use ctaphid_frame::Report;
 
 use crate::{Authenticator, Config};
 
@@ -154,6 +156,12 @@ pub struct UdpServer {
     /// Datagrams dropped because they came from another address than their channel's
     /// owner.
     foreign_dropped: u64,
+    /// The reports being sent and where each goes (kept between sends: no allocation
+    /// per report).
+    outgoing: Vec<(SocketAddr, Report)>,
+    /// One host's run of reports, back to back, for [`ReportSender::send`].
+    batch: Vec<u8>,
+    sender: ReportSender,
 }
 
 /// A [`UdpServer`] serving on its own thread. Dropping it stops the server and waits
@@ -192,6 +200,9 @@ impl UdpServer {
             owners: HashMap::new(),
             broadcast_peer: None,
             foreign_dropped: 0,
+            outgoing: Vec::new(),
+            batch: Vec::new(),
+            sender: ReportSender::new(),
         }
     }
 
@@ -340,7 +351,12 @@ impl UdpServer {
     /// Sends what the device queued: reports on an owned channel to its owner, others
     /// to `sender` (the datagram they answer) or, with no sender (timers), reports on
     /// broadcast to the last host that sent on broadcast.
+    ///
+    /// Consecutive reports to one address go out together ([`ReportSender`]: one
+    /// segmented send on Linux), so a host blocked on its socket wakes once for a whole
+    /// answer, not once per report.
     fn send_routed(&mut self, sender: Option<SocketAddr>) {
+        self.outgoing.clear();
         while let Some(report) = self.device.poll_report() {
             let cid = report
                 .first_chunk::<4>()
@@ -352,8 +368,34 @@ impl UdpServer {
                     .flatten()
             });
             if let Some(peer) = peer {
-                // A peer that went away is not the server's failure.
-                let _ = self.socket.send_to(&report, peer);
+                self.outgoing.push((peer, report));
+            }
+        }
+        let size = self.device.config().report_size.get();
+        for run in self.outgoing.chunk_by(|(a, _), (b, _)| a == b) {
+            let Some(&(peer, _)) = run.first() else {
+                continue;
+            };
+            self.batch.clear();
+            for (_, report) in run {
+                // Reports are the configured size; a shorter one (never made) would
+                // break the run into wrong datagrams, so it is padded.
+                self.batch.extend_from_slice(report);
+                self.batch
+                    .resize(self.batch.len().next_multiple_of(size), 0);
+            }
+            // A peer that went away is not the server's failure: a report that cannot
+            // be sent is skipped, the rest still go.
+            let mut start = 0;
+            while let Some(rest) = self.batch.get(start..).filter(|rest| !rest.is_empty()) {
+                match self.sender.send(&self.socket, rest, size, Some(peer)) {
+                    Ok(()) => break,
+                    Err(failure) => {
+                        log::debug!("UDP to {peer}: {failure}");
+                        let skip = failure.sent.saturating_add(1).saturating_mul(size);
+                        start = start.saturating_add(skip);
+                    }
+                }
             }
         }
     }
