@@ -15,6 +15,11 @@ const SKIPPED: i32 = 77;
 
 /// The hidraw-harness runner, built once (it belongs to another package, so cargo does
 /// not build it for these tests), next to the `ctap` binary.
+///
+/// Built with `--workspace --examples`: the features `cargo test --workspace` (the
+/// README's test command, and CI's) resolves for it, so under that command the build is
+/// fresh (`-p hidraw-harness` alone resolved other features for the crates below it and
+/// built the tree, the optimised RustCrypto crates too, a second time).
 fn harness() -> PathBuf {
     let ctap = assert_cmd::cargo::cargo_bin("ctap");
     let profile = ctap
@@ -23,13 +28,14 @@ fn harness() -> PathBuf {
         .and_then(|name| name.to_str())
         .map_or("dev", |name| if name == "debug" { "dev" } else { name })
         .to_owned();
-    let manifest =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../hidraw-harness/Cargo.toml");
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args([
             "build",
             "--quiet",
+            "--workspace",
+            "--examples",
             "--bin",
             "hidraw-harness",
             "--profile",

@@ -103,13 +103,20 @@ echo "pcsc: pcscd pid $pcscd_pid, socket $PCSCLITE_CSOCK_NAME, vpcd port $port" 
 cd "$root"
 
 # --- 1. our CtapPcscDevice, card in process ----------------------------------------
+# Every cargo command here selects the whole workspace with the same features: cargo
+# resolves features over the packages selected, so `-p ctap-virtual` and `-p ctap-cli`
+# (and the test step's `cargo test --workspace`) each compiled the tree, the optimised
+# RustCrypto crates too, with other features; selected alike, they share one build
+# and only what the pcsc feature changes is compiled again.
+pcsc_features=(--workspace --features ctap-virtual/pcsc,ctap-cli/pcsc)
 # The pcsc code is outside the default build: lint it here, where libpcsclite is.
-cargo clippy --quiet -p ctap-virtual -p ctap-cli --features ctap-virtual/pcsc,ctap-cli/pcsc \
-    --all-targets -- -D warnings
-CTAP_TEST_VPCD="127.0.0.1:$port" cargo test -p ctap-virtual --features pcsc --test pcsc
+cargo clippy --quiet "${pcsc_features[@]}" --all-targets -- -D warnings
+CTAP_TEST_VPCD="127.0.0.1:$port" cargo test "${pcsc_features[@]}" --test pcsc
 
 # --- 2. `ctap serve --vpcd`, and the CLI over PC/SC --------------------------------
-cargo build --quiet -p ctap-cli --features pcsc
+# (--examples: a target kind that needs the dev-dependencies, so that this build
+# resolves the features of the test build above.)
+cargo build --quiet "${pcsc_features[@]}" --examples --bin ctap
 ctap="$target/debug/ctap"
 "$ctap" serve --vpcd "127.0.0.1:$port" --touch-delay 300 >"$work/serve.log" 2>&1 &
 serve_pid=$!

@@ -21,10 +21,16 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 
 echo "interop: building the ctap CLI (its \`serve\` is the server under test)" >&2
-(cd "$root" && cargo build --quiet -p ctap-cli)
-server_bin="$target/debug/ctap"
+# The workspace's features (--examples: a target kind that needs the dev-dependencies),
+# as `cargo test --workspace` builds it, so after the tests this build is fresh;
+# `-p ctap-cli` resolved other features and compiled the tree a second time.
+(cd "$root" && cargo build --quiet --workspace --examples --bin ctap)
 
 workdir="$(mktemp -d)"
+# A copy, so that a build beside this script (.ci/run runs it in the background) cannot
+# change the server between its restarts.
+server_bin="$workdir/ctap"
+cp "$target/debug/ctap" "$server_bin"
 server_pid=""
 stop_server() {
     if [[ -n "$server_pid" ]]; then

@@ -85,11 +85,18 @@ pub fn available() -> bool {
 
 /// The `ctap` binary, built (or brought up to date) once per test process: it belongs
 /// to another package, so cargo does not build it for these tests.
+///
+/// Built with `--workspace --examples`: the features `cargo test --workspace` (the
+/// README's test command, and CI's) resolves for it (the workspace's dev-dependencies
+/// count only when a test, example or bench is built), so under that command the build
+/// is fresh and takes no time. `-p ctap-cli` alone resolved other features for the
+/// crates below it, and so built the tree (the optimised RustCrypto crates too) a
+/// second time.
 pub fn ctap_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ctap-cli/Cargo.toml");
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
         // The profile these tests were built with (target/<dir>/): "debug" is `dev`.
         let profile = Path::new(RUNNER)
             .parent()
@@ -97,7 +104,8 @@ pub fn ctap_bin() -> &'static Path {
             .and_then(|name| name.to_str())
             .map_or("dev", |name| if name == "debug" { "dev" } else { name });
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--bin", "ctap", "--profile", profile])
+            .args(["build", "--quiet", "--workspace", "--examples"])
+            .args(["--bin", "ctap", "--profile", profile])
             .arg("--manifest-path")
             .arg(&manifest)
             .status()
