@@ -1,6 +1,6 @@
 //! Non-generic entry points to the crypto an authenticator runs for every
-//! makeCredential and getAssertion: ES256 signing and public-key derivation, Ed25519
-//! signing, HMAC-SHA-256 and SHA-256.
+//! makeCredential and getAssertion: ES256 and ES384 signing and public-key derivation,
+//! Ed25519 signing, HMAC-SHA-256 and SHA-256.
 //!
 //! Why they are here: Rust compiles a generic function (and an `#[inline]` one) in the
 //! crate that uses it, with that crate's optimisation settings, and with fat LTO the
@@ -63,6 +63,32 @@ pub fn es256_public_key(scalar: &p256::NonZeroScalar) -> CoseKey {
     CoseKey::from_p256(&p256::PublicKey::from_secret_scalar(scalar))
 }
 
+/// ES384: deterministic ECDSA (RFC 6979) over SHA-384(`message`) with the P-384 private
+/// scalar, ASN.1 DER encoded (WebAuthn §6.5.5).
+#[must_use]
+#[inline(never)]
+pub fn es384_sign(scalar: &p384::NonZeroScalar, message: &[u8]) -> Vec<u8> {
+    let digest = sha2::Sha384::digest(message);
+    let (signature, _) =
+        ecdsa::hazmat::sign_prehashed_rfc6979::<p384::NistP384, sha2::Sha384>(scalar, &digest, &[]);
+    signature.to_der().as_bytes().to_vec()
+}
+
+/// The ES384 public key (COSE, `alg` -35) of a P-384 private scalar.
+#[must_use]
+#[inline(never)]
+pub fn es384_public_key(scalar: &p384::NonZeroScalar) -> CoseKey {
+    use p384::elliptic_curve::sec1::ToSec1Point as _;
+    let point = p384::PublicKey::from_secret_scalar(scalar).to_sec1_point(false);
+    let mut x = [0; 48];
+    let mut y = [0; 48];
+    if let (Some(px), Some(py)) = (point.x(), point.y()) {
+        x.copy_from_slice(px);
+        y.copy_from_slice(py);
+    }
+    CoseKey::Es384 { x, y }
+}
+
 /// Ed25519 (RFC 8032 §5.1.6) signature of `message`.
 #[must_use]
 #[inline(never)]
@@ -97,6 +123,20 @@ mod tests {
         );
         assert!(public.verify(b"message", &signature));
         assert!(!public.verify(b"massage", &signature));
+    }
+
+    #[test]
+    fn es384_sign_is_rfc6979_and_verifies() {
+        use p384::ecdsa::signature::Signer as _;
+        let signing = p384::ecdsa::SigningKey::from_slice(&[7; 48]).unwrap();
+        let scalar = p384::NonZeroScalar::from_repr([7; 48].into()).unwrap();
+        let signature = es384_sign(&scalar, b"message");
+        let expected: p384::ecdsa::Signature = signing.sign(b"message");
+        assert_eq!(signature, expected.to_der().as_bytes());
+        let public = es384_public_key(&scalar);
+        assert!(public.verify(b"message", &signature));
+        assert!(!public.verify(b"massage", &signature));
+        assert!(!es384_public_key(&-scalar).verify(b"message", &signature));
     }
 
     #[test]
