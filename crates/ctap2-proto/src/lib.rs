@@ -11,6 +11,7 @@ pub mod client_pin;
 mod codes;
 pub mod cose;
 pub mod credentials;
+pub mod crypto;
 pub mod entities;
 pub mod info;
 pub mod management;

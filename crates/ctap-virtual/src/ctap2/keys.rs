@@ -24,27 +24,20 @@
 use ctap2_proto::cose::{Algorithm, CoseKey};
 use std::sync::{Arc, Mutex};
 
-use hmac::{KeyInit as _, Mac as _};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-type HmacSha256 = hmac::Hmac<Sha256>;
-
-/// HMAC-SHA-256 of the concatenated `parts`.
+/// HMAC-SHA-256 of the concatenated `parts`. Through ctap2-proto (as the other hot
+/// crypto of makeCredential and getAssertion here), so that `Hmac<Sha256>` is compiled
+/// there, at opt-level 3, while this crate is built for size (see ctap2-proto's
+/// `crypto` module and the workspace's release profile).
 pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-        return [0; 32]; // HMAC takes any key length: unreachable
-    };
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
+    ctap2_proto::crypto::hmac_sha256(key, parts)
 }
 
 /// SHA-256.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    Sha256::digest(data).into()
+    ctap2_proto::crypto::sha256(data)
 }
 
 /// A deterministic random bit generator: HMAC-SHA-256 in counter mode over a 32-byte
@@ -381,7 +374,7 @@ impl SigningKey {
             Algorithm::ES256 => Self::es256(seed),
             Algorithm::EDDSA => cached(alg, seed, owner, || {
                 Some(Self::EdDsa(Arc::new(
-                    ed25519_dalek::SigningKey::from_bytes(seed),
+                    ctap2_proto::crypto::eddsa_signing_key(seed),
                 )))
             }),
             Algorithm::ES384 => {
@@ -445,15 +438,11 @@ impl SigningKey {
             (x, y)
         }
         match self {
-            Self::Es256(scalar) => CoseKey::from_p256(&p256::PublicKey::from_secret_scalar(scalar)),
+            Self::Es256(scalar) => ctap2_proto::crypto::es256_public_key(scalar),
             Self::EdDsa(key) => CoseKey::EdDsa {
                 x: key.verifying_key().to_bytes(),
             },
-            Self::Es384(scalar) => {
-                let point = p384::PublicKey::from_secret_scalar(scalar).to_sec1_point(false);
-                let (x, y) = coordinates(point.as_bytes());
-                CoseKey::Es384 { x, y }
-            }
+            Self::Es384(scalar) => ctap2_proto::crypto::es384_public_key(scalar),
             Self::Es512(scalar) => {
                 let point = p521::PublicKey::from_secret_scalar(scalar).to_sec1_point(false);
                 let (x, y) = coordinates(point.as_bytes());
@@ -503,12 +492,12 @@ impl SigningKey {
     /// ML-DSA the FIPS 204 encoding, deterministic variant, empty context.
     pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
-            Self::Es256(scalar) => sign_ecdsa(scalar, message),
-            Self::EdDsa(key) => {
-                use ed25519_dalek::Signer as _;
-                key.sign(message).to_bytes().to_vec()
-            }
-            Self::Es384(scalar) => sign_ecdsa(scalar, message),
+            // ES256 and EdDSA through ctap2-proto: compiled there, at opt-level 3 (see
+            // `hmac`).
+            Self::Es256(scalar) => ctap2_proto::crypto::es256_sign(scalar, message),
+            Self::EdDsa(key) => ctap2_proto::crypto::eddsa_sign(key, message).to_vec(),
+            // ES384 too: at `s`, its P-384 arithmetic cost ~19% more instructions.
+            Self::Es384(scalar) => ctap2_proto::crypto::es384_sign(scalar, message),
             Self::Es512(scalar) => sign_ecdsa(scalar, message),
             Self::Es256K(scalar) => sign_ecdsa(scalar, message),
             Self::Rs256(key) => {
