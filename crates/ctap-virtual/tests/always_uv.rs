@@ -5,7 +5,7 @@
 mod support;
 
 use ctap_types::StatusCode;
-use ctap_virtual::{Authenticator, Features, FingerprintSensor};
+use ctap_virtual::FingerprintSensor;
 use ctap2_proto::pin::{Permissions, PinProtocol};
 use ctap2_proto::*;
 use support::features_host::*;
@@ -13,31 +13,8 @@ use support::features_host::*;
 /// A host whose authenticator has a PIN, a sensor with one finger enrolled, and
 /// alwaysUv on.
 fn always_uv_host(sensor: &FingerprintSensor) -> Host {
-    let mut device = Authenticator::new(config());
-    device.set_features(Features::default().with_fingerprint(Some(sensor.clone())));
-    let mut host = Host::with(device);
-    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
-    let token = host
-        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
-        .unwrap();
-    let first: BioEnrollmentResponse = host
-        .bio(Some(&token), BioSubCommand::ENROLL_BEGIN, None)
-        .ok();
-    let id = first.template_id.unwrap();
-    let mut remaining = first.remaining_samples.unwrap();
-    while remaining > 0 {
-        let next: BioEnrollmentResponse = host
-            .bio(
-                Some(&token),
-                BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
-                Some(BioEnrollmentParams {
-                    template_id: Some(id.clone()),
-                    ..BioEnrollmentParams::default()
-                }),
-            )
-            .ok();
-        remaining = next.remaining_samples.unwrap();
-    }
+    let (mut host, token) = bio_host(sensor);
+    enroll(&mut host, &token);
     let token = host
         .token(
             PinProtocol::Two,

@@ -764,42 +764,6 @@ fn third_party_payment_is_remembered_per_credential() {
     assert_eq!(output(&reply.auth_data, "thirdPartyPayment"), None);
 }
 
-/// A host whose authenticator has the fingerprint `sensor`, a PIN ("1234") and a
-/// token with the be permission.
-fn bio_host(sensor: &FingerprintSensor) -> (Host, Vec<u8>) {
-    let mut device = Authenticator::new(config());
-    device.set_features(Features::default().with_fingerprint(Some(sensor.clone())));
-    let mut host = Host::with(device);
-    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
-    let token = host
-        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
-        .unwrap();
-    (host, token)
-}
-
-/// Enrolls a finger with four good samples: its template id.
-fn enroll(host: &mut Host, token: &[u8]) -> Vec<u8> {
-    let first: BioEnrollmentResponse = host
-        .bio(Some(token), BioSubCommand::ENROLL_BEGIN, None)
-        .ok();
-    let id = first.template_id.unwrap();
-    let mut remaining = first.remaining_samples.unwrap();
-    while remaining > 0 {
-        let next: BioEnrollmentResponse = host
-            .bio(
-                Some(token),
-                BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
-                Some(BioEnrollmentParams {
-                    template_id: Some(id.clone()),
-                    ..BioEnrollmentParams::default()
-                }),
-            )
-            .ok();
-        remaining = next.remaining_samples.unwrap();
-    }
-    id
-}
-
 #[test]
 fn without_a_sensor_there_is_no_built_in_uv() {
     let mut host = Host::new(config());

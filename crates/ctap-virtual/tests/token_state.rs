@@ -9,38 +9,15 @@ mod support;
 use std::time::Duration;
 
 use ctap_types::StatusCode;
-use ctap_virtual::{Authenticator, Features, Finger, FingerprintSensor, Transport};
+use ctap_virtual::{Finger, FingerprintSensor, Transport};
 use ctap2_proto::pin::{Permissions, PinProtocol};
 use ctap2_proto::*;
 use support::features_host::*;
 
 /// A host whose authenticator has a sensor with one finger enrolled and a PIN.
 fn uv_host(sensor: &FingerprintSensor) -> Host {
-    let mut device = Authenticator::new(config());
-    device.set_features(Features::default().with_fingerprint(Some(sensor.clone())));
-    let mut host = Host::with(device);
-    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
-    let token = host
-        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
-        .unwrap();
-    let first: BioEnrollmentResponse = host
-        .bio(Some(&token), BioSubCommand::ENROLL_BEGIN, None)
-        .ok();
-    let id = first.template_id.unwrap();
-    let mut remaining = first.remaining_samples.unwrap();
-    while remaining > 0 {
-        let next: BioEnrollmentResponse = host
-            .bio(
-                Some(&token),
-                BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
-                Some(BioEnrollmentParams {
-                    template_id: Some(id.clone()),
-                    ..BioEnrollmentParams::default()
-                }),
-            )
-            .ok();
-        remaining = next.remaining_samples.unwrap();
-    }
+    let (mut host, token) = bio_host(sensor);
+    enroll(&mut host, &token);
     host
 }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use ctap_types::{ChannelId, Command, InitResponse, KeepaliveStatus, StatusCode};
-use ctap_virtual::{Authenticator, Config};
+use ctap_virtual::{Authenticator, Config, Features, FingerprintSensor};
 use ctap2_proto::cbor::CborMessage;
 use ctap2_proto::pin::{PinProtocol, SharedSecret, pad_pin, pin_hash};
 use ctap2_proto::*;
@@ -374,4 +374,40 @@ pub(crate) fn output(auth_data: &[u8], name: &str) -> Option<ctap2_proto::Value>
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+/// A host whose authenticator has the fingerprint `sensor`, a PIN ("1234") and a
+/// token with the be permission.
+pub(crate) fn bio_host(sensor: &FingerprintSensor) -> (Host, Vec<u8>) {
+    let mut device = Authenticator::new(config());
+    device.set_features(Features::default().with_fingerprint(Some(sensor.clone())));
+    let mut host = Host::with(device);
+    assert_eq!(host.set_pin(PinProtocol::Two, "1234"), StatusCode::SUCCESS);
+    let token = host
+        .token(PinProtocol::Two, "1234", Permissions::BIO_ENROLLMENT, None)
+        .unwrap();
+    (host, token)
+}
+
+/// Enrolls a finger with four good samples: its template id.
+pub(crate) fn enroll(host: &mut Host, token: &[u8]) -> Vec<u8> {
+    let first: BioEnrollmentResponse = host
+        .bio(Some(token), BioSubCommand::ENROLL_BEGIN, None)
+        .ok();
+    let id = first.template_id.unwrap();
+    let mut remaining = first.remaining_samples.unwrap();
+    while remaining > 0 {
+        let next: BioEnrollmentResponse = host
+            .bio(
+                Some(token),
+                BioSubCommand::ENROLL_CAPTURE_NEXT_SAMPLE,
+                Some(BioEnrollmentParams {
+                    template_id: Some(id.clone()),
+                    ..BioEnrollmentParams::default()
+                }),
+            )
+            .ok();
+        remaining = next.remaining_samples.unwrap();
+    }
+    id
 }
