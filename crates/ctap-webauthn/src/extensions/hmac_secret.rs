@@ -189,6 +189,40 @@ fn salt_input(
     ]))
 }
 
+/// hmac-secret's getAssertion input for `salts` (one 32-byte salt, or two
+/// concatenated) under a key agreement made with getKeyAgreement (CTAP 2.1 §12.5), for
+/// callers below the WebAuthn client (the `ctap cred assert --fido2-tools
+/// --hmac-secret` of libfido2's format); the WebAuthn client builds its own through
+/// the same code.
+///
+/// # Errors
+/// [`Error::InvalidResponse`] when the salts cannot be encrypted (the operating
+/// system's random number generator failed).
+pub fn hmac_secret_input(
+    key_agreement: &CoseKey,
+    shared: &SharedSecret,
+    salts: &[u8],
+) -> Result<Value> {
+    salt_input(key_agreement, shared, salts, NAME)
+}
+
+/// The secret(s) of an assertion's hmac-secret output (CTAP 2.1 §12.5), decrypted with
+/// the shared secret the input was made with: `None` without an output; `two` when
+/// two salts were sent.
+///
+/// # Errors
+/// [`Error::InvalidResponse`] for an output that is not a byte string, does not
+/// decrypt, or is not 32 bytes per salt.
+pub fn hmac_secret_output(
+    shared: &SharedSecret,
+    auth_data: &AuthenticatorData,
+    two: bool,
+) -> Result<Option<(Secret, Option<Secret>)>> {
+    output(auth_data)
+        .map(|value| decrypt_outputs(shared, value, two, NAME))
+        .transpose()
+}
+
 /// The output of extension `name` in `auth_data`, if any.
 fn named_output<'a>(auth_data: &'a AuthenticatorData, name: &str) -> Option<&'a Value> {
     match &auth_data.extensions {
@@ -334,9 +368,7 @@ impl Authentication {
         let Some(two) = self.sent else {
             return Ok(());
         };
-        let results = output(auth_data)
-            .map(|value| decrypt_outputs(&self.shared, value, two, NAME))
-            .transpose()?;
+        let results = hmac_secret_output(&self.shared, auth_data, two)?;
         if self.prf.is_some() {
             out.prf = Some(PrfOutputs {
                 enabled: None,

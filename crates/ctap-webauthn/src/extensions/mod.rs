@@ -17,7 +17,7 @@ pub(crate) mod large_blob;
 pub(crate) mod min_pin_length;
 pub(crate) mod payment;
 
-pub use hmac_secret::prf_salt;
+pub use hmac_secret::{hmac_secret_input, hmac_secret_output, prf_salt};
 
 use std::collections::BTreeMap;
 use std::fmt;

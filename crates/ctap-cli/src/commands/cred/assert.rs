@@ -4,11 +4,14 @@ use clap::Args;
 use ctap::ctap2::proto::cbor::CborMessage as _;
 use ctap::ctap2::proto::pin::SharedSecret;
 use ctap::ctap2::proto::{CoseKey, Flags, Info, Options, Permissions, Value};
-use ctap::ctap2::{self as client, CredentialManagement, Ctap2, Drawn, PinToken, SystemRandom};
+use ctap::ctap2::{self as client, CredentialManagement, Ctap2, PinToken};
+use ctap::webauthn::extensions;
 use serde_json::{Value as Json, json};
 use zeroize::Zeroizing;
 
-use super::{ClientDataArgs, check_rp, extensions_json, fido2_tools, parse_id, user_json};
+use super::{
+    ClientDataArgs, check_rp, extensions_json, fido2_tools, parse_id, require_extension, user_json,
+};
 use crate::auth::{PinArgs, PinUse, client_pin, pin_for, pin_is_set, token_with_pin};
 use crate::device::{self, Device, Interaction};
 use crate::error::{self, Doing, Failure, Outcome, Situation, usage};
@@ -139,12 +142,7 @@ pub(crate) fn run(global: &Global, args: &CredAssertArgs) -> Outcome {
         if !asked {
             continue;
         }
-        if !ctap.info().extensions.iter().any(|known| known == id) {
-            return Err(Failure::new(format!(
-                "this key does not support the {id} extension (getInfo extensions: {})",
-                ctap.info().extensions.join(", ")
-            )));
-        }
+        require_extension(ctap.info(), id)?;
         let input = if id == "credBlob" { "getCredBlob" } else { id };
         extensions.push((input.to_owned(), Value::Bool(true)));
     }
@@ -316,71 +314,36 @@ fn hmac_secret_input(
     ctap: &mut Ctap2<Device>,
     auth: &PinArgs,
     salt: &[u8],
-    extensions: &mut Vec<(String, Value)>,
+    out: &mut Vec<(String, Value)>,
 ) -> Result<SharedSecret, Failure> {
-    if !ctap
-        .info()
-        .extensions
-        .iter()
-        .any(|known| known == "hmac-secret")
-    {
-        return Err(Failure::new(format!(
-            "this key does not support the hmac-secret extension (getInfo extensions: {})",
-            ctap.info().extensions.join(", ")
-        )));
-    }
+    require_extension(ctap.info(), "hmac-secret")?;
     let (key_agreement, shared) = client_pin(ctap, &auth.protocol)?
         .shared_secret()
         .map_err(error::ctap2)?;
-    let salt_enc = shared
-        .encrypt(
-            salt,
-            &mut Drawn::new(&mut SystemRandom, 16).map_err(error::ctap2)?,
-        )
-        .map_err(|e| Failure::new(format!("cannot encrypt the hmac salt: {e}")))?;
-    let salt_auth = shared.authenticate(&salt_enc);
-    extensions.push((
-        "hmac-secret".to_owned(),
-        Value::Map(vec![
-            (Value::int(1), key_agreement.to_value()),
-            (Value::int(2), Value::Bytes(salt_enc)),
-            (Value::int(3), Value::Bytes(salt_auth)),
-            (Value::int(4), Value::int(shared.protocol().number())),
-        ]),
-    ));
+    let input = extensions::hmac_secret_input(&key_agreement, &shared, salt)
+        .map_err(|e| Failure::new(format!("cannot make the hmac-secret input: {e}")))?;
+    out.push(("hmac-secret".to_owned(), input));
     Ok(shared)
 }
 
 /// The secret of one assertion's hmac-secret output (CTAP 2.1 §12.5: the output,
-/// decrypted with the shared secret, is 32 bytes per salt block).
+/// decrypted with the shared secret, is 32 bytes per salt block), as one byte string.
 fn hmac_secret_output(
     shared: &SharedSecret,
     assertion: &client::Assertion,
     salt: Option<&Zeroizing<Vec<u8>>>,
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let found = match &assertion.auth_data.extensions {
-        Some(Value::Map(entries)) => entries
-            .iter()
-            .find(|(key, _)| matches!(key, Value::Text(name) if name == "hmac-secret"))
-            .map(|(_, value)| value),
-        _ => None,
-    };
-    let Some(Value::Bytes(encrypted)) = found else {
+    let two = salt.is_some_and(|salt| salt.len() == 64);
+    let Some((first, second)) = extensions::hmac_secret_output(shared, &assertion.auth_data, two)
+        .map_err(|e| Failure::new(e.to_string()))?
+    else {
         return Err(Failure::new(
             "the key returned no hmac-secret output (was the credential made with \
              hmac-secret? `ctap cred make --hmac-secret`)",
         ));
     };
-    let secret = shared
-        .decrypt(encrypted)
-        .map_err(|e| Failure::new(format!("the hmac-secret output does not decrypt: {e}")))?;
-    let expected = salt.map_or(32, |salt| salt.len());
-    if secret.len() != expected {
-        return Err(Failure::new(format!(
-            "the hmac-secret output is {} bytes; {expected} were asked for",
-            secret.len()
-        )));
-    }
+    let mut secret = Zeroizing::new(first.as_bytes().to_vec());
+    secret.extend_from_slice(second.as_ref().map_or(&[][..], |s| s.as_bytes()));
     Ok(secret)
 }
 

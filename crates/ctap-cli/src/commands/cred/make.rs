@@ -300,12 +300,7 @@ fn extensions(
         asked.push(("credBlob".to_owned(), Value::Bytes(blob)));
     }
     for (id, input) in &asked {
-        if !info.extensions.iter().any(|known| known == id) {
-            return Err(Failure::new(format!(
-                "this key does not support the {id} extension (getInfo extensions: {})",
-                info.extensions.join(", ")
-            )));
-        }
+        super::require_extension(info, id)?;
         let most = info.max_cred_blob_length.unwrap_or(0);
         if let Value::Bytes(blob) = input {
             if u64::try_from(blob.len()).unwrap_or(u64::MAX) > most {

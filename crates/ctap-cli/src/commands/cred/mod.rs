@@ -201,6 +201,17 @@ pub(crate) fn random_challenge() -> Result<[u8; 32], Failure> {
 /// one is refused here, by name, rather than by the key or as a message size.
 pub(crate) const MAX_ENTITY_BYTES: usize = 64;
 
+/// Refuses (before anything is sent) when getInfo does not list extension `id`.
+pub(crate) fn require_extension(info: &ctap::ctap2::proto::Info, id: &str) -> Result<(), Failure> {
+    if info.extensions.iter().any(|known| known == id) {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "this key does not support the {id} extension (getInfo extensions: {})",
+        info.extensions.join(", ")
+    )))
+}
+
 /// `--rp`: not empty (an RP ID is a domain name). A usage error before anything is sent.
 pub(crate) fn check_rp(rp: &str) -> Result<(), Failure> {
     if rp.trim().is_empty() {
